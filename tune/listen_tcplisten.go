@@ -1,0 +1,39 @@
+//go:build linux || darwin || dragonfly || freebsd || netbsd || openbsd
+
+package tune
+
+import (
+	"fmt"
+	"net"
+
+	"github.com/valyala/tcplisten"
+)
+
+// listen builds the listening socket with tcplisten, sets the options the
+// platform lets accepted sockets inherit, and leaves the rest to Accept.
+func listen(network, addr string, o Options) (*Listener, error) {
+	network, addr, err := resolve(network, addr)
+	if err != nil {
+		return nil, err
+	}
+	cfg := tcplisten.Config{
+		ReusePort:   o.ReusePort,
+		DeferAccept: o.DeferAccept,
+		FastOpen:    o.FastOpen,
+		Backlog:     o.Backlog,
+	}
+	ln, err := cfg.NewListener(network, addr)
+	if err != nil {
+		return nil, fmt.Errorf("tune: listen %s %s: %w", network, addr, err)
+	}
+	tcp := ln.(*net.TCPListener)
+	conn, err := setInherited(tcp, o)
+	if err != nil {
+		tcp.Close()
+		return nil, fmt.Errorf("tune: listen %s %s: %w", network, addr, err)
+	}
+	return newListener(tcp, conn), nil
+}
+
+// tcplistenBuilds says whether listen uses tcplisten on this platform.
+const tcplistenBuilds = true
