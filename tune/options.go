@@ -25,7 +25,8 @@ type Options struct {
 	// protocols where the client speaks first, as TLS does.
 	DeferAccept bool
 
-	// FastOpen sets TCP_FASTOPEN (queue length 16384) on the listening
+	// FastOpen sets TCP_FASTOPEN (queue length 16384, which the kernel
+	// caps at the backlog) on the listening
 	// socket, so clients holding a cookie can send data in their SYN. The
 	// host must allow server-side Fast Open (bit 0x2 of
 	// net.ipv4.tcp_fastopen); Listen fails if it does not.
