@@ -1,0 +1,300 @@
+package server
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime"
+	"time"
+
+	"github.com/fastserve/fastserve/tune"
+)
+
+// Config is a server's configuration. The zero value of every field means
+// its documented production default, so Config{Addr: "127.0.0.1:0"} is a
+// complete, safe configuration.
+type Config struct {
+	// Addr is the host:port to listen on. If empty, ":8443": every address,
+	// IPv4 and IPv6.
+	Addr string
+
+	// Listeners is how many SO_REUSEPORT listeners, each with its own
+	// accept loop, share Addr. If zero, GOMAXPROCS.
+	Listeners int
+
+	// Tune sets the listening sockets and the TCP options of every
+	// accepted connection, before TLS. If it is the zero value,
+	// tune.Default() is used.
+	Tune tune.Options
+
+	// OnConn, if set, runs on each accepted TCP connection, after Tune's
+	// options and the connection limits, before TLS, to set anything else
+	// on the socket. A non-nil error closes the connection (counted as
+	// rejected by "on_conn").
+	OnConn func(*net.TCPConn) error
+
+	// TLS configures certificates, versions and session resumption.
+	TLS TLS
+
+	// HandshakeTimeout bounds the TLS handshake, counted from the first
+	// read of a new connection. If zero, 10 s.
+	HandshakeTimeout time.Duration
+
+	// HeaderTimeout bounds reading a request's line and headers, counted
+	// from the end of the handshake for a connection's first request and
+	// from the first byte for the next ones. If zero, 10 s.
+	HeaderTimeout time.Duration
+
+	// BodyTimeout bounds reading a request's body, counted from the end
+	// of its headers. If zero, 60 s.
+	BodyTimeout time.Duration
+
+	// WriteTimeout bounds each write of a response to the client, as
+	// nginx's send_timeout does: a response may take longer in all, but
+	// not stall longer than this between two writes. If zero, 60 s.
+	WriteTimeout time.Duration
+
+	// IdleTimeout is how long a keep-alive connection may wait for its
+	// next request. If zero, 620 s: longer than the idle timeouts of
+	// common load balancers (AWS ALB 60 s, NLB 350 s; Google Cloud's load
+	// balancers keep idle backend connections 600 s and ask backends for
+	// more), so that the balancer, not the server, closes idle
+	// connections, while TCP keep-alive finds dead peers underneath.
+	IdleTimeout time.Duration
+
+	// DrainTimeout bounds the graceful shutdown that Serve starts when its
+	// context ends. If zero, 30 s.
+	DrainTimeout time.Duration
+
+	// MaxConns bounds the connections open at once; past it, a new
+	// connection is closed at once, before TLS. If zero, 7/8 of the
+	// process's file descriptor limit (RLIMIT_NOFILE), leaving the rest for
+	// files and upstreams so that accept never runs out.
+	MaxConns int
+
+	// MaxConnsPerIP bounds the connections open at once from one client
+	// address; past it, a new connection is closed at once, before TLS. If
+	// zero, there is no bound: behind a balancer or NAT many clients share
+	// one address.
+	MaxConnsPerIP int
+
+	// MaxHeaderBytes bounds a request's line and headers; a larger one
+	// gets 431. It is also the size of each connection's read buffer. If
+	// zero, 16 KiB.
+	MaxHeaderBytes int
+
+	// MaxBodyBytes bounds a request's body; a larger one gets 413. If
+	// zero, 4 MiB.
+	MaxBodyBytes int
+
+	// MaxRequestsPerConn closes a connection after it has served this
+	// many requests (the last response says Connection: close). If zero,
+	// there is no bound.
+	MaxRequestsPerConn int
+
+	// WriteBufferSize is the size of each connection's response buffer. If
+	// zero, 4 KiB.
+	WriteBufferSize int
+
+	// ReduceMemoryUsage releases each connection's buffers while it waits
+	// for its next request, at some cost in CPU: fasthttp's option.
+	ReduceMemoryUsage bool
+
+	// Name is sent in the Server header. If empty, "fastserve".
+	Name string
+
+	// Logger receives the server's logs. If nil, slog.Default().
+	Logger *slog.Logger
+}
+
+// TLS configures the server's TLS. The defaults follow Mozilla's
+// "intermediate" profile: TLS 1.2 and 1.3, AEAD cipher suites with
+// forward secrecy only, the key exchanges X25519MLKEM768, X25519, P-256
+// and P-384, and ALPN "http/1.1" (fasthttp speaks HTTP/1.1 only).
+type TLS struct {
+	// Certificates are PEM certificate chains with their keys. A client's
+	// server name (SNI) picks among them; the first serves clients whose
+	// name matches none. If empty, the server makes an in-memory
+	// self-signed ECDSA P-256 certificate for localhost, 127.0.0.1 and
+	// ::1, for development only, and logs a warning saying so.
+	Certificates []CertFiles
+
+	// MinVersion is tls.VersionTLS12 or tls.VersionTLS13. If zero,
+	// tls.VersionTLS12.
+	MinVersion uint16
+
+	// SessionTicketRotation is how often a new session ticket key is
+	// made. Tickets are encrypted with the newest key and accepted under
+	// the last four, so a ticket resumes a session for up to four
+	// rotations. Every listener shares the keys. If zero, 12 h (Caddy's
+	// default).
+	SessionTicketRotation time.Duration
+
+	// DisableSessionTickets turns session resumption off.
+	DisableSessionTickets bool
+}
+
+// CertFiles names a PEM certificate chain file and its private key file.
+type CertFiles struct {
+	CertFile string
+	KeyFile  string
+}
+
+// Defaults.
+const (
+	DefaultAddr                  = ":8443"
+	DefaultHandshakeTimeout      = 10 * time.Second
+	DefaultHeaderTimeout         = 10 * time.Second
+	DefaultBodyTimeout           = 60 * time.Second
+	DefaultWriteTimeout          = 60 * time.Second
+	DefaultIdleTimeout           = 620 * time.Second
+	DefaultDrainTimeout          = 30 * time.Second
+	DefaultMaxHeaderBytes        = 16 << 10
+	DefaultMaxBodyBytes          = 4 << 20
+	DefaultWriteBufferSize       = 4 << 10
+	DefaultName                  = "fastserve"
+	DefaultSessionTicketRotation = 12 * time.Hour
+	sessionTicketKeys            = 4
+	minBuffer                    = 1 << 10
+)
+
+// A ConfigError reports an invalid Config field.
+type ConfigError struct {
+	Field   string // as in "IdleTimeout" or "Tune.KeepAlive.Idle"
+	Value   any    // the value given
+	Allowed string // what the field accepts
+	Err     error  // the cause, if any
+}
+
+func (e *ConfigError) Error() string {
+	if e.Allowed == "" {
+		return fmt.Sprintf("server: %s %v: %v", e.Field, e.Value, e.Err)
+	}
+	return fmt.Sprintf("server: %s must be %s, got %v", e.Field, e.Allowed, e.Value)
+}
+
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// withDefaults returns cfg with every zero field set to its default, and
+// every invalid field reported.
+func (cfg Config) withDefaults() (Config, error) {
+	var errs []error
+	bad := func(field string, v any, allowed string) {
+		errs = append(errs, &ConfigError{Field: field, Value: v, Allowed: allowed})
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = DefaultAddr
+	}
+	if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
+		bad("Addr", fmt.Sprintf("%q", cfg.Addr), `host:port, such as ":8443" or "127.0.0.1:0"`)
+	}
+	switch {
+	case cfg.Listeners < 0 || cfg.Listeners > 1024:
+		bad("Listeners", cfg.Listeners, "from 1 to 1024, or 0 for GOMAXPROCS")
+	case cfg.Listeners == 0:
+		cfg.Listeners = runtime.GOMAXPROCS(0)
+	}
+	if cfg.Tune == (tune.Options{}) {
+		cfg.Tune = tune.Default()
+	}
+	if err := cfg.Tune.Validate(); err != nil {
+		for _, e := range unjoin(err) {
+			var oe *tune.OptionError
+			if errors.As(e, &oe) {
+				errs = append(errs, &ConfigError{Field: "Tune." + oe.Field, Value: oe.Value, Allowed: oe.Allowed, Err: oe.Err})
+			} else {
+				errs = append(errs, e)
+			}
+		}
+	}
+
+	durations := []struct {
+		name string
+		d    *time.Duration
+		def  time.Duration
+	}{
+		{"HandshakeTimeout", &cfg.HandshakeTimeout, DefaultHandshakeTimeout},
+		{"HeaderTimeout", &cfg.HeaderTimeout, DefaultHeaderTimeout},
+		{"BodyTimeout", &cfg.BodyTimeout, DefaultBodyTimeout},
+		{"WriteTimeout", &cfg.WriteTimeout, DefaultWriteTimeout},
+		{"IdleTimeout", &cfg.IdleTimeout, DefaultIdleTimeout},
+		{"DrainTimeout", &cfg.DrainTimeout, DefaultDrainTimeout},
+		{"TLS.SessionTicketRotation", &cfg.TLS.SessionTicketRotation, DefaultSessionTicketRotation},
+	}
+	for _, d := range durations {
+		switch {
+		case *d.d < 0 || (*d.d > 0 && *d.d < time.Millisecond):
+			bad(d.name, *d.d, fmt.Sprintf("1ms or more, or 0 for %v", d.def))
+		case *d.d == 0:
+			*d.d = d.def
+		}
+	}
+
+	if cfg.MaxConns < 0 {
+		bad("MaxConns", cfg.MaxConns, "1 or more, or 0 for 7/8 of the file descriptor limit")
+	} else if cfg.MaxConns == 0 {
+		cfg.MaxConns = defaultMaxConns()
+	}
+	if cfg.MaxConnsPerIP < 0 {
+		bad("MaxConnsPerIP", cfg.MaxConnsPerIP, "1 or more, or 0 for no bound")
+	}
+	if cfg.MaxRequestsPerConn < 0 {
+		bad("MaxRequestsPerConn", cfg.MaxRequestsPerConn, "1 or more, or 0 for no bound")
+	}
+	sizes := []struct {
+		name string
+		v    *int
+		def  int
+	}{
+		{"MaxHeaderBytes", &cfg.MaxHeaderBytes, DefaultMaxHeaderBytes},
+		{"MaxBodyBytes", &cfg.MaxBodyBytes, DefaultMaxBodyBytes},
+		{"WriteBufferSize", &cfg.WriteBufferSize, DefaultWriteBufferSize},
+	}
+	for _, s := range sizes {
+		switch {
+		case *s.v < 0 || (*s.v > 0 && *s.v < minBuffer) || *s.v > 1<<30:
+			bad(s.name, *s.v, fmt.Sprintf("from 1024 to 1073741824 bytes, or 0 for %d", s.def))
+		case *s.v == 0:
+			*s.v = s.def
+		}
+	}
+
+	switch cfg.TLS.MinVersion {
+	case 0:
+		cfg.TLS.MinVersion = tls.VersionTLS12
+	case tls.VersionTLS12, tls.VersionTLS13:
+	default:
+		bad("TLS.MinVersion", fmt.Sprintf("%#x", cfg.TLS.MinVersion), "tls.VersionTLS12 (0x303) or tls.VersionTLS13 (0x304)")
+	}
+	for i, cf := range cfg.TLS.Certificates {
+		if cf.CertFile == "" || cf.KeyFile == "" {
+			bad(fmt.Sprintf("TLS.Certificates[%d]", i), fmt.Sprintf("%+v", cf), "a certificate file and a key file")
+		}
+	}
+	if cfg.Name == "" {
+		cfg.Name = DefaultName
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return cfg, errors.Join(errs...)
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// defaultMaxConns is 7/8 of the file descriptor limit, or 10,000 where
+// there is none.
+func defaultMaxConns() int {
+	n, ok := fileLimit()
+	if !ok || n == 0 || n > 1<<30 {
+		return 10000
+	}
+	return max(int(n/8*7), 1)
+}

@@ -1,0 +1,210 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/fastserve/fastserve/tune"
+)
+
+// listener hands fasthttp TLS connections whose TCP options are set, that
+// passed the connection limits, and that do their handshake under the
+// server's handshake timeout.
+type listener struct {
+	tl     *tune.Listener
+	srv    *Server
+	closed atomic.Bool
+}
+
+func (l *listener) Accept() (net.Conn, error) {
+	for {
+		tc, err := l.tl.AcceptTCP()
+		if err != nil {
+			return nil, err
+		}
+		if c := l.srv.admit(tc); c != nil {
+			return c, nil
+		}
+	}
+}
+
+// Close closes the listening socket; closing it again does nothing, since
+// both Shutdown and fasthttp close it.
+func (l *listener) Close() error {
+	if !l.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	return l.tl.Close()
+}
+
+func (l *listener) Addr() net.Addr { return l.tl.Addr() }
+
+// conn is a client connection: a *tls.Conn whose handshake runs, on the
+// first read, under the handshake timeout rather than fasthttp's read
+// deadline, and whose writes each get the write timeout. fasthttp serves
+// each connection from one goroutine, so the fields it drives need no
+// locks; the ones Stats and Shutdown read from elsewhere are atomic.
+type conn struct {
+	*tls.Conn
+	tcp   *net.TCPConn
+	srv   *Server
+	ip    netip.Addr
+	start time.Time
+
+	handshaken   bool
+	readDeadline time.Time // what fasthttp asked for before the handshake
+	offered      uint16    // the highest TLS version the client offered
+	idle         bool      // between requests, for the idle gauge
+
+	closed   atomic.Bool
+	requests atomic.Uint64
+	bytesIn  atomic.Uint64
+	bytesOut atomic.Uint64
+}
+
+type connKey struct{}
+
+// NetConn returns the *tls.Conn, so that tune.Inspect reaches the socket.
+func (c *conn) NetConn() net.Conn { return c.Conn }
+
+func (c *conn) Read(b []byte) (int, error) {
+	if !c.handshaken {
+		if err := c.handshake(); err != nil {
+			// Counted and logged by handshake: fasthttp takes io.EOF as a
+			// client that went away, and writes and logs nothing.
+			return 0, io.EOF
+		}
+	}
+	n, err := c.Conn.Read(b)
+	c.bytesIn.Add(uint64(n))
+	return n, err
+}
+
+func (c *conn) Write(b []byte) (int, error) {
+	if !c.handshaken {
+		if err := c.handshake(); err != nil {
+			return 0, err
+		}
+	}
+	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout)); err != nil {
+		return 0, err
+	}
+	n, err := c.Conn.Write(b)
+	c.bytesOut.Add(uint64(n))
+	return n, err
+}
+
+// SetReadDeadline keeps fasthttp's first deadline until the handshake is
+// done: the handshake has its own.
+func (c *conn) SetReadDeadline(t time.Time) error {
+	if !c.handshaken {
+		c.readDeadline = t
+		return nil
+	}
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *conn) SetDeadline(t time.Time) error {
+	if !c.handshaken {
+		c.readDeadline = t
+		return nil
+	}
+	return c.Conn.SetDeadline(t)
+}
+
+func (c *conn) handshake() error {
+	c.handshaken = true
+	s := c.srv
+	if err := c.Conn.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout)); err != nil {
+		return err
+	}
+	ctx := context.WithValue(context.Background(), connKey{}, c)
+	if err := c.Conn.HandshakeContext(ctx); err != nil {
+		s.handshakeFailed(c, err)
+		return err
+	}
+	s.stats.handshakes.Add(1)
+	rd := time.Time{}
+	if !c.readDeadline.IsZero() {
+		rd = time.Now().Add(s.cfg.HeaderTimeout)
+	}
+	if err := c.Conn.SetReadDeadline(rd); err != nil {
+		return err
+	}
+	return c.Conn.SetWriteDeadline(time.Time{})
+}
+
+func (c *conn) Close() error {
+	if !c.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	c.srv.release(c)
+	return c.Conn.Close()
+}
+
+// handshakeFailed counts a failed handshake by its reason, and answers a
+// plain-HTTP request with a 400 that says to use HTTPS.
+func (s *Server) handshakeFailed(c *conn, err error) {
+	hs := &s.stats.handshakeFailures
+	var ne net.Error
+	var op *net.OpError
+	switch {
+	case plaintextHTTP(err):
+		hs.plaintext.Add(1)
+		answerPlaintext(c.tcp)
+	case errors.As(err, &ne) && ne.Timeout():
+		hs.timeout.Add(1)
+	case c.offered != 0 && c.offered < s.cfg.TLS.MinVersion:
+		hs.version.Add(1)
+	case errors.As(err, &op) && op.Op == "remote error":
+		// The client sent an alert: it refused our certificate or our
+		// parameters.
+		hs.peerRejected.Add(1)
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed):
+		hs.closed.Add(1)
+	default:
+		hs.other.Add(1)
+	}
+}
+
+// answerPlaintext writes the 400, then reads and drops what the client
+// sent for up to a second before the connection is closed, so that the
+// close does not reset the connection before the client has read the
+// answer.
+func answerPlaintext(tc *net.TCPConn) {
+	_ = tc.SetDeadline(time.Now().Add(time.Second))
+	if _, err := io.WriteString(tc, plaintextResponse); err != nil {
+		return
+	}
+	_ = tc.CloseWrite()
+	_, _ = io.CopyN(io.Discard, tc, 64<<10)
+}
+
+// connState keeps the idle gauge; fasthttp calls it from the connection's
+// own goroutine.
+func (s *Server) connState(nc net.Conn, st fasthttp.ConnState) {
+	c, ok := nc.(*conn)
+	if !ok {
+		return
+	}
+	switch st {
+	case fasthttp.StateIdle:
+		if !c.idle {
+			c.idle = true
+			s.stats.idle.Add(1)
+		}
+	case fasthttp.StateActive, fasthttp.StateClosed, fasthttp.StateHijacked:
+		if c.idle {
+			c.idle = false
+			s.stats.idle.Add(-1)
+		}
+	}
+}

@@ -1,0 +1,33 @@
+// Package server serves HTTPS with fasthttp on tune listeners: every
+// connection gets its TCP options (keep-alive, TCP_USER_TIMEOUT, ...)
+// before TLS, and TLS, timeouts, limits, graceful shutdown, certificate
+// reload and counters come configured for a server that faces the
+// internet with many long-lived keep-alive connections.
+//
+//	srv, err := server.New(server.Config{Addr: ":8443"}, handler)
+//	if err != nil { ... } // every invalid field, by name
+//	err = srv.Serve(ctx)  // until ctx ends; then drains
+//
+// The zero value of every Config field is its production default, so
+// Config{Addr: "127.0.0.1:0"} is complete: with no certificate it serves
+// an in-memory self-signed one, for development, and logs a warning.
+//
+// How a connection is served: a tune listener accepts it and sets its TCP
+// options; the server counts it against MaxConns and MaxConnsPerIP (a
+// connection over a limit is reset at once, before it costs a TLS
+// handshake), runs Config.OnConn, and wraps it in TLS. The handshake runs
+// on the connection's first read under HandshakeTimeout; plain HTTP sent
+// to the port gets a 400 that says to use HTTPS. fasthttp then serves
+// requests, with HeaderTimeout, BodyTimeout, WriteTimeout (between
+// writes, as nginx's send_timeout) and IdleTimeout between requests.
+//
+// Limits: a header block over MaxHeaderBytes gets 431, a body over
+// MaxBodyBytes 413, a request not read in time 408, an unparsable one
+// 400; each closes its connection and is counted in Stats and
+// WritePrometheus. A handler panic is answered with a 500 and counted,
+// and the server goes on.
+//
+// Shutdown stops accepting, closes idle keep-alive connections, answers
+// requests that arrive during the drain with Connection: close, and waits
+// for in-flight requests. Reload swaps certificates atomically.
+package server

@@ -1,0 +1,68 @@
+package server
+
+import (
+	"errors"
+	"net"
+
+	"github.com/valyala/fasthttp"
+)
+
+// handle wraps the user's handler: it counts each request and its
+// response, and turns a panic into a 500 for that request alone.
+func (s *Server) handle(h fasthttp.RequestHandler) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		defer func() {
+			if r := recover(); r != nil {
+				s.stats.panics.Add(1)
+				s.log.Error("handler panicked", "panic", r, "uri", string(ctx.RequestURI()), "remote", ctx.RemoteAddr())
+				ctx.ResetBody()
+				ctx.Error("Internal Server Error", fasthttp.StatusInternalServerError)
+				ctx.SetConnectionClose()
+			}
+			s.countResponse(ctx)
+		}()
+		h(ctx)
+	}
+}
+
+func (s *Server) countResponse(ctx *fasthttp.RequestCtx) {
+	s.stats.requests.Add(1)
+	if class := ctx.Response.StatusCode() / 100; class >= 1 && class <= 5 {
+		s.stats.responses[class].Add(1)
+	}
+	if c, ok := ctx.Conn().(*conn); ok {
+		c.requests.Add(1)
+	}
+}
+
+// headerReceived gives a request with a body the body timeout, counted
+// from the end of its headers.
+func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+	if h.ContentLength() != 0 {
+		return fasthttp.RequestConfig{ReadTimeout: s.cfg.BodyTimeout}
+	}
+	return fasthttp.RequestConfig{}
+}
+
+// errorResponse answers a request fasthttp could not read. fasthttp then
+// closes the connection.
+func (s *Server) errorResponse(ctx *fasthttp.RequestCtx, err error) {
+	rej := &s.stats.rejected
+	var small *fasthttp.ErrSmallBuffer
+	var ne net.Error
+	switch {
+	case errors.As(err, &small):
+		rej.headerTooLarge.Add(1)
+		ctx.Error("Request Header Fields Too Large", fasthttp.StatusRequestHeaderFieldsTooLarge)
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		rej.bodyTooLarge.Add(1)
+		ctx.Error("Request Entity Too Large", fasthttp.StatusRequestEntityTooLarge)
+	case errors.As(err, &ne) && ne.Timeout():
+		rej.timeout.Add(1)
+		ctx.Error("Request Timeout", fasthttp.StatusRequestTimeout)
+	default:
+		rej.badRequest.Add(1)
+		ctx.Error("Bad Request", fasthttp.StatusBadRequest)
+	}
+	s.countResponse(ctx)
+}

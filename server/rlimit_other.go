@@ -1,0 +1,6 @@
+//go:build !unix
+
+package server
+
+// fileLimit: there is no descriptor limit to read here.
+func fileLimit() (uint64, bool) { return 0, false }

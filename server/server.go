@@ -1,0 +1,267 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/fastserve/fastserve/tune"
+)
+
+// A Server serves HTTPS with fasthttp on tune listeners. Make one with New.
+type Server struct {
+	cfg Config
+	fs  *fasthttp.Server
+	lns []*listener
+	tls *tlsState
+	log *slog.Logger
+
+	stats counters
+
+	mu    sync.Mutex
+	conns map[*conn]struct{}
+	perIP map[netip.Addr]int
+
+	serving  atomic.Bool
+	draining atomic.Bool
+}
+
+// New validates cfg, reporting every invalid field as a *ConfigError (all
+// of them, joined), loads the certificates and binds the listeners, so
+// that Addrs is known before Serve. h handles every request.
+func New(cfg Config, h fasthttp.RequestHandler) (*Server, error) {
+	if h == nil {
+		return nil, errors.New("server: nil handler")
+	}
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:   cfg,
+		log:   cfg.Logger,
+		conns: make(map[*conn]struct{}),
+		perIP: make(map[netip.Addr]int),
+	}
+	if s.tls, err = newTLSState(cfg.TLS, cfg.Logger); err != nil {
+		return nil, err
+	}
+	s.fs = &fasthttp.Server{
+		Handler:            s.handle(h),
+		ErrorHandler:       s.errorResponse,
+		HeaderReceived:     s.headerReceived,
+		ConnState:          s.connState,
+		Name:               cfg.Name,
+		Concurrency:        cfg.MaxConns, // admit enforces it, before TLS
+		ReadBufferSize:     cfg.MaxHeaderBytes,
+		WriteBufferSize:    cfg.WriteBufferSize,
+		ReadTimeout:        cfg.HeaderTimeout,
+		IdleTimeout:        cfg.IdleTimeout,
+		MaxRequestsPerConn: cfg.MaxRequestsPerConn,
+		MaxRequestBodySize: cfg.MaxBodyBytes,
+		ReduceMemoryUsage:  cfg.ReduceMemoryUsage,
+		CloseOnShutdown:    true,
+		Logger:             fastLogger{cfg.Logger},
+	}
+
+	var lns []net.Listener
+	if cfg.Listeners == 1 {
+		var ln net.Listener
+		ln, err = tune.Listen("tcp", cfg.Addr, cfg.Tune)
+		lns = []net.Listener{ln}
+	} else {
+		lns, err = tune.ListenGroup("tcp", cfg.Addr, cfg.Listeners, cfg.Tune)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	for _, ln := range lns {
+		s.lns = append(s.lns, &listener{tl: ln.(*tune.Listener), srv: s})
+	}
+	return s, nil
+}
+
+// Addrs returns the addresses the listeners are bound to.
+func (s *Server) Addrs() []net.Addr {
+	addrs := make([]net.Addr, len(s.lns))
+	for i, l := range s.lns {
+		addrs[i] = l.Addr()
+	}
+	return addrs
+}
+
+// Serve accepts and serves connections on every listener until ctx ends,
+// then drains as Shutdown does, for at most Config.DrainTimeout. It
+// returns nil after a clean shutdown (by ctx or by Shutdown), or the
+// error that stopped a listener, after shutting the others down. It may
+// be called once.
+func (s *Server) Serve(ctx context.Context) error {
+	if !s.serving.CompareAndSwap(false, true) {
+		return errors.New("server: Serve called twice")
+	}
+	if s.draining.Load() {
+		return nil
+	}
+	rctx, stopRotation := context.WithCancel(context.Background())
+	defer stopRotation()
+	if !s.cfg.TLS.DisableSessionTickets {
+		go s.tls.rotate(rctx, s.cfg.TLS.SessionTicketRotation)
+	}
+
+	errc := make(chan error, len(s.lns))
+	for _, l := range s.lns {
+		go func() { errc <- s.fs.Serve(l) }()
+	}
+	s.log.Info("serving HTTPS", "addrs", s.Addrs(), "listeners", len(s.lns))
+
+	var err error
+	pending := len(s.lns)
+	select {
+	case <-ctx.Done():
+		err = s.drain()
+	case err = <-errc:
+		pending--
+		if err != nil {
+			err = fmt.Errorf("server: %w", err)
+			s.log.Error("listener failed; shutting down", "err", err)
+			err = errors.Join(err, s.drain())
+		}
+	}
+	for ; pending > 0; pending-- {
+		if e := <-errc; e != nil && err == nil {
+			err = fmt.Errorf("server: %w", e)
+		}
+	}
+	return err
+}
+
+// drain is Shutdown bounded by Config.DrainTimeout.
+func (s *Server) drain() error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
+	defer cancel()
+	return s.Shutdown(ctx)
+}
+
+// Shutdown stops accepting on every listener, closes idle keep-alive
+// connections, answers requests that arrive during the drain with
+// Connection: close, and waits for in-flight requests to finish. If ctx
+// ends first, it closes the connections still open and returns ctx's
+// error. Serve then returns nil.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if s.draining.CompareAndSwap(false, true) {
+		s.log.Info("draining", "open", s.stats.open.Load())
+	}
+	for _, l := range s.lns {
+		l.Close()
+	}
+	err := s.fs.ShutdownWithContext(ctx)
+	if err != nil {
+		s.mu.Lock()
+		for c := range s.conns {
+			c.Conn.Close()
+		}
+		s.mu.Unlock()
+		return fmt.Errorf("server: shutdown: %w", err)
+	}
+	return nil
+}
+
+// Draining reports whether Shutdown has begun: a readiness check fails
+// from then on, so that a balancer stops sending new connections.
+func (s *Server) Draining() bool { return s.draining.Load() }
+
+// Reload re-reads the certificate files and swaps them in at once: open
+// connections are untouched, new handshakes get the new certificates. If a
+// file cannot be read or parsed, the certificates in use stay and the
+// error names the file.
+func (s *Server) Reload() error {
+	if err := s.tls.reload(); err != nil {
+		s.log.Error("certificate reload failed; still serving the previous certificates", "err", err)
+		return err
+	}
+	s.log.Info("certificates reloaded", "files", len(s.cfg.TLS.Certificates))
+	return nil
+}
+
+// admit applies the connection limits and OnConn to a new TCP connection
+// and wraps it for TLS, or closes it and returns nil.
+func (s *Server) admit(tc *net.TCPConn) *conn {
+	s.stats.accepted.Add(1)
+	rej := &s.stats.rejected
+	if s.stats.open.Add(1) > int64(s.cfg.MaxConns) {
+		s.stats.open.Add(-1)
+		rej.maxConns.Add(1)
+		refuse(tc)
+		return nil
+	}
+	var ip netip.Addr
+	if s.cfg.MaxConnsPerIP > 0 {
+		ip = tc.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
+		s.mu.Lock()
+		over := s.perIP[ip] >= s.cfg.MaxConnsPerIP
+		if !over {
+			s.perIP[ip]++
+		}
+		s.mu.Unlock()
+		if over {
+			s.stats.open.Add(-1)
+			rej.maxConnsPerIP.Add(1)
+			refuse(tc)
+			return nil
+		}
+	}
+	c := &conn{tcp: tc, srv: s, ip: ip, start: time.Now()}
+	if s.cfg.OnConn != nil {
+		if err := s.cfg.OnConn(tc); err != nil {
+			rej.onConn.Add(1)
+			s.release(c)
+			refuse(tc)
+			return nil
+		}
+	}
+	c.Conn = tls.Server(tc, s.tls.cfg)
+	s.mu.Lock()
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	return c
+}
+
+// release undoes admit's counting for a connection that is closing.
+func (s *Server) release(c *conn) {
+	s.stats.open.Add(-1)
+	s.stats.closedBytesIn.Add(c.bytesIn.Load())
+	s.stats.closedBytesOut.Add(c.bytesOut.Load())
+	s.mu.Lock()
+	delete(s.conns, c)
+	if c.ip.IsValid() {
+		if s.perIP[c.ip] <= 1 {
+			delete(s.perIP, c.ip)
+		} else {
+			s.perIP[c.ip]--
+		}
+	}
+	s.mu.Unlock()
+}
+
+// refuse closes a connection that is over a limit at once, with a reset,
+// so that it holds nothing in the kernel either.
+func refuse(tc *net.TCPConn) {
+	_ = tc.SetLinger(0)
+	_ = tc.Close()
+}
+
+// fastLogger passes fasthttp's own log lines to slog.
+type fastLogger struct{ l *slog.Logger }
+
+func (f fastLogger) Printf(format string, args ...any) {
+	f.l.Warn(fmt.Sprintf(format, args...), "from", "fasthttp")
+}

@@ -1,0 +1,171 @@
+package server
+
+import (
+	"fmt"
+	"io"
+	"sync/atomic"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fasthttp"
+
+	"github.com/fastserve/fastserve/tune"
+)
+
+// counters are the server's live counts: atomics only, so counting costs
+// no lock and no allocation on the request path.
+type counters struct {
+	accepted   atomic.Uint64
+	open       atomic.Int64
+	idle       atomic.Int64
+	handshakes atomic.Uint64
+	requests   atomic.Uint64
+	responses  [6]atomic.Uint64 // by class, 1 to 5
+	panics     atomic.Uint64
+
+	closedBytesIn  atomic.Uint64
+	closedBytesOut atomic.Uint64
+
+	handshakeFailures struct {
+		timeout, version, plaintext, peerRejected, closed, other atomic.Uint64
+	}
+	rejected struct {
+		maxConns, maxConnsPerIP, onConn                   atomic.Uint64
+		headerTooLarge, bodyTooLarge, timeout, badRequest atomic.Uint64
+	}
+}
+
+// Stats is a snapshot of what a Server has done since New.
+type Stats struct {
+	Accepted   uint64 // TCP connections accepted
+	Open       int64  // connections open now
+	Idle       int64  // open connections waiting for their next request
+	Handshakes uint64 // TLS handshakes completed
+
+	HandshakeFailures HandshakeFailures
+
+	Requests  uint64    // requests answered, error answers included
+	Responses [6]uint64 // responses by class: Responses[2] counts 2xx
+	Panics    uint64    // handler panics, each answered with a 500
+
+	BytesIn  uint64 // request bytes read, after TLS
+	BytesOut uint64 // response bytes written, before TLS
+
+	Rejected Rejections
+
+	// Tune adds up the listeners' counters: option failures and accept
+	// errors waited out.
+	Tune tune.Stats
+}
+
+// HandshakeFailures counts failed TLS handshakes by reason.
+type HandshakeFailures struct {
+	Timeout      uint64 // no complete handshake within HandshakeTimeout
+	Version      uint64 // the client offered only versions below TLS.MinVersion
+	Plaintext    uint64 // plain HTTP on the TLS port, answered with a 400
+	PeerRejected uint64 // the client aborted with an alert, such as an untrusted certificate
+	Closed       uint64 // the client closed the connection
+	Other        uint64
+}
+
+// Rejections counts what a limit refused.
+type Rejections struct {
+	MaxConns       uint64 // connections closed at once: MaxConns reached
+	MaxConnsPerIP  uint64 // connections closed at once: MaxConnsPerIP reached
+	OnConn         uint64 // connections closed because OnConn returned an error
+	HeaderTooLarge uint64 // 431: MaxHeaderBytes
+	BodyTooLarge   uint64 // 413: MaxBodyBytes
+	Timeout        uint64 // 408: a request not read within its timeout
+	BadRequest     uint64 // 400: a request that could not be parsed
+}
+
+// Stats returns the server's counters. Bytes include those of the open
+// connections, so it walks them: call it at scrape rates, not per request.
+func (s *Server) Stats() Stats {
+	c := &s.stats
+	st := Stats{
+		Accepted:   c.accepted.Load(),
+		Open:       c.open.Load(),
+		Idle:       c.idle.Load(),
+		Handshakes: c.handshakes.Load(),
+		HandshakeFailures: HandshakeFailures{
+			Timeout:      c.handshakeFailures.timeout.Load(),
+			Version:      c.handshakeFailures.version.Load(),
+			Plaintext:    c.handshakeFailures.plaintext.Load(),
+			PeerRejected: c.handshakeFailures.peerRejected.Load(),
+			Closed:       c.handshakeFailures.closed.Load(),
+			Other:        c.handshakeFailures.other.Load(),
+		},
+		Requests: c.requests.Load(),
+		Panics:   c.panics.Load(),
+		Rejected: Rejections{
+			MaxConns:       c.rejected.maxConns.Load(),
+			MaxConnsPerIP:  c.rejected.maxConnsPerIP.Load(),
+			OnConn:         c.rejected.onConn.Load(),
+			HeaderTooLarge: c.rejected.headerTooLarge.Load(),
+			BodyTooLarge:   c.rejected.bodyTooLarge.Load(),
+			Timeout:        c.rejected.timeout.Load(),
+			BadRequest:     c.rejected.badRequest.Load(),
+		},
+	}
+	for i := range st.Responses {
+		st.Responses[i] = c.responses[i].Load()
+	}
+	s.mu.Lock()
+	for cn := range s.conns {
+		st.BytesIn += cn.bytesIn.Load()
+		st.BytesOut += cn.bytesOut.Load()
+	}
+	s.mu.Unlock()
+	st.BytesIn += c.closedBytesIn.Load()
+	st.BytesOut += c.closedBytesOut.Load()
+	for _, l := range s.lns {
+		st.Tune = st.Tune.Add(l.tl.Stats())
+	}
+	return st
+}
+
+// WritePrometheus writes the server's Stats in the Prometheus text format,
+// as metrics named fastserve_*.
+func (s *Server) WritePrometheus(w io.Writer) {
+	st := s.Stats()
+	metrics.WriteCounterUint64(w, "fastserve_connections_accepted_total", st.Accepted)
+	metrics.WriteGaugeUint64(w, "fastserve_connections_open", uint64(max(st.Open, 0)))
+	metrics.WriteGaugeUint64(w, "fastserve_connections_idle", uint64(max(st.Idle, 0)))
+	metrics.WriteCounterUint64(w, "fastserve_tls_handshakes_total", st.Handshakes)
+	hf := st.HandshakeFailures
+	for _, f := range []struct {
+		reason string
+		v      uint64
+	}{
+		{"timeout", hf.Timeout}, {"version", hf.Version}, {"plaintext", hf.Plaintext},
+		{"peer_rejected", hf.PeerRejected}, {"closed", hf.Closed}, {"other", hf.Other},
+	} {
+		metrics.WriteCounterUint64(w, fmt.Sprintf(`fastserve_tls_handshake_failures_total{reason=%q}`, f.reason), f.v)
+	}
+	metrics.WriteCounterUint64(w, "fastserve_requests_total", st.Requests)
+	for class := 1; class <= 5; class++ {
+		metrics.WriteCounterUint64(w, fmt.Sprintf(`fastserve_responses_total{class="%dxx"}`, class), st.Responses[class])
+	}
+	metrics.WriteCounterUint64(w, "fastserve_handler_panics_total", st.Panics)
+	metrics.WriteCounterUint64(w, "fastserve_bytes_in_total", st.BytesIn)
+	metrics.WriteCounterUint64(w, "fastserve_bytes_out_total", st.BytesOut)
+	r := st.Rejected
+	for _, f := range []struct {
+		limit string
+		v     uint64
+	}{
+		{"max_conns", r.MaxConns}, {"max_conns_per_ip", r.MaxConnsPerIP}, {"on_conn", r.OnConn},
+		{"header_too_large", r.HeaderTooLarge}, {"body_too_large", r.BodyTooLarge},
+		{"timeout", r.Timeout}, {"bad_request", r.BadRequest},
+	} {
+		metrics.WriteCounterUint64(w, fmt.Sprintf(`fastserve_rejected_total{limit=%q}`, f.limit), f.v)
+	}
+	metrics.WriteCounterUint64(w, "fastserve_tune_option_failures_total", st.Tune.OptionFailures)
+	metrics.WriteCounterUint64(w, "fastserve_accept_errors_retried_total", st.Tune.TransientErrors)
+}
+
+// MetricsHandler serves WritePrometheus, for an admin listener.
+func (s *Server) MetricsHandler(ctx *fasthttp.RequestCtx) {
+	ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
+	s.WritePrometheus(ctx)
+}

@@ -1,0 +1,192 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fastserve/fastserve/internal/selfsigned"
+)
+
+// Mozilla's "intermediate" TLS 1.2 suites (guideline 6.0): ECDHE with
+// AES-GCM or ChaCha20-Poly1305. TLS 1.3 suites are not configurable in Go
+// and are all AEAD.
+var intermediateSuites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+}
+
+var intermediateCurves = []tls.CurveID{tls.X25519MLKEM768, tls.X25519, tls.CurveP256, tls.CurveP384}
+
+// certStore holds the certificates in use; Reload swaps it whole.
+type certStore struct {
+	certs []tls.Certificate
+}
+
+// get picks the certificate for a ClientHello the way crypto/tls does for
+// Config.Certificates: the first the client supports (by name, then by
+// key type and signature scheme), else the first.
+func (cs *certStore) get(hello *tls.ClientHelloInfo) *tls.Certificate {
+	if len(cs.certs) > 1 {
+		for i := range cs.certs {
+			if hello.SupportsCertificate(&cs.certs[i]) == nil {
+				return &cs.certs[i]
+			}
+		}
+	}
+	return &cs.certs[0]
+}
+
+// loadCertificates reads every pair; an error names the file.
+func loadCertificates(files []CertFiles) (*certStore, error) {
+	cs := &certStore{certs: make([]tls.Certificate, 0, len(files))}
+	for _, f := range files {
+		c, err := tls.LoadX509KeyPair(f.CertFile, f.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("server: certificate %s with key %s: %w", f.CertFile, f.KeyFile, err)
+		}
+		cs.certs = append(cs.certs, c)
+	}
+	return cs, nil
+}
+
+// tlsState is the server's TLS: one tls.Config shared by every listener,
+// so session ticket keys are shared too.
+type tlsState struct {
+	cfg    *tls.Config
+	files  []CertFiles
+	store  atomic.Pointer[certStore]
+	logger *slog.Logger
+
+	reloadMu sync.Mutex // one Reload at a time
+
+	keysMu sync.Mutex
+	keys   [][32]byte // newest first
+}
+
+func newTLSState(c TLS, logger *slog.Logger) (*tlsState, error) {
+	ts := &tlsState{files: c.Certificates, logger: logger}
+	var store *certStore
+	if len(c.Certificates) == 0 {
+		cert, err := selfsigned.New(365*24*time.Hour, selfsigned.DefaultHosts...)
+		if err != nil {
+			return nil, fmt.Errorf("server: self-signed certificate: %w", err)
+		}
+		store = &certStore{certs: []tls.Certificate{cert}}
+		logger.Warn("no certificate configured: serving an in-memory SELF-SIGNED certificate, for development only; clients will not trust it",
+			"names", selfsigned.DefaultHosts)
+	} else {
+		var err error
+		if store, err = loadCertificates(c.Certificates); err != nil {
+			return nil, err
+		}
+	}
+	ts.store.Store(store)
+	ts.cfg = &tls.Config{
+		MinVersion:             c.MinVersion,
+		CipherSuites:           intermediateSuites,
+		CurvePreferences:       intermediateCurves,
+		NextProtos:             []string{"http/1.1"},
+		SessionTicketsDisabled: c.DisableSessionTickets,
+		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			return ts.store.Load().get(hello), nil
+		},
+		// Only watches: records what the client offered, so a failed
+		// handshake can be counted by reason.
+		GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			if c, ok := hello.Context().Value(connKey{}).(*conn); ok {
+				c.offered = maxVersion(hello.SupportedVersions)
+			}
+			return nil, nil
+		},
+	}
+	if !c.DisableSessionTickets {
+		ts.rotateTicketKeys()
+	}
+	return ts, nil
+}
+
+func maxVersion(vs []uint16) uint16 {
+	var m uint16
+	for _, v := range vs {
+		if v > m && v < 0x0400 { // ignore GREASE values
+			m = v
+		}
+	}
+	return m
+}
+
+// rotateTicketKeys makes a new session ticket key, which encrypts new
+// tickets, and keeps the last few to accept older ones.
+func (ts *tlsState) rotateTicketKeys() {
+	var k [32]byte
+	rand.Read(k[:])
+	ts.keysMu.Lock()
+	defer ts.keysMu.Unlock()
+	ts.keys = append([][32]byte{k}, ts.keys...)
+	if len(ts.keys) > sessionTicketKeys {
+		ts.keys = ts.keys[:sessionTicketKeys]
+	}
+	ts.cfg.SetSessionTicketKeys(ts.keys)
+}
+
+// rotate rotates the ticket keys every d until ctx ends.
+func (ts *tlsState) rotate(ctx context.Context, d time.Duration) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			ts.rotateTicketKeys()
+		}
+	}
+}
+
+// reload re-reads the certificate files and swaps them in at once. On an
+// error the certificates in use stay.
+func (ts *tlsState) reload() error {
+	if len(ts.files) == 0 {
+		return nil
+	}
+	ts.reloadMu.Lock()
+	defer ts.reloadMu.Unlock()
+	store, err := loadCertificates(ts.files)
+	if err != nil {
+		return err
+	}
+	ts.store.Store(store)
+	return nil
+}
+
+// plaintextHTTP reports whether a failed handshake began like an HTTP/1
+// request, as net/http tells it.
+func plaintextHTTP(err error) bool {
+	var re tls.RecordHeaderError
+	if !errors.As(err, &re) || re.Conn == nil {
+		return false
+	}
+	switch string(re.RecordHeader[:]) {
+	case "GET /", "HEAD ", "POST ", "PUT /", "OPTIO", "DELET", "PATCH", "CONNE", "TRACE":
+		return true
+	}
+	return false
+}
+
+const plaintextResponse = "HTTP/1.1 400 Bad Request\r\n" +
+	"Content-Type: text/plain; charset=utf-8\r\n" +
+	"Connection: close\r\n" +
+	"Content-Length: 48\r\n" +
+	"\r\n" +
+	"Client sent an HTTP request to an HTTPS server.\n"
