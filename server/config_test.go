@@ -1,0 +1,121 @@
+package server_test
+
+import (
+	"errors"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/fastserve/fastserve/server"
+	"github.com/fastserve/fastserve/tune"
+)
+
+func TestNewRejects(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  server.Config
+		want string
+	}{
+		{"address", server.Config{Addr: "8443"},
+			`server: Addr must be host:port, such as ":8443" or "127.0.0.1:0", got "8443"`},
+		{"listeners", server.Config{Listeners: -1},
+			"server: Listeners must be from 1 to 1024, or 0 for GOMAXPROCS, got -1"},
+		{"negative timeout", server.Config{IdleTimeout: -time.Second},
+			"server: IdleTimeout must be 1ms or more, or 0 for 10m20s, got -1s"},
+		{"tiny timeout", server.Config{HandshakeTimeout: time.Microsecond},
+			"server: HandshakeTimeout must be 1ms or more, or 0 for 10s, got 1µs"},
+		{"max conns", server.Config{MaxConns: -5},
+			"server: MaxConns must be 1 or more, or 0 for 7/8 of the file descriptor limit, got -5"},
+		{"per ip", server.Config{MaxConnsPerIP: -1},
+			"server: MaxConnsPerIP must be 1 or more, or 0 for no bound, got -1"},
+		{"header bytes", server.Config{MaxHeaderBytes: 100},
+			"server: MaxHeaderBytes must be from 1024 to 1073741824 bytes, or 0 for 16384, got 100"},
+		{"body bytes", server.Config{MaxBodyBytes: -1},
+			"server: MaxBodyBytes must be from 1024 to 1073741824 bytes, or 0 for 4194304, got -1"},
+		{"tls version", server.Config{TLS: server.TLS{MinVersion: 0x0302}},
+			"server: TLS.MinVersion must be tls.VersionTLS12 (0x303) or tls.VersionTLS13 (0x304), got 0x302"},
+		{"certificate pair", server.Config{TLS: server.TLS{Certificates: []server.CertFiles{{CertFile: "a.crt"}}}},
+			"server: TLS.Certificates[0] must be a certificate file and a key file, got {CertFile:a.crt KeyFile:}"},
+		{"tune field", server.Config{Tune: tune.Options{KeepAlive: net.KeepAliveConfig{Enable: true, Idle: 500 * time.Millisecond}}},
+			"server: Tune.KeepAlive.Idle must be a whole number of seconds from 1s to 32767s, or 0 for 15s, got 500ms"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, err := server.New(tc.cfg, hello)
+			require.Error(t, err)
+			assert.Nil(t, srv)
+			assert.EqualError(t, err, tc.want)
+			var ce *server.ConfigError
+			assert.True(t, errors.As(err, &ce), "a *server.ConfigError")
+		})
+	}
+}
+
+func TestNewReportsEveryField(t *testing.T) {
+	_, err := server.New(server.Config{
+		Addr:          "nope",
+		BodyTimeout:   -1,
+		MaxConnsPerIP: -1,
+		Tune:          tune.Options{Backlog: -1, UserTimeout: -1},
+	}, hello)
+	var fields []string
+	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+		var ce *server.ConfigError
+		require.True(t, errors.As(e, &ce), "%v", e)
+		fields = append(fields, ce.Field)
+	}
+	assert.Equal(t, []string{"Addr", "Tune.UserTimeout", "Tune.Backlog", "BodyTimeout", "MaxConnsPerIP"}, fields)
+}
+
+func TestNewMissingCertificate(t *testing.T) {
+	dir := t.TempDir()
+	_, err := server.New(server.Config{Addr: "127.0.0.1:0", TLS: server.TLS{Certificates: []server.CertFiles{
+		{CertFile: dir + "/missing.crt", KeyFile: dir + "/missing.key"},
+	}}}, hello)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), dir+"/missing.crt")
+	assert.Contains(t, err.Error(), "no such file")
+}
+
+func TestNewAddressInUse(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	_, err = server.New(server.Config{Addr: ln.Addr().String()}, hello)
+	assert.ErrorContains(t, err, "address already in use")
+}
+
+func TestMetrics(t *testing.T) {
+	ts := start(t, server.Config{}, hello)
+	client := ts.HTTPClient(t)
+	for range 3 {
+		resp, err := client.Get("https://" + ts.Addr + "/")
+		require.NoError(t, err)
+		io.Copy(io.Discard, resp.Body) // so the connection is reused
+		resp.Body.Close()
+	}
+	var b strings.Builder
+	ts.WritePrometheus(&b)
+	text := b.String()
+	lines := strings.Split(text, "\n")
+	for _, line := range []string{
+		"fastserve_connections_accepted_total 1",
+		"fastserve_connections_open 1",
+		"fastserve_tls_handshakes_total 1",
+		"fastserve_requests_total 3",
+		`fastserve_responses_total{class="2xx"} 3`,
+		`fastserve_responses_total{class="5xx"} 0`,
+		`fastserve_tls_handshake_failures_total{reason="timeout"} 0`,
+		`fastserve_rejected_total{limit="max_conns"} 0`,
+		// Three GETs as net/http writes them.
+		"fastserve_bytes_in_total " + strconv.Itoa(3*len("GET / HTTP/1.1\r\nHost: "+ts.Addr+
+			"\r\nUser-Agent: Go-http-client/1.1\r\nAccept-Encoding: gzip\r\n\r\n")),
+	} {
+		assert.Contains(t, lines, line)
+	}
+}
