@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"runtime"
@@ -104,6 +105,31 @@ type Config struct {
 
 	// Name is sent in the Server header. If empty, "fastserve".
 	Name string
+
+	// HSTS, if positive, adds "Strict-Transport-Security: max-age=N" (N in
+	// seconds) to every HTTPS response: browsers then use HTTPS for the
+	// host for that long. Zero sends none.
+	HSTS time.Duration
+
+	// AccessLog, if set, receives a line per request, in AccessLogFormat,
+	// written off the request path: lines are buffered and a background
+	// writer flushes them every 200 ms; if the writer falls behind by more
+	// than 1 MiB, lines are dropped and counted.
+	AccessLog io.Writer
+
+	// AccessLogFormat is "combined" (the Apache/nginx format) or "json".
+	// If empty, "combined".
+	AccessLogFormat string
+
+	// AdminAddr, if set, serves AdminHandler (/metrics, /healthz, /readyz,
+	// /debug/conns) over plain HTTP on this address. Keep it private: a
+	// loopback or internal address.
+	AdminAddr string
+
+	// RedirectAddr, if set, serves plain HTTP on this address, answering
+	// every request with a 301 to the same host and URI over HTTPS on
+	// Addr's port.
+	RedirectAddr string
 
 	// Logger receives the server's logs. If nil, slog.Default().
 	Logger *slog.Logger
@@ -275,6 +301,24 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.Name == "" {
 		cfg.Name = DefaultName
+	}
+	if cfg.HSTS < 0 || (cfg.HSTS > 0 && cfg.HSTS%time.Second != 0) {
+		bad("HSTS", cfg.HSTS, "a whole number of seconds, or 0 for none")
+	}
+	switch cfg.AccessLogFormat {
+	case "":
+		cfg.AccessLogFormat = "combined"
+	case "combined", "json":
+	default:
+		bad("AccessLogFormat", fmt.Sprintf("%q", cfg.AccessLogFormat), `"combined" or "json"`)
+	}
+	for _, a := range []struct{ name, addr string }{{"AdminAddr", cfg.AdminAddr}, {"RedirectAddr", cfg.RedirectAddr}} {
+		if a.addr == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(a.addr); err != nil {
+			bad(a.name, fmt.Sprintf("%q", a.addr), `host:port, such as "127.0.0.1:9090", or empty for none`)
+		}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

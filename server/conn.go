@@ -62,12 +62,13 @@ type conn struct {
 	handshaken   bool
 	readDeadline time.Time // what fasthttp asked for before the handshake
 	offered      uint16    // the highest TLS version the client offered
-	idle         bool      // between requests, for the idle gauge
 
-	closed   atomic.Bool
-	requests atomic.Uint64
-	bytesIn  atomic.Uint64
-	bytesOut atomic.Uint64
+	ready     atomic.Bool  // the handshake is done
+	idleSince atomic.Int64 // when the connection went idle between requests (Unix ns), or 0
+	closed    atomic.Bool
+	requests  atomic.Uint64
+	bytesIn   atomic.Uint64
+	bytesOut  atomic.Uint64
 }
 
 type connKey struct{}
@@ -132,6 +133,7 @@ func (c *conn) handshake() error {
 		return err
 	}
 	s.stats.handshakes.Add(1)
+	c.ready.Store(true)
 	rd := time.Time{}
 	if !c.readDeadline.IsZero() {
 		rd = time.Now().Add(s.cfg.HeaderTimeout)
@@ -188,8 +190,7 @@ func answerPlaintext(tc *net.TCPConn) {
 	_, _ = io.CopyN(io.Discard, tc, 64<<10)
 }
 
-// connState keeps the idle gauge; fasthttp calls it from the connection's
-// own goroutine.
+// connState keeps the idle gauge and each connection's idle time.
 func (s *Server) connState(nc net.Conn, st fasthttp.ConnState) {
 	c, ok := nc.(*conn)
 	if !ok {
@@ -197,13 +198,11 @@ func (s *Server) connState(nc net.Conn, st fasthttp.ConnState) {
 	}
 	switch st {
 	case fasthttp.StateIdle:
-		if !c.idle {
-			c.idle = true
+		if c.idleSince.Swap(time.Now().UnixNano()) == 0 {
 			s.stats.idle.Add(1)
 		}
 	case fasthttp.StateActive, fasthttp.StateClosed, fasthttp.StateHijacked:
-		if c.idle {
-			c.idle = false
+		if c.idleSince.Swap(0) != 0 {
 			s.stats.idle.Add(-1)
 		}
 	}

@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"net"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -19,13 +20,20 @@ func (s *Server) handle(h fasthttp.RequestHandler) fasthttp.RequestHandler {
 				ctx.Error("Internal Server Error", fasthttp.StatusInternalServerError)
 				ctx.SetConnectionClose()
 			}
-			s.countResponse(ctx)
+			s.finish(ctx)
 		}()
 		h(ctx)
 	}
 }
 
-func (s *Server) countResponse(ctx *fasthttp.RequestCtx) {
+// finish adds the server's headers to a response, counts it, and logs it.
+func (s *Server) finish(ctx *fasthttp.RequestCtx) {
+	if s.hsts != nil {
+		ctx.Response.Header.SetBytesV("Strict-Transport-Security", s.hsts)
+	}
+	if s.accessLog != nil {
+		s.accessLog.add(ctx, time.Now())
+	}
 	s.stats.requests.Add(1)
 	if class := ctx.Response.StatusCode() / 100; class >= 1 && class <= 5 {
 		s.stats.responses[class].Add(1)
@@ -64,5 +72,5 @@ func (s *Server) errorResponse(ctx *fasthttp.RequestCtx, err error) {
 		rej.badRequest.Add(1)
 		ctx.Error("Bad Request", fasthttp.StatusBadRequest)
 	}
-	s.countResponse(ctx)
+	s.finish(ctx)
 }

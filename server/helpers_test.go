@@ -27,9 +27,11 @@ import (
 // TestMain fails the package if any test leaves a goroutine running, but
 // for fasthttp's own: its once-a-second date updater and dialer cache
 // (process-wide, forever), its client's pool cleaner, and the worker pool
-// cleaner that sleeps up to 10 s after its pool stops.
+// cleaner that sleeps up to 10 s after its pool stops, and its
+// process-wide pool of compression workers.
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m,
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp/stackless.funcWorker"),
 		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
 		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*TCPDialer).tcpAddrsClean"),
 		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*HostClient).connsCleaner"),

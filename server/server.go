@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,6 +27,10 @@ type Server struct {
 	log *slog.Logger
 
 	stats counters
+
+	hsts      []byte         // the Strict-Transport-Security value, or nil
+	accessLog *accessLog     // or nil
+	plain     []*plainServer // admin and redirect listeners
 
 	mu    sync.Mutex
 	conns map[*conn]struct{}
@@ -87,7 +92,46 @@ func New(cfg Config, h fasthttp.RequestHandler) (*Server, error) {
 	for _, ln := range lns {
 		s.lns = append(s.lns, &listener{tl: ln.(*tune.Listener), srv: s})
 	}
+	if err := s.newPlainServers(); err != nil {
+		s.closeListeners()
+		return nil, err
+	}
+	if cfg.HSTS > 0 {
+		s.hsts = []byte("max-age=" + strconv.Itoa(int(cfg.HSTS/time.Second)))
+	}
+	if cfg.AccessLog != nil {
+		s.accessLog = newAccessLog(cfg.AccessLog, cfg.AccessLogFormat)
+	}
 	return s, nil
+}
+
+// newPlainServers binds the admin and redirect listeners.
+func (s *Server) newPlainServers() error {
+	if s.cfg.AdminAddr != "" {
+		p, err := s.newPlain("admin", s.cfg.AdminAddr, s.AdminHandler())
+		if err != nil {
+			return err
+		}
+		s.plain = append(s.plain, p)
+	}
+	if s.cfg.RedirectAddr != "" {
+		port := s.lns[0].Addr().(*net.TCPAddr).Port
+		p, err := s.newPlain("redirect", s.cfg.RedirectAddr, redirectHandler(port))
+		if err != nil {
+			return err
+		}
+		s.plain = append(s.plain, p)
+	}
+	return nil
+}
+
+func (s *Server) closeListeners() {
+	for _, l := range s.lns {
+		l.Close()
+	}
+	for _, p := range s.plain {
+		p.ln.Close()
+	}
 }
 
 // Addrs returns the addresses the listeners are bound to.
@@ -117,14 +161,22 @@ func (s *Server) Serve(ctx context.Context) error {
 		go s.tls.rotate(rctx, s.cfg.TLS.SessionTicketRotation)
 	}
 
-	errc := make(chan error, len(s.lns))
+	if s.accessLog != nil {
+		go s.accessLog.run()
+		defer s.accessLog.close()
+	}
+	errc := make(chan error, len(s.lns)+len(s.plain))
 	for _, l := range s.lns {
 		go func() { errc <- s.fs.Serve(l) }()
+	}
+	for _, p := range s.plain {
+		go func() { errc <- p.fs.Serve(p.ln) }()
+		s.log.Info("serving "+p.name, "addr", p.ln.Addr())
 	}
 	s.log.Info("serving HTTPS", "addrs", s.Addrs(), "listeners", len(s.lns))
 
 	var err error
-	pending := len(s.lns)
+	pending := len(s.lns) + len(s.plain)
 	select {
 	case <-ctx.Done():
 		err = s.drain()
@@ -170,9 +222,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			c.Conn.Close()
 		}
 		s.mu.Unlock()
-		return fmt.Errorf("server: shutdown: %w", err)
+		err = fmt.Errorf("server: shutdown: %w", err)
 	}
-	return nil
+	// The admin listener stays up through the drain, so /readyz reports
+	// it; it goes last.
+	for _, p := range s.plain {
+		p.ln.Close()
+		if perr := p.fs.ShutdownWithContext(ctx); perr != nil && err == nil {
+			err = fmt.Errorf("server: shutdown %s: %w", p.name, perr)
+		}
+	}
+	return err
 }
 
 // Draining reports whether Shutdown has begun: a readiness check fails

@@ -52,6 +52,8 @@ type Stats struct {
 
 	Rejected Rejections
 
+	AccessLogDropped uint64 // access log lines dropped because the writer fell behind
+
 	// Tune adds up the listeners' counters: option failures and accept
 	// errors waited out.
 	Tune tune.Stats
@@ -121,6 +123,9 @@ func (s *Server) Stats() Stats {
 	for _, l := range s.lns {
 		st.Tune = st.Tune.Add(l.tl.Stats())
 	}
+	if s.accessLog != nil {
+		st.AccessLogDropped = s.accessLog.dropped.Load()
+	}
 	return st
 }
 
@@ -162,6 +167,7 @@ func (s *Server) WritePrometheus(w io.Writer) {
 	}
 	metrics.WriteCounterUint64(w, "fastserve_tune_option_failures_total", st.Tune.OptionFailures)
 	metrics.WriteCounterUint64(w, "fastserve_accept_errors_retried_total", st.Tune.TransientErrors)
+	metrics.WriteCounterUint64(w, "fastserve_access_log_dropped_total", st.AccessLogDropped)
 }
 
 // MetricsHandler serves WritePrometheus, for an admin listener.

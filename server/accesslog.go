@@ -1,0 +1,196 @@
+package server
+
+import (
+	"encoding/json"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+const (
+	accessLogFlush   = 200 * time.Millisecond
+	accessLogBacklog = 1 << 20
+)
+
+// accessLog formats a line per request into a buffer, under a lock held
+// only for the formatting; a background writer swaps the buffer out and
+// writes it, so a slow disk never blocks a request. Past accessLogBacklog
+// unwritten bytes, lines are dropped and counted.
+type accessLog struct {
+	w    io.Writer
+	json bool
+
+	mu      sync.Mutex
+	buf     []byte
+	dropped atomic.Uint64
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+func newAccessLog(w io.Writer, format string) *accessLog {
+	return &accessLog{
+		w:    w,
+		json: format == "json",
+		buf:  make([]byte, 0, 64<<10),
+		stop: make(chan struct{}),
+		done: make(chan struct{}),
+	}
+}
+
+// run writes the buffer out every accessLogFlush until close.
+func (l *accessLog) run() {
+	defer close(l.done)
+	t := time.NewTicker(accessLogFlush)
+	defer t.Stop()
+	spare := make([]byte, 0, 64<<10)
+	for {
+		select {
+		case <-t.C:
+		case <-l.stop:
+			l.flush(spare)
+			return
+		}
+		spare = l.flush(spare)
+	}
+}
+
+// flush swaps spare in for the buffer, writes what it held, and returns
+// it emptied, to be the next spare.
+func (l *accessLog) flush(spare []byte) []byte {
+	l.mu.Lock()
+	full := l.buf
+	l.buf = spare
+	l.mu.Unlock()
+	if len(full) > 0 {
+		_, _ = l.w.Write(full)
+	}
+	return full[:0]
+}
+
+// close writes what is buffered and stops the writer.
+func (l *accessLog) close() {
+	close(l.stop)
+	<-l.done
+}
+
+// add appends the request's line.
+func (l *accessLog) add(ctx *fasthttp.RequestCtx, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.buf) > accessLogBacklog {
+		l.dropped.Add(1)
+		return
+	}
+	if l.json {
+		l.buf = appendJSONLine(l.buf, ctx, now)
+	} else {
+		l.buf = appendCombinedLine(l.buf, ctx, now)
+	}
+}
+
+// appendCombinedLine appends the combined log format, with the request's
+// duration in seconds added at the end as nginx's $request_time:
+//
+//	remote - - [time] "METHOD URI PROTO" status bytes "referer" "user-agent" duration
+func appendCombinedLine(b []byte, ctx *fasthttp.RequestCtx, now time.Time) []byte {
+	b = appendRemote(b, ctx)
+	b = append(b, " - - ["...)
+	b = ctx.Time().AppendFormat(b, "02/Jan/2006:15:04:05 -0700")
+	b = append(b, "] \""...)
+	b = appendQuoted(b, ctx.Method())
+	b = append(b, ' ')
+	b = appendQuoted(b, ctx.RequestURI())
+	b = append(b, ' ')
+	b = appendQuoted(b, ctx.Request.Header.Protocol())
+	b = append(b, "\" "...)
+	b = strconv.AppendInt(b, int64(ctx.Response.StatusCode()), 10)
+	b = append(b, ' ')
+	b = appendLength(b, ctx, "-")
+	b = append(b, " \""...)
+	b = appendQuoted(b, ctx.Referer())
+	b = append(b, "\" \""...)
+	b = appendQuoted(b, ctx.UserAgent())
+	b = append(b, "\" "...)
+	b = strconv.AppendFloat(b, now.Sub(ctx.Time()).Seconds(), 'f', 3, 64)
+	return append(b, '\n')
+}
+
+// appendRemote appends the client's IP address without allocating.
+func appendRemote(b []byte, ctx *fasthttp.RequestCtx) []byte {
+	if a, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
+		return a.AddrPort().Addr().Unmap().AppendTo(b)
+	}
+	return append(b, ctx.RemoteAddr().String()...)
+}
+
+// appendLength appends the response body's length: its Content-Length
+// when it is streamed (Response.Body would read a streamed body, such as a
+// static file, into memory), or unknown without one.
+func appendLength(b []byte, ctx *fasthttp.RequestCtx, unknown string) []byte {
+	if !ctx.Response.IsBodyStream() {
+		return strconv.AppendInt(b, int64(len(ctx.Response.Body())), 10)
+	}
+	if n := ctx.Response.Header.ContentLength(); n >= 0 {
+		return strconv.AppendInt(b, int64(n), 10)
+	}
+	return append(b, unknown...)
+}
+
+// appendQuoted appends s with the bytes that would break a log line
+// escaped as nginx does (\xHH).
+func appendQuoted(b, s []byte) []byte {
+	const hex = "0123456789ABCDEF"
+	for _, c := range s {
+		if c < 0x20 || c == '"' || c == '\\' || c >= 0x7f {
+			b = append(b, '\\', 'x', hex[c>>4], hex[c&0xf])
+			continue
+		}
+		b = append(b, c)
+	}
+	return b
+}
+
+func appendJSONLine(b []byte, ctx *fasthttp.RequestCtx, now time.Time) []byte {
+	b = append(b, `{"time":"`...)
+	b = ctx.Time().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","remote":"`...)
+	b = appendRemote(b, ctx)
+	b = append(b, `","method":`...)
+	b = appendJSONString(b, ctx.Method())
+	b = append(b, `,"uri":`...)
+	b = appendJSONString(b, ctx.RequestURI())
+	b = append(b, `,"proto":`...)
+	b = appendJSONString(b, ctx.Request.Header.Protocol())
+	b = append(b, `,"status":`...)
+	b = strconv.AppendInt(b, int64(ctx.Response.StatusCode()), 10)
+	b = append(b, `,"bytes":`...)
+	b = appendLength(b, ctx, "null")
+	b = append(b, `,"duration_s":`...)
+	b = strconv.AppendFloat(b, now.Sub(ctx.Time()).Seconds(), 'f', 6, 64)
+	b = append(b, `,"referer":`...)
+	b = appendJSONString(b, ctx.Referer())
+	b = append(b, `,"user_agent":`...)
+	b = appendJSONString(b, ctx.UserAgent())
+	return append(b, "}\n"...)
+}
+
+// appendJSONString appends s as a JSON string. Request bytes are not
+// always UTF-8; json.Marshal's rules (invalid bytes become U+FFFD) apply,
+// on the slow path only.
+func appendJSONString(b, s []byte) []byte {
+	for _, c := range s {
+		if c < 0x20 || c == '"' || c == '\\' || c >= 0x7f {
+			q, _ := json.Marshal(string(s))
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}

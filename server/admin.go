@@ -1,0 +1,150 @@
+package server
+
+import (
+	"crypto/tls"
+	"encoding/json"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/fastserve/fastserve/tune"
+)
+
+// ConnInfo describes one open client connection, for /debug/conns.
+type ConnInfo struct {
+	Remote      string  `json:"remote"`
+	Local       string  `json:"local"`
+	AgeSeconds  float64 `json:"age_seconds"`
+	Requests    uint64  `json:"requests"`
+	Idle        bool    `json:"idle"`
+	IdleSeconds float64 `json:"idle_seconds,omitempty"`
+	TLSVersion  string  `json:"tls_version,omitempty"` // empty until the handshake is done
+	ALPN        string  `json:"alpn,omitempty"`
+	ServerName  string  `json:"server_name,omitempty"`
+
+	// Socket is what the kernel holds for the connection (tune.Inspect);
+	// SocketError says why it is missing.
+	Socket      *SocketInfo `json:"socket,omitempty"`
+	SocketError string      `json:"socket_error,omitempty"`
+}
+
+// SocketInfo is the part of tune.SocketState an operator checks: that
+// keep-alive reached the kernel, and how the path to the client is doing.
+type SocketInfo struct {
+	State                    string  `json:"state"`
+	KeepAlive                bool    `json:"keepalive"`
+	KeepAliveIdleSeconds     float64 `json:"keepalive_idle_seconds"`
+	KeepAliveIntervalSeconds float64 `json:"keepalive_interval_seconds"`
+	KeepAliveCount           int     `json:"keepalive_count"`
+	UserTimeoutSeconds       float64 `json:"user_timeout_seconds"`
+	RTTMicros                int64   `json:"rtt_us"`
+	RTTVarMicros             int64   `json:"rttvar_us"`
+	Retransmits              uint32  `json:"retransmits_total"`
+	Unacked                  uint32  `json:"unacked"`
+	Lost                     uint32  `json:"lost"`
+}
+
+func socketInfo(st tune.SocketState) *SocketInfo {
+	return &SocketInfo{
+		State:                    st.State.String(),
+		KeepAlive:                st.KeepAlive,
+		KeepAliveIdleSeconds:     st.KeepAliveIdle.Seconds(),
+		KeepAliveIntervalSeconds: st.KeepAliveInterval.Seconds(),
+		KeepAliveCount:           st.KeepAliveCount,
+		UserTimeoutSeconds:       st.UserTimeout.Seconds(),
+		RTTMicros:                st.RTT.Microseconds(),
+		RTTVarMicros:             st.RTTVar.Microseconds(),
+		Retransmits:              st.TotalRetransmits,
+		Unacked:                  st.Unacked,
+		Lost:                     st.Lost,
+	}
+}
+
+// Conns describes up to limit open connections (all if limit <= 0), the
+// oldest first, with their sockets read back from the kernel.
+func (s *Server) Conns(limit int) []ConnInfo {
+	s.mu.Lock()
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	slices.SortFunc(conns, func(a, b *conn) int { return a.start.Compare(b.start) })
+	if limit > 0 && len(conns) > limit {
+		conns = conns[:limit]
+	}
+	now := time.Now()
+	infos := make([]ConnInfo, 0, len(conns))
+	for _, c := range conns {
+		ci := ConnInfo{
+			Remote:     c.tcp.RemoteAddr().String(),
+			Local:      c.tcp.LocalAddr().String(),
+			AgeSeconds: now.Sub(c.start).Seconds(),
+			Requests:   c.requests.Load(),
+		}
+		if since := c.idleSince.Load(); since != 0 {
+			ci.Idle = true
+			ci.IdleSeconds = now.Sub(time.Unix(0, since)).Seconds()
+		}
+		if c.ready.Load() {
+			cs := c.Conn.ConnectionState()
+			ci.TLSVersion = tls.VersionName(cs.Version)
+			ci.ALPN = cs.NegotiatedProtocol
+			ci.ServerName = cs.ServerName
+		}
+		if st, err := tune.Inspect(c.tcp); err != nil {
+			ci.SocketError = err.Error()
+		} else {
+			ci.Socket = socketInfo(st)
+		}
+		infos = append(infos, ci)
+	}
+	return infos
+}
+
+// AdminHandler serves the operator's endpoints, for a listener that only
+// operators reach:
+//
+//	/metrics      WritePrometheus
+//	/healthz      200 while the process serves
+//	/readyz       200, or 503 from the moment a drain starts, so that a
+//	              balancer stops sending new connections
+//	/debug/conns  Conns as JSON; ?limit=N (default 1000, 0 for all)
+func (s *Server) AdminHandler() fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		switch string(ctx.Path()) {
+		case "/metrics":
+			s.MetricsHandler(ctx)
+		case "/healthz":
+			ctx.WriteString("ok\n")
+		case "/readyz":
+			if s.Draining() {
+				ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+				ctx.WriteString("draining\n")
+				return
+			}
+			ctx.WriteString("ready\n")
+		case "/debug/conns":
+			limit := 1000
+			if v := ctx.QueryArgs().Peek("limit"); v != nil {
+				n, err := strconv.Atoi(string(v))
+				if err != nil || n < 0 {
+					ctx.Error("limit must be a whole number, 0 for all\n", fasthttp.StatusBadRequest)
+					return
+				}
+				limit = n
+			}
+			ctx.SetContentType("application/json")
+			enc := json.NewEncoder(ctx)
+			enc.SetIndent("", "  ")
+			_ = enc.Encode(struct {
+				Open  int64      `json:"open"`
+				Conns []ConnInfo `json:"conns"`
+			}{s.stats.open.Load(), s.Conns(limit)})
+		default:
+			ctx.Error("not found: try /metrics, /healthz, /readyz or /debug/conns\n", fasthttp.StatusNotFound)
+		}
+	}
+}

@@ -1,0 +1,236 @@
+package server_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/valyala/fasthttp"
+
+	"github.com/fastserve/fastserve/server"
+	"github.com/fastserve/fastserve/tune"
+)
+
+// plainGet sends a raw HTTP/1.1 request to addr and reads the response.
+func plainGet(t testing.TB, addr, req string) *fasthttp.Response {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	return roundTrip(t, c, bufio.NewReader(c), req)
+}
+
+func adminGet(t testing.TB, ts *testServer, path string) *fasthttp.Response {
+	t.Helper()
+	return plainGet(t, ts.Plain("admin"), "GET "+path+" HTTP/1.1\r\nHost: admin\r\n\r\n")
+}
+
+// Plain is the address of the named plain listener.
+func (ts *testServer) Plain(name string) string {
+	return ts.ListenerAddr(name).String()
+}
+
+func TestRedirectHTTP(t *testing.T) {
+	ts := start(t, server.Config{RedirectAddr: "127.0.0.1:0"}, hello)
+	_, port, _ := net.SplitHostPort(ts.Addr)
+	for _, tc := range []struct{ host, want string }{
+		{"example.com", "https://example.com:" + port + "/a/b?c=d"},
+		{"example.com:80", "https://example.com:" + port + "/a/b?c=d"},
+		{"[::1]:80", "https://[::1]:" + port + "/a/b?c=d"},
+	} {
+		resp := plainGet(t, ts.Plain("redirect"), "GET /a/b?c=d HTTP/1.1\r\nHost: "+tc.host+"\r\n\r\n")
+		assert.Equal(t, fasthttp.StatusMovedPermanently, resp.StatusCode(), tc.host)
+		assert.Equal(t, tc.want, string(resp.Header.Peek("Location")), tc.host)
+	}
+}
+
+func TestHSTS(t *testing.T) {
+	ts := start(t, server.Config{HSTS: 365 * 24 * time.Hour}, hello)
+	resp, err := ts.HTTPClient(t).Get("https://" + ts.Addr + "/")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, "max-age=31536000", resp.Header.Get("Strict-Transport-Security"))
+
+	ts = start(t, server.Config{}, hello)
+	resp, err = ts.HTTPClient(t).Get("https://" + ts.Addr + "/")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Empty(t, resp.Header.Get("Strict-Transport-Security"), "off by default")
+}
+
+func TestAccessLog(t *testing.T) {
+	for _, format := range []string{"combined", "json"} {
+		t.Run(format, func(t *testing.T) {
+			log := &logBuffer{}
+			ts := start(t, server.Config{AccessLog: log, AccessLogFormat: format}, hello)
+			c := ts.Dial(t, nil)
+			br := bufio.NewReader(c)
+			roundTrip(t, c, br, "GET /x?\"q\" HTTP/1.1\r\nHost: localhost\r\nUser-Agent: te\"st\xe9\r\nReferer: r\r\n\r\n")
+			roundTrip(t, c, br, "POST /big HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5000000\r\n\r\n")
+			require.Eventually(t, func() bool { return strings.Count(log.String(), "\n") == 2 },
+				2*time.Second, 10*time.Millisecond, "two lines flushed: %q", log.String())
+			lines := strings.Split(strings.TrimSpace(log.String()), "\n")
+			if format == "combined" {
+				re := regexp.MustCompile(`^127\.0\.0\.1 - - \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] ` +
+					`"GET /x\?\\x22q\\x22 HTTP/1\.1" 200 5 "r" "te\\x22st\\xE9" \d+\.\d{3}$`)
+				assert.Regexp(t, re, lines[0])
+				assert.Contains(t, lines[1], `"POST /big HTTP/1.1" 413 `)
+				return
+			}
+			var got struct {
+				Remote, Method, URI, Proto, UserAgent string
+				Status, Bytes                         int
+			}
+			require.NoError(t, json.Unmarshal([]byte(lines[0]), &got), lines[0])
+			assert.Equal(t, "127.0.0.1", got.Remote)
+			assert.Equal(t, `/x?"q"`, got.URI)
+			assert.Equal(t, 200, got.Status)
+			assert.Equal(t, 5, got.Bytes)
+			require.NoError(t, json.Unmarshal([]byte(lines[1]), &got), lines[1])
+			assert.Equal(t, 413, got.Status)
+		})
+	}
+}
+
+func TestAdmin(t *testing.T) {
+	o := tune.Default()
+	o.KeepAlive = net.KeepAliveConfig{Enable: true, Idle: 21 * time.Second, Interval: 3 * time.Second, Count: 4}
+	ts := start(t, server.Config{AdminAddr: "127.0.0.1:0", Tune: o}, hello)
+	c := ts.Dial(t, nil)
+	roundTrip(t, c, bufio.NewReader(c), "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+
+	assert.Equal(t, "ok\n", string(adminGet(t, ts, "/healthz").Body()))
+	assert.Equal(t, "ready\n", string(adminGet(t, ts, "/readyz").Body()))
+	assert.Contains(t, string(adminGet(t, ts, "/metrics").Body()), "fastserve_requests_total 1\n")
+	assert.Equal(t, fasthttp.StatusNotFound, adminGet(t, ts, "/nope").StatusCode())
+
+	var conns struct {
+		Open  int
+		Conns []server.ConnInfo
+	}
+	require.NoError(t, json.Unmarshal(adminGet(t, ts, "/debug/conns").Body(), &conns))
+	require.Equal(t, 1, conns.Open)
+	require.Len(t, conns.Conns, 1)
+	ci := conns.Conns[0]
+	assert.Equal(t, c.LocalAddr().String(), ci.Remote)
+	assert.Equal(t, uint64(1), ci.Requests)
+	assert.True(t, ci.Idle)
+	assert.Equal(t, "TLS 1.3", ci.TLSVersion)
+	assert.Equal(t, "http/1.1", ci.ALPN)
+	require.NotNil(t, ci.Socket, ci.SocketError)
+	assert.Equal(t, server.SocketInfo{
+		State: "ESTABLISHED", KeepAlive: true, KeepAliveIdleSeconds: 21, KeepAliveIntervalSeconds: 3,
+		KeepAliveCount: 4, UserTimeoutSeconds: 110,
+	}, server.SocketInfo{
+		State: ci.Socket.State, KeepAlive: ci.Socket.KeepAlive, KeepAliveIdleSeconds: ci.Socket.KeepAliveIdleSeconds,
+		KeepAliveIntervalSeconds: ci.Socket.KeepAliveIntervalSeconds, KeepAliveCount: ci.Socket.KeepAliveCount,
+		UserTimeoutSeconds: ci.Socket.UserTimeoutSeconds,
+	}, "the kernel's view of the client connection")
+	assert.Equal(t, fasthttp.StatusBadRequest, adminGet(t, ts, "/debug/conns?limit=x").StatusCode())
+
+	// A drain fails readiness at once, while the admin listener still answers.
+	block := make(chan struct{})
+	ts2 := start(t, server.Config{AdminAddr: "127.0.0.1:0"}, func(ctx *fasthttp.RequestCtx) { <-block })
+	busy := ts2.Dial(t, nil)
+	_, err := io.WriteString(busy, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return ts2.Stats().Open == 1 && ts2.Stats().Handshakes == 1 }, 2*time.Second, 5*time.Millisecond)
+	done := make(chan error, 1)
+	go func() { done <- ts2.Shutdown(context.Background()) }()
+	require.Eventually(t, ts2.Draining, 2*time.Second, 5*time.Millisecond)
+	resp := adminGet(t, ts2, "/readyz")
+	assert.Equal(t, fasthttp.StatusServiceUnavailable, resp.StatusCode())
+	assert.Equal(t, "draining\n", string(resp.Body()))
+	close(block)
+	require.NoError(t, <-done)
+}
+
+func TestStatic(t *testing.T) {
+	root := t.TempDir()
+	secret := filepath.Join(filepath.Dir(root), "secret.txt")
+	require.NoError(t, os.WriteFile(secret, []byte("secret"), 0o600))
+	t.Cleanup(func() { os.Remove(secret) })
+	page := strings.Repeat("fastserve static page. ", 100)
+	require.NoError(t, os.WriteFile(filepath.Join(root, "index.html"), []byte(page), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(root, "data.json"), []byte(`{"a":1}`), 0o644))
+	require.NoError(t, os.Mkdir(filepath.Join(root, "sub"), 0o755))
+	require.NoError(t, os.Symlink(secret, filepath.Join(root, "link.txt")))
+
+	sf, err := server.NewStatic(server.Static{Root: root, CompressCache: t.TempDir()})
+	require.NoError(t, err)
+	t.Cleanup(sf.Close)
+	ts := start(t, server.Config{}, sf.Handle)
+	c := ts.Dial(t, nil)
+	br := bufio.NewReader(c)
+	get := func(path, headers string) *fasthttp.Response {
+		return roundTrip(t, c, br, "GET "+path+" HTTP/1.1\r\nHost: localhost\r\n"+headers+"\r\n")
+	}
+
+	resp := get("/", "")
+	assert.Equal(t, 200, resp.StatusCode())
+	assert.Equal(t, page, string(resp.Body()), "the index file")
+	assert.Equal(t, "text/html; charset=utf-8", string(resp.Header.ContentType()))
+	etag, lastMod := string(resp.Header.Peek("ETag")), string(resp.Header.Peek("Last-Modified"))
+	require.NotEmpty(t, etag)
+	require.NotEmpty(t, lastMod)
+
+	assert.Equal(t, 304, get("/index.html", "If-None-Match: "+etag+"\r\n").StatusCode())
+	assert.Equal(t, 304, get("/index.html", "If-Modified-Since: "+lastMod+"\r\n").StatusCode())
+
+	resp = get("/index.html", "Range: bytes=10-19\r\n")
+	assert.Equal(t, 206, resp.StatusCode())
+	assert.Equal(t, page[10:20], string(resp.Body()))
+	assert.Equal(t, fmt.Sprintf("bytes 10-19/%d", len(page)), string(resp.Header.Peek("Content-Range")))
+
+	assert.Equal(t, "application/json", string(get("/data.json", "").Header.ContentType()))
+
+	for _, enc := range []string{"br", "zstd", "gzip"} {
+		resp = get("/index.html", "Accept-Encoding: "+enc+"\r\n")
+		assert.Equal(t, enc, string(resp.Header.ContentEncoding()), enc)
+		body, err := resp.BodyUncompressed()
+		require.NoError(t, err, enc)
+		assert.Equal(t, page, string(body), enc)
+	}
+	entries, err := os.ReadDir(root)
+	require.NoError(t, err)
+	assert.Len(t, entries, 4, "the served root is never written to")
+
+	assert.Equal(t, 403, get("/sub/", "").StatusCode(), "no listing without ListDirectories")
+	assert.Equal(t, 404, get("/nope", "").StatusCode())
+	for _, path := range []string{
+		"/../secret.txt", "/..%2fsecret.txt", "/%2e%2e/secret.txt", "/%2E%2E%2Fsecret.txt",
+		"/sub/../../secret.txt", "//../secret.txt", "/sub/%2e%2e/%2e%2e/secret.txt", "/.%2e/secret.txt",
+		"/link.txt",
+	} {
+		resp := get(path, "")
+		assert.NotEqual(t, 200, resp.StatusCode(), path)
+		assert.NotContains(t, string(resp.Body()), "secret", path)
+	}
+
+	_, err = server.NewStatic(server.Static{Root: filepath.Join(root, "missing")})
+	assert.ErrorContains(t, err, filepath.Join(root, "missing"))
+	_, err = server.NewStatic(server.Static{Root: filepath.Join(root, "data.json")})
+	assert.ErrorContains(t, err, "is not a directory")
+}
+
+func TestWelcomePage(t *testing.T) {
+	ts := start(t, server.Config{}, server.WelcomePage)
+	resp, err := ts.HTTPClient(t).Get("https://" + ts.Addr + "/anything")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, string(body), "fastserve is running")
+}

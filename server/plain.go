@@ -1,0 +1,87 @@
+package server
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"sync/atomic"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/fastserve/fastserve/tune"
+)
+
+// plainServer is a plain-HTTP listener run beside the HTTPS ones, with the
+// same lifecycle: the admin endpoints and the redirect to HTTPS.
+type plainServer struct {
+	name string
+	fs   *fasthttp.Server
+	ln   *onceCloser
+}
+
+// onceCloser is a listener that closing again leaves alone: Shutdown
+// closes it in case Serve has not handed it to fasthttp yet, and fasthttp
+// closes it too.
+type onceCloser struct {
+	net.Listener
+	closed atomic.Bool
+}
+
+func (l *onceCloser) Close() error {
+	if !l.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	return l.Listener.Close()
+}
+
+// ListenerAddr returns the address of the "admin" or "redirect" listener,
+// or nil if it is not configured.
+func (s *Server) ListenerAddr(name string) net.Addr {
+	for _, p := range s.plain {
+		if p.name == name {
+			return p.ln.Addr()
+		}
+	}
+	return nil
+}
+
+func (s *Server) newPlain(name, addr string, h fasthttp.RequestHandler) (*plainServer, error) {
+	ln, err := tune.Listen("tcp", addr, s.cfg.Tune)
+	if err != nil {
+		return nil, fmt.Errorf("server: %s listener: %w", name, err)
+	}
+	return &plainServer{name: name, ln: &onceCloser{Listener: ln}, fs: &fasthttp.Server{
+		Handler:            h,
+		Name:               s.cfg.Name,
+		ReadTimeout:        s.cfg.HeaderTimeout,
+		WriteTimeout:       s.cfg.WriteTimeout,
+		IdleTimeout:        s.cfg.IdleTimeout,
+		MaxRequestBodySize: minBuffer,
+		Logger:             fastLogger{s.log},
+	}}, nil
+}
+
+// redirectHandler answers every request with a permanent redirect to the
+// same host and URI over HTTPS, on httpsPort.
+func redirectHandler(httpsPort int) fasthttp.RequestHandler {
+	suffix := ""
+	if httpsPort != 443 {
+		suffix = ":" + strconv.Itoa(httpsPort)
+	}
+	return func(ctx *fasthttp.RequestCtx) {
+		host := string(ctx.Host())
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+			if ip := net.ParseIP(h); ip != nil && ip.To4() == nil {
+				host = "[" + h + "]"
+			}
+		}
+		if host == "" {
+			ctx.Error("Bad Request: no Host\n", fasthttp.StatusBadRequest)
+			return
+		}
+		ctx.Response.Header.Set("Location", "https://"+host+suffix+string(ctx.RequestURI()))
+		ctx.Response.Header.Set("Connection", "close")
+		ctx.SetStatusCode(fasthttp.StatusMovedPermanently)
+	}
+}

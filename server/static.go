@@ -1,0 +1,145 @@
+package server
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Static configures a static file handler.
+type Static struct {
+	// Root is the directory served. Paths never leave it: dot segments
+	// (plain or percent-encoded) are resolved before the file is opened,
+	// and symbolic links that lead outside it are not followed.
+	Root string
+
+	// IndexNames are the files served for a directory. If nil,
+	// ["index.html"].
+	IndexNames []string
+
+	// ListDirectories generates a listing for a directory without an
+	// index file. Off by default: such a directory answers 403.
+	ListDirectories bool
+
+	// DisableCompression turns off serving compressed variants. By
+	// default a client that accepts them gets brotli, zstd or gzip
+	// (in that order of preference), compressed once and kept in
+	// CompressCache.
+	DisableCompression bool
+
+	// CompressCache is the directory that keeps compressed copies. If
+	// empty, a directory under the user's cache directory
+	// ($XDG_CACHE_HOME/fastserve/compressed/...), so that Root itself is
+	// never written to.
+	CompressCache string
+
+	// CacheDuration is how long an open file handle (or a small file's
+	// content) is reused before its changes are seen. If zero, 10 s.
+	CacheDuration time.Duration
+}
+
+// StaticFiles serves the files under a root directory. Close stops its
+// cache cleaner.
+type StaticFiles struct {
+	handle fasthttp.RequestHandler
+	stop   chan struct{}
+}
+
+// Handle serves the request's path from the root.
+func (sf *StaticFiles) Handle(ctx *fasthttp.RequestCtx) { sf.handle(ctx) }
+
+// Close stops the background cleaner of the file cache.
+func (sf *StaticFiles) Close() { close(sf.stop) }
+
+// NewStatic serves the files under cfg.Root with fasthttp's FS: byte
+// ranges, ETag and Last-Modified with 304 answers, content types from the
+// file name, and compressed variants. It fails, naming the path, if Root
+// is not a readable directory or the compression cache cannot be made.
+func NewStatic(cfg Static) (*StaticFiles, error) {
+	root, err := filepath.Abs(cfg.Root)
+	if err != nil {
+		return nil, fmt.Errorf("server: static root %q: %w", cfg.Root, err)
+	}
+	fi, err := os.Stat(root)
+	if err != nil {
+		return nil, fmt.Errorf("server: static root: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("server: static root %s is not a directory", root)
+	}
+	if cfg.IndexNames == nil {
+		cfg.IndexNames = []string{"index.html"}
+	}
+	if cfg.CacheDuration == 0 {
+		cfg.CacheDuration = 10 * time.Second
+	}
+	stop := make(chan struct{})
+	fs := &fasthttp.FS{
+		CleanStop:          stop,
+		Root:               root,
+		IndexNames:         cfg.IndexNames,
+		GenerateIndexPages: cfg.ListDirectories,
+		AcceptByteRange:    true,
+		GenerateETag:       true,
+		CacheDuration:      cfg.CacheDuration,
+		Compress:           !cfg.DisableCompression,
+		CompressBrotli:     true,
+		CompressZstd:       true,
+		PathNotFound: func(ctx *fasthttp.RequestCtx) {
+			ctx.Error("Not Found\n", fasthttp.StatusNotFound)
+		},
+	}
+	if fs.Compress {
+		cache := cfg.CompressCache
+		if cache == "" {
+			if cache, err = defaultCompressCache(root); err != nil {
+				return nil, err
+			}
+		}
+		if err := os.MkdirAll(cache, 0o700); err != nil {
+			return nil, fmt.Errorf("server: compression cache: %w", err)
+		}
+		fs.CompressRoot = cache
+	}
+	return &StaticFiles{handle: fs.NewRequestHandler(), stop: stop}, nil
+}
+
+// defaultCompressCache is a directory per served root under the user's
+// cache directory.
+func defaultCompressCache(root string) (string, error) {
+	base, err := os.UserCacheDir()
+	if err != nil {
+		return "", errors.New("server: no user cache directory for compressed files (set Static.CompressCache): " + err.Error())
+	}
+	sum := sha256.Sum256([]byte(root))
+	return filepath.Join(base, "fastserve", "compressed", hex.EncodeToString(sum[:8])), nil
+}
+
+// WelcomePage answers every request with a small HTML page saying that
+// fastserve is running: the default content of a server with no files.
+func WelcomePage(ctx *fasthttp.RequestCtx) {
+	if !ctx.IsGet() && !ctx.IsHead() {
+		ctx.Response.Header.Set("Allow", "GET, HEAD")
+		ctx.Error("Method Not Allowed\n", fasthttp.StatusMethodNotAllowed)
+		return
+	}
+	ctx.SetContentType("text/html; charset=utf-8")
+	ctx.SetBodyString(welcomePage)
+}
+
+const welcomePage = `<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>fastserve</title></head>
+<body>
+<h1>fastserve is running</h1>
+<p>This is the built-in page. Serve your own files with <code>fastserve serve --root DIR</code>,
+and use a real certificate with <code>--cert</code> and <code>--key</code>.</p>
+</body>
+</html>
+`
