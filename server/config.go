@@ -342,3 +342,18 @@ func defaultMaxConns() int {
 	}
 	return max(int(n/8*7), 1)
 }
+
+// Validate reports every invalid field of cfg, as New does, and loads the
+// certificate files, without binding anything.
+func (cfg Config) Validate() error {
+	full, err := cfg.withDefaults()
+	if err != nil {
+		return err
+	}
+	if len(full.TLS.Certificates) > 0 {
+		if _, err := loadCertificates(full.TLS.Certificates); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,303 @@
+// Command fastserve is a high-throughput HTTPS web server for many
+// long-lived keep-alive connections. Run with no arguments, it serves a
+// built-in page on :8443 with a self-signed development certificate; see
+// 'fastserve serve --help' for everything else.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"github.com/valyala/fasthttp"
+
+	"github.com/fastserve/fastserve/internal/selfsigned"
+	"github.com/fastserve/fastserve/server"
+)
+
+// usageError is a mistake in what the command was given: exit code 2.
+type usageError struct{ error }
+
+// flagError makes a command-line parse error a usageError, in the same
+// words as the other invalid values.
+func flagError(_ *cobra.Command, err error) error {
+	var ive *pflag.InvalidValueError
+	if errors.As(err, &ive) {
+		f := ive.GetFlag()
+		return usageError{badValue(f, ive.GetValue(), "flag --"+f.Name, err)}
+	}
+	return usageError{err}
+}
+
+func main() {
+	err := newRoot(os.Stdout, os.Stderr).Execute()
+	if err == nil {
+		return
+	}
+	code := 1
+	var ue usageError
+	if errors.As(err, &ue) {
+		code, err = 2, ue.error
+	}
+	for _, e := range unjoin(err) {
+		fmt.Fprintln(os.Stderr, "fastserve:", e)
+	}
+	os.Exit(code)
+}
+
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	serve := newServe(stderr)
+	root := &cobra.Command{
+		Use:   "fastserve",
+		Short: "A high-throughput HTTPS server for long-lived keep-alive connections",
+		Long: "fastserve serves HTTPS with fasthttp on tuned listeners: each connection's TCP keep-alive,\n" +
+			"user timeout and buffers are set before TLS. With no command it runs 'serve' with its defaults.",
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE:          serve.RunE,
+	}
+	root.Flags().AddFlagSet(serve.Flags())
+	root.AddCommand(serve, newCheck(stdout), newCert(stderr), newVersion(stdout))
+	root.SetFlagErrorFunc(flagError)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	return root
+}
+
+func newServe(stderr io.Writer) *cobra.Command {
+	s := &settings{}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve HTTPS (the default command)",
+		Long: "Serve HTTPS. Every setting can also come from a FASTSERVE_* environment variable\n" +
+			"(FASTSERVE_KEEPALIVE_IDLE for --keepalive-idle) or a YAML --config file keyed by flag name;\n" +
+			"flags win over the environment, which wins over the file.\n\n" +
+			"Signals: SIGTERM and SIGINT drain gracefully (up to --drain-timeout) and exit 0;\n" +
+			"SIGHUP reloads the certificates and reopens the access log.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runServe(cmd, s, stderr)
+		},
+	}
+	s.register(cmd.Flags())
+	cmd.SetFlagErrorFunc(flagError)
+	return cmd
+}
+
+// prepare loads the settings and checks everything that can be checked
+// without binding: a usageError lists every problem, one per line.
+func prepare(cmd *cobra.Command, s *settings) (server.Config, error) {
+	fs := cmd.Flags()
+	if err := s.load(fs, os.LookupEnv); err != nil {
+		return server.Config{}, usageError{err}
+	}
+	cfg, err := s.config()
+	if verr := cfg.Validate(); verr != nil {
+		err = errors.Join(err, s.explain(verr, fs))
+	}
+	if err != nil {
+		return server.Config{}, usageError{err}
+	}
+	return cfg, nil
+}
+
+func runServe(cmd *cobra.Command, s *settings, stderr io.Writer) error {
+	cfg, err := prepare(cmd, s)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(stderr, s.logFormat, s.logLevel)
+	cfg.Logger = logger
+
+	var accessLog *server.LogFile
+	switch s.accessLog {
+	case "":
+	case "-":
+		cfg.AccessLog = os.Stdout
+	default:
+		if accessLog, err = server.OpenLogFile(s.accessLog); err != nil {
+			return usageError{fmt.Errorf("--access-log=%s%s: %w", s.accessLog, s.from("access-log"), err)}
+		}
+		defer accessLog.Close()
+		cfg.AccessLog = accessLog
+	}
+
+	var handler fasthttp.RequestHandler = server.WelcomePage
+	if s.root != "" {
+		static, err := server.NewStatic(server.Static{Root: s.root})
+		if err != nil {
+			return usageError{fmt.Errorf("--root=%s%s: %w", s.root, s.from("root"), err)}
+		}
+		defer static.Close()
+		handler = static.Handle
+	}
+
+	srv, err := server.New(cfg, handler)
+	if err != nil {
+		return s.explain(err, cmd.Flags())
+	}
+	if len(cfg.TLS.Certificates) == 0 {
+		logger.Warn("development mode: try curl -k https://localhost:" + portOf(srv.Addrs()[0].String()) + "/")
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			logger.Info("SIGHUP: reloading certificates and reopening the access log")
+			_ = srv.Reload() // logs what happened
+			if accessLog != nil {
+				if err := accessLog.Reopen(); err != nil {
+					logger.Error("access log not reopened; still writing to the old file", "err", err)
+				}
+			}
+		}
+	}()
+
+	start := time.Now()
+	err = srv.Serve(ctx)
+	logger.Info("stopped", "after", time.Since(start).Round(time.Millisecond), "err", err)
+	return err
+}
+
+func portOf(addr string) string {
+	return addr[strings.LastIndex(addr, ":")+1:]
+}
+
+func newLogger(w io.Writer, format, level string) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(level))
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func newCheck(stdout io.Writer) *cobra.Command {
+	s := &settings{}
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "Validate the settings (flags, environment, --config file), print the effective ones, and exit",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if _, err := prepare(cmd, s); err != nil {
+				return err
+			}
+			cmd.Flags().VisitAll(func(f *pflag.Flag) {
+				if f.Name == "config" {
+					return
+				}
+				src := s.source[f.Name]
+				if src == "" {
+					src = "default"
+				}
+				fmt.Fprintf(stdout, "%s: %s  # %s\n", f.Name, f.Value.String(), src)
+			})
+			fmt.Fprintln(stdout, "# settings are valid")
+			return nil
+		},
+	}
+	s.register(cmd.Flags())
+	cmd.SetFlagErrorFunc(flagError)
+	return cmd
+}
+
+func newCert(stderr io.Writer) *cobra.Command {
+	var (
+		hosts             []string
+		certFile, keyFile string
+		validFor          time.Duration
+		force             bool
+	)
+	cmd := &cobra.Command{
+		Use:   "cert",
+		Short: "Write a self-signed ECDSA P-256 certificate and key, for local use",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if validFor <= 0 {
+				return usageError{fmt.Errorf("--valid-for=%v: invalid value: want a positive duration such as 8760h", validFor)}
+			}
+			flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+			if force {
+				flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+			}
+			certPEM, keyPEM, err := selfsigned.PEM(validFor, hosts...)
+			if err != nil {
+				return usageError{fmt.Errorf("--host: %w", err)}
+			}
+			for _, f := range []struct {
+				path string
+				data []byte
+				mode os.FileMode
+			}{{keyFile, keyPEM, 0o600}, {certFile, certPEM, 0o644}} {
+				out, err := os.OpenFile(f.path, flags, f.mode)
+				if err != nil {
+					return fmt.Errorf("%w (use --force to overwrite)", err)
+				}
+				if _, err := out.Write(f.data); err != nil {
+					out.Close()
+					return err
+				}
+				if err := out.Close(); err != nil {
+					return err
+				}
+			}
+			fmt.Fprintf(stderr, "wrote %s and %s for %s, valid for %v\n", certFile, keyFile, strings.Join(hosts, ", "), validFor)
+			return nil
+		},
+	}
+	cmd.Flags().StringSliceVar(&hosts, "host", selfsigned.DefaultHosts, "names and addresses the certificate covers")
+	cmd.Flags().StringVar(&certFile, "cert-file", "cert.pem", "where to write the certificate")
+	cmd.Flags().StringVar(&keyFile, "key-file", "key.pem", "where to write the private key (mode 0600)")
+	cmd.Flags().DurationVar(&validFor, "valid-for", 365*24*time.Hour, "validity period")
+	cmd.Flags().BoolVar(&force, "force", false, "overwrite existing files")
+	cmd.SetFlagErrorFunc(flagError)
+	return cmd
+}
+
+func newVersion(stdout io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		Run: func(*cobra.Command, []string) {
+			fmt.Fprintln(stdout, versionString())
+		},
+	}
+}
+
+func versionString() string {
+	v, fasthttpV := "(devel)", "?"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += " " + s.Value[:12]
+			}
+		}
+		for _, d := range bi.Deps {
+			if d.Path == "github.com/valyala/fasthttp" {
+				fasthttpV = d.Version
+			}
+		}
+	}
+	return fmt.Sprintf("fastserve %s (fasthttp %s, %s %s/%s)", v, fasthttpV, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}

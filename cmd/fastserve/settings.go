@@ -1,0 +1,386 @@
+package main
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/fastserve/fastserve/server"
+	"github.com/fastserve/fastserve/tune"
+)
+
+// settings are what an operator sets, by flag, FASTSERVE_* variable or
+// config file key, all three named alike (--keepalive-idle,
+// FASTSERVE_KEEPALIVE_IDLE, keepalive-idle:).
+type settings struct {
+	configFile string
+
+	addr      string
+	listeners int
+	certs     []string
+	keys      []string
+	tlsMin    string
+
+	keepAlive         bool
+	keepAliveIdle     time.Duration
+	keepAliveInterval time.Duration
+	keepAliveCount    int
+	userTimeout       time.Duration
+	reusePort         bool
+	deferAccept       bool
+	fastOpen          bool
+	backlog           int
+	readBuffer        int
+	writeBuffer       int
+
+	handshakeTimeout time.Duration
+	headerTimeout    time.Duration
+	bodyTimeout      time.Duration
+	writeTimeout     time.Duration
+	idleTimeout      time.Duration
+	drainTimeout     time.Duration
+
+	maxConns           int
+	maxConnsPerIP      int
+	maxHeaderBytes     int
+	maxBodyBytes       int
+	maxRequestsPerConn int
+
+	root            string
+	redirectHTTP    string
+	hsts            time.Duration
+	accessLog       string
+	accessLogFormat string
+	admin           string
+	logFormat       string
+	logLevel        string
+
+	// source says where each setting that is not a default came from.
+	source map[string]string
+}
+
+// register defines the flags, with the library's defaults.
+func (s *settings) register(fs *pflag.FlagSet) {
+	d := tune.Default()
+	fs.StringVar(&s.configFile, "config", "", "YAML file of settings, keyed by flag name (unknown keys are errors)")
+
+	fs.StringVar(&s.addr, "addr", server.DefaultAddr, "host:port to serve HTTPS on")
+	fs.IntVar(&s.listeners, "listeners", 0, "SO_REUSEPORT listeners, each with its own accept loop (0 = GOMAXPROCS)")
+	fs.StringArrayVar(&s.certs, "cert", nil, "PEM certificate chain file; repeat with --key for more names (SNI; the first is the default); none = self-signed for development")
+	fs.StringArrayVar(&s.keys, "key", nil, "PEM private key file of the --cert at the same position")
+	fs.StringVar(&s.tlsMin, "tls-min-version", "1.2", "lowest TLS version accepted: 1.2 or 1.3")
+
+	fs.BoolVar(&s.keepAlive, "keepalive", true, "TCP keep-alive on client connections")
+	fs.DurationVar(&s.keepAliveIdle, "keepalive-idle", d.KeepAlive.Idle, "idle time before the first keep-alive probe (whole seconds)")
+	fs.DurationVar(&s.keepAliveInterval, "keepalive-interval", d.KeepAlive.Interval, "time between keep-alive probes (whole seconds)")
+	fs.IntVar(&s.keepAliveCount, "keepalive-count", d.KeepAlive.Count, "unanswered probes before the connection is dropped")
+	fs.DurationVar(&s.userTimeout, "tcp-user-timeout", d.UserTimeout, "TCP_USER_TIMEOUT: how long sent data may stay unacknowledged (0 = kernel default)")
+	fs.BoolVar(&s.reusePort, "reuseport", d.ReusePort, "SO_REUSEPORT, for hand-over to a new process and several listeners")
+	fs.BoolVar(&s.deferAccept, "defer-accept", d.DeferAccept, "TCP_DEFER_ACCEPT: accept a connection once its first bytes arrive")
+	fs.BoolVar(&s.fastOpen, "fastopen", d.FastOpen, "TCP Fast Open (needs net.ipv4.tcp_fastopen with bit 0x2)")
+	fs.IntVar(&s.backlog, "backlog", d.Backlog, "accept queue length (0 = net.core.somaxconn)")
+	fs.IntVar(&s.readBuffer, "tcp-read-buffer", d.ReadBuffer, "SO_RCVBUF in bytes (0 = kernel autotuning)")
+	fs.IntVar(&s.writeBuffer, "tcp-write-buffer", d.WriteBuffer, "SO_SNDBUF in bytes (0 = kernel autotuning)")
+
+	fs.DurationVar(&s.handshakeTimeout, "handshake-timeout", server.DefaultHandshakeTimeout, "bound on the TLS handshake")
+	fs.DurationVar(&s.headerTimeout, "header-timeout", server.DefaultHeaderTimeout, "bound on reading a request's headers")
+	fs.DurationVar(&s.bodyTimeout, "body-timeout", server.DefaultBodyTimeout, "bound on reading a request's body")
+	fs.DurationVar(&s.writeTimeout, "write-timeout", server.DefaultWriteTimeout, "bound on each write of a response (between writes, as nginx's send_timeout)")
+	fs.DurationVar(&s.idleTimeout, "idle-timeout", server.DefaultIdleTimeout, "how long a keep-alive connection may wait for its next request")
+	fs.DurationVar(&s.drainTimeout, "drain-timeout", server.DefaultDrainTimeout, "bound on the graceful drain at SIGTERM/SIGINT")
+
+	fs.IntVar(&s.maxConns, "max-conns", 0, "connections open at once (0 = 7/8 of the file descriptor limit)")
+	fs.IntVar(&s.maxConnsPerIP, "max-conns-per-ip", 0, "connections open at once from one client address (0 = no bound)")
+	fs.IntVar(&s.maxHeaderBytes, "max-header-bytes", server.DefaultMaxHeaderBytes, "bound on a request's headers (larger gets 431)")
+	fs.IntVar(&s.maxBodyBytes, "max-body-bytes", server.DefaultMaxBodyBytes, "bound on a request's body (larger gets 413)")
+	fs.IntVar(&s.maxRequestsPerConn, "max-requests-per-conn", 0, "requests served on one connection before it is closed (0 = no bound)")
+
+	fs.StringVar(&s.root, "root", "", "directory of static files to serve (empty = the built-in page)")
+	fs.StringVar(&s.redirectHTTP, "redirect-http", "", "host:port of a plain-HTTP listener that redirects to HTTPS (empty = none)")
+	fs.DurationVar(&s.hsts, "hsts", 0, "Strict-Transport-Security max-age, such as 8760h (0 = none)")
+	fs.StringVar(&s.accessLog, "access-log", "", "access log file, or - for standard output (empty = none); reopened on SIGHUP")
+	fs.StringVar(&s.accessLogFormat, "access-log-format", "combined", "access log format: combined or json")
+	fs.StringVar(&s.admin, "admin", "127.0.0.1:9090", "host:port of the admin listener: /metrics, /healthz, /readyz, /debug/conns (empty = none)")
+	fs.StringVar(&s.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&s.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+}
+
+// load fills the settings not given as flags from FASTSERVE_* variables,
+// then from the config file: flags win over the environment, which wins
+// over the file.
+func (s *settings) load(fs *pflag.FlagSet, lookupEnv func(string) (string, bool)) error {
+	s.source = map[string]string{}
+	fs.Visit(func(f *pflag.Flag) { s.source[f.Name] = "flag --" + f.Name })
+
+	var errs []error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Changed || f.Name == "config" {
+			return
+		}
+		name := envName(f.Name)
+		v, ok := lookupEnv(name)
+		if !ok {
+			return
+		}
+		src := "environment " + name
+		vals := []string{v}
+		if f.Value.Type() == "stringArray" {
+			vals = strings.Split(v, ",")
+		}
+		for _, v := range vals {
+			if err := f.Value.Set(strings.TrimSpace(v)); err != nil {
+				errs = append(errs, badValue(f, v, src, err))
+				return
+			}
+		}
+		f.Changed = true
+		s.source[f.Name] = src
+	})
+	if s.configFile == "" {
+		s.configFile, _ = lookupEnv(envName("config"))
+	}
+	if s.configFile != "" {
+		errs = append(errs, s.loadFile(fs)...)
+	}
+	return errors.Join(errs...)
+}
+
+func envName(flag string) string {
+	return "FASTSERVE_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// loadFile sets, from the YAML mapping in the config file, the settings
+// that neither a flag nor the environment gave.
+func (s *settings) loadFile(fs *pflag.FlagSet) []error {
+	b, err := os.ReadFile(s.configFile)
+	if err != nil {
+		return []error{fmt.Errorf("config file: %w", err)}
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return []error{fmt.Errorf("config file %s: %w", s.configFile, err)}
+	}
+	if len(doc.Content) == 0 {
+		return nil // an empty file sets nothing
+	}
+	top := doc.Content[0]
+	if top.Kind != yaml.MappingNode {
+		return []error{fmt.Errorf("config file %s:%d: want a mapping of setting names to values", s.configFile, top.Line)}
+	}
+	var errs []error
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		k, v := top.Content[i], top.Content[i+1]
+		src := fmt.Sprintf("config file %s:%d", s.configFile, k.Line)
+		f := fs.Lookup(k.Value)
+		if f == nil || k.Value == "config" {
+			msg := fmt.Sprintf("%s: unknown setting %q", src, k.Value)
+			if alt := strings.ReplaceAll(strings.ToLower(k.Value), "_", "-"); alt != k.Value && fs.Lookup(alt) != nil {
+				msg += fmt.Sprintf(" (did you mean %q?)", alt)
+			}
+			errs = append(errs, errors.New(msg+"; settings are named as the flags in 'fastserve serve --help'"))
+			continue
+		}
+		if seen[k.Value] {
+			errs = append(errs, fmt.Errorf("%s: %q is set twice", src, k.Value))
+			continue
+		}
+		seen[k.Value] = true
+		if f.Changed {
+			continue // a flag or the environment wins
+		}
+		var vals []string
+		switch {
+		case v.Kind == yaml.ScalarNode:
+			vals = []string{v.Value}
+		case v.Kind == yaml.SequenceNode && f.Value.Type() == "stringArray":
+			for _, e := range v.Content {
+				vals = append(vals, e.Value)
+			}
+		default:
+			errs = append(errs, fmt.Errorf("%s: %q must be a single value", src, k.Value))
+			continue
+		}
+		for _, val := range vals {
+			if err := f.Value.Set(val); err != nil {
+				errs = append(errs, badValue(f, val, src, err))
+				break
+			}
+		}
+		f.Changed = true
+		s.source[f.Name] = src
+	}
+	return errs
+}
+
+// badValue is the one-line error for a value a setting cannot take.
+func badValue(f *pflag.Flag, v, src string, err error) error {
+	return fmt.Errorf("--%s=%s (%s): invalid value: want %s", f.Name, v, src, wantOf(f))
+}
+
+func wantOf(f *pflag.Flag) string {
+	switch f.Value.Type() {
+	case "duration":
+		return "a duration such as 60s, 1m30s or 0"
+	case "int":
+		return "a whole number"
+	case "bool":
+		return "true or false"
+	}
+	return "a " + f.Value.Type()
+}
+
+// config turns the settings into a server.Config, with the errors that
+// are the command's own (pairs of files, version names, the log choices).
+func (s *settings) config() (server.Config, error) {
+	var errs []error
+	bad := func(flag, v, want string) {
+		errs = append(errs, fmt.Errorf("--%s=%s%s: invalid value: want %s", flag, v, s.from(flag), want))
+	}
+	cfg := server.Config{
+		Addr:      s.addr,
+		Listeners: s.listeners,
+		Tune: tune.Options{
+			ReusePort:   s.reusePort,
+			DeferAccept: s.deferAccept,
+			FastOpen:    s.fastOpen,
+			Backlog:     s.backlog,
+			UserTimeout: s.userTimeout,
+			NoDelay:     true,
+			ReadBuffer:  s.readBuffer,
+			WriteBuffer: s.writeBuffer,
+		},
+		HandshakeTimeout:   s.handshakeTimeout,
+		HeaderTimeout:      s.headerTimeout,
+		BodyTimeout:        s.bodyTimeout,
+		WriteTimeout:       s.writeTimeout,
+		IdleTimeout:        s.idleTimeout,
+		DrainTimeout:       s.drainTimeout,
+		MaxConns:           s.maxConns,
+		MaxConnsPerIP:      s.maxConnsPerIP,
+		MaxHeaderBytes:     s.maxHeaderBytes,
+		MaxBodyBytes:       s.maxBodyBytes,
+		MaxRequestsPerConn: s.maxRequestsPerConn,
+		HSTS:               s.hsts,
+		AccessLogFormat:    s.accessLogFormat,
+		AdminAddr:          s.admin,
+		RedirectAddr:       s.redirectHTTP,
+	}
+	if s.keepAlive {
+		cfg.Tune.KeepAlive = net.KeepAliveConfig{Enable: true, Idle: s.keepAliveIdle, Interval: s.keepAliveInterval, Count: s.keepAliveCount}
+	} else {
+		cfg.Tune.DisableKeepAlive = true
+	}
+	if len(s.certs) != len(s.keys) {
+		errs = append(errs, fmt.Errorf("--cert and --key come in pairs, got %d --cert and %d --key", len(s.certs), len(s.keys)))
+	} else {
+		for i := range s.certs {
+			cfg.TLS.Certificates = append(cfg.TLS.Certificates, server.CertFiles{CertFile: s.certs[i], KeyFile: s.keys[i]})
+		}
+	}
+	switch s.tlsMin {
+	case "1.2":
+		cfg.TLS.MinVersion = tls.VersionTLS12
+	case "1.3":
+		cfg.TLS.MinVersion = tls.VersionTLS13
+	default:
+		bad("tls-min-version", s.tlsMin, "1.2 or 1.3")
+	}
+	if !slices.Contains([]string{"text", "json"}, s.logFormat) {
+		bad("log-format", s.logFormat, "text or json")
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, s.logLevel) {
+		bad("log-level", s.logLevel, "debug, info, warn or error")
+	}
+	if s.root != "" {
+		if fi, err := os.Stat(s.root); err != nil || !fi.IsDir() {
+			bad("root", s.root, "an existing directory")
+		}
+	}
+	return cfg, errors.Join(errs...)
+}
+
+// from names where a setting came from, for an error message.
+func (s *settings) from(flag string) string {
+	if src, ok := s.source[flag]; ok {
+		return " (" + src + ")"
+	}
+	return " (default)"
+}
+
+// fieldFlags maps server.Config fields to the settings that set them.
+var fieldFlags = map[string]string{
+	"Addr":                    "addr",
+	"Listeners":               "listeners",
+	"Tune.KeepAlive.Idle":     "keepalive-idle",
+	"Tune.KeepAlive.Interval": "keepalive-interval",
+	"Tune.KeepAlive.Count":    "keepalive-count",
+	"Tune.UserTimeout":        "tcp-user-timeout",
+	"Tune.ReusePort":          "reuseport",
+	"Tune.DeferAccept":        "defer-accept",
+	"Tune.FastOpen":           "fastopen",
+	"Tune.Backlog":            "backlog",
+	"Tune.ReadBuffer":         "tcp-read-buffer",
+	"Tune.WriteBuffer":        "tcp-write-buffer",
+	"HandshakeTimeout":        "handshake-timeout",
+	"HeaderTimeout":           "header-timeout",
+	"BodyTimeout":             "body-timeout",
+	"WriteTimeout":            "write-timeout",
+	"IdleTimeout":             "idle-timeout",
+	"DrainTimeout":            "drain-timeout",
+	"MaxConns":                "max-conns",
+	"MaxConnsPerIP":           "max-conns-per-ip",
+	"MaxHeaderBytes":          "max-header-bytes",
+	"MaxBodyBytes":            "max-body-bytes",
+	"MaxRequestsPerConn":      "max-requests-per-conn",
+	"HSTS":                    "hsts",
+	"AccessLogFormat":         "access-log-format",
+	"AdminAddr":               "admin",
+	"RedirectAddr":            "redirect-http",
+}
+
+// explain rewrites the server's errors in the settings' names, one line
+// each: --keepalive-idle=500ms (flag --keepalive-idle): must be ...
+func (s *settings) explain(err error, fs *pflag.FlagSet) error {
+	var lines []error
+	for _, e := range unjoin(err) {
+		var ce *server.ConfigError
+		if !errors.As(e, &ce) {
+			lines = append(lines, e)
+			continue
+		}
+		flag, ok := fieldFlags[ce.Field]
+		if !ok {
+			lines = append(lines, e)
+			continue
+		}
+		v := fs.Lookup(flag).Value.String()
+		if ce.Allowed == "" || errors.Is(ce.Err, errors.ErrUnsupported) {
+			lines = append(lines, fmt.Errorf("--%s=%s%s: %v", flag, v, s.from(flag), e))
+			continue
+		}
+		lines = append(lines, fmt.Errorf("--%s=%s%s: invalid value: must be %s", flag, v, s.from(flag), ce.Allowed))
+	}
+	return errors.Join(lines...)
+}
+
+// unjoin flattens errors.Join trees into their leaves.
+func unjoin(err error) []error {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return []error{err}
+	}
+	var errs []error
+	for _, e := range j.Unwrap() {
+		errs = append(errs, unjoin(e)...)
+	}
+	return errs
+}
