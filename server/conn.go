@@ -60,6 +60,7 @@ type conn struct {
 	start time.Time
 
 	handshaken   bool
+	handshakeErr error
 	readDeadline time.Time // what fasthttp asked for before the handshake
 	offered      uint16    // the highest TLS version the client offered
 
@@ -76,13 +77,24 @@ type connKey struct{}
 // NetConn returns the *tls.Conn, so that tune.Inspect reaches the socket.
 func (c *conn) NetConn() net.Conn { return c.Conn }
 
-func (c *conn) Read(b []byte) (int, error) {
+// Handshake runs the TLS handshake once, under the handshake timeout.
+// fasthttp calls it before the first read; it hides the *tls.Conn's own.
+func (c *conn) Handshake() error {
 	if !c.handshaken {
-		if err := c.handshake(); err != nil {
-			// Counted and logged by handshake: fasthttp takes io.EOF as a
-			// client that went away, and writes and logs nothing.
-			return 0, io.EOF
-		}
+		c.handshaken = true
+		c.handshakeErr = c.handshake()
+	}
+	return c.handshakeErr
+}
+
+// HandshakeContext is Handshake: the handshake timeout bounds it.
+func (c *conn) HandshakeContext(context.Context) error { return c.Handshake() }
+
+func (c *conn) Read(b []byte) (int, error) {
+	if err := c.Handshake(); err != nil {
+		// Counted by handshake: fasthttp takes io.EOF as a client that
+		// went away, and writes and logs nothing.
+		return 0, io.EOF
 	}
 	n, err := c.Conn.Read(b)
 	c.bytesIn.Add(uint64(n))
@@ -90,10 +102,8 @@ func (c *conn) Read(b []byte) (int, error) {
 }
 
 func (c *conn) Write(b []byte) (int, error) {
-	if !c.handshaken {
-		if err := c.handshake(); err != nil {
-			return 0, err
-		}
+	if err := c.Handshake(); err != nil {
+		return 0, err
 	}
 	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout)); err != nil {
 		return 0, err
@@ -122,7 +132,6 @@ func (c *conn) SetDeadline(t time.Time) error {
 }
 
 func (c *conn) handshake() error {
-	c.handshaken = true
 	s := c.srv
 	if err := c.Conn.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout)); err != nil {
 		return err

@@ -120,7 +120,11 @@ func TestAdmin(t *testing.T) {
 		Open  int
 		Conns []server.ConnInfo
 	}
-	require.NoError(t, json.Unmarshal(adminGet(t, ts, "/debug/conns").Body(), &conns))
+	// fasthttp marks the connection idle just after the response is out.
+	require.Eventually(t, func() bool {
+		require.NoError(t, json.Unmarshal(adminGet(t, ts, "/debug/conns").Body(), &conns))
+		return len(conns.Conns) == 1 && conns.Conns[0].Idle
+	}, 2*time.Second, 10*time.Millisecond)
 	require.Equal(t, 1, conns.Open)
 	require.Len(t, conns.Conns, 1)
 	ci := conns.Conns[0]

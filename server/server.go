@@ -38,6 +38,8 @@ type Server struct {
 
 	serving  atomic.Bool
 	draining atomic.Bool
+	drained  chan struct{} // closed when the first Shutdown returns
+	drainEnd sync.Once
 }
 
 // New validates cfg, reporting every invalid field as a *ConfigError (all
@@ -52,10 +54,11 @@ func New(cfg Config, h fasthttp.RequestHandler) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg:   cfg,
-		log:   cfg.Logger,
-		conns: make(map[*conn]struct{}),
-		perIP: make(map[netip.Addr]int),
+		cfg:     cfg,
+		log:     cfg.Logger,
+		conns:   make(map[*conn]struct{}),
+		perIP:   make(map[netip.Addr]int),
+		drained: make(chan struct{}),
 	}
 	if s.tls, err = newTLSState(cfg.TLS, cfg.Logger); err != nil {
 		return nil, err
@@ -144,10 +147,11 @@ func (s *Server) Addrs() []net.Addr {
 }
 
 // Serve accepts and serves connections on every listener until ctx ends,
-// then drains as Shutdown does, for at most Config.DrainTimeout. It
-// returns nil after a clean shutdown (by ctx or by Shutdown), or the
-// error that stopped a listener, after shutting the others down. It may
-// be called once.
+// then drains as Shutdown does, for at most Config.DrainTimeout. After a
+// Shutdown it returns once that Shutdown has returned. It returns nil
+// after a clean shutdown (by ctx or by Shutdown), or the error that
+// stopped a listener, after shutting the others down. It may be called
+// once.
 func (s *Server) Serve(ctx context.Context) error {
 	if !s.serving.CompareAndSwap(false, true) {
 		return errors.New("server: Serve called twice")
@@ -193,6 +197,9 @@ func (s *Server) Serve(ctx context.Context) error {
 			err = fmt.Errorf("server: %w", e)
 		}
 	}
+	// The listeners return as soon as a Shutdown closes them: wait for its
+	// drain, so that a caller may exit when Serve returns.
+	<-s.drained
 	return err
 }
 
@@ -212,6 +219,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.draining.CompareAndSwap(false, true) {
 		s.log.Info("draining", "open", s.stats.open.Load())
 	}
+	defer s.drainEnd.Do(func() { close(s.drained) })
 	for _, l := range s.lns {
 		l.Close()
 	}
