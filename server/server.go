@@ -64,12 +64,17 @@ func New(cfg Config, h fasthttp.RequestHandler) (*Server, error) {
 		return nil, err
 	}
 	s.fs = &fasthttp.Server{
-		Handler:            s.handle(h),
-		ErrorHandler:       s.errorResponse,
-		HeaderReceived:     s.headerReceived,
-		ConnState:          s.connState,
-		Name:               cfg.Name,
-		Concurrency:        cfg.MaxConns, // admit enforces it, before TLS
+		Handler:        s.handle(h),
+		ErrorHandler:   s.errorResponse,
+		HeaderReceived: s.headerReceived,
+		ConnState:      s.connState,
+		Name:           cfg.Name,
+		// admit enforces MaxConns, before TLS. fasthttp's own limit must
+		// never refuse (it would write a plaintext 503 on a TLS
+		// connection): its workers close a connection (so admit sees the
+		// slot free) before they return to the pool, so up to MaxConns
+		// workers may be finishing while MaxConns new connections arrive.
+		Concurrency:        2 * cfg.MaxConns,
 		ReadBufferSize:     cfg.MaxHeaderBytes,
 		WriteBufferSize:    cfg.WriteBufferSize,
 		ReadTimeout:        cfg.HeaderTimeout,
