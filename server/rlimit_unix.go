@@ -11,5 +11,5 @@ func fileLimit() (uint64, bool) {
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		return 0, false
 	}
-	return lim.Cur, true
+	return uint64(lim.Cur), true // int64 on the BSDs
 }
