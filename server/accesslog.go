@@ -113,9 +113,9 @@ func appendCombinedLine(b []byte, ctx *fasthttp.RequestCtx, now time.Time) []byt
 	b = append(b, ' ')
 	b = appendLength(b, ctx, "-")
 	b = append(b, " \""...)
-	b = appendQuoted(b, ctx.Referer())
+	b = appendQuotedOrDash(b, ctx.Referer())
 	b = append(b, "\" \""...)
-	b = appendQuoted(b, ctx.UserAgent())
+	b = appendQuotedOrDash(b, ctx.UserAgent())
 	b = append(b, "\" "...)
 	b = strconv.AppendFloat(b, now.Sub(ctx.Time()).Seconds(), 'f', 3, 64)
 	return append(b, '\n')
@@ -140,6 +140,15 @@ func appendLength(b []byte, ctx *fasthttp.RequestCtx, unknown string) []byte {
 		return strconv.AppendInt(b, int64(n), 10)
 	}
 	return append(b, unknown...)
+}
+
+// appendQuotedOrDash is appendQuoted, with "-" for an absent value as the
+// combined format has it.
+func appendQuotedOrDash(b, s []byte) []byte {
+	if len(s) == 0 {
+		return append(b, '-')
+	}
+	return appendQuoted(b, s)
 }
 
 // appendQuoted appends s with the bytes that would break a log line

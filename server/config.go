@@ -196,7 +196,7 @@ type ConfigError struct {
 
 func (e *ConfigError) Error() string {
 	if e.Allowed == "" {
-		return fmt.Sprintf("server: %s %v: %v", e.Field, e.Value, e.Err)
+		return fmt.Sprintf("server: %s: %v", e.Field, e.Err)
 	}
 	return fmt.Sprintf("server: %s must be %s, got %v", e.Field, e.Allowed, e.Value)
 }

@@ -57,7 +57,7 @@ func (s *Server) newPlain(name, addr string, h fasthttp.RequestHandler) (*plainS
 		WriteTimeout:       s.cfg.WriteTimeout,
 		IdleTimeout:        s.cfg.IdleTimeout,
 		MaxRequestBodySize: minBuffer,
-		Logger:             fastLogger{s.log},
+		Logger:             s.fastLog,
 	}}, nil
 }
 

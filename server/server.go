@@ -26,7 +26,8 @@ type Server struct {
 	tls *tlsState
 	log *slog.Logger
 
-	stats counters
+	stats   counters
+	fastLog *fastLogger
 
 	hsts      []byte         // the Strict-Transport-Security value, or nil
 	accessLog *accessLog     // or nil
@@ -54,6 +55,7 @@ func New(cfg Config, h fasthttp.RequestHandler) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
+		fastLog: &fastLogger{l: cfg.Logger},
 		cfg:     cfg,
 		log:     cfg.Logger,
 		conns:   make(map[*conn]struct{}),
@@ -83,7 +85,7 @@ func New(cfg Config, h fasthttp.RequestHandler) (*Server, error) {
 		MaxRequestBodySize: cfg.MaxBodyBytes,
 		ReduceMemoryUsage:  cfg.ReduceMemoryUsage,
 		CloseOnShutdown:    true,
-		Logger:             fastLogger{cfg.Logger},
+		Logger:             s.fastLog,
 	}
 
 	var lns []net.Listener
@@ -332,9 +334,37 @@ func refuse(tc *net.TCPConn) {
 	_ = tc.Close()
 }
 
-// fastLogger passes fasthttp's own log lines to slog.
-type fastLogger struct{ l *slog.Logger }
+// fastLogger passes fasthttp's own log lines to slog, at most
+// fastLogBurst in a second: fasthttp logs some client errors per request
+// (a static file not found), and clients must not be able to flood the log.
+// The lines dropped are counted in the next line that gets through.
+type fastLogger struct {
+	l *slog.Logger
 
-func (f fastLogger) Printf(format string, args ...any) {
+	mu         sync.Mutex
+	second     int64
+	n          int
+	suppressed int
+}
+
+const fastLogBurst = 10
+
+func (f *fastLogger) Printf(format string, args ...any) {
+	now := time.Now().Unix()
+	f.mu.Lock()
+	suppressed := 0
+	if now != f.second {
+		suppressed, f.second, f.n, f.suppressed = f.suppressed, now, 0, 0
+	}
+	f.n++
+	if f.n > fastLogBurst {
+		f.suppressed++
+		f.mu.Unlock()
+		return
+	}
+	f.mu.Unlock()
+	if suppressed > 0 {
+		f.l.Warn("fasthttp log lines suppressed", "count", suppressed, "limit_per_second", fastLogBurst)
+	}
 	f.l.Warn(fmt.Sprintf(format, args...), "from", "fasthttp")
 }

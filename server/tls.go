@@ -50,10 +50,11 @@ func (cs *certStore) get(hello *tls.ClientHelloInfo) *tls.Certificate {
 // loadCertificates reads every pair; an error names the file.
 func loadCertificates(files []CertFiles) (*certStore, error) {
 	cs := &certStore{certs: make([]tls.Certificate, 0, len(files))}
-	for _, f := range files {
+	for i, f := range files {
 		c, err := tls.LoadX509KeyPair(f.CertFile, f.KeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("server: certificate %s with key %s: %w", f.CertFile, f.KeyFile, err)
+			return nil, &ConfigError{Field: fmt.Sprintf("TLS.Certificates[%d]", i), Value: f.CertFile,
+				Err: fmt.Errorf("certificate %s with key %s: %w", f.CertFile, f.KeyFile, err)}
 		}
 		cs.certs = append(cs.certs, c)
 	}

@@ -37,7 +37,7 @@ func flagError(_ *cobra.Command, err error) error {
 		f := ive.GetFlag()
 		return usageError{badValue(f, ive.GetValue(), "flag --"+f.Name, err)}
 	}
-	return usageError{err}
+	return usageError{fmt.Errorf("%w (see 'fastserve serve --help')", err)}
 }
 
 func main() {
@@ -100,10 +100,9 @@ func newServe(stderr io.Writer) *cobra.Command {
 // without binding: a usageError lists every problem, one per line.
 func prepare(cmd *cobra.Command, s *settings) (server.Config, error) {
 	fs := cmd.Flags()
-	if err := s.load(fs, os.LookupEnv); err != nil {
-		return server.Config{}, usageError{err}
-	}
+	loadErr := s.load(fs, os.LookupEnv) // a bad value leaves its default: go on, to report every problem
 	cfg, err := s.config()
+	err = errors.Join(loadErr, err)
 	if verr := cfg.Validate(); verr != nil {
 		err = errors.Join(err, s.explain(verr, fs))
 	}
@@ -200,7 +199,7 @@ func newCheck(stdout io.Writer) *cobra.Command {
 				return err
 			}
 			cmd.Flags().VisitAll(func(f *pflag.Flag) {
-				if f.Name == "config" {
+				if f.Name == "config" || f.Name == "help" {
 					return
 				}
 				src := s.source[f.Name]

@@ -358,13 +358,22 @@ func (s *settings) explain(err error, fs *pflag.FlagSet) error {
 			continue
 		}
 		flag, ok := fieldFlags[ce.Field]
-		if !ok {
+		v := ""
+		switch {
+		case strings.HasPrefix(ce.Field, "TLS.Certificates["):
+			flag, v = "cert", fmt.Sprint(ce.Value)
+		case ok:
+			v = fs.Lookup(flag).Value.String()
+		default:
 			lines = append(lines, e)
 			continue
 		}
-		v := fs.Lookup(flag).Value.String()
 		if ce.Allowed == "" || errors.Is(ce.Err, errors.ErrUnsupported) {
-			lines = append(lines, fmt.Errorf("--%s=%s%s: %v", flag, v, s.from(flag), e))
+			cause := ce.Err
+			if cause == nil || errors.Is(ce.Err, errors.ErrUnsupported) {
+				cause = e
+			}
+			lines = append(lines, fmt.Errorf("--%s=%s%s: %v", flag, v, s.from(flag), cause))
 			continue
 		}
 		lines = append(lines, fmt.Errorf("--%s=%s%s: invalid value: must be %s", flag, v, s.from(flag), ce.Allowed))

@@ -1,0 +1,292 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spf13/pflag"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	r := run(t, childEnv(t), "version")
+	assert.Equal(t, 0, r.code)
+	assert.Empty(t, r.stderr)
+	assert.Regexp(t, `^fastserve \S+.* \(fasthttp v\d+\.\d+\.\d+, go1\.\d+\S* linux/\w+\)\n$`, r.stdout)
+}
+
+func TestCert(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
+	args := []string{"cert", "--cert-file", certFile, "--key-file", keyFile, "--host", "localhost,127.0.0.1"}
+
+	r := run(t, childEnv(t), args...)
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, fmt.Sprintf("wrote %s and %s for localhost, 127.0.0.1, valid for 8760h0m0s\n", certFile, keyFile), r.stderr)
+	assert.Empty(t, r.stdout)
+
+	fi, err := os.Stat(keyFile)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "key file mode")
+	first, err := tls.LoadX509KeyPair(certFile, keyFile)
+	require.NoError(t, err, "tls.LoadX509KeyPair accepts what cert wrote")
+	leaf := first.Leaf
+	require.NotNil(t, leaf)
+	assert.Equal(t, x509.ECDSA, leaf.PublicKeyAlgorithm)
+	assert.Equal(t, elliptic.P256(), leaf.PublicKey.(*ecdsa.PublicKey).Curve)
+	assert.Equal(t, []string{"localhost"}, leaf.DNSNames)
+	require.Len(t, leaf.IPAddresses, 1)
+	assert.True(t, leaf.IPAddresses[0].Equal(net.ParseIP("127.0.0.1")), "IP SAN %v", leaf.IPAddresses)
+	assert.NoError(t, leaf.VerifyHostname("localhost"))
+	assert.NoError(t, leaf.VerifyHostname("127.0.0.1"))
+	assert.Error(t, leaf.VerifyHostname("::1"), "::1 was not asked for")
+
+	certBefore, err := os.ReadFile(certFile)
+	require.NoError(t, err)
+	keyBefore, err := os.ReadFile(keyFile)
+	require.NoError(t, err)
+
+	t.Run("refuses to overwrite", func(t *testing.T) {
+		r := run(t, childEnv(t), args...)
+		assert.Equal(t, 1, r.code)
+		assert.Equal(t, fmt.Sprintf("fastserve: open %s: file exists (use --force to overwrite)\n", keyFile), r.stderr)
+		certAfter, err := os.ReadFile(certFile)
+		require.NoError(t, err)
+		keyAfter, err := os.ReadFile(keyFile)
+		require.NoError(t, err)
+		assert.Equal(t, certBefore, certAfter, "certificate untouched")
+		assert.Equal(t, keyBefore, keyAfter, "key untouched")
+	})
+
+	t.Run("--force overwrites", func(t *testing.T) {
+		r := run(t, childEnv(t), append(args, "--force")...)
+		require.Equal(t, 0, r.code, r.stderr)
+		second, err := tls.LoadX509KeyPair(certFile, keyFile)
+		require.NoError(t, err)
+		assert.NotEqual(t, first.Leaf.Raw, second.Leaf.Raw, "a new certificate")
+		fi, err := os.Stat(keyFile)
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "key file mode after --force")
+	})
+}
+
+// settingNames are the settings, in the order check prints them.
+func settingNames() []string {
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	(&settings{}).register(fs)
+	var names []string
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Name != "config" {
+			names = append(names, f.Name)
+		}
+	})
+	return names
+}
+
+func TestCheckValidConfig(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := writeFile(t, dir, "fastserve.yaml", `# a comment
+addr: "127.0.0.1:8443"
+keepalive-idle: 30s
+cert: [`+filepath.Join(dir, "a.crt")+`]
+key: [`+filepath.Join(dir, "a.key")+`]
+access-log-format: json
+`)
+	r := run(t, childEnv(t), "cert", "--cert-file", filepath.Join(dir, "a.crt"), "--key-file", filepath.Join(dir, "a.key"))
+	require.Equal(t, 0, r.code, r.stderr)
+
+	r = run(t, childEnv(t, "FASTSERVE_MAX_CONNS=1000"), "check", "--config", cfg, "--log-format", "json")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Empty(t, r.stderr)
+
+	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	require.NotEmpty(t, lines)
+	assert.Equal(t, "# settings are valid", lines[len(lines)-1])
+	got := map[string]string{}
+	for _, l := range lines[:len(lines)-1] {
+		name, _, ok := strings.Cut(l, ": ")
+		require.True(t, ok, "line %q is not 'name: value  # source'", l)
+		got[name] = l
+	}
+	for _, name := range settingNames() {
+		assert.Contains(t, got, name, "check prints setting %s", name)
+	}
+	want := map[string]string{
+		"addr":              "addr: 127.0.0.1:8443  # config file " + cfg + ":2",
+		"keepalive-idle":    "keepalive-idle: 30s  # config file " + cfg + ":3",
+		"cert":              "cert: [" + filepath.Join(dir, "a.crt") + "]  # config file " + cfg + ":4",
+		"key":               "key: [" + filepath.Join(dir, "a.key") + "]  # config file " + cfg + ":5",
+		"access-log-format": "access-log-format: json  # config file " + cfg + ":6",
+		"max-conns":         "max-conns: 1000  # environment FASTSERVE_MAX_CONNS",
+		"log-format":        "log-format: json  # flag --log-format",
+		"keepalive-count":   "keepalive-count: 5  # default",
+		"idle-timeout":      "idle-timeout: 10m20s  # default",
+		"tcp-user-timeout":  "tcp-user-timeout: 1m50s  # default",
+		"admin":             "admin: 127.0.0.1:9090  # default",
+	}
+	for name, line := range want {
+		assert.Equal(t, line, got[name])
+	}
+	assert.NotContains(t, got, "config", "--config is not a setting")
+}
+
+func TestCheckInvalidConfig(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := writeFile(t, dir, "bad.yaml", `keepalive-idle: 500ms
+log-level: loud
+idle-timeout: -1s
+hsts: 90m
+max-header-bytes: 100
+`)
+	r := run(t, childEnv(t), "check", "--config", cfg)
+	assert.Equal(t, 2, r.code)
+	assert.Empty(t, r.stdout, "no settings printed when they are invalid")
+	assert.ElementsMatch(t, []string{
+		"fastserve: --keepalive-idle=500ms (config file " + cfg + ":1): invalid value: must be a whole number of seconds from 1s to 32767s, or 0 for 15s",
+		"fastserve: --log-level=loud (config file " + cfg + ":2): invalid value: want debug, info, warn or error",
+		"fastserve: --idle-timeout=-1s (config file " + cfg + ":3): invalid value: must be 1ms or more, or 0 for 10m20s",
+		"fastserve: --max-header-bytes=100 (config file " + cfg + ":5): invalid value: must be from 1024 to 1073741824 bytes, or 0 for 16384",
+	}, r.stderrLines())
+}
+
+// TestPrecedenceCheck: a flag wins over the environment, which wins over
+// the config file, as check reports.
+func TestPrecedenceCheck(t *testing.T) {
+	t.Parallel()
+	cfg := writeFile(t, t.TempDir(), "fastserve.yaml", "keepalive-interval: 5s\nkeepalive-idle: 30s\n")
+	for _, tc := range []struct {
+		name string
+		env  []string
+		args []string
+		want string
+	}{
+		{"flag", []string{"FASTSERVE_KEEPALIVE_IDLE=40s"}, []string{"--keepalive-idle", "50s"}, "keepalive-idle: 50s  # flag --keepalive-idle"},
+		{"environment", []string{"FASTSERVE_KEEPALIVE_IDLE=40s"}, nil, "keepalive-idle: 40s  # environment FASTSERVE_KEEPALIVE_IDLE"},
+		{"file", nil, nil, "keepalive-idle: 30s  # config file " + cfg + ":2"},
+		{"config file from the environment", []string{"FASTSERVE_CONFIG=" + cfg}, nil, "keepalive-idle: 30s  # config file " + cfg + ":2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			args := append([]string{"check"}, tc.args...)
+			if tc.name != "config file from the environment" {
+				args = append(args, "--config", cfg)
+			}
+			r := run(t, childEnv(t, tc.env...), args...)
+			require.Equal(t, 0, r.code, r.stderr)
+			assert.Contains(t, strings.Split(r.stdout, "\n"), tc.want)
+			assert.Contains(t, strings.Split(r.stdout, "\n"), "keepalive-interval: 5s  # config file "+cfg+":1")
+		})
+	}
+}
+
+// TestBadInput: each wrong setting stops every command that takes the
+// settings with exit code 2 and exactly one line naming it, its value and
+// what is allowed, before anything is bound or logged.
+func TestBadInput(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	badValueFile := writeFile(t, dir, "bad-value.yaml", "keepalive-idle: 30s\nmax-conns: many\n")
+	unknownKeyFile := writeFile(t, dir, "unknown-key.yaml", "keepalive-idle: 30s\nkeepalive_count: 3\n")
+	notDir := writeFile(t, dir, "file.txt", "not a directory\n")
+	missingCert, missingKey := filepath.Join(dir, "missing.crt"), filepath.Join(dir, "missing.key")
+
+	for _, tc := range []struct {
+		name string
+		env  []string
+		args []string
+		want string // the whole of stderr, one line
+	}{
+		{"bad duration flag", nil, []string{"--keepalive-idle", "abc"},
+			"fastserve: --keepalive-idle=abc (flag --keepalive-idle): invalid value: want a duration such as 60s, 1m30s or 0"},
+		{"out of range", nil, []string{"--keepalive-idle", "500ms"},
+			"fastserve: --keepalive-idle=500ms (flag --keepalive-idle): invalid value: must be a whole number of seconds from 1s to 32767s, or 0 for 15s"},
+		{"bad environment value", []string{"FASTSERVE_MAX_CONNS=lots"}, nil,
+			"fastserve: --max-conns=lots (environment FASTSERVE_MAX_CONNS): invalid value: want a whole number"},
+		{"bad file value", nil, []string{"--config", badValueFile},
+			"fastserve: --max-conns=many (config file " + badValueFile + ":2): invalid value: want a whole number"},
+		{"unknown file key", nil, []string{"--config", unknownKeyFile},
+			"fastserve: config file " + unknownKeyFile + `:2: unknown setting "keepalive_count" (did you mean "keepalive-count"?); settings are named as the flags in 'fastserve serve --help'`},
+		{"unknown flag", nil, []string{"--keepalive-idel", "30s"},
+			"fastserve: unknown flag: --keepalive-idel (see 'fastserve serve --help')"},
+		{"TLS 1.1", nil, []string{"--tls-min-version", "1.1"},
+			"fastserve: --tls-min-version=1.1 (flag --tls-min-version): invalid value: want 1.2 or 1.3"},
+		{"cert without key", nil, []string{"--cert", missingCert},
+			"fastserve: --cert and --key come in pairs, got 1 --cert and 0 --key"},
+		{"missing cert file", nil, []string{"--cert", missingCert, "--key", missingKey},
+			"fastserve: --cert=" + missingCert + " (flag --cert): certificate " + missingCert + " with key " + missingKey + ": open " + missingCert + ": no such file or directory"},
+		{"root not a directory", nil, []string{"--root", notDir},
+			"fastserve: --root=" + notDir + " (flag --root): invalid value: want an existing directory"},
+		{"log format", nil, []string{"--log-format", "xml"},
+			"fastserve: --log-format=xml (flag --log-format): invalid value: want text or json"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			for _, command := range [][]string{nil, {"serve"}, {"check"}} {
+				httpsPort, adminPort := freePort(t), freePort(t)
+				args := append(append([]string{}, command...), tc.args...)
+				args = append(args, "--addr", fmt.Sprintf("127.0.0.1:%d", httpsPort), "--admin", fmt.Sprintf("127.0.0.1:%d", adminPort))
+				r := run(t, childEnv(t, tc.env...), args...)
+				assert.Equal(t, 2, r.code, "exit code of fastserve %s", strings.Join(args, " "))
+				assert.Equal(t, tc.want+"\n", r.stderr, "stderr of fastserve %s", strings.Join(args, " "))
+				assert.Empty(t, r.stdout)
+				for _, port := range []int{httpsPort, adminPort} {
+					ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+					if assert.NoError(t, err, "port %d is free after the failed run", port) {
+						ln.Close()
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestBadInputReportsEveryProblem: the README promises one line per
+// problem. Values found wrong while reading the environment or the file
+// must not hide the values found wrong afterwards.
+func TestBadInputReportsEveryProblem(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	t.Run("flags only", func(t *testing.T) {
+		t.Parallel()
+		r := run(t, childEnv(t), "check", "--keepalive-idle", "500ms", "--log-format", "xml", "--tls-min-version", "1.1")
+		assert.Equal(t, 2, r.code)
+		assert.ElementsMatch(t, []string{
+			"fastserve: --tls-min-version=1.1 (flag --tls-min-version): invalid value: want 1.2 or 1.3",
+			"fastserve: --log-format=xml (flag --log-format): invalid value: want text or json",
+			"fastserve: --keepalive-idle=500ms (flag --keepalive-idle): invalid value: must be a whole number of seconds from 1s to 32767s, or 0 for 15s",
+		}, r.stderrLines())
+	})
+	t.Run("environment and flags", func(t *testing.T) {
+		t.Parallel()
+		r := run(t, childEnv(t, "FASTSERVE_MAX_CONNS=lots"), "check", "--keepalive-idle", "500ms", "--log-format", "xml")
+		assert.Equal(t, 2, r.code)
+		assert.ElementsMatch(t, []string{
+			"fastserve: --max-conns=lots (environment FASTSERVE_MAX_CONNS): invalid value: want a whole number",
+			"fastserve: --log-format=xml (flag --log-format): invalid value: want text or json",
+			"fastserve: --keepalive-idle=500ms (flag --keepalive-idle): invalid value: must be a whole number of seconds from 1s to 32767s, or 0 for 15s",
+		}, r.stderrLines())
+	})
+	t.Run("one file", func(t *testing.T) {
+		t.Parallel()
+		cfg := writeFile(t, dir, "two-problems.yaml", "keepalive_count: 3\nkeepalive-idle: 500ms\n")
+		r := run(t, childEnv(t), "check", "--config", cfg)
+		assert.Equal(t, 2, r.code)
+		assert.ElementsMatch(t, []string{
+			"fastserve: config file " + cfg + `:1: unknown setting "keepalive_count" (did you mean "keepalive-count"?); settings are named as the flags in 'fastserve serve --help'`,
+			"fastserve: --keepalive-idle=500ms (config file " + cfg + ":2): invalid value: must be a whole number of seconds from 1s to 32767s, or 0 for 15s",
+		}, r.stderrLines())
+	})
+}
