@@ -84,6 +84,7 @@ type Result struct {
 	Handshakes uint64        `json:"handshakes"`
 	Resumed    uint64        `json:"resumed"`
 	Latency    Latency       `json:"latency"`
+	FirstError string        `json:"first_error,omitempty"` // the first error of the run, to say why
 
 	// Histogram holds every latency, in microseconds.
 	Histogram *hdrhistogram.Histogram `json:"-"`
@@ -124,10 +125,17 @@ type target struct {
 	batch    []byte // Pipeline requests
 	interval time.Duration
 
-	start time.Time
-	end   time.Time // zero: no duration
-	next  atomic.Int64
-	hists []lockedHist
+	start    time.Time
+	end      time.Time // zero: no duration
+	next     atomic.Int64
+	hists    []lockedHist
+	firstErr atomic.Pointer[string]
+}
+
+// noteError keeps the run's first error.
+func (t *target) noteError(kind string, err error) {
+	msg := kind + ": " + err.Error()
+	t.firstErr.CompareAndSwap(nil, &msg)
 }
 
 type lockedHist struct {
@@ -316,6 +324,9 @@ func (t *target) run(ctx context.Context) Result {
 		r.ByKind.Status += w.status
 		r.ByKind.IO += w.io
 	}
+	if p := t.firstErr.Load(); p != nil {
+		r.FirstError = *p
+	}
 	r.Errors = r.ByKind.Connect + r.ByKind.TLS + r.ByKind.Timeout + r.ByKind.Status + r.ByKind.IO
 	for i := range t.hists {
 		r.Histogram.Merge(t.hists[i].h)
@@ -396,6 +407,7 @@ func (w *worker) dial(ctx context.Context) bool {
 		if ctx.Err() == nil {
 			w.connect++
 			w.errors.Add(1)
+			t.noteError("connect", err)
 			sleepCtx(ctx, 10*time.Millisecond)
 		}
 		return false
@@ -410,6 +422,7 @@ func (w *worker) dial(ctx context.Context) bool {
 			if ctx.Err() == nil {
 				w.tlsErr++
 				w.errors.Add(1)
+				t.noteError("tls", err)
 				sleepCtx(ctx, 10*time.Millisecond)
 			}
 			return false
@@ -450,6 +463,9 @@ func (w *worker) exchange(ctx context.Context, n int, sent time.Time) {
 		if w.resp.StatusCode() >= 400 {
 			w.status++
 			w.errors.Add(1)
+			if w.status == 1 {
+				t.noteError("status", fmt.Errorf("%d", w.resp.StatusCode()))
+			}
 		} else {
 			w.requests.Add(1)
 		}
@@ -471,11 +487,14 @@ func (w *worker) fail(ctx context.Context, err error) {
 	if ctx.Err() != nil {
 		return // the run ended under this request: not the server's error
 	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
+	// fasthttp's ErrTimeout has Timeout but not Temporary: not a net.Error.
+	var te interface{ Timeout() bool }
+	if errors.As(err, &te) && te.Timeout() {
 		w.timeout++
+		w.t.noteError("timeout", err)
 	} else {
 		w.io++
+		w.t.noteError("io", err)
 	}
 	w.errors.Add(1)
 }

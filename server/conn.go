@@ -165,13 +165,13 @@ func (c *conn) Close() error {
 // plain-HTTP request with a 400 that says to use HTTPS.
 func (s *Server) handshakeFailed(c *conn, err error) {
 	hs := &s.stats.handshakeFailures
-	var ne net.Error
+	var te interface{ Timeout() bool } // net.Error, or fasthttp's ErrTimeout
 	var op *net.OpError
 	switch {
 	case plaintextHTTP(err):
 		hs.plaintext.Add(1)
 		answerPlaintext(c.tcp)
-	case errors.As(err, &ne) && ne.Timeout():
+	case errors.As(err, &te) && te.Timeout():
 		hs.timeout.Add(1)
 	case c.offered != 0 && c.offered < s.cfg.TLS.MinVersion:
 		hs.version.Add(1)

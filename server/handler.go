@@ -2,7 +2,6 @@ package server
 
 import (
 	"errors"
-	"net"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -57,7 +56,7 @@ func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfi
 func (s *Server) errorResponse(ctx *fasthttp.RequestCtx, err error) {
 	rej := &s.stats.rejected
 	var small *fasthttp.ErrSmallBuffer
-	var ne net.Error
+	var te interface{ Timeout() bool } // net.Error, or fasthttp's ErrTimeout
 	switch {
 	case errors.As(err, &small):
 		rej.headerTooLarge.Add(1)
@@ -65,7 +64,7 @@ func (s *Server) errorResponse(ctx *fasthttp.RequestCtx, err error) {
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		rej.bodyTooLarge.Add(1)
 		ctx.Error("Request Entity Too Large", fasthttp.StatusRequestEntityTooLarge)
-	case errors.As(err, &ne) && ne.Timeout():
+	case errors.As(err, &te) && te.Timeout():
 		rej.timeout.Add(1)
 		ctx.Error("Request Timeout", fasthttp.StatusRequestTimeout)
 	default:

@@ -69,7 +69,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		RunE:          serve.RunE,
 	}
 	root.Flags().AddFlagSet(serve.Flags())
-	root.AddCommand(serve, newCheck(stdout), newCert(stderr), newVersion(stdout))
+	root.AddCommand(serve, newCheck(stdout), newCert(stderr), newVersion(stdout), newBench(stdout))
 	root.SetFlagErrorFunc(flagError)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
