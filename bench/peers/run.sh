@@ -1,0 +1,675 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark of fastserve and its peers (plain fasthttp, net/http,
+# nginx) on long-lived keep-alive HTTPS (TLS 1.3, ECDSA P-256, 13-byte body),
+# measured the way the project compares servers:
+#
+#   - each server pinned to CPU 0, wrk -t1 pinned to CPU 1;
+#   - servers alternated run by run (round 1: A B C D, round 2: A B C D, ...);
+#   - per run: wrk's req/s, and the server's CPU time (utime+stime of the whole
+#     process, all threads; for nginx master + worker) from /proc/PID/stat, which
+#     gives requests per server CPU-second;
+#   - medians over the rounds, min-max spreads, and the ratio to nginx as the
+#     median of the per-round ratios;
+#   - then each server alone, fresh, holding N idle TLS connections (one GET
+#     each): (VmRSS after - VmRSS before) / N.
+#
+# Usage (as root, on Debian; installs nginx-light and wrk when missing):
+#   bash bench/peers/run.sh [-r ROUNDS] [-d SECONDS] [-w SECONDS] [-c CONNS]
+#                           [-i IDLE_CONNS] [-s SERVERS] [-o FILE]
+# Every option also reads from the environment: ROUNDS=3 DURATION=10 WARMUP=2
+# CONNS=100,1000 IDLE_CONNS=10000 SERVERS=fastserve,fasthttp,nethttp,nginx
+# OUT=bench/peers/results.md BASE_PORT=18443 KEEP_TMP=0 (1 keeps the temp dir)
+# NGINX_TLS13_ORDER=go (nginx prefers AES-128-GCM, as Go does; openssl = OpenSSL's
+# order, where wrk gets AES-256-GCM from nginx).
+# IDLE_CONNS=0 skips the memory test. FASTSERVE_* variables (fastserve's own
+# settings, such as FASTSERVE_MAX_HEADER_BYTES=4096) reach fastserve and are
+# named in the report. Traffic goes to 127.0.0.1 only.
+set -euo pipefail
+
+usage() {
+	sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
+}
+
+ORIG_PWD=$PWD
+ORIG_CMD="bash $0${*:+ $*}"
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-2}
+CONNS=${CONNS:-100,1000}
+IDLE_CONNS=${IDLE_CONNS:-10000}
+SERVERS=${SERVERS:-fastserve,fasthttp,nethttp,nginx}
+OUT=${OUT:-$REPO/bench/peers/results.md}
+BASE_PORT=${BASE_PORT:-18443}
+KEEP_TMP=${KEEP_TMP:-0}
+NGINX_TLS13_ORDER=${NGINX_TLS13_ORDER:-go}
+
+while getopts 'r:d:w:c:i:s:o:h' opt; do
+	case $opt in
+	r) ROUNDS=$OPTARG ;;
+	d) DURATION=$OPTARG ;;
+	w) WARMUP=$OPTARG ;;
+	c) CONNS=$OPTARG ;;
+	i) IDLE_CONNS=$OPTARG ;;
+	s) SERVERS=$OPTARG ;;
+	o) OUT=$OPTARG ;;
+	h)
+		usage
+		exit 0
+		;;
+	*)
+		usage >&2
+		exit 2
+		;;
+	esac
+done
+shift $((OPTIND - 1))
+if (($# > 0)); then
+	echo "run.sh: unexpected argument: $1 (see -h)" >&2
+	exit 2
+fi
+
+SERVER_CPU=0
+CLIENT_CPU=1
+NOFILE=65536 # pick_file_limit lowers it to the hard limit if it must
+NOFILE_NOTE=""
+URL_PATH=/index.html
+BODY='Hello, World!'
+IDLE_TIMEOUT=180 # seconds to set up the idle connections
+SETTLE=3         # seconds between "ready" and reading the RSS
+
+# The script's own standard error: a trap may run inside a function whose
+# stderr is redirected to a file.
+exec {STDERR}>&2
+log() { printf '%s %s\n' "$(date +%T)" "$*" >&"$STDERR"; }
+die() {
+	printf 'run.sh: %s\n' "$*" >&"$STDERR"
+	exit 1
+}
+
+check_options() {
+	local v
+	for v in ROUNDS DURATION IDLE_CONNS BASE_PORT; do
+		[[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number, got '${!v}'"
+	done
+	[[ $WARMUP =~ ^[0-9]+$ ]] || die "WARMUP must be a whole number of seconds, got '$WARMUP'"
+	((ROUNDS >= 1)) || die "ROUNDS must be >= 1, got $ROUNDS"
+	((DURATION >= 1)) || die "DURATION must be >= 1 second, got $DURATION"
+	[[ $CONNS =~ ^[0-9]+(,[0-9]+)*$ ]] || die "CONNS must be a comma-separated list of counts, got '$CONNS'"
+	IFS=, read -ra CONN_LIST <<<"$CONNS"
+	IFS=, read -ra SERVER_LIST <<<"$SERVERS"
+	for v in "${SERVER_LIST[@]}"; do
+		case $v in
+		fastserve | fasthttp | nethttp | nginx) ;;
+		*) die "unknown server '$v' in SERVERS: want fastserve, fasthttp, nethttp or nginx" ;;
+		esac
+	done
+	[[ $NGINX_TLS13_ORDER == go || $NGINX_TLS13_ORDER == openssl ]] ||
+		die "NGINX_TLS13_ORDER must be go or openssl, got '$NGINX_TLS13_ORDER'"
+	[[ $OUT = /* ]] || OUT=$ORIG_PWD/$OUT
+	[[ -d $(dirname "$OUT") ]] || die "no directory for the output file $OUT"
+}
+
+# --- processes --------------------------------------------------------------
+
+declare -A PID=()     # server name -> pid
+declare -A STARTED=() # pid -> what, for the cleanup
+T=
+POLICY_RC=
+
+cleanup() {
+	local rc=$? p
+	trap - EXIT INT TERM
+	for p in "${!STARTED[@]}"; do
+		kill -TERM "$p" 2>/dev/null || true
+	done
+	for p in "${!STARTED[@]}"; do
+		for _ in 1 2 3 4 5 6 7 8 9 10; do
+			kill -0 "$p" 2>/dev/null || break
+			sleep 0.2
+		done
+		kill -KILL "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	if [[ -n $POLICY_RC ]]; then
+		rm -f "$POLICY_RC"
+	fi
+	if [[ -n $T && -d $T ]]; then
+		if [[ $KEEP_TMP == 1 || $rc != 0 ]]; then
+			log "kept $T (logs, configs, wrk outputs)"
+		else
+			rm -rf "$T"
+		fi
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# children prints the pids whose parent is $1.
+children() {
+	local f line rest ppid
+	local -a fields
+	for f in /proc/[0-9]*/stat; do
+		read -r line 2>/dev/null <"$f" || continue # it may have exited
+		rest=${line##*) }
+		read -ra fields <<<"$rest"
+		ppid=${fields[1]}
+		if [[ $ppid == "$1" ]]; then
+			f=${f#/proc/}
+			echo "${f%/stat}"
+		fi
+	done
+}
+
+# server_pids prints the processes whose CPU time and memory count as the
+# server's: the process, and for nginx its master and worker(s).
+server_pids() {
+	local p=${PID[$1]}
+	echo "$p"
+	if [[ $1 == nginx ]]; then
+		children "$p"
+	fi
+}
+
+# cpu_ticks prints utime+stime (clock ticks) summed over the pids; each is a
+# whole process, so all its threads count.
+cpu_ticks() {
+	local p line rest total=0
+	local -a f
+	for p in "$@"; do
+		read -r line <"/proc/$p/stat" || die "process $p is gone"
+		rest=${line##*) }
+		read -ra f <<<"$rest"
+		total=$((total + f[11] + f[12]))
+	done
+	echo "$total"
+}
+
+# rss_kib prints VmRSS (KiB) summed over the pids.
+rss_kib() {
+	local p total=0 kib
+	for p in "$@"; do
+		kib=$(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status") || die "process $p is gone"
+		total=$((total + kib))
+	done
+	echo "$total"
+}
+
+# fd_count prints the open descriptors summed over the pids.
+fd_count() {
+	local p total=0
+	local -a fds
+	for p in "$@"; do
+		fds=("/proc/$p/fd/"*)
+		total=$((total + ${#fds[@]}))
+	done
+	echo "$total"
+}
+
+port_in_use() {
+	(: <"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# launch starts "$@" pinned to the server CPU with the raised file limit.
+launch() {
+	local name=$1
+	shift
+	(ulimit -n "$NOFILE" && exec taskset -c "$SERVER_CPU" "$@") >>"$T/$name.log" 2>&1 &
+	PID[$name]=$!
+	STARTED[$!]=$name
+}
+
+start_server() {
+	local name=$1 port=${PORT[$1]}
+	port_in_use "$port" && die "127.0.0.1:$port (for $name) is in use: stop what holds it or set BASE_PORT"
+	case $name in
+	fastserve)
+		launch "$name" env XDG_CACHE_HOME="$T/cache" "$BIN/fastserve" serve \
+			--addr "127.0.0.1:$port" --cert "$CERT" --key "$KEY" --root "$WWW" --admin ""
+		;;
+	fasthttp) launch "$name" "$BIN/fasthttpserver" -addr "127.0.0.1:$port" -cert "$CERT" -key "$KEY" ;;
+	nethttp) launch "$name" "$BIN/nethttpserver" -addr "127.0.0.1:$port" -cert "$CERT" -key "$KEY" ;;
+	nginx) launch "$name" "$NGINX" -p "$T/nginx/" -c "$T/nginx/nginx.conf" -e "$T/nginx/error.log" ;;
+	esac
+	local deadline=$((SECONDS + 15))
+	until probe "$name" >"$T/$name.probe" 2>&1; do
+		if ! kill -0 "${PID[$name]}" 2>/dev/null; then
+			tail -n 20 "$T/$name.log" "$T/$name.probe" >&2 || true
+			die "$name exited at start (log above)"
+		fi
+		((SECONDS < deadline)) || die "$name does not answer on 127.0.0.1:$port after 15 s (see $T/$name.log)"
+		sleep 0.2
+	done
+	grep -qx "body: ${#BODY} bytes: \"$BODY\"" "$T/$name.probe" ||
+		die "$name does not serve the ${#BODY}-byte body on $URL_PATH: $(cat "$T/$name.probe")"
+	if [[ $name == nginx ]]; then
+		local workers
+		workers=$(children "${PID[nginx]}" | wc -l)
+		((workers == 1)) || die "nginx has $workers worker processes, want 1"
+	fi
+}
+
+stop_server() {
+	local name=$1 p=${PID[$1]}
+	kill -TERM "$p" 2>/dev/null || true
+	for _ in $(seq 50); do
+		kill -0 "$p" 2>/dev/null || break
+		sleep 0.2
+	done
+	kill -KILL "$p" 2>/dev/null || true
+	wait "$p" 2>/dev/null || true
+	unset "STARTED[$p]"
+	unset "PID[$name]"
+}
+
+# probe does one GET on one TLS 1.3 connection and prints the answer.
+probe() {
+	timeout -k 2 10 "$BIN/idleconns" -addr "127.0.0.1:${PORT[$1]}" -n 1 -path "$URL_PATH" -show -timeout 3s </dev/null
+}
+
+# openssl_tls prints what an OpenSSL client, as wrk is, negotiates with the
+# server (the Go probe may get another cipher suite: the server may follow
+# the client's order).
+openssl_tls() {
+	command -v openssl >/dev/null 2>&1 || return 0
+	local got
+	got=$(timeout -k 2 5 openssl s_client -connect "127.0.0.1:${PORT[$1]}" </dev/null 2>/dev/null |
+		grep -m1 '^New, ' || true)
+	echo "tls with an OpenSSL client (as wrk): ${got:-unknown}"
+}
+
+# --- set-up -----------------------------------------------------------------
+
+install_deps() {
+	local -a pkgs=()
+	command -v wrk >/dev/null 2>&1 || pkgs+=(wrk)
+	find_nginx || pkgs+=(nginx)
+	((${#pkgs[@]} == 0)) && return
+	command -v apt-get >/dev/null 2>&1 ||
+		die "no apt-get: this script installs ${pkgs[*]} from Debian; on another system install them and re-run"
+	local i
+	for i in "${!pkgs[@]}"; do
+		if [[ ${pkgs[i]} == nginx ]] && apt-cache show nginx-light >/dev/null 2>&1; then
+			pkgs[i]=nginx-light # the smallest Debian nginx with TLS
+		fi
+	done
+	# Keep the package from starting the system's nginx service on port 80.
+	if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+		POLICY_RC=/usr/sbin/policy-rc.d
+		printf '#!/bin/sh\nexit 101\n' >"$POLICY_RC"
+		chmod 755 "$POLICY_RC"
+	fi
+	log "installing ${pkgs[*]} (apt-get update first)"
+	apt-get update -qq || die "apt-get update failed"
+	if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >"$T/apt.log" 2>&1; then
+		if [[ " ${pkgs[*]} " == *" nginx-light "* ]]; then
+			pkgs=("${pkgs[@]/nginx-light/nginx}")
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >>"$T/apt.log" 2>&1 ||
+				die "apt-get install ${pkgs[*]} failed: $(tail -n 5 "$T/apt.log")"
+		else
+			die "apt-get install ${pkgs[*]} failed: $(tail -n 5 "$T/apt.log")"
+		fi
+	fi
+	if [[ -n $POLICY_RC ]]; then
+		rm -f "$POLICY_RC"
+		POLICY_RC=
+	fi
+	command -v wrk >/dev/null 2>&1 || die "wrk is still missing after apt-get install"
+	find_nginx || die "nginx is still missing after apt-get install"
+}
+
+find_nginx() {
+	NGINX=$(command -v nginx 2>/dev/null || true)
+	[[ -z $NGINX && -x /usr/sbin/nginx ]] && NGINX=/usr/sbin/nginx
+	[[ -n $NGINX ]]
+}
+
+find_go() {
+	GO=$(command -v go 2>/dev/null || true)
+	[[ -z $GO && -x /usr/local/go/bin/go ]] && GO=/usr/local/go/bin/go
+	[[ -n $GO ]] || die "needs Go (the version in go.mod) in PATH or /usr/local/go/bin; Debian's golang is too old"
+}
+
+build() {
+	log "building fastserve, fasthttpserver, nethttpserver, idleconns into $BIN"
+	(
+		cd "$REPO"
+		"$GO" build -o "$BIN/fastserve" ./cmd/fastserve
+		"$GO" build -o "$BIN/fasthttpserver" ./bench/peers/fasthttpserver
+		"$GO" build -o "$BIN/nethttpserver" ./bench/peers/nethttpserver
+		"$GO" build -o "$BIN/idleconns" ./bench/peers/idleconns
+	) || die "go build failed"
+}
+
+# nginx_conf writes nginx's own configuration: one worker, its files under $T.
+nginx_conf() {
+	local port=${PORT[nginx]} somaxconn conns=0 c mod temp_paths=""
+	somaxconn=$(cat /proc/sys/net/core/somaxconn)
+	for c in "${CONN_LIST[@]}"; do
+		((c > conns)) && conns=$c
+	done
+	((IDLE_CONNS > conns)) && conns=$IDLE_CONNS
+	mkdir -p "$T/nginx/tmp"
+	# With OpenSSL's order an OpenSSL client (wrk) gets AES-256-GCM from
+	# nginx and AES-128-GCM from the Go servers: the server's order makes
+	# nginx pick AES-128-GCM too, so that every server does the same work.
+	local suites=""
+	if [[ $NGINX_TLS13_ORDER == go ]]; then
+		suites="        ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256;"$'\n'
+		suites+="        ssl_prefer_server_ciphers on;"$'\n'
+	fi
+	# Every temp path the binary has a module for, so that nothing under
+	# /var/lib/nginx is used.
+	for mod in proxy fastcgi uwsgi scgi; do
+		if ! "$NGINX" -V 2>&1 | grep -q -- "--without-http_${mod}_module"; then
+			temp_paths+="    ${mod}_temp_path $T/nginx/tmp/$mod;"$'\n'
+		fi
+	done
+	cat >"$T/nginx/nginx.conf" <<EOF
+# Written by bench/peers/run.sh; run as nginx -p $T/nginx/ -c $T/nginx/nginx.conf
+daemon off;
+user nobody nogroup;
+worker_processes 1;
+worker_rlimit_nofile $NOFILE;
+pid $T/nginx/nginx.pid;
+error_log $T/nginx/error.log warn;
+events {
+    worker_connections $((conns + 1024));
+}
+http {
+    types { text/html html; }
+    default_type application/octet-stream;
+    access_log off;
+    client_body_temp_path $T/nginx/tmp/client_body;
+$temp_paths    keepalive_requests 1000000;
+    keepalive_timeout 620s;
+    open_file_cache max=1000 inactive=60s;
+    open_file_cache_valid 60s;
+    server {
+        # backlog as the Go servers have it (net.core.somaxconn); nginx's own default is 511
+        listen 127.0.0.1:$port ssl so_keepalive=60s:10s:5 backlog=$somaxconn;
+        ssl_certificate $CERT;
+        ssl_certificate_key $KEY;
+        ssl_protocols TLSv1.2 TLSv1.3;
+$suites        root $WWW;
+    }
+}
+EOF
+	"$NGINX" -t -q -p "$T/nginx/" -c "$T/nginx/nginx.conf" -e "$T/nginx/error.log" ||
+		die "nginx -t rejects $T/nginx/nginx.conf"
+}
+
+# pick_file_limit sets NOFILE to 65536, or to the hard limit where that
+# cannot be raised (a container without CAP_SYS_RESOURCE).
+pick_file_limit() {
+	NOFILE=65536
+	if ! (ulimit -n "$NOFILE") 2>/dev/null; then
+		NOFILE=$(ulimit -Hn)
+		NOFILE_NOTE=" (65536 refused: the hard limit here is $NOFILE)"
+		log "cannot raise the open-file limit to 65536; using the hard limit $NOFILE"
+	fi
+	local c need=$((IDLE_CONNS + 256))
+	for c in "${CONN_LIST[@]}"; do
+		((c + 256 > need)) && need=$((c + 256))
+	done
+	((NOFILE >= need)) || die "the open-file limit $NOFILE is too low for $need descriptors; lower IDLE_CONNS or CONNS"
+}
+
+# --- runs -------------------------------------------------------------------
+
+# wrk_run CONNS SECONDS URL: wrk on the client CPU, bounded in time.
+wrk_run() {
+	(ulimit -n "$NOFILE" && exec timeout --foreground -k 5 $(($2 + 30)) \
+		taskset -c "$CLIENT_CPU" wrk -t1 -c"$1" -d"$2s" --timeout 10s "$3")
+}
+
+# one_run ROUND CONNS SERVER appends a line to runs.tsv and prints it.
+one_run() {
+	local round=$1 c=$2 name=$3 url out t0 t1 requests rps errors
+	local -a pids
+	url="https://127.0.0.1:${PORT[$name]}$URL_PATH"
+	out="$T/wrk-r$round-c$c-$name.txt"
+	if ((WARMUP > 0)); then
+		wrk_run "$c" "$WARMUP" "$url" >"$out.warmup" 2>&1 || die "wrk warm-up failed for $name: $(cat "$out.warmup")"
+	fi
+	mapfile -t pids < <(server_pids "$name")
+	t0=$(cpu_ticks "${pids[@]}")
+	wrk_run "$c" "$DURATION" "$url" >"$out" 2>&1 || die "wrk failed for $name: $(cat "$out")"
+	t1=$(cpu_ticks "${pids[@]}")
+	requests=$(awk '/ requests in / { print $1; exit }' "$out")
+	rps=$(awk '/^Requests\/sec:/ { print $2; exit }' "$out")
+	errors=$(awk '/Socket errors:/ { gsub(/[^0-9 ]/, " "); n = split($0, a, " "); for (i = 1; i <= n; i++) s += a[i] }
+		/Non-2xx or 3xx responses:/ { s += $NF } END { print s + 0 }' "$out")
+	[[ -n $requests && -n $rps ]] || die "cannot read wrk's output: $(cat "$out")"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$c" "$name" "$rps" "$requests" "$((t1 - t0))" "$errors" >>"$T/runs.tsv"
+	awk -v hz="$HZ" -v d="$DURATION" -F'\t' 'END {
+		cpu = $6 / hz
+		rpc = cpu > 0 ? $5 / cpu : 0
+		printf "round %s  c=%-5s %-9s %9.0f req/s  server CPU %6.2f s (%3.0f%%)  %8.0f req/CPU-s  errors %s\n",
+			$1, $2, $3, $4, cpu, 100 * cpu / d, rpc, $7
+	}' "$T/runs.tsv" >&2
+}
+
+# idle_run SERVER: a fresh server, IDLE_CONNS idle TLS connections, RSS delta.
+idle_run() {
+	local name=$1 rss0 rss1 fd0 fd1 ipid hold out deadline
+	local -a pids
+	start_server "$name"
+	sleep 1
+	mapfile -t pids < <(server_pids "$name")
+	rss0=$(rss_kib "${pids[@]}")
+	fd0=$(fd_count "${pids[@]}")
+	out="$T/idle-$name.txt"
+	[[ -p $T/idle.fifo ]] || mkfifo "$T/idle.fifo"
+	exec {hold}<>"$T/idle.fifo" # idleconns exits when this closes, even if the script is killed
+	(ulimit -n "$NOFILE" && exec taskset -c "$CLIENT_CPU" "$BIN/idleconns" -addr "127.0.0.1:${PORT[$name]}" \
+		-n "$IDLE_CONNS" -path "$URL_PATH" -timeout "${IDLE_TIMEOUT}s") <"$T/idle.fifo" {hold}>&- >"$out" 2>&1 &
+	ipid=$!
+	STARTED[$ipid]=idleconns
+	deadline=$((SECONDS + IDLE_TIMEOUT + 10))
+	until grep -q '^ready' "$out"; do
+		kill -0 "$ipid" 2>/dev/null || die "idleconns against $name failed: $(cat "$out")"
+		((SECONDS < deadline)) || die "idleconns against $name not ready after $((IDLE_TIMEOUT + 10)) s"
+		sleep 0.2
+	done
+	sleep "$SETTLE"
+	rss1=$(rss_kib "${pids[@]}")
+	fd1=$(fd_count "${pids[@]}")
+	kill -TERM "$ipid" 2>/dev/null || true
+	wait "$ipid" 2>/dev/null || true
+	unset "STARTED[$ipid]"
+	exec {hold}>&-
+	stop_server "$name"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$rss0" "$rss1" "$fd0" "$fd1" "$(grep -m1 '^nofile' "$out")" >>"$T/idle.tsv"
+	awk -v n="$IDLE_CONNS" -v name="$name" -v a="$rss0" -v b="$rss1" -v f0="$fd0" -v f1="$fd1" 'BEGIN {
+		printf "idle  %-9s RSS %7.1f -> %7.1f MiB  %5.1f KiB per connection  fds %d -> %d\n",
+			name, a / 1024, b / 1024, (b - a) / n, f0, f1 }' >&2
+}
+
+# --- report -----------------------------------------------------------------
+
+report() {
+	local kernel cpu_model distro go_v nginx_v ssl_v wrk_v fastserve_v
+	kernel=$(uname -r)
+	cpu_model=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+	# shellcheck source=/dev/null
+	distro=$(. /etc/os-release && echo "$PRETTY_NAME")
+	go_v=$("$GO" env GOVERSION)
+	nginx_v=$("$NGINX" -v 2>&1)
+	ssl_v=$("$NGINX" -V 2>&1 | grep -m1 -o 'built with OpenSSL [^ ]*' || echo "OpenSSL unknown")
+	wrk_v=$(wrk -v 2>&1 | head -n 1 || true)
+	fastserve_v=$("$BIN/fastserve" version)
+	local fastserve_env
+	fastserve_env=$(env | grep '^FASTSERVE_' | sort | paste -sd ' ' || true)
+	cat <<EOF
+# fastserve and its peers: long-lived keep-alive HTTPS
+
+- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), run took $((SECONDS / 60)) min $((SECONDS % 60)) s
+- command: \`$ORIG_CMD\`, in effect \`ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP CONNS=$CONNS IDLE_CONNS=$IDLE_CONNS SERVERS=$SERVERS NGINX_TLS13_ORDER=$NGINX_TLS13_ORDER\`
+- machine: $(nproc) CPUs, $cpu_model, Linux $kernel, $distro
+- software: $fastserve_v; $go_v; $nginx_v $ssl_v; ${wrk_v%% Copyright*}
+- method: TLS 1.3, ECDSA P-256 certificate from \`fastserve cert\`, GET $URL_PATH answering the ${#BODY}-byte body "$BODY", HTTP/1.1 keep-alive;
+  each server on CPU $SERVER_CPU (\`taskset\`), \`wrk -t1\` on CPU $CLIENT_CPU; servers alternated within each round;
+  server CPU = utime+stime of the whole process from /proc/PID/stat (nginx: master + its one worker), which includes
+  the full handshakes of the run's connections; open-file limit $NOFILE for every process$NOFILE_NOTE.
+- servers: fastserve \`serve --root DIR --admin ""\`${fastserve_env:+ with $fastserve_env} (its defaults: keep-alive 60s/10s/5, 1 listener per GOMAXPROCS = 1, timeouts on);
+  fasthttp \`ServeTLS\` on \`net.Listen\` (defaults; keep-alive is Go's 15s/15s/9, as fasthttp's TCPKeepalive is ignored under TLS);
+  net/http \`ServeTLS\` on \`ListenConfig{KeepAlive: 60s}\`; nginx 1 worker, \`so_keepalive=60s:10s:5\`, \`open_file_cache\`,
+  \`keepalive_requests 1000000\`, \`keepalive_timeout 620s\`, \`access_log off\`, listen backlog = net.core.somaxconn as the Go servers,
+  TLS 1.3 suite order: $NGINX_TLS13_ORDER (go: AES-128-GCM first, as the Go servers pick; see the cipher each negotiated with OpenSSL below).
+
+## Throughput, median of $ROUNDS round(s) [min-max]
+
+| server | conns | req/s | req per server CPU-s | server CPU busy | req/s vs nginx | req/CPU-s vs nginx |
+|---|---|---|---|---|---|---|
+EOF
+	awk -F'\t' -v hz="$HZ" -v d="$DURATION" -v servers="$SERVERS" -v conns="$CONNS" '
+	function comma(x,   s, neg) {
+		x = sprintf("%.0f", x); neg = ""
+		if (x ~ /^-/) { neg = "-"; x = substr(x, 2) }
+		s = ""
+		while (length(x) > 3) { s = "," substr(x, length(x) - 2) s; x = substr(x, 1, length(x) - 3) }
+		return neg x s
+	}
+	function median(a, n,   i, j, t, b) {
+		for (i = 1; i <= n; i++) b[i] = a[i]
+		for (i = 2; i <= n; i++) for (j = i; j > 1 && b[j-1] > b[j]; j--) { t = b[j]; b[j] = b[j-1]; b[j-1] = t }
+		lo = b[1]; hi = b[n]
+		return n % 2 ? b[(n + 1) / 2] : (b[n / 2] + b[n / 2 + 1]) / 2
+	}
+	{
+		cpu = $6 / hz
+		rps[$2, $3, $1] = $4; rpc[$2, $3, $1] = cpu > 0 ? $5 / cpu : 0; busy[$2, $3, $1] = cpu / d
+		rounds[$1] = 1
+	}
+	END {
+		ns = split(servers, S, ","); nc = split(conns, C, ",")
+		for (ci = 1; ci <= nc; ci++) for (si = 1; si <= ns; si++) {
+			c = C[ci]; s = S[si]
+			n = 0; nr = 0; delete A; delete B; delete U; delete R1; delete R2
+			for (r in rounds) if ((c, s, r) in rps) {
+				n++; A[n] = rps[c, s, r]; B[n] = rpc[c, s, r]; U[n] = busy[c, s, r]
+				if ((c, "nginx", r) in rps && rps[c, "nginx", r] > 0 && rpc[c, "nginx", r] > 0) {
+					nr++; R1[nr] = rps[c, s, r] / rps[c, "nginx", r]; R2[nr] = rpc[c, s, r] / rpc[c, "nginx", r]
+				}
+			}
+			if (n == 0) continue
+			m1 = median(A, n); l1 = lo; h1 = hi
+			m2 = median(B, n); l2 = lo; h2 = hi
+			m3 = median(U, n)
+			r1 = "-"; r2 = "-"
+			if (nr > 0) {
+				x = median(R1, nr); r1 = sprintf("%.2f [%.2f-%.2f]", x, lo, hi)
+				x = median(R2, nr); r2 = sprintf("%.2f [%.2f-%.2f]", x, lo, hi)
+			}
+			printf "| %s | %s | %s [%s-%s] | **%s** [%s-%s] | %.0f%% | %s | **%s** |\n", s, c,
+				comma(m1), comma(l1), comma(h1), comma(m2), comma(l2), comma(h2), 100 * m3, r1, r2
+		}
+	}' "$T/runs.tsv"
+	if [[ -s $T/idle.tsv ]]; then
+		cat <<EOF
+
+## Memory per idle keep-alive TLS connection, $IDLE_CONNS connections
+
+Each server fresh, after one probe request; \`idleconns\` (on CPU $CLIENT_CPU) opens the connections, sends one GET on each,
+and holds them; RSS (VmRSS, nginx: master + worker) is read ${SETTLE} s after the last one is set up. Kernel socket
+memory is not in RSS.
+
+| server | RSS before | RSS with the connections | KiB per connection | open fds before -> after |
+|---|---|---|---|---|
+EOF
+		awk -F'\t' -v n="$IDLE_CONNS" '{
+			printf "| %s | %.1f MiB | %.1f MiB | **%.1f** | %d -> %d |\n", $1, $2 / 1024, $3 / 1024, ($3 - $2) / n, $4, $5
+		}' "$T/idle.tsv"
+		echo
+		echo "idleconns: $(cut -f6 "$T/idle.tsv" | sort -u | paste -sd';')"
+	fi
+	cat <<EOF
+
+## Every run
+
+| round | conns | server | req/s | requests | server CPU-s | req per server CPU-s | wrk errors |
+|---|---|---|---|---|---|---|---|
+EOF
+	awk -F'\t' -v hz="$HZ" '{
+		cpu = $6 / hz
+		rpc = cpu > 0 ? $5 / cpu : 0
+		printf "| %s | %s | %s | %.0f | %d | %.2f | %.0f | %d |\n", $1, $2, $3, $4, $5, cpu, rpc, $7
+	}' "$T/runs.tsv"
+	echo
+	echo "## What each server answers (first response to the Go TLS 1.3 probe)"
+	local name
+	for name in "${SERVER_LIST[@]}"; do
+		echo
+		echo "$name:"
+		echo
+		echo '```'
+		grep -v '^nofile\|^ready' "$T/$name.probe.first"
+		echo '```'
+	done
+}
+
+# --- main -------------------------------------------------------------------
+
+main() {
+	check_options
+	[[ $(id -u) == 0 ]] || die "run as root (sudo bash $0): it installs packages with apt-get and raises the open-file limit"
+	(($(nproc) >= 2)) || die "needs 2 CPUs (server on CPU $SERVER_CPU, wrk on CPU $CLIENT_CPU), this machine has $(nproc)"
+	T=$(mktemp -d /tmp/fastserve-peers.XXXXXX)
+	chmod 755 "$T" # nginx's worker runs as nobody
+	BIN=$T/bin
+	WWW=$T/www
+	CERT=$T/cert.pem
+	KEY=$T/key.pem
+	HZ=$(getconf CLK_TCK)
+	pick_file_limit
+	declare -gA PORT=([fastserve]=$BASE_PORT [fasthttp]=$((BASE_PORT + 1)) [nethttp]=$((BASE_PORT + 2)) [nginx]=$((BASE_PORT + 3)))
+
+	install_deps
+	find_go
+	build
+	mkdir -p "$WWW" "$T/cache"
+	printf '%s' "$BODY" >"$WWW/index.html"
+	chmod 755 "$WWW"
+	chmod 644 "$WWW/index.html"
+	"$BIN/fastserve" cert --host 127.0.0.1,localhost --cert-file "$CERT" --key-file "$KEY" 2>>"$T/cert.log"
+	find_nginx
+	nginx_conf
+
+	local range
+	range=$(tr -s '\t ' - </proc/sys/net/ipv4/ip_local_port_range)
+	log "ephemeral ports $range; $((${#CONN_LIST[@]} * ${#SERVER_LIST[@]} * ROUNDS)) runs of ${DURATION} s (+${WARMUP} s warm-up)"
+
+	local name round c
+	for name in "${SERVER_LIST[@]}"; do
+		start_server "$name"
+		cp "$T/$name.probe" "$T/$name.probe.first"
+		openssl_tls "$name" >>"$T/$name.probe.first"
+	done
+	: >"$T/runs.tsv"
+	for round in $(seq "$ROUNDS"); do
+		for c in "${CONN_LIST[@]}"; do
+			for name in "${SERVER_LIST[@]}"; do
+				one_run "$round" "$c" "$name"
+			done
+		done
+	done
+	for name in "${SERVER_LIST[@]}"; do
+		stop_server "$name"
+	done
+
+	: >"$T/idle.tsv"
+	if ((IDLE_CONNS > 0)); then
+		for name in "${SERVER_LIST[@]}"; do
+			idle_run "$name"
+		done
+	fi
+
+	report | tee "$OUT"
+	log "wrote $OUT"
+}
+
+main
