@@ -73,6 +73,7 @@ type peer struct {
 
 var peers = []peer{
 	{"fastserve", startFastserve},
+	{"fastserve-accesslog", startFastserveLogging},
 	{"fasthttp", startFasthttp},
 	{"nethttp", startNetHTTP},
 	{"ceiling", startCeiling},
@@ -85,6 +86,24 @@ func fasthttpHandler(ctx *fasthttp.RequestCtx) {
 
 // startFastserve runs fastserve's server with its defaults.
 func startFastserve(tb testing.TB, c cert) (string, func()) {
+	return runFastserve(tb, c, server.Config{})
+}
+
+// startFastserveLogging adds a combined-format access log to a file: what
+// the log costs.
+func startFastserveLogging(tb testing.TB, c cert) (string, func()) {
+	f, err := server.OpenLogFile(filepath.Join(tb.TempDir(), "access.log"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	addr, stop := runFastserve(tb, c, server.Config{AccessLog: f})
+	return addr, func() {
+		stop()
+		f.Close()
+	}
+}
+
+func runFastserve(tb testing.TB, c cert, cfg server.Config) (string, func()) {
 	dir := tb.TempDir()
 	cf := server.CertFiles{CertFile: filepath.Join(dir, "c.pem"), KeyFile: filepath.Join(dir, "k.pem")}
 	if err := os.WriteFile(cf.CertFile, c.certPEM, 0o600); err != nil {
@@ -93,11 +112,10 @@ func startFastserve(tb testing.TB, c cert) (string, func()) {
 	if err := os.WriteFile(cf.KeyFile, c.keyPEM, 0o600); err != nil {
 		tb.Fatal(err)
 	}
-	srv, err := server.New(server.Config{
-		Addr:   "127.0.0.1:0",
-		TLS:    server.TLS{Certificates: []server.CertFiles{cf}},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}, fasthttpHandler)
+	cfg.Addr = "127.0.0.1:0"
+	cfg.TLS.Certificates = []server.CertFiles{cf}
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err := server.New(cfg, fasthttpHandler)
 	if err != nil {
 		tb.Fatal(err)
 	}
