@@ -21,7 +21,55 @@ func (s *Server) handle(h fasthttp.RequestHandler) fasthttp.RequestHandler {
 			}
 			s.finish(ctx)
 		}()
+		if r := check(&ctx.Request.Header); r != nil {
+			s.refuse(ctx, r)
+			return
+		}
 		h(ctx)
+	}
+}
+
+// expect decides whether a request with "Expect: 100-continue" gets its
+// 100: only one that will be read does. fasthttp then answers with the
+// status returned and closes, without calling the handler.
+func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
+	r := check(&ctx.Request.Header)
+	if r == nil && ctx.Request.Header.ContentLength() > s.cfg.MaxBodyBytes {
+		r = refuseBodyTooLarge
+	}
+	if r == nil {
+		return fasthttp.StatusContinue
+	}
+	s.refuse(ctx, r)
+	s.finish(ctx)
+	return r.status
+}
+
+// refuse answers a request check refused, counts it, and logs it (at most
+// a few lines a second).
+func (s *Server) refuse(ctx *fasthttp.RequestCtx, r *refusal) {
+	ctx.Error(r.text, r.status)
+	ctx.SetConnectionClose()
+	rej := &s.stats.rejected
+	switch r.reason {
+	case "method":
+		rej.method.Add(1)
+	case "version":
+		rej.version.Add(1)
+	case "expectation":
+		rej.expectation.Add(1)
+	case "transfer_encoding":
+		rej.transferEncoding.Add(1)
+	case "body_too_large":
+		rej.bodyTooLarge.Add(1)
+	default:
+		rej.headerSyntax.Add(1)
+	}
+	if ok, suppressed := s.refusedLog.allow(); ok {
+		if suppressed > 0 {
+			s.log.Info("refused-request log lines suppressed", "count", suppressed, "limit_per_second", logBurst)
+		}
+		s.log.Info("request refused", "status", r.status, "reason", r.reason, "remote", ctx.RemoteAddr())
 	}
 }
 

@@ -26,8 +26,9 @@ type Server struct {
 	tls *tlsState
 	log *slog.Logger
 
-	stats   counters
-	fastLog *fastLogger
+	stats      counters
+	fastLog    *fastLogger
+	refusedLog logLimiter
 
 	hsts      []byte         // the Strict-Transport-Security value, or nil
 	accessLog *accessLog     // or nil
@@ -334,37 +335,48 @@ func refuse(tc *net.TCPConn) {
 	_ = tc.Close()
 }
 
-// fastLogger passes fasthttp's own log lines to slog, at most
-// fastLogBurst in a second: fasthttp logs some client errors per request
-// (a static file not found), and clients must not be able to flood the log.
-// The lines dropped are counted in the next line that gets through.
-type fastLogger struct {
-	l *slog.Logger
-
+// logLimiter lets through at most logBurst lines a second, and counts
+// the others: a flood of bad requests must not flood the log or the disk.
+type logLimiter struct {
 	mu         sync.Mutex
 	second     int64
 	n          int
 	suppressed int
 }
 
-const fastLogBurst = 10
+const logBurst = 10
+
+// allow reports whether a line may be logged now, and how many were
+// dropped in the last second that had drops, to be logged first.
+func (l *logLimiter) allow() (ok bool, suppressed int) {
+	now := time.Now().Unix()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now != l.second {
+		suppressed, l.second, l.n, l.suppressed = l.suppressed, now, 0, 0
+	}
+	l.n++
+	if l.n > logBurst {
+		l.suppressed++
+		return false, 0
+	}
+	return true, suppressed
+}
+
+// fastLogger passes fasthttp's own log lines to slog through a limiter:
+// fasthttp logs some client errors per request (a static file not found).
+type fastLogger struct {
+	l       *slog.Logger
+	limiter logLimiter
+}
 
 func (f *fastLogger) Printf(format string, args ...any) {
-	now := time.Now().Unix()
-	f.mu.Lock()
-	suppressed := 0
-	if now != f.second {
-		suppressed, f.second, f.n, f.suppressed = f.suppressed, now, 0, 0
-	}
-	f.n++
-	if f.n > fastLogBurst {
-		f.suppressed++
-		f.mu.Unlock()
+	ok, suppressed := f.limiter.allow()
+	if !ok {
 		return
 	}
-	f.mu.Unlock()
 	if suppressed > 0 {
-		f.l.Warn("fasthttp log lines suppressed", "count", suppressed, "limit_per_second", fastLogBurst)
+		f.l.Warn("fasthttp log lines suppressed", "count", suppressed, "limit_per_second", logBurst)
 	}
 	f.l.Warn(fmt.Sprintf(format, args...), "from", "fasthttp")
 }

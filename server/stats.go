@@ -29,8 +29,9 @@ type counters struct {
 		timeout, version, plaintext, peerRejected, closed, other atomic.Uint64
 	}
 	rejected struct {
-		maxConns, maxConnsPerIP, onConn                   atomic.Uint64
-		headerTooLarge, bodyTooLarge, timeout, badRequest atomic.Uint64
+		maxConns, maxConnsPerIP, onConn                              atomic.Uint64
+		headerTooLarge, bodyTooLarge, timeout, badRequest            atomic.Uint64
+		method, version, expectation, headerSyntax, transferEncoding atomic.Uint64
 	}
 }
 
@@ -77,7 +78,14 @@ type Rejections struct {
 	HeaderTooLarge uint64 // 431: MaxHeaderBytes
 	BodyTooLarge   uint64 // 413: MaxBodyBytes
 	Timeout        uint64 // 408: a request not read within its timeout
-	BadRequest     uint64 // 400: a request that could not be parsed
+	BadRequest     uint64 // 400: a request fasthttp could not parse
+
+	// What check refused, that fasthttp's parser lets through.
+	Method           uint64 // 405: TRACE or CONNECT
+	Version          uint64 // 505: a version other than HTTP/1.0 and 1.1
+	Expectation      uint64 // 417: an Expect other than 100-continue
+	HeaderSyntax     uint64 // 400: obs-fold, a bad field name, a control byte in a value, a malformed version
+	TransferEncoding uint64 // 400 or 501: Transfer-Encoding other than one "chunked" in HTTP/1.1, or with Content-Length
 }
 
 // Stats returns the server's counters. Bytes include those of the open
@@ -107,6 +115,12 @@ func (s *Server) Stats() Stats {
 			BodyTooLarge:   c.rejected.bodyTooLarge.Load(),
 			Timeout:        c.rejected.timeout.Load(),
 			BadRequest:     c.rejected.badRequest.Load(),
+
+			Method:           c.rejected.method.Load(),
+			Version:          c.rejected.version.Load(),
+			Expectation:      c.rejected.expectation.Load(),
+			HeaderSyntax:     c.rejected.headerSyntax.Load(),
+			TransferEncoding: c.rejected.transferEncoding.Load(),
 		},
 	}
 	for i := range st.Responses {
@@ -162,6 +176,8 @@ func (s *Server) WritePrometheus(w io.Writer) {
 		{"max_conns", r.MaxConns}, {"max_conns_per_ip", r.MaxConnsPerIP}, {"on_conn", r.OnConn},
 		{"header_too_large", r.HeaderTooLarge}, {"body_too_large", r.BodyTooLarge},
 		{"timeout", r.Timeout}, {"bad_request", r.BadRequest},
+		{"method", r.Method}, {"version", r.Version}, {"expectation", r.Expectation},
+		{"header_syntax", r.HeaderSyntax}, {"transfer_encoding", r.TransferEncoding},
 	} {
 		metrics.WriteCounterUint64(w, fmt.Sprintf(`fastserve_rejected_total{limit=%q}`, f.limit), f.v)
 	}
