@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -191,8 +193,15 @@ func TestRequestFraming(t *testing.T) {
 		return c
 	}
 
+	var ngxHandled atomic.Int64
+	var ngxHost atomic.Value
+	ngxDial, ngxSkip := startNginx(t, &ngxHandled, &ngxHost)
+	if ngxSkip != "" {
+		t.Logf("nginx column skipped: %s", ngxSkip)
+	}
+
 	var table strings.Builder
-	table.WriteString("| request | fastserve | net/http |\n|---|---|---|\n")
+	table.WriteString("| request | fastserve | net/http | nginx 1.22 |\n|---|---|---|---|\n")
 	for _, tc := range framingCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			got := exchange(t, tlsDial, tc.req, &handled, &host)
@@ -202,7 +211,11 @@ func TestRequestFraming(t *testing.T) {
 				assert.Equal(t, "example.com", got.host)
 			}
 			nh := exchange(t, plainDial, tc.req, &nethandled, &nethost)
-			fmt.Fprintf(&table, "| %s | %s | %s |\n", tc.name, got, nh)
+			ngx := "skipped"
+			if ngxDial != nil {
+				ngx = exchange(t, ngxDial, tc.req, &ngxHandled, &ngxHost).String()
+			}
+			fmt.Fprintf(&table, "| %s | %s | %s | %s |\n", tc.name, got, nh, ngx)
 		})
 	}
 	st := ts.Stats().Rejected
@@ -213,4 +226,92 @@ func TestRequestFraming(t *testing.T) {
 	if path := os.Getenv("FRAMING_TABLE"); path != "" {
 		require.NoError(t, os.WriteFile(path, []byte(table.String()), 0o644))
 	}
+}
+
+// startNginx runs Debian's nginx (installed by .ci/run) in front of a
+// counting backend, configured as the table's fastserve is: 1 KiB body
+// limit, 4 KiB header buffers, 1 s header and body timeouts, requests
+// proxied so that "the handler saw it" means the same for all three. It
+// returns a dial function, or why nginx cannot run here.
+func startNginx(t *testing.T, handled *atomic.Int64, host *atomic.Value) (func() net.Conn, string) {
+	t.Helper()
+	bin, err := exec.LookPath("nginx")
+	if err != nil {
+		if bin, err = exec.LookPath("/usr/sbin/nginx"); err != nil {
+			return nil, "no nginx binary (.ci/run installs Debian's nginx-light as root)"
+		}
+	}
+	backend, err := net.Listen("tcp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	bs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		handled.Add(1)
+		host.Store(r.Host)
+		io.Copy(io.Discard, r.Body)
+		io.WriteString(w, "ok")
+	})}
+	go bs.Serve(backend)
+	t.Cleanup(func() { bs.Close() })
+
+	probe, err := net.Listen("tcp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := probe.Addr().String()
+	probe.Close()
+	dir := t.TempDir()
+	conf := fmt.Sprintf(`daemon off;
+master_process off;
+worker_processes 1;
+error_log %[1]s/error.log;
+pid %[1]s/nginx.pid;
+events { worker_connections 256; }
+http {
+	access_log off;
+	client_body_temp_path %[1]s/body;
+	proxy_temp_path %[1]s/proxy;
+	fastcgi_temp_path %[1]s/fastcgi;
+	uwsgi_temp_path %[1]s/uwsgi;
+	scgi_temp_path %[1]s/scgi;
+	client_max_body_size 1k;
+	client_header_buffer_size 1k;
+	large_client_header_buffers 4 4k;
+	client_header_timeout 1s;
+	client_body_timeout 1s;
+	server {
+		listen %[2]s;
+		location / {
+			proxy_pass http://%[3]s;
+			proxy_http_version 1.1;
+			proxy_set_header Connection "";
+		}
+	}
+}
+`, dir, addr, backend.Addr())
+	require.NoError(t, os.WriteFile(dir+"/nginx.conf", []byte(conf), 0o644))
+	cmd := exec.Command(bin, "-p", dir, "-c", dir+"/nginx.conf")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		return nil, "nginx did not start: " + err.Error()
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.Dial("tcp4", addr)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(dir + "/error.log")
+			return nil, fmt.Sprintf("nginx did not listen on %s: %s %s", addr, out.String(), log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return func() net.Conn {
+		c, err := net.Dial("tcp4", addr)
+		require.NoError(t, err)
+		return c
+	}, ""
 }
