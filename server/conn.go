@@ -67,6 +67,7 @@ type conn struct {
 	ready     atomic.Bool  // the handshake is done
 	idleSince atomic.Int64 // when the connection went idle between requests (Unix ns), or 0
 	closed    atomic.Bool
+	linger    atomic.Bool // an error was answered: drain what the client still sends before closing
 	requests  atomic.Uint64
 	bytesIn   atomic.Uint64
 	bytesOut  atomic.Uint64
@@ -158,7 +159,29 @@ func (c *conn) Close() error {
 		return nil
 	}
 	c.srv.release(c)
+	if c.linger.Load() && c.ready.Load() {
+		c.lingerClose()
+	}
 	return c.Conn.Close()
+}
+
+// Lingering close, as nginx's lingering_close: after an error answer the
+// client may still be sending (the rest of an upload refused with 413).
+// Closing with unread data makes the kernel reset the connection, and the
+// client may lose the answer or see its write fail. So fastserve says it
+// is done (close_notify, then FIN) and reads and drops what arrives for up
+// to lingerTime or lingerBytes.
+const (
+	lingerTime  = time.Second
+	lingerBytes = 256 << 10
+)
+
+func (c *conn) lingerClose() {
+	_ = c.Conn.SetWriteDeadline(time.Now().Add(lingerTime))
+	_ = c.Conn.CloseWrite()
+	_ = c.tcp.CloseWrite()
+	_ = c.tcp.SetReadDeadline(time.Now().Add(lingerTime))
+	_, _ = io.CopyN(io.Discard, c.tcp, lingerBytes)
 }
 
 // handshakeFailed counts a failed handshake by its reason, and answers a

@@ -50,6 +50,7 @@ func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
 func (s *Server) refuse(ctx *fasthttp.RequestCtx, r *refusal) {
 	ctx.Error(r.text, r.status)
 	ctx.SetConnectionClose()
+	lingerAfter(ctx)
 	rej := &s.stats.rejected
 	switch r.reason {
 	case "method":
@@ -119,5 +120,14 @@ func (s *Server) errorResponse(ctx *fasthttp.RequestCtx, err error) {
 		rej.badRequest.Add(1)
 		ctx.Error("Bad Request", fasthttp.StatusBadRequest)
 	}
+	lingerAfter(ctx)
 	s.finish(ctx)
+}
+
+// lingerAfter makes the connection drain what the client still sends
+// before it closes (see conn.lingerClose).
+func lingerAfter(ctx *fasthttp.RequestCtx) {
+	if c, ok := ctx.Conn().(*conn); ok {
+		c.linger.Store(true)
+	}
 }
