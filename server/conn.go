@@ -97,9 +97,64 @@ func (c *conn) Read(b []byte) (int, error) {
 		// went away, and writes and logs nothing.
 		return 0, io.EOF
 	}
+	// The read that brings a new request (the first on the connection, or
+	// one while it waits between requests) starts with the request head.
+	atStart := c.bytesIn.Load() == 0 || c.idleSince.Load() != 0
 	n, err := c.Conn.Read(b)
+	if n > 0 && atStart && bareLF(b[:n]) {
+		c.refuseBareLF()
+		return 0, io.EOF
+	}
 	c.bytesIn.Add(uint64(n))
 	return n, err
+}
+
+// bareLF reports whether the request head at the start of b has a line
+// ending in LF alone. fasthttp needs CRLFCRLF to end a head, so such a
+// request would wait for the header timeout; nginx accepts it, RFC 9112
+// allows either, fastserve refuses it at once. Only what this read
+// brought is scanned: a head split over reads, or one that was already
+// buffered behind a pipelined request, is not.
+func bareLF(b []byte) bool {
+	lineStart := 0
+	for i, ch := range b {
+		if ch != '\n' {
+			continue
+		}
+		if i == 0 || b[i-1] != '\r' {
+			return true
+		}
+		if i-lineStart == 1 { // an empty line: the head is over
+			return false
+		}
+		lineStart = i + 1
+	}
+	return false
+}
+
+const bareLFResponse = "HTTP/1.1 400 Bad Request\r\n" +
+	"Content-Type: text/plain; charset=utf-8\r\n" +
+	"Connection: close\r\n" +
+	"Content-Length: 38\r\n" +
+	"\r\n" +
+	"Bad Request: line ends in LF, not CRLF"
+
+// refuseBareLF answers a bare-LF request head with a 400 (fasthttp is
+// then told the client went away) and counts it.
+func (c *conn) refuseBareLF() {
+	s := c.srv
+	s.stats.rejected.headerSyntax.Add(1)
+	s.stats.requests.Add(1)
+	s.stats.responses[4].Add(1)
+	_ = c.Conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+	_, _ = io.WriteString(c.Conn, bareLFResponse)
+	c.linger.Store(true)
+	if ok, suppressed := s.refusedLog.allow(); ok {
+		if suppressed > 0 {
+			s.log.Info("refused-request log lines suppressed", "count", suppressed, "limit_per_second", logBurst)
+		}
+		s.log.Info("request refused", "status", 400, "reason", "header_syntax", "detail", "bare LF", "remote", c.tcp.RemoteAddr())
+	}
 }
 
 func (c *conn) Write(b []byte) (int, error) {

@@ -94,6 +94,9 @@ func framingCases() []framingCase {
 		{"TRACE", "TRACE / HTTP/1.1\r\nHost: x\r\n\r\n", 405, 0, true},
 		{"CONNECT", "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 405, 0, true},
 		{"non-token byte in the method", "G@T / HTTP/1.1\r\nHost: x\r\n\r\n", 400, 0, true},
+		{"bare LF line endings", "GET / HTTP/1.1\nHost: x\n\n", 400, 0, true},
+		{"bare LF in a header line", "GET / HTTP/1.1\r\nHost: x\nX-A: 1\r\n\r\n", 400, 0, true},
+		{"bare LF in a body is data", post("Content-Length: 3"+crlf, "a\nb"), 200, 1, false},
 	}
 }
 
