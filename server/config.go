@@ -49,8 +49,17 @@ type Config struct {
 	HeaderTimeout time.Duration
 
 	// BodyTimeout bounds reading a request's body, counted from the end
-	// of its headers. If zero, 60 s.
+	// of its headers, and grows with the bytes received (MinRate). If
+	// zero, 60 s.
 	BodyTimeout time.Duration
+
+	// MinRate is the minimum transfer rate of a request, in bytes per
+	// second: HeaderTimeout and BodyTimeout (and IdleTimeout) each grow by
+	// 1 s for every MinRate bytes received while they run, so an upload at
+	// or above the rate is never cut, whatever its size, and a client below
+	// it is (the idea of Apache's mod_reqtimeout MinRate). If zero, 500
+	// bytes per second, Apache's default.
+	MinRate int
 
 	// WriteTimeout bounds each write of a response to the client, as
 	// nginx's send_timeout does: a response may take longer in all, but
@@ -179,6 +188,7 @@ const (
 	DefaultDrainTimeout          = 30 * time.Second
 	DefaultMaxHeaderBytes        = 16 << 10
 	DefaultMaxBodyBytes          = 4 << 20
+	DefaultMinRate               = 500
 	DefaultWriteBufferSize       = 4 << 10
 	DefaultName                  = "fastserve"
 	DefaultSessionTicketRotation = 12 * time.Hour
@@ -262,6 +272,12 @@ func (cfg Config) withDefaults() (Config, error) {
 		bad("MaxConns", cfg.MaxConns, "1 or more, or 0 for 7/8 of the file descriptor limit")
 	} else if cfg.MaxConns == 0 {
 		cfg.MaxConns = defaultMaxConns()
+	}
+	switch {
+	case cfg.MinRate < 0:
+		bad("MinRate", cfg.MinRate, "1 or more bytes per second, or 0 for 500")
+	case cfg.MinRate == 0:
+		cfg.MinRate = DefaultMinRate
 	}
 	if cfg.MaxConnsPerIP < 0 {
 		bad("MaxConnsPerIP", cfg.MaxConnsPerIP, "1 or more, or 0 for no bound")

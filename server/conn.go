@@ -62,7 +62,13 @@ type conn struct {
 	handshaken   bool
 	handshakeErr error
 	readDeadline time.Time // what fasthttp asked for before the handshake
-	offered      uint16    // the highest TLS version the client offered
+
+	// The minimum transfer rate: the read deadline fasthttp last set, the
+	// bytes read since, and how far the deadline has been pushed for them.
+	rateBase     time.Time
+	rateBytes    int64
+	rateExtended time.Duration
+	offered      uint16 // the highest TLS version the client offered
 
 	ready     atomic.Bool  // the handshake is done
 	idleSince atomic.Int64 // when the connection went idle between requests (Unix ns), or 0
@@ -106,7 +112,27 @@ func (c *conn) Read(b []byte) (int, error) {
 		return 0, io.EOF
 	}
 	c.bytesIn.Add(uint64(n))
+	if n > 0 && !c.rateBase.IsZero() {
+		c.extendDeadline(n)
+	}
 	return n, err
+}
+
+// extendDeadline applies the minimum transfer rate (Config.MinRate): each
+// read deadline fasthttp sets (header, body, idle) moves 1 s later for
+// every MinRate bytes received since, as Apache's mod_reqtimeout MinRate
+// does. A client sending at or above the rate is never cut, whatever the
+// size of its upload; one below it reaches the deadline. The deadline is
+// moved at most once per second of credit, so a small request moves it
+// not at all.
+func (c *conn) extendDeadline(n int) {
+	rate := int64(c.srv.cfg.MinRate)
+	c.rateBytes += int64(n)
+	ext := time.Duration(c.rateBytes/rate) * time.Second
+	if ext > c.rateExtended {
+		c.rateExtended = ext
+		_ = c.Conn.SetReadDeadline(c.rateBase.Add(ext))
+	}
 }
 
 // bareLF reports whether the request head at the start of b has a line
@@ -176,6 +202,7 @@ func (c *conn) SetReadDeadline(t time.Time) error {
 		c.readDeadline = t
 		return nil
 	}
+	c.rateBase, c.rateBytes, c.rateExtended = t, 0, 0
 	return c.Conn.SetReadDeadline(t)
 }
 
@@ -203,6 +230,7 @@ func (c *conn) handshake() error {
 	if !c.readDeadline.IsZero() {
 		rd = time.Now().Add(s.cfg.HeaderTimeout)
 	}
+	c.rateBase = rd
 	if err := c.Conn.SetReadDeadline(rd); err != nil {
 		return err
 	}

@@ -47,6 +47,7 @@ type settings struct {
 	writeTimeout     time.Duration
 	idleTimeout      time.Duration
 	drainTimeout     time.Duration
+	minRate          int
 
 	maxConns           int
 	maxConnsPerIP      int
@@ -97,6 +98,7 @@ func (s *settings) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&s.writeTimeout, "write-timeout", server.DefaultWriteTimeout, "bound on each write of a response (between writes, as nginx's send_timeout)")
 	fs.DurationVar(&s.idleTimeout, "idle-timeout", server.DefaultIdleTimeout, "how long a keep-alive connection may wait for its next request")
 	fs.DurationVar(&s.drainTimeout, "drain-timeout", server.DefaultDrainTimeout, "bound on the graceful drain at SIGTERM/SIGINT")
+	fs.IntVar(&s.minRate, "min-rate", server.DefaultMinRate, "minimum request transfer rate in bytes/s: the header and body timeouts grow 1 s per this many bytes received")
 
 	fs.IntVar(&s.maxConns, "max-conns", 0, "connections open at once (0 = 7/8 of the file descriptor limit)")
 	fs.IntVar(&s.maxConnsPerIP, "max-conns-per-ip", 0, "connections open at once from one client address (0 = no bound)")
@@ -266,6 +268,7 @@ func (s *settings) config() (server.Config, error) {
 		WriteTimeout:       s.writeTimeout,
 		IdleTimeout:        s.idleTimeout,
 		DrainTimeout:       s.drainTimeout,
+		MinRate:            s.minRate,
 		MaxConns:           s.maxConns,
 		MaxConnsPerIP:      s.maxConnsPerIP,
 		MaxHeaderBytes:     s.maxHeaderBytes,
@@ -339,6 +342,7 @@ var fieldFlags = map[string]string{
 	"WriteTimeout":            "write-timeout",
 	"IdleTimeout":             "idle-timeout",
 	"DrainTimeout":            "drain-timeout",
+	"MinRate":                 "min-rate",
 	"MaxConns":                "max-conns",
 	"MaxConnsPerIP":           "max-conns-per-ip",
 	"MaxHeaderBytes":          "max-header-bytes",
