@@ -211,6 +211,7 @@ func (c *conn) SetDeadline(t time.Time) error {
 		c.readDeadline = t
 		return nil
 	}
+	c.rateBase, c.rateBytes, c.rateExtended = t, 0, 0
 	return c.Conn.SetDeadline(t)
 }
 

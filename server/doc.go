@@ -22,10 +22,17 @@
 // writes, as nginx's send_timeout) and IdleTimeout between requests.
 //
 // Limits: a header block over MaxHeaderBytes gets 431, a body over
-// MaxBodyBytes 413, a request not read in time 408, an unparsable one
-// 400; each closes its connection and is counted in Stats and
-// WritePrometheus. A handler panic is answered with a 500 and counted,
-// and the server goes on.
+// MaxBodyBytes 413 (before it is read, when Content-Length announces it),
+// a request not read in time 408, an unparsable one 400. Timeouts grow
+// with the bytes received (MinRate), so slow clients are cut by rate and
+// large uploads are not. Beyond fasthttp's parser, a request gate refuses
+// what nginx and RFC 9112 refuse (TRACE and CONNECT, versions other than
+// HTTP/1.0 and 1.1, unknown expectations, obs-fold, bad field names,
+// control bytes, ambiguous Transfer-Encoding, bare-LF line endings): see
+// docs/http-strictness.md. Every error answer closes its connection after
+// a lingering close, is counted by reason in Stats and WritePrometheus,
+// and is logged at a bounded rate. A handler panic is answered with a 500
+// and counted, and the server goes on.
 //
 // Shutdown stops accepting, closes idle keep-alive connections, answers
 // requests that arrive during the drain with Connection: close, and waits
