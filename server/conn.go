@@ -74,6 +74,7 @@ type conn struct {
 	idleSince atomic.Int64 // when the connection went idle between requests (Unix ns), or 0
 	closed    atomic.Bool
 	linger    atomic.Bool // an error was answered: drain what the client still sends before closing
+	reset     atomic.Bool // a write timed out: close with a reset, dropping what the kernel still holds
 	requests  atomic.Uint64
 	bytesIn   atomic.Uint64
 	bytesOut  atomic.Uint64
@@ -192,6 +193,10 @@ func (c *conn) Write(b []byte) (int, error) {
 	}
 	n, err := c.Conn.Write(b)
 	c.bytesOut.Add(uint64(n))
+	var te interface{ Timeout() bool }
+	if errors.As(err, &te) && te.Timeout() {
+		c.reset.Store(true)
+	}
 	return n, err
 }
 
@@ -243,6 +248,14 @@ func (c *conn) Close() error {
 		return nil
 	}
 	c.srv.release(c)
+	if c.reset.Load() {
+		// A client that stopped reading (a slow-read attack): a graceful
+		// close would leave the unsent response queued in the kernel,
+		// trickling out to it for as long as it reads, as nginx's
+		// reset_timedout_connection avoids.
+		_ = c.tcp.SetLinger(0)
+		return c.tcp.Close()
+	}
 	if c.linger.Load() && c.ready.Load() {
 		c.lingerClose()
 	}
