@@ -108,9 +108,13 @@ type Config struct {
 	// zero, 4 KiB.
 	WriteBufferSize int
 
-	// ReduceMemoryUsage releases each connection's buffers while it waits
-	// for its next request, at some cost in CPU: fasthttp's option.
-	ReduceMemoryUsage bool
+	// KeepIdleBuffers keeps each connection's read and write buffers
+	// while it waits for its next request. By default they are released
+	// (fasthttp's ReduceMemoryUsage): measured side by side, that cut the
+	// memory of an idle keep-alive TLS connection from 52 to 28 KiB and
+	// served 1,000 keep-alive connections 14% faster [9-19%] (100
+	// connections: 0.98 [0.92-1.03], within noise).
+	KeepIdleBuffers bool
 
 	// Name is sent in the Server header. If empty, "fastserve".
 	Name string

@@ -68,7 +68,12 @@ type conn struct {
 	rateBase     time.Time
 	rateBytes    int64
 	rateExtended time.Duration
-	offered      uint16 // the highest TLS version the client offered
+
+	// The scan of a request head for bare LF, across reads.
+	scanning bool
+	scanPrev byte
+	scanLine int
+	offered  uint16 // the highest TLS version the client offered
 
 	ready     atomic.Bool  // the handshake is done
 	idleSince atomic.Int64 // when the connection went idle between requests (Unix ns), or 0
@@ -106,9 +111,11 @@ func (c *conn) Read(b []byte) (int, error) {
 	}
 	// The read that brings a new request (the first on the connection, or
 	// one while it waits between requests) starts with the request head.
-	atStart := c.bytesIn.Load() == 0 || c.idleSince.Load() != 0
+	if c.bytesIn.Load() == 0 || c.idleSince.Load() != 0 {
+		c.scanning, c.scanPrev, c.scanLine = true, 0, 0
+	}
 	n, err := c.Conn.Read(b)
-	if n > 0 && atStart && bareLF(b[:n]) {
+	if n > 0 && c.scanning && c.scanHead(b[:n]) {
 		c.refuseBareLF()
 		return 0, io.EOF
 	}
@@ -136,25 +143,27 @@ func (c *conn) extendDeadline(n int) {
 	}
 }
 
-// bareLF reports whether the request head at the start of b has a line
-// ending in LF alone. fasthttp needs CRLFCRLF to end a head, so such a
-// request would wait for the header timeout; nginx accepts it, RFC 9112
-// allows either, fastserve refuses it at once. Only what this read
-// brought is scanned: a head split over reads, or one that was already
-// buffered behind a pipelined request, is not.
-func bareLF(b []byte) bool {
-	lineStart := 0
-	for i, ch := range b {
-		if ch != '\n' {
-			continue
+// scanHead reads the next bytes of a request head, as they arrive, up to
+// its blank line, and reports whether a line ends in LF alone. fasthttp
+// needs CRLFCRLF to end a head, so such a request would wait for the
+// header timeout; nginx accepts it, RFC 9112 allows either, fastserve
+// refuses it at once. A head already buffered behind a pipelined request
+// is not read here (checkRawHeaders still sees its header lines).
+func (c *conn) scanHead(b []byte) bool {
+	for _, ch := range b {
+		if ch == '\n' {
+			if c.scanPrev != '\r' {
+				return true
+			}
+			if c.scanLine == 1 { // "\r\n" alone: the head is over
+				c.scanning = false
+				return false
+			}
+			c.scanLine = 0
+		} else {
+			c.scanLine++
 		}
-		if i == 0 || b[i-1] != '\r' {
-			return true
-		}
-		if i-lineStart == 1 { // an empty line: the head is over
-			return false
-		}
-		lineStart = i + 1
+		c.scanPrev = ch
 	}
 	return false
 }

@@ -84,7 +84,7 @@ func New(cfg Config, h fasthttp.RequestHandler) (*Server, error) {
 		IdleTimeout:        cfg.IdleTimeout,
 		MaxRequestsPerConn: cfg.MaxRequestsPerConn,
 		MaxRequestBodySize: cfg.MaxBodyBytes,
-		ReduceMemoryUsage:  cfg.ReduceMemoryUsage,
+		ReduceMemoryUsage:  !cfg.KeepIdleBuffers,
 		CloseOnShutdown:    true,
 		Logger:             s.fastLog,
 	}

@@ -27,6 +27,7 @@ var (
 	refuseTEWithLength = &refusal{fasthttp.StatusBadRequest, "transfer_encoding", "Bad Request: both Transfer-Encoding and Content-Length\n"}
 	refuseTEHTTP10     = &refusal{fasthttp.StatusBadRequest, "transfer_encoding", "Bad Request: Transfer-Encoding in HTTP/1.0\n"}
 	refuseBodyTooLarge = &refusal{fasthttp.StatusRequestEntityTooLarge, "body_too_large", "Request Entity Too Large\n"}
+	refuseBareLF       = &refusal{fasthttp.StatusBadRequest, "header_syntax", "Bad Request: line ends in LF, not CRLF\n"}
 )
 
 // check refuses, as nginx and RFC 9112 do, what fasthttp's parser lets
@@ -75,10 +76,13 @@ func checkRawHeaders(raw []byte, http11 bool) *refusal {
 		line := raw
 		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
 			line, raw = raw[:i], raw[i+1:]
+			if i == 0 || line[i-1] != '\r' {
+				return refuseBareLF // fasthttp accepts a bare LF inside the block
+			}
+			line = line[:i-1]
 		} else {
 			raw = nil
 		}
-		line = bytes.TrimSuffix(line, []byte("\r"))
 		if len(line) == 0 {
 			continue
 		}

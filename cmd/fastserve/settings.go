@@ -105,7 +105,7 @@ func (s *settings) register(fs *pflag.FlagSet) {
 	fs.IntVar(&s.maxHeaderBytes, "max-header-bytes", server.DefaultMaxHeaderBytes, "bound on a request's headers (larger gets 431)")
 	fs.IntVar(&s.maxBodyBytes, "max-body-bytes", server.DefaultMaxBodyBytes, "bound on a request's body (larger gets 413)")
 	fs.IntVar(&s.maxRequestsPerConn, "max-requests-per-conn", 0, "requests served on one connection before it is closed (0 = no bound)")
-	fs.BoolVar(&s.reduceMemory, "reduce-memory", false, "release each connection's buffers while it waits for its next request (less memory per idle connection, some CPU)")
+	fs.BoolVar(&s.reduceMemory, "reduce-memory", true, "release each connection's buffers while it waits for its next request (--reduce-memory=false keeps them)")
 
 	fs.StringVar(&s.root, "root", "", "directory of static files to serve (empty = the built-in page)")
 	fs.StringVar(&s.redirectHTTP, "redirect-http", "", "host:port of a plain-HTTP listener that redirects to HTTPS (empty = none)")
@@ -274,7 +274,7 @@ func (s *settings) config() (server.Config, error) {
 		MaxHeaderBytes:     s.maxHeaderBytes,
 		MaxBodyBytes:       s.maxBodyBytes,
 		MaxRequestsPerConn: s.maxRequestsPerConn,
-		ReduceMemoryUsage:  s.reduceMemory,
+		KeepIdleBuffers:    !s.reduceMemory,
 		HSTS:               s.hsts,
 		AccessLogFormat:    s.accessLogFormat,
 		AdminAddr:          s.admin,
