@@ -202,11 +202,17 @@ func (c *conn) Write(b []byte) (int, error) {
 	}
 	n, err := c.Conn.Write(b)
 	c.bytesOut.Add(uint64(n))
-	var te interface{ Timeout() bool }
-	if errors.As(err, &te) && te.Timeout() {
+	if err != nil && isTimeout(err) {
 		c.reset.Store(true)
 	}
 	return n, err
+}
+
+// isTimeout reports whether err is a timeout: a net.Error or fasthttp's
+// ErrTimeout, which has Timeout but not Temporary.
+func isTimeout(err error) bool {
+	var te interface{ Timeout() bool }
+	return errors.As(err, &te) && te.Timeout()
 }
 
 // SetReadDeadline keeps fasthttp's first deadline until the handshake is
