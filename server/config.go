@@ -78,6 +78,26 @@ type Config struct {
 	// context ends. If zero, 30 s.
 	DrainTimeout time.Duration
 
+	// DrainIdleTimeout is how long a graceful shutdown waits for a
+	// keep-alive connection that is idle to bring its next request (which
+	// is answered with Connection: close) before closing it, as HAProxy's
+	// idle-close-on-response does. Closing an idle connection races with a
+	// request its client may be sending; after this wait only a client
+	// that sat idle through all of it can lose that race. DrainTimeout
+	// bounds it. If zero, 5 s.
+	DrainIdleTimeout time.Duration
+
+	// Handover, if set, is the path of a Unix socket through which
+	// fastserve processes hand their listening sockets on. New asks the
+	// process listening there, if any, for its sockets and serves on them
+	// (binding only what it did not get); once serving, it tells that
+	// process, which drains as Shutdown does and makes Serve return nil.
+	// Then it listens on the path itself, for the process that will
+	// replace it. The sockets are never closed in between, so no
+	// connection queued on them is reset. Unix only; keep the path in a
+	// directory only the server's user can write.
+	Handover string
+
 	// MaxConns bounds the connections open at once; past it, a new
 	// connection is closed at once, before TLS. If zero, 7/8 of the
 	// process's file descriptor limit (RLIMIT_NOFILE), leaving the rest for
@@ -190,6 +210,7 @@ const (
 	DefaultWriteTimeout          = 60 * time.Second
 	DefaultIdleTimeout           = 620 * time.Second
 	DefaultDrainTimeout          = 30 * time.Second
+	DefaultDrainIdleTimeout      = 5 * time.Second
 	DefaultMaxHeaderBytes        = 16 << 10
 	DefaultMaxBodyBytes          = 4 << 20
 	DefaultMinRate               = 500
@@ -261,6 +282,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		{"WriteTimeout", &cfg.WriteTimeout, DefaultWriteTimeout},
 		{"IdleTimeout", &cfg.IdleTimeout, DefaultIdleTimeout},
 		{"DrainTimeout", &cfg.DrainTimeout, DefaultDrainTimeout},
+		{"DrainIdleTimeout", &cfg.DrainIdleTimeout, DefaultDrainIdleTimeout},
 		{"TLS.SessionTicketRotation", &cfg.TLS.SessionTicketRotation, DefaultSessionTicketRotation},
 	}
 	for _, d := range durations {

@@ -76,6 +76,9 @@ func (s *Server) refuse(ctx *fasthttp.RequestCtx, r *refusal) {
 
 // finish adds the server's headers to a response, counts it, and logs it.
 func (s *Server) finish(ctx *fasthttp.RequestCtx) {
+	if s.draining.Load() {
+		ctx.SetConnectionClose()
+	}
 	if s.hsts != nil {
 		ctx.Response.Header.SetBytesV("Strict-Transport-Security", s.hsts)
 	}

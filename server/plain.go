@@ -15,8 +15,10 @@ import (
 // same lifecycle: the admin endpoints and the redirect to HTTPS.
 type plainServer struct {
 	name string
+	addr string // as configured
 	fs   *fasthttp.Server
 	ln   *onceCloser
+	tl   *tune.Listener
 }
 
 // onceCloser is a listener that closing again leaves alone: Shutdown
@@ -46,11 +48,20 @@ func (s *Server) ListenerAddr(name string) net.Addr {
 }
 
 func (s *Server) newPlain(name, addr string, h fasthttp.RequestHandler) (*plainServer, error) {
-	ln, err := tune.Listen("tcp", addr, s.cfg.Tune)
+	var ln net.Listener
+	var err error
+	if fs := s.inh.take(name, addr); len(fs) > 0 {
+		ln, err = tune.FileListener(fs[0], s.cfg.Tune)
+		for _, f := range fs {
+			f.Close()
+		}
+	} else {
+		ln, err = tune.Listen("tcp", addr, s.cfg.Tune)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("server: %s listener: %w", name, err)
 	}
-	return &plainServer{name: name, ln: &onceCloser{Listener: ln}, fs: &fasthttp.Server{
+	return &plainServer{name: name, addr: addr, ln: &onceCloser{Listener: ln}, tl: ln.(*tune.Listener), fs: &fasthttp.Server{
 		Handler:            h,
 		Name:               s.cfg.Name,
 		ReadTimeout:        s.cfg.HeaderTimeout,

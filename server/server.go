@@ -42,6 +42,10 @@ type Server struct {
 	draining atomic.Bool
 	drained  chan struct{} // closed when the first Shutdown returns
 	drainEnd sync.Once
+
+	inh        *inherited        // sockets from the process this one replaces, until serving
+	handoverLn *net.UnixListener // where the next process asks for the sockets, or nil
+	handedOver chan struct{}     // closed when the next process serves on the sockets
 }
 
 // New validates cfg, reporting every invalid field as a *ConfigError (all
@@ -56,15 +60,21 @@ func New(cfg Config, h fasthttp.RequestHandler) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		fastLog: &fastLogger{l: cfg.Logger},
-		cfg:     cfg,
-		log:     cfg.Logger,
-		conns:   make(map[*conn]struct{}),
-		perIP:   make(map[netip.Addr]int),
-		drained: make(chan struct{}),
+		fastLog:    &fastLogger{l: cfg.Logger},
+		cfg:        cfg,
+		log:        cfg.Logger,
+		conns:      make(map[*conn]struct{}),
+		perIP:      make(map[netip.Addr]int),
+		drained:    make(chan struct{}),
+		handedOver: make(chan struct{}),
 	}
 	if s.tls, err = newTLSState(cfg.TLS, cfg.Logger); err != nil {
 		return nil, err
+	}
+	if cfg.Handover != "" {
+		if s.inh, err = requestHandover(cfg.Handover); err != nil {
+			return nil, err
+		}
 	}
 	s.fs = &fasthttp.Server{
 		Handler:        s.handle(h),
@@ -89,22 +99,9 @@ func New(cfg Config, h fasthttp.RequestHandler) (*Server, error) {
 		Logger:             s.fastLog,
 	}
 
-	var lns []net.Listener
-	if cfg.Listeners == 1 {
-		var ln net.Listener
-		ln, err = tune.Listen("tcp", cfg.Addr, cfg.Tune)
-		lns = []net.Listener{ln}
-	} else {
-		lns, err = tune.ListenGroup("tcp", cfg.Addr, cfg.Listeners, cfg.Tune)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("server: %w", err)
-	}
-	for _, ln := range lns {
-		s.lns = append(s.lns, &listener{tl: ln.(*tune.Listener), srv: s})
-	}
-	if err := s.newPlainServers(); err != nil {
+	if err := s.listen(); err != nil {
 		s.closeListeners()
+		s.inh.close(false)
 		return nil, err
 	}
 	if cfg.HSTS > 0 {
@@ -114,6 +111,51 @@ func New(cfg Config, h fasthttp.RequestHandler) (*Server, error) {
 		s.accessLog = newAccessLog(cfg.AccessLog, cfg.AccessLogFormat)
 	}
 	return s, nil
+}
+
+// listen binds the HTTPS listeners, or takes them from the process this
+// one replaces.
+func (s *Server) listen() error {
+	cfg := s.cfg
+	var tls []*tune.Listener
+	for _, f := range s.inh.take("https", cfg.Addr) {
+		tl, err := tune.FileListener(f, cfg.Tune)
+		f.Close()
+		if err != nil {
+			for _, l := range tls {
+				l.Close()
+			}
+			return fmt.Errorf("server: %w", err)
+		}
+		tls = append(tls, tl)
+	}
+	for _, l := range tls {
+		s.lns = append(s.lns, &listener{tl: l, srv: s})
+	}
+	if n := cfg.Listeners - len(tls); n > 0 {
+		addr := cfg.Addr
+		if len(tls) > 0 {
+			// Join the group of the sockets taken over.
+			host, _, _ := net.SplitHostPort(addr)
+			addr = net.JoinHostPort(host, strconv.Itoa(tls[0].Addr().(*net.TCPAddr).Port))
+		}
+		var lns []net.Listener
+		var err error
+		if n == 1 && len(tls) == 0 {
+			var ln net.Listener
+			ln, err = tune.Listen("tcp", addr, cfg.Tune)
+			lns = []net.Listener{ln}
+		} else {
+			lns, err = tune.ListenGroup("tcp", addr, n, cfg.Tune)
+		}
+		if err != nil {
+			return fmt.Errorf("server: %w", err)
+		}
+		for _, ln := range lns {
+			s.lns = append(s.lns, &listener{tl: ln.(*tune.Listener), srv: s})
+		}
+	}
+	return s.newPlainServers()
 }
 
 // newPlainServers binds the admin and redirect listeners.
@@ -186,11 +228,26 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.log.Info("serving "+p.name, "addr", p.ln.Addr())
 	}
 	s.log.Info("serving HTTPS", "addrs", s.Addrs(), "listeners", len(s.lns))
+	if s.inh != nil {
+		if err := s.inh.close(true); err != nil {
+			s.log.Warn("could not tell the previous process to drain; it serves on beside this one", "pid", s.inh.pid, "err", err)
+		} else {
+			s.log.Info("took the listeners over; the previous process drains", "from_pid", s.inh.pid)
+		}
+		s.inh = nil
+	}
+	if s.cfg.Handover != "" {
+		if err := s.listenHandover(); err != nil {
+			s.log.Error("no hand-over to a next process", "err", err)
+		}
+	}
 
 	var err error
 	pending := len(s.lns) + len(s.plain)
 	select {
 	case <-ctx.Done():
+		err = s.drain()
+	case <-s.handedOver:
 		err = s.drain()
 	case err = <-errc:
 		pending--
@@ -218,19 +275,23 @@ func (s *Server) drain() error {
 	return s.Shutdown(ctx)
 }
 
-// Shutdown stops accepting on every listener, closes idle keep-alive
-// connections, answers requests that arrive during the drain with
-// Connection: close, and waits for in-flight requests to finish. If ctx
-// ends first, it closes the connections still open and returns ctx's
-// error. Serve then returns nil.
+// Shutdown stops accepting on every listener, answers requests that
+// arrive during the drain with Connection: close, waits for in-flight
+// requests to finish, and closes keep-alive connections that stay idle
+// for Config.DrainIdleTimeout. If ctx ends first, it closes the
+// connections still open and returns ctx's error. Serve then returns nil.
 func (s *Server) Shutdown(ctx context.Context) error {
 	if s.draining.CompareAndSwap(false, true) {
 		s.log.Info("draining", "open", s.stats.open.Load())
 	}
 	defer s.drainEnd.Do(func() { close(s.drained) })
+	if s.handoverLn != nil {
+		s.handoverLn.Close()
+	}
 	for _, l := range s.lns {
 		l.Close()
 	}
+	s.closeIdle(ctx)
 	err := s.fs.ShutdownWithContext(ctx)
 	if err != nil {
 		s.mu.Lock()
@@ -249,6 +310,39 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	return err
+}
+
+// closeIdle waits until every connection is closed, or ctx ends, closing
+// each that has been idle for DrainIdleTimeout since it went idle or the
+// drain began, whichever is later. fasthttp's own Shutdown would close
+// idle connections at once.
+func (s *Server) closeIdle(ctx context.Context) {
+	start := time.Now().UnixNano()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		now := time.Now().UnixNano()
+		s.mu.Lock()
+		for c := range s.conns {
+			since := c.idleSince.Load()
+			if since == 0 {
+				continue
+			}
+			if time.Duration(now-max(since, start)) >= s.cfg.DrainIdleTimeout {
+				c.Conn.Close()
+			}
+		}
+		open := len(s.conns)
+		s.mu.Unlock()
+		if open == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // Draining reports whether Shutdown has begun: a readiness check fails

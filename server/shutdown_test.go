@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"os"
 	"sync"
 	"syscall"
 	"testing"
@@ -285,9 +286,14 @@ func TestShutdownUnderLoad(t *testing.T) {
 	assert.ErrorIs(t, err, syscall.ECONNREFUSED)
 }
 
-func TestShutdownClosesIdleConnections(t *testing.T) {
-	const clients = 50
-	ts := startServing(t, server.Config{}, hello)
+// TestShutdownIdleConnections shows the drain of idle keep-alive
+// connections: one that brings a request during DrainIdleTimeout gets its
+// answer with Connection: close; one that stays idle is closed once the
+// wait is over, not before.
+func TestShutdownIdleConnections(t *testing.T) {
+	const clients = 40
+	const wait = 400 * time.Millisecond
+	ts := startServing(t, server.Config{DrainIdleTimeout: wait}, hello)
 	conns := make([]*keepAliveConn, clients)
 	resp := &fasthttp.Response{}
 	for i := range conns {
@@ -302,17 +308,36 @@ func TestShutdownClosesIdleConnections(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	t0 := time.Now()
-	require.NoError(t, ts.Shutdown(ctx))
-	took := time.Since(t0)
-	assert.Less(t, took, time.Second, "fasthttp looks for idle connections every 100ms")
-	t.Logf("Shutdown took %v", took)
-	assert.Equal(t, int64(0), ts.Stats().Open)
+	done := make(chan error, 1)
+	go func() { done <- ts.Shutdown(ctx) }()
+	require.Eventually(t, ts.Draining, time.Second, time.Millisecond)
 
+	// Half the clients send their next request well within the wait.
+	time.Sleep(wait / 4)
+	for i, c := range conns[:clients/2] {
+		require.NoError(t, c.do("during the drain", resp), "client %d", i)
+		assert.Equal(t, "hello", string(resp.Body()))
+		assert.True(t, resp.ConnectionClose(), "client %d: the answer during a drain closes", i)
+	}
+	// The other half are still open until the wait is over.
+	for i, c := range conns[clients/2:] {
+		require.NoError(t, c.SetReadDeadline(time.Now().Add(10*time.Millisecond)))
+		_, err := c.Read(make([]byte, 1))
+		require.ErrorIs(t, err, os.ErrDeadlineExceeded, "idle client %d closed before the wait was over", i)
+	}
+	var closedAt []time.Duration
 	for i, c := range conns {
 		require.NoError(t, c.SetReadDeadline(time.Now().Add(2*time.Second)))
 		_, err := c.Read(make([]byte, 1))
 		assert.ErrorIs(t, err, io.EOF, "connection %d closed, with close_notify", i)
+		closedAt = append(closedAt, time.Since(t0))
 	}
+	require.NoError(t, <-done)
+	took := time.Since(t0)
+	t.Logf("Shutdown took %v; idle connections closed by %v", took, closedAt[len(closedAt)-1])
+	assert.GreaterOrEqual(t, took, wait)
+	assert.Less(t, took, wait+500*time.Millisecond)
+	assert.Equal(t, int64(0), ts.Stats().Open)
 	assert.NoError(t, ts.Served(t, 2*time.Second))
 	assert.Eventually(t, func() bool { return ts.Stats().Idle == 0 }, time.Second, 5*time.Millisecond)
 }

@@ -389,3 +389,49 @@ func TestCloseEndsAccept(t *testing.T) {
 		t.Fatal("Accept did not return after Close")
 	}
 }
+
+// TestFileListener shows that a listener made from a passed descriptor is
+// the same socket: a connection queued before the original is closed is
+// accepted through the copy, with the options set.
+func TestFileListener(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads socket options back with Linux getsockopt")
+	}
+	o := tune.Default()
+	o.DeferAccept = false // the connection queues without sending
+	ln, err := tune.Listen("tcp4", "127.0.0.1:0", o)
+	require.NoError(t, err)
+	orig := ln.(*tune.Listener)
+	f, err := orig.File()
+	require.NoError(t, err)
+	c, err := net.Dial("tcp4", orig.Addr().String()) // queued, not accepted
+	require.NoError(t, err)
+	defer c.Close()
+
+	cp, err := tune.FileListener(f, o)
+	require.NoError(t, err)
+	f.Close()
+	defer cp.Close()
+	require.NoError(t, orig.Close()) // the copy keeps the socket and its queue
+
+	require.NoError(t, cp.SetDeadline(time.Now().Add(5*time.Second)))
+	sc, err := cp.AcceptTCP()
+	require.NoError(t, err, "the connection queued before the original closed")
+	defer sc.Close()
+	require.Equal(t, c.LocalAddr().String(), sc.RemoteAddr().String())
+	st, err := tune.Inspect(sc)
+	require.NoError(t, err)
+	require.Equal(t, o.KeepAlive.Idle, st.KeepAliveIdle)
+	require.Equal(t, o.UserTimeout, st.UserTimeout)
+}
+
+func TestFileListenerNotTCP(t *testing.T) {
+	u, err := net.Listen("unix", t.TempDir()+"/s")
+	require.NoError(t, err)
+	defer u.Close()
+	f, err := u.(*net.UnixListener).File()
+	require.NoError(t, err)
+	defer f.Close()
+	_, err = tune.FileListener(f, tune.Default())
+	require.ErrorContains(t, err, "not TCP")
+}
