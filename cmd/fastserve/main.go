@@ -85,7 +85,9 @@ func newServe(stderr io.Writer) *cobra.Command {
 			"(FASTSERVE_KEEPALIVE_IDLE for --keepalive-idle) or a YAML --config file keyed by flag name;\n" +
 			"flags win over the environment, which wins over the file.\n\n" +
 			"Signals: SIGTERM and SIGINT drain gracefully (up to --drain-timeout) and exit 0;\n" +
-			"SIGHUP reloads the certificates and reopens the access log.",
+			"SIGHUP reloads the certificates and reopens the access log.\n\n" +
+			"Zero-downtime restart: run the new binary or configuration with the same --handover path;\n" +
+			"it takes the listening sockets from the running process, which then drains and exits 0.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runServe(cmd, s, stderr)

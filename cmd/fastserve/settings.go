@@ -47,6 +47,8 @@ type settings struct {
 	writeTimeout     time.Duration
 	idleTimeout      time.Duration
 	drainTimeout     time.Duration
+	drainIdleTimeout time.Duration
+	handover         string
 	minRate          int
 
 	maxConns           int
@@ -97,7 +99,9 @@ func (s *settings) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&s.bodyTimeout, "body-timeout", server.DefaultBodyTimeout, "bound on reading a request's body")
 	fs.DurationVar(&s.writeTimeout, "write-timeout", server.DefaultWriteTimeout, "bound on each write of a response (between writes, as nginx's send_timeout)")
 	fs.DurationVar(&s.idleTimeout, "idle-timeout", server.DefaultIdleTimeout, "how long a keep-alive connection may wait for its next request")
-	fs.DurationVar(&s.drainTimeout, "drain-timeout", server.DefaultDrainTimeout, "bound on the graceful drain at SIGTERM/SIGINT")
+	fs.DurationVar(&s.drainTimeout, "drain-timeout", server.DefaultDrainTimeout, "bound on the graceful drain at SIGTERM/SIGINT or after a hand-over")
+	fs.DurationVar(&s.drainIdleTimeout, "drain-idle-timeout", server.DefaultDrainIdleTimeout, "during a drain, how long an idle keep-alive connection may bring its next request (answered with Connection: close) before it is closed")
+	fs.StringVar(&s.handover, "handover", "", "Unix socket path for zero-downtime restarts: a new process started with the same path takes this one's listening sockets, and this one drains and exits (empty = none)")
 	fs.IntVar(&s.minRate, "min-rate", server.DefaultMinRate, "minimum request transfer rate in bytes/s: the header and body timeouts grow 1 s per this many bytes received")
 
 	fs.IntVar(&s.maxConns, "max-conns", 0, "connections open at once (0 = 7/8 of the file descriptor limit)")
@@ -268,6 +272,8 @@ func (s *settings) config() (server.Config, error) {
 		WriteTimeout:       s.writeTimeout,
 		IdleTimeout:        s.idleTimeout,
 		DrainTimeout:       s.drainTimeout,
+		DrainIdleTimeout:   s.drainIdleTimeout,
+		Handover:           s.handover,
 		MinRate:            s.minRate,
 		MaxConns:           s.maxConns,
 		MaxConnsPerIP:      s.maxConnsPerIP,
@@ -342,6 +348,7 @@ var fieldFlags = map[string]string{
 	"WriteTimeout":            "write-timeout",
 	"IdleTimeout":             "idle-timeout",
 	"DrainTimeout":            "drain-timeout",
+	"DrainIdleTimeout":        "drain-idle-timeout",
 	"MinRate":                 "min-rate",
 	"MaxConns":                "max-conns",
 	"MaxConnsPerIP":           "max-conns-per-ip",
