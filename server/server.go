@@ -345,6 +345,10 @@ func (s *Server) closeIdle(ctx context.Context) {
 	}
 }
 
+// Drained is closed when the first Shutdown (or Serve's own drain) has
+// returned.
+func (s *Server) Drained() <-chan struct{} { return s.drained }
+
 // Draining reports whether Shutdown has begun: a readiness check fails
 // from then on, so that a balancer stops sending new connections.
 func (s *Server) Draining() bool { return s.draining.Load() }

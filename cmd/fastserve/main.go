@@ -84,8 +84,8 @@ func newServe(stderr io.Writer) *cobra.Command {
 		Long: "Serve HTTPS. Every setting can also come from a FASTSERVE_* environment variable\n" +
 			"(FASTSERVE_KEEPALIVE_IDLE for --keepalive-idle) or a YAML --config file keyed by flag name;\n" +
 			"flags win over the environment, which wins over the file.\n\n" +
-			"Signals: SIGTERM and SIGINT drain gracefully (up to --drain-timeout) and exit 0;\n" +
-			"SIGHUP reloads the certificates and reopens the access log.\n\n" +
+			"Signals: SIGTERM and SIGINT drain gracefully (up to --drain-timeout) and exit 0; a second one\n" +
+			"closes every connection at once. SIGHUP  reloads the certificates and reopens the access log.\n\n" +
 			"Zero-downtime restart: run the new binary or configuration with the same --handover path;\n" +
 			"it takes the listening sockets from the running process, which then drains and exits 0.",
 		Args: cobra.NoArgs,
@@ -167,6 +167,23 @@ func runServe(cmd *cobra.Command, s *settings, stderr io.Writer) error {
 					logger.Error("access log not reopened; still writing to the old file", "err", err)
 				}
 			}
+		}
+	}()
+
+	// A second SIGINT or SIGTERM during the drain closes every connection
+	// at once (the drain waits up to --drain-idle-timeout for idle ones).
+	go func() {
+		<-ctx.Done()
+		again := make(chan os.Signal, 1)
+		signal.Notify(again, syscall.SIGINT, syscall.SIGTERM)
+		defer signal.Stop(again)
+		select {
+		case sig := <-again:
+			logger.Warn("second signal: closing every connection now", "signal", sig.String())
+			now, cancel := context.WithCancel(context.Background())
+			cancel()
+			_ = srv.Shutdown(now)
+		case <-srv.Drained():
 		}
 	}()
 

@@ -252,7 +252,9 @@ type instance struct {
 // logs that it serves.
 func serve(t testing.TB, env []string, args ...string) *instance {
 	t.Helper()
-	args = append(args, "--addr", "127.0.0.1:0", "--admin", "127.0.0.1:0")
+	// Idle keep-alive connections of the test's clients get 200 ms, not
+	// 5 s, to bring a last request once a drain begins.
+	args = append(args, "--addr", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--drain-idle-timeout", "200ms")
 	return started(start(t, env, args...))
 }
 

@@ -15,6 +15,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fastserve/fastserve/server"
 )
 
 const selfSignedWarning = `level=WARN msg="no certificate configured: serving an in-memory SELF-SIGNED certificate, for development only; clients will not trust it" names="[localhost 127.0.0.1 ::1]"`
@@ -68,8 +70,9 @@ func TestNoArguments(t *testing.T) {
 	assert.Contains(t, in.log(), `msg="serving HTTPS" addrs="[[::]:8443 `)
 	checkDefaultRun(t, in, "https://127.0.0.1:8443")
 
+	// The client's kept-alive connection gets the default idle drain.
 	in.signal(syscall.SIGTERM)
-	assert.Equal(t, 0, in.wait(exitTimeout))
+	assert.Equal(t, 0, in.wait(server.DefaultDrainIdleTimeout+exitTimeout))
 }
 
 // TestPrecedenceServe: the keep-alive idle time that reaches the kernel,

@@ -273,6 +273,24 @@ func TestDrainWaitsForInFlightRequest(t *testing.T) {
 	assert.Equal(t, 0, in.wait(exitTimeout))
 }
 
+// TestSecondSignal: a second SIGINT during a drain closes the idle
+// connections the drain was waiting for, at once.
+func TestSecondSignal(t *testing.T) {
+	t.Parallel()
+	in := started(start(t, childEnv(t), "serve", "--addr", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--drain-idle-timeout", "1m"))
+	c := dial(t, in.https, insecure)
+	c.mustGet(t, "/")
+	in.signal(syscall.SIGINT)
+	in.waitLog(`msg=draining`, 0)
+	time.Sleep(200 * time.Millisecond)
+	require.NoError(t, in.cmd.Process.Signal(syscall.Signal(0)), "still draining, waiting on the idle connection")
+	t0 := time.Now()
+	in.signal(syscall.SIGINT)
+	assert.Equal(t, 0, in.wait(exitTimeout))
+	t.Logf("exited %v after the second signal", time.Since(t0))
+	assert.Contains(t, in.log(), "second signal: closing every connection now")
+}
+
 func TestSIGINT(t *testing.T) {
 	t.Parallel()
 	in := serve(t, childEnv(t))
