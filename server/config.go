@@ -193,6 +193,22 @@ type TLS struct {
 
 	// DisableSessionTickets turns session resumption off.
 	DisableSessionTickets bool
+
+	// SessionTicketKeyFiles, if set, are files of session ticket keys
+	// shared by every process that serves the same clients (instances
+	// behind one balancer; the old and new process of a hand-over), as
+	// nginx's ssl_session_ticket_key: each holds one key of 48 or 80
+	// random bytes (openssl rand 80 > file). The first file's key
+	// encrypts new tickets; the others' only decrypt, so a key can be
+	// retired in steps. Reload re-reads them. With files the server does
+	// not rotate keys itself: rotate the files (daily, say) and reload.
+	SessionTicketKeyFiles []string
+
+	// StrictSNI refuses a handshake whose server name (SNI) matches no
+	// certificate, or that has none, with the unrecognized_name alert and
+	// no certificate sent, as nginx's ssl_reject_handshake does. By
+	// default such a handshake gets the first certificate.
+	StrictSNI bool
 }
 
 // CertFiles names a PEM certificate chain file and its private key file.
@@ -294,6 +310,9 @@ func (cfg Config) withDefaults() (Config, error) {
 		}
 	}
 
+	if cfg.TLS.DisableSessionTickets && len(cfg.TLS.SessionTicketKeyFiles) > 0 {
+		bad("TLS.SessionTicketKeyFiles", cfg.TLS.SessionTicketKeyFiles, "none when TLS.DisableSessionTickets is set")
+	}
 	if cfg.MaxConns < 0 {
 		bad("MaxConns", cfg.MaxConns, "1 or more, or 0 for 7/8 of the file descriptor limit")
 	} else if cfg.MaxConns == 0 {

@@ -75,6 +75,8 @@ type conn struct {
 	scanLine int
 	offered  uint16 // the highest TLS version the client offered
 
+	unknownName bool // StrictSNI found no certificate for the server name
+
 	ready     atomic.Bool  // the handshake is done
 	idleSince atomic.Int64 // when the connection went idle between requests (Unix ns), or 0
 	closed    atomic.Bool
@@ -308,6 +310,8 @@ func (s *Server) handshakeFailed(c *conn, err error) {
 		answerPlaintext(c.tcp)
 	case errors.As(err, &te) && te.Timeout():
 		hs.timeout.Add(1)
+	case c.unknownName:
+		hs.unknownName.Add(1)
 	case c.offered != 0 && c.offered < s.cfg.TLS.MinVersion:
 		hs.version.Add(1)
 	case errors.As(err, &op) && op.Op == "remote error":

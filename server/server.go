@@ -211,7 +211,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	rctx, stopRotation := context.WithCancel(context.Background())
 	defer stopRotation()
-	if !s.cfg.TLS.DisableSessionTickets {
+	if !s.cfg.TLS.DisableSessionTickets && len(s.cfg.TLS.SessionTicketKeyFiles) == 0 {
 		go s.tls.rotate(rctx, s.cfg.TLS.SessionTicketRotation)
 	}
 

@@ -27,6 +27,7 @@ type counters struct {
 
 	handshakeFailures struct {
 		timeout, version, plaintext, peerRejected, closed, other atomic.Uint64
+		unknownName                                              atomic.Uint64
 	}
 	rejected struct {
 		maxConns, maxConnsPerIP, onConn                              atomic.Uint64
@@ -66,6 +67,7 @@ type HandshakeFailures struct {
 	Version      uint64 // the client offered only versions below TLS.MinVersion
 	Plaintext    uint64 // plain HTTP on the TLS port, answered with a 400
 	PeerRejected uint64 // the client aborted with an alert, such as an untrusted certificate
+	UnknownName  uint64 // TLS.StrictSNI: no certificate for the server name, or none given
 	Closed       uint64 // the client closed the connection
 	Other        uint64
 }
@@ -102,6 +104,7 @@ func (s *Server) Stats() Stats {
 			Version:      c.handshakeFailures.version.Load(),
 			Plaintext:    c.handshakeFailures.plaintext.Load(),
 			PeerRejected: c.handshakeFailures.peerRejected.Load(),
+			UnknownName:  c.handshakeFailures.unknownName.Load(),
 			Closed:       c.handshakeFailures.closed.Load(),
 			Other:        c.handshakeFailures.other.Load(),
 		},
@@ -157,7 +160,7 @@ func (s *Server) WritePrometheus(w io.Writer) {
 		v      uint64
 	}{
 		{"timeout", hf.Timeout}, {"version", hf.Version}, {"plaintext", hf.Plaintext},
-		{"peer_rejected", hf.PeerRejected}, {"closed", hf.Closed}, {"other", hf.Other},
+		{"peer_rejected", hf.PeerRejected}, {"unknown_name", hf.UnknownName}, {"closed", hf.Closed}, {"other", hf.Other},
 	} {
 		metrics.WriteCounterUint64(w, fmt.Sprintf(`fastserve_tls_handshake_failures_total{reason=%q}`, f.reason), f.v)
 	}

@@ -3,10 +3,12 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,13 +37,19 @@ type certStore struct {
 
 // get picks the certificate for a ClientHello the way crypto/tls does for
 // Config.Certificates: the first the client supports (by name, then by
-// key type and signature scheme), else the first.
-func (cs *certStore) get(hello *tls.ClientHelloInfo) *tls.Certificate {
-	if len(cs.certs) > 1 {
+// key type and signature scheme), else the first; if strict, none.
+func (cs *certStore) get(hello *tls.ClientHelloInfo, strict bool) *tls.Certificate {
+	if strict && hello.ServerName == "" {
+		return nil // SupportsCertificate checks no name if none was sent
+	}
+	if len(cs.certs) > 1 || strict {
 		for i := range cs.certs {
 			if hello.SupportsCertificate(&cs.certs[i]) == nil {
 				return &cs.certs[i]
 			}
+		}
+		if strict {
+			return nil
 		}
 	}
 	return &cs.certs[0]
@@ -64,10 +72,11 @@ func loadCertificates(files []CertFiles) (*certStore, error) {
 // tlsState is the server's TLS: one tls.Config shared by every listener,
 // so session ticket keys are shared too.
 type tlsState struct {
-	cfg    *tls.Config
-	files  []CertFiles
-	store  atomic.Pointer[certStore]
-	logger *slog.Logger
+	cfg      *tls.Config
+	files    []CertFiles
+	keyFiles []string
+	store    atomic.Pointer[certStore]
+	logger   *slog.Logger
 
 	reloadMu sync.Mutex // one Reload at a time
 
@@ -76,7 +85,7 @@ type tlsState struct {
 }
 
 func newTLSState(c TLS, logger *slog.Logger) (*tlsState, error) {
-	ts := &tlsState{files: c.Certificates, logger: logger}
+	ts := &tlsState{files: c.Certificates, keyFiles: c.SessionTicketKeyFiles, logger: logger}
 	var store *certStore
 	if len(c.Certificates) == 0 {
 		cert, err := selfsigned.New(365*24*time.Hour, selfsigned.DefaultHosts...)
@@ -99,8 +108,16 @@ func newTLSState(c TLS, logger *slog.Logger) (*tlsState, error) {
 		CurvePreferences:       intermediateCurves,
 		NextProtos:             []string{"http/1.1"},
 		SessionTicketsDisabled: c.DisableSessionTickets,
+		// With no certificate and no error, crypto/tls sends the
+		// unrecognized_name alert (strict SNI).
 		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-			return ts.store.Load().get(hello), nil
+			cert := ts.store.Load().get(hello, c.StrictSNI)
+			if cert == nil {
+				if c, ok := hello.Context().Value(connKey{}).(*conn); ok {
+					c.unknownName = true
+				}
+			}
+			return cert, nil
 		},
 		// Only watches: records what the client offered, so a failed
 		// handshake can be counted by reason.
@@ -111,10 +128,38 @@ func newTLSState(c TLS, logger *slog.Logger) (*tlsState, error) {
 			return nil, nil
 		},
 	}
-	if !c.DisableSessionTickets {
+	switch {
+	case c.DisableSessionTickets:
+	case len(c.SessionTicketKeyFiles) > 0:
+		keys, err := readTicketKeys(c.SessionTicketKeyFiles)
+		if err != nil {
+			return nil, err
+		}
+		ts.cfg.SetSessionTicketKeys(keys)
+	default:
 		ts.rotateTicketKeys()
 	}
 	return ts, nil
+}
+
+// readTicketKeys reads session ticket key files, one key each, as nginx
+// writes them: 48 bytes (a 16-byte name and two 16-byte AES-128 and HMAC
+// keys) or 80 (two 32-byte keys). crypto/tls derives its own name and
+// keys from a 32-byte secret: the secret is the SHA-256 of the file's
+// bytes, so every process reading the file derives the same keys.
+func readTicketKeys(files []string) ([][32]byte, error) {
+	keys := make([][32]byte, 0, len(files))
+	for i, f := range files {
+		b, err := os.ReadFile(f)
+		if err == nil && len(b) != 48 && len(b) != 80 {
+			err = fmt.Errorf("%d bytes; a key file holds 48 or 80 random bytes (openssl rand 80 > %s)", len(b), f)
+		}
+		if err != nil {
+			return nil, &ConfigError{Field: fmt.Sprintf("TLS.SessionTicketKeyFiles[%d]", i), Value: f, Err: err}
+		}
+		keys = append(keys, sha256.Sum256(b))
+	}
+	return keys, nil
 }
 
 func maxVersion(vs []uint16) uint16 {
@@ -158,16 +203,28 @@ func (ts *tlsState) rotate(ctx context.Context, d time.Duration) {
 // reload re-reads the certificate files and swaps them in at once. On an
 // error the certificates in use stay.
 func (ts *tlsState) reload() error {
-	if len(ts.files) == 0 {
-		return nil
-	}
 	ts.reloadMu.Lock()
 	defer ts.reloadMu.Unlock()
-	store, err := loadCertificates(ts.files)
-	if err != nil {
-		return err
+	var store *certStore
+	var keys [][32]byte
+	var err error
+	if len(ts.files) > 0 {
+		if store, err = loadCertificates(ts.files); err != nil {
+			return err
+		}
 	}
-	ts.store.Store(store)
+	if len(ts.keyFiles) > 0 && !ts.cfg.SessionTicketsDisabled {
+		if keys, err = readTicketKeys(ts.keyFiles); err != nil {
+			return err
+		}
+	}
+	// Both or neither.
+	if store != nil {
+		ts.store.Store(store)
+	}
+	if keys != nil {
+		ts.cfg.SetSessionTicketKeys(keys)
+	}
 	return nil
 }
 

@@ -29,6 +29,9 @@ type settings struct {
 	keys      []string
 	tlsMin    string
 
+	sessionTicketKeys []string
+	strictSNI         bool
+
 	keepAlive         bool
 	keepAliveIdle     time.Duration
 	keepAliveInterval time.Duration
@@ -81,6 +84,8 @@ func (s *settings) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&s.certs, "cert", nil, "PEM certificate chain file; repeat with --key for more names (SNI; the first is the default); none = self-signed for development")
 	fs.StringArrayVar(&s.keys, "key", nil, "PEM private key file of the --cert at the same position")
 	fs.StringVar(&s.tlsMin, "tls-min-version", "1.2", "lowest TLS version accepted: 1.2 or 1.3")
+	fs.StringSliceVar(&s.sessionTicketKeys, "session-ticket-keys", nil, "session ticket key files shared by every instance (48 or 80 random bytes each: openssl rand 80); the first encrypts; re-read on SIGHUP (none = keys made in process, rotated every 12h)")
+	fs.BoolVar(&s.strictSNI, "strict-sni", false, "refuse a handshake whose server name matches no certificate, or that has none (unrecognized_name), instead of serving the first certificate")
 
 	fs.BoolVar(&s.keepAlive, "keepalive", true, "TCP keep-alive on client connections")
 	fs.DurationVar(&s.keepAliveIdle, "keepalive-idle", d.KeepAlive.Idle, "idle time before the first keep-alive probe (whole seconds)")
@@ -209,7 +214,7 @@ func (s *settings) loadFile(fs *pflag.FlagSet) []error {
 		switch {
 		case v.Kind == yaml.ScalarNode:
 			vals = []string{v.Value}
-		case v.Kind == yaml.SequenceNode && f.Value.Type() == "stringArray":
+		case v.Kind == yaml.SequenceNode && (f.Value.Type() == "stringArray" || f.Value.Type() == "stringSlice"):
 			for _, e := range v.Content {
 				vals = append(vals, e.Value)
 			}
@@ -298,6 +303,8 @@ func (s *settings) config() (server.Config, error) {
 			cfg.TLS.Certificates = append(cfg.TLS.Certificates, server.CertFiles{CertFile: s.certs[i], KeyFile: s.keys[i]})
 		}
 	}
+	cfg.TLS.SessionTicketKeyFiles = s.sessionTicketKeys
+	cfg.TLS.StrictSNI = s.strictSNI
 	switch s.tlsMin {
 	case "1.2":
 		cfg.TLS.MinVersion = tls.VersionTLS12
@@ -376,6 +383,8 @@ func (s *settings) explain(err error, fs *pflag.FlagSet) error {
 		switch {
 		case strings.HasPrefix(ce.Field, "TLS.Certificates["):
 			flag, v = "cert", fmt.Sprint(ce.Value)
+		case strings.HasPrefix(ce.Field, "TLS.SessionTicketKeyFiles["):
+			flag, v = "session-ticket-keys", fmt.Sprint(ce.Value)
 		case ok:
 			v = fs.Lookup(flag).Value.String()
 		default:

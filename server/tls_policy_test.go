@@ -1,0 +1,124 @@
+package server_test
+
+import (
+	"crypto/rand"
+	"crypto/tls"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/fastserve/fastserve/server"
+)
+
+// TestStrictSNI: a handshake for a name no certificate has, or with no
+// name, is refused with unrecognized_name and no certificate; without
+// StrictSNI it gets the first certificate.
+func TestStrictSNI(t *testing.T) {
+	dir := t.TempDir()
+	a, poolA := certPair(t, dir, "a", "a.test")
+	b, _ := certPair(t, dir, "b", "b.test")
+	strict := start(t, server.Config{TLS: server.TLS{Certificates: []server.CertFiles{a, b}, StrictSNI: true}}, serverName)
+	lax := start(t, server.Config{TLS: server.TLS{Certificates: []server.CertFiles{a, b}}}, serverName)
+
+	c, err := handshake(t, strict.Addr, &tls.Config{ServerName: "a.test", RootCAs: poolA})
+	require.NoError(t, err, "a known name is served")
+	assert.Equal(t, []string{"a.test"}, c.ConnectionState().PeerCertificates[0].DNSNames)
+
+	for _, sni := range []string{"c.test", ""} {
+		_, err := handshake(t, strict.Addr, &tls.Config{ServerName: sni, InsecureSkipVerify: true})
+		assertRemoteAlert(t, err, "unrecognized name")
+
+		c, err := handshake(t, lax.Addr, &tls.Config{ServerName: sni, InsecureSkipVerify: true})
+		require.NoError(t, err, "sni=%q without StrictSNI", sni)
+		assert.Equal(t, []string{"a.test"}, c.ConnectionState().PeerCertificates[0].DNSNames, "the first certificate")
+	}
+	assert.Equal(t, uint64(1), strict.Stats().Handshakes)
+	assert.Equal(t, server.HandshakeFailures{UnknownName: 2}, strict.Stats().HandshakeFailures, "refusals counted by reason")
+
+	openssl, err := exec.LookPath("openssl")
+	if err != nil {
+		t.Skip("openssl is not installed: the s_client half is skipped")
+	}
+	sClient := func(addr, sni string) string {
+		args := []string{"s_client", "-connect", addr, "-brief"}
+		if sni != "" {
+			args = append(args, "-servername", sni)
+		} else {
+			args = append(args, "-noservername")
+		}
+		cmd := exec.Command(openssl, args...)
+		cmd.Stdin = nil
+		out, _ := cmd.CombinedOutput()
+		return string(out)
+	}
+	out := sClient(strict.Addr, "c.test")
+	assert.Contains(t, out, "unrecognized name", "openssl s_client -servername c.test:\n%s", out)
+	assert.NotContains(t, out, "Peer certificate", "no certificate sent:\n%s", out)
+	out = sClient(strict.Addr, "")
+	assert.Contains(t, out, "unrecognized name", "openssl s_client -noservername:\n%s", out)
+	out = sClient(strict.Addr, "b.test")
+	assert.Contains(t, out, "CN = b.test", "openssl s_client -servername b.test:\n%s", out)
+	out = sClient(lax.Addr, "c.test")
+	assert.Contains(t, out, "CN = a.test", "without StrictSNI, the first certificate:\n%s", out)
+}
+
+// TestSessionTicketKeyFiles: servers that share a key file resume each
+// other's sessions; servers with their own keys do not, and the client
+// falls back to a full handshake; Reload re-reads the files.
+func TestSessionTicketKeyFiles(t *testing.T) {
+	dir := t.TempDir()
+	files, pool := certPair(t, dir, "localhost", "localhost")
+	key := func(name string, n int) string {
+		b := make([]byte, n)
+		rand.Read(b)
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, b, 0o600))
+		return p
+	}
+	shared := key("shared.key", 80)
+	cfg := func(keys ...string) server.Config {
+		return server.Config{TLS: server.TLS{Certificates: []server.CertFiles{files}, SessionTicketKeyFiles: keys}}
+	}
+	a := start(t, cfg(shared), hello)
+	b := start(t, cfg(key("old.key", 48), shared), hello) // shared decrypts only
+	own := start(t, cfg(), hello)
+	a.Pool, b.Pool, own.Pool = pool, pool, pool
+
+	for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		client := a.TLSConfig()
+		client.MaxVersion = version
+		client.ClientSessionCache = tls.NewLRUClientSessionCache(4)
+		require.False(t, resumes(t, a.Addr, client))
+		assert.True(t, resumes(t, b.Addr, client), "%s: A's ticket resumes on B", tls.VersionName(version))
+		// B's ticket is sealed with old.key, which A does not have.
+		assert.False(t, resumes(t, a.Addr, client), "%s: B's ticket, under a key A lacks", tls.VersionName(version))
+		assert.False(t, resumes(t, own.Addr, client), "%s: a server with its own keys: full handshake, and it serves", tls.VersionName(version))
+	}
+
+	// Reload takes a new key: tickets sealed before are no longer opened.
+	client := a.TLSConfig()
+	client.ClientSessionCache = tls.NewLRUClientSessionCache(4)
+	require.False(t, resumes(t, a.Addr, client))
+	require.True(t, resumes(t, a.Addr, client))
+	newKey := make([]byte, 80)
+	rand.Read(newKey)
+	require.NoError(t, os.WriteFile(shared, newKey, 0o600))
+	require.NoError(t, a.Reload())
+	assert.False(t, resumes(t, a.Addr, client), "the ticket's key was replaced")
+	assert.True(t, resumes(t, a.Addr, client))
+
+	// A key file of the wrong size is refused, by name.
+	bad := key("bad.key", 32)
+	_, err := server.New(cfg(bad), hello)
+	var ce *server.ConfigError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "TLS.SessionTicketKeyFiles[0]", ce.Field)
+	assert.ErrorContains(t, err, "32 bytes; a key file holds 48 or 80 random bytes")
+	require.NoError(t, os.WriteFile(shared, []byte("short"), 0o600))
+	assert.ErrorContains(t, a.Reload(), "5 bytes", "a broken file on reload keeps the keys in use")
+	assert.True(t, resumes(t, a.Addr, client))
+}
