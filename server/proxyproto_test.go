@@ -396,3 +396,27 @@ func TestProxyProtocolSegments(t *testing.T) {
 	}
 	assert.Zero(t, ts.Stats().Rejected)
 }
+
+// TestProxyProtocolSilentPeersDoNotStallOthers: the header is read on the
+// connection's own goroutine, not in the accept loop: while silent peers
+// wait out a long ProxyProtocolTimeout on the one listener, a balancer's
+// connection with its header is served at once.
+func TestProxyProtocolSilentPeersDoNotStallOthers(t *testing.T) {
+	ts := start(t, server.Config{
+		ProxyProtocol: true, ProxyProtocolTimeout: 5 * time.Second, Listeners: 1, Tune: noDeferAccept(),
+	}, remoteAddr)
+	for range 3 {
+		dialRaw(t, ts, "")
+	}
+	assertOpen(t, ts, 3)
+	t0 := time.Now()
+	raw := dialRaw(t, ts, "")
+	_, err := raw.Write(proxyHeader(t, 2, "203.0.113.13:8000", "198.51.100.1:443"))
+	require.NoError(t, err)
+	c, err := tlsOver(ts, raw)
+	require.NoError(t, err)
+	assert.Equal(t, "203.0.113.13:8000", getRemote(t, c))
+	took := time.Since(t0)
+	t.Logf("served in %v beside 3 silent peers", took)
+	assert.Less(t, took, time.Second, "served before the silent peers' timeout")
+}
