@@ -115,8 +115,7 @@ func (c *conn) readProxyHeader() error {
 		return err
 	}
 	br := p.buffer()
-	first, err := br.Peek(1)
-	if err != nil {
+	if _, err := br.Peek(1); err != nil {
 		if isTimeout(err) {
 			return c.refuseProxy(&rej.proxyTimeout, "proxy_header_timeout", err)
 		}
@@ -126,13 +125,7 @@ func (c *conn) readProxyHeader() error {
 		s.handshakeFailed(c, err)
 		return err
 	}
-	if first[0] == proxyproto.SIGV1[0] {
-		err = fillV1Line(br)
-	}
-	var h *proxyproto.Header
-	if err == nil {
-		h, err = proxyproto.Read(br)
-	}
+	h, err := readHeader(br)
 	switch {
 	case err == nil:
 	case errors.Is(err, proxyproto.ErrNoProxyProtocol):
@@ -167,6 +160,21 @@ func (c *conn) readProxyHeader() error {
 		p.release()
 	}
 	return nil
+}
+
+// readHeader reads a PROXY header from br, leaving the bytes after it
+// there.
+func readHeader(br *bufio.Reader) (*proxyproto.Header, error) {
+	b, err := br.Peek(1)
+	if err != nil {
+		return nil, err
+	}
+	if b[0] == proxyproto.SIGV1[0] {
+		if err := fillV1Line(br); err != nil {
+			return nil, err
+		}
+	}
+	return proxyproto.Read(br)
 }
 
 // fillV1Line reads until the buffer holds a v1 header's whole line, up to
