@@ -14,7 +14,8 @@ import (
 
 // ConnInfo describes one open client connection, for /debug/conns.
 type ConnInfo struct {
-	Remote      string  `json:"remote"`
+	Remote      string  `json:"remote"`         // the client: from the PROXY header, when there is one
+	Peer        string  `json:"peer,omitempty"` // the socket's peer (the load balancer), when a PROXY header gave Remote
 	Local       string  `json:"local"`
 	AgeSeconds  float64 `json:"age_seconds"`
 	Requests    uint64  `json:"requests"`
@@ -83,6 +84,11 @@ func (s *Server) Conns(limit int) []ConnInfo {
 			Local:      c.tcp.LocalAddr().String(),
 			AgeSeconds: now.Sub(c.start).Seconds(),
 			Requests:   c.requests.Load(),
+		}
+		if c.proxy != nil {
+			if client := c.proxy.client.Load(); client != nil {
+				ci.Remote, ci.Peer = client.String(), ci.Remote
+			}
 		}
 		if since := c.idleSince.Load(); since != 0 {
 			ci.Idle = true

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"runtime"
 	"time"
 
@@ -31,10 +32,40 @@ type Config struct {
 	Tune tune.Options
 
 	// OnConn, if set, runs on each accepted TCP connection, after Tune's
-	// options and the connection limits, before TLS, to set anything else
-	// on the socket. A non-nil error closes the connection (counted as
-	// rejected by "on_conn").
+	// options and the connection limits, before TLS (and before a PROXY
+	// protocol header is read: it sees the balancer's socket), to set
+	// anything else on the socket. A non-nil error closes the connection
+	// (counted as rejected by "on_conn").
 	OnConn func(*net.TCPConn) error
+
+	// ProxyProtocol makes the server take each client's address from a
+	// PROXY protocol header (v1 or v2, as HAProxy's send-proxy and
+	// send-proxy-v2 write it, and as AWS NLB, GCP and others send it) that
+	// a load balancer sends before TLS. That address is then the
+	// connection's RemoteAddr (so the handler's ctx.RemoteAddr and the
+	// access log), the one MaxConnsPerIP counts, and the one
+	// /debug/conns shows beside the balancer's. A peer in
+	// ProxyProtocolFrom must send a header, as behind HAProxy's
+	// accept-proxy; a PROXY UNKNOWN or v2 LOCAL header (a balancer's
+	// health check) keeps the socket's address. A connection whose header
+	// is missing, malformed, late, or from a peer outside
+	// ProxyProtocolFrom is reset, with nothing written, and counted in
+	// Stats.Rejected by reason. Off, it costs nothing per connection.
+	ProxyProtocol bool
+
+	// ProxyProtocolFrom are the networks of the load balancers trusted to
+	// send a PROXY protocol header. A peer outside them that sends one is
+	// refused; one that sends none is served as a direct client, with its
+	// own address. If empty, every peer must send a header. It must be
+	// empty unless ProxyProtocol is set.
+	ProxyProtocolFrom []netip.Prefix
+
+	// ProxyProtocolTimeout bounds reading the PROXY protocol header,
+	// counted from the first read of a new connection; the TLS handshake
+	// then gets HandshakeTimeout. A balancer sends its header at once, so
+	// it is short, as HAProxy's and nginx's header timeouts are. If zero,
+	// 3 s. It must be zero unless ProxyProtocol is set.
+	ProxyProtocolTimeout time.Duration
 
 	// TLS configures certificates, versions and session resumption.
 	TLS TLS
@@ -221,6 +252,7 @@ type CertFiles struct {
 const (
 	DefaultAddr                  = ":8443"
 	DefaultHandshakeTimeout      = 10 * time.Second
+	DefaultProxyProtocolTimeout  = 3 * time.Second
 	DefaultHeaderTimeout         = 10 * time.Second
 	DefaultBodyTimeout           = 60 * time.Second
 	DefaultWriteTimeout          = 60 * time.Second
@@ -313,6 +345,27 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.TLS.DisableSessionTickets && len(cfg.TLS.SessionTicketKeyFiles) > 0 {
 		bad("TLS.SessionTicketKeyFiles", cfg.TLS.SessionTicketKeyFiles, "none when TLS.DisableSessionTickets is set")
 	}
+	if !cfg.ProxyProtocol {
+		if len(cfg.ProxyProtocolFrom) > 0 {
+			bad("ProxyProtocolFrom", cfg.ProxyProtocolFrom, "empty unless ProxyProtocol is set")
+		}
+		if cfg.ProxyProtocolTimeout != 0 {
+			bad("ProxyProtocolTimeout", cfg.ProxyProtocolTimeout, "0 unless ProxyProtocol is set")
+		}
+	} else {
+		for i, p := range cfg.ProxyProtocolFrom {
+			if !p.IsValid() {
+				bad(fmt.Sprintf("ProxyProtocolFrom[%d]", i), p, "a network such as 10.0.0.0/8 (netip.MustParsePrefix)")
+			}
+		}
+		switch d := cfg.ProxyProtocolTimeout; {
+		case d < 0 || (d > 0 && d < time.Millisecond):
+			bad("ProxyProtocolTimeout", d, fmt.Sprintf("1ms or more, or 0 for %v", DefaultProxyProtocolTimeout))
+		case d == 0:
+			cfg.ProxyProtocolTimeout = DefaultProxyProtocolTimeout
+		}
+	}
+
 	if cfg.MaxConns < 0 {
 		bad("MaxConns", cfg.MaxConns, "1 or more, or 0 for 7/8 of the file descriptor limit")
 	} else if cfg.MaxConns == 0 {

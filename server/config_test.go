@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
@@ -42,6 +43,14 @@ func TestNewRejects(t *testing.T) {
 			"server: TLS.MinVersion must be tls.VersionTLS12 (0x303) or tls.VersionTLS13 (0x304), got 0x302"},
 		{"certificate pair", server.Config{TLS: server.TLS{Certificates: []server.CertFiles{{CertFile: "a.crt"}}}},
 			"server: TLS.Certificates[0] must be a certificate file and a key file, got {CertFile:a.crt KeyFile:}"},
+		{"PROXY networks without PROXY protocol", server.Config{ProxyProtocolFrom: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}},
+			"server: ProxyProtocolFrom must be empty unless ProxyProtocol is set, got [10.0.0.0/8]"},
+		{"PROXY timeout without PROXY protocol", server.Config{ProxyProtocolTimeout: time.Second},
+			"server: ProxyProtocolTimeout must be 0 unless ProxyProtocol is set, got 1s"},
+		{"PROXY timeout", server.Config{ProxyProtocol: true, ProxyProtocolTimeout: -time.Second},
+			"server: ProxyProtocolTimeout must be 1ms or more, or 0 for 3s, got -1s"},
+		{"PROXY network", server.Config{ProxyProtocol: true, ProxyProtocolFrom: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), {}}},
+			"server: ProxyProtocolFrom[1] must be a network such as 10.0.0.0/8 (netip.MustParsePrefix), got invalid Prefix"},
 		{"tune field", server.Config{Tune: tune.Options{KeepAlive: net.KeepAliveConfig{Enable: true, Idle: 500 * time.Millisecond}}},
 			"server: Tune.KeepAlive.Idle must be a whole number of seconds from 1s to 32767s, or 0 for 15s, got 500ms"},
 	} {
@@ -112,6 +121,7 @@ func TestMetrics(t *testing.T) {
 		`fastserve_responses_total{class="5xx"} 0`,
 		`fastserve_tls_handshake_failures_total{reason="timeout"} 0`,
 		`fastserve_rejected_total{limit="max_conns"} 0`,
+		`fastserve_rejected_total{limit="proxy_header_invalid"} 0`,
 		// Three GETs as net/http writes them.
 		"fastserve_bytes_in_total " + strconv.Itoa(3*len("GET / HTTP/1.1\r\nHost: "+ts.Addr+
 			"\r\nUser-Agent: Go-http-client/1.1\r\nAccept-Encoding: gzip\r\n\r\n")),

@@ -55,6 +55,7 @@ func (l *listener) Addr() net.Addr { return l.tl.Addr() }
 type conn struct {
 	*tls.Conn
 	tcp   *net.TCPConn
+	proxy *proxyConn // under the *tls.Conn when Config.ProxyProtocol is on, else nil
 	srv   *Server
 	ip    netip.Addr
 	start time.Time
@@ -187,12 +188,7 @@ func (c *conn) refuseBareLF() {
 	_ = c.Conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
 	_, _ = io.WriteString(c.Conn, bareLFResponse)
 	c.linger.Store(true)
-	if ok, suppressed := s.refusedLog.allow(); ok {
-		if suppressed > 0 {
-			s.log.Info("refused-request log lines suppressed", "count", suppressed, "limit_per_second", logBurst)
-		}
-		s.log.Info("request refused", "status", 400, "reason", "header_syntax", "detail", "bare LF", "remote", c.tcp.RemoteAddr())
-	}
+	s.logRefusal("request refused", "status", 400, "reason", "header_syntax", "detail", "bare LF", "remote", c.RemoteAddr())
 }
 
 func (c *conn) Write(b []byte) (int, error) {
@@ -239,8 +235,16 @@ func (c *conn) SetDeadline(t time.Time) error {
 
 func (c *conn) handshake() error {
 	s := c.srv
+	if c.proxy != nil && c.proxy.trusted {
+		if err := c.readProxyHeader(); err != nil {
+			return err
+		}
+	}
 	if err := c.Conn.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout)); err != nil {
 		return err
+	}
+	if c.proxy != nil && !c.proxy.trusted && c.proxy.sentHeader() {
+		return c.refuseProxy(&s.stats.rejected.proxyUntrusted, "proxy_header_untrusted", errors.New("peer not in ProxyProtocolFrom"))
 	}
 	ctx := context.WithValue(context.Background(), connKey{}, c)
 	if err := c.Conn.HandshakeContext(ctx); err != nil {

@@ -17,9 +17,13 @@
 // connection over a limit is reset at once, before it costs a TLS
 // handshake), runs Config.OnConn, and wraps it in TLS. The handshake runs
 // on the connection's first read under HandshakeTimeout; plain HTTP sent
-// to the port gets a 400 that says to use HTTPS. fasthttp then serves
-// requests, with HeaderTimeout, BodyTimeout, WriteTimeout (between
-// writes, as nginx's send_timeout) and IdleTimeout between requests.
+// to the port gets a 400 that says to use HTTPS. Behind a load balancer
+// that sends the PROXY protocol (Config.ProxyProtocol), the handshake
+// starts by reading its header, under ProxyProtocolTimeout; the client
+// address it gives is then the connection's RemoteAddr, and the one
+// MaxConnsPerIP counts. fasthttp then serves requests, with
+// HeaderTimeout, BodyTimeout, WriteTimeout (between writes, as nginx's
+// send_timeout) and IdleTimeout between requests.
 //
 // Limits: a header block over MaxHeaderBytes gets 431, a body over
 // MaxBodyBytes 413 (before it is read, when Content-Length announces it),

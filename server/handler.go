@@ -66,12 +66,20 @@ func (s *Server) refuse(ctx *fasthttp.RequestCtx, r *refusal) {
 	default:
 		rej.headerSyntax.Add(1)
 	}
-	if ok, suppressed := s.refusedLog.allow(); ok {
-		if suppressed > 0 {
-			s.log.Info("refused-request log lines suppressed", "count", suppressed, "limit_per_second", logBurst)
-		}
-		s.log.Info("request refused", "status", r.status, "reason", r.reason, "remote", ctx.RemoteAddr())
+	s.logRefusal("request refused", "status", r.status, "reason", r.reason, "remote", ctx.RemoteAddr())
+}
+
+// logRefusal logs a refused request or connection at info, at most
+// logBurst lines a second, saying how many were dropped.
+func (s *Server) logRefusal(msg string, args ...any) {
+	ok, suppressed := s.refusedLog.allow()
+	if !ok {
+		return
 	}
+	if suppressed > 0 {
+		s.log.Info("refused-request log lines suppressed", "count", suppressed, "limit_per_second", logBurst)
+	}
+	s.log.Info(msg, args...)
 }
 
 // finish adds the server's headers to a response, counts it, and logs it.

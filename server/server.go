@@ -377,16 +377,13 @@ func (s *Server) admit(tc *net.TCPConn) *conn {
 		refuse(tc)
 		return nil
 	}
+	// A trusted balancer's connections are counted by the client address
+	// its PROXY header gives, once it is read (conn.readProxyHeader).
+	trusted := s.cfg.ProxyProtocol && s.trustsProxy(tc)
 	var ip netip.Addr
-	if s.cfg.MaxConnsPerIP > 0 {
+	if s.cfg.MaxConnsPerIP > 0 && !trusted {
 		ip = tc.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
-		s.mu.Lock()
-		over := s.perIP[ip] >= s.cfg.MaxConnsPerIP
-		if !over {
-			s.perIP[ip]++
-		}
-		s.mu.Unlock()
-		if over {
+		if !s.countIP(ip) {
 			s.stats.open.Add(-1)
 			rej.maxConnsPerIP.Add(1)
 			refuse(tc)
@@ -402,11 +399,28 @@ func (s *Server) admit(tc *net.TCPConn) *conn {
 			return nil
 		}
 	}
-	c.Conn = tls.Server(tc, s.tls.cfg)
+	if s.cfg.ProxyProtocol {
+		c.proxy = &proxyConn{TCPConn: tc, trusted: trusted}
+		c.Conn = tls.Server(c.proxy, s.tls.cfg)
+	} else {
+		c.Conn = tls.Server(tc, s.tls.cfg)
+	}
 	s.mu.Lock()
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
 	return c
+}
+
+// countIP counts a connection from ip against MaxConnsPerIP, or reports
+// false if ip is at the limit.
+func (s *Server) countIP(ip netip.Addr) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.perIP[ip] >= s.cfg.MaxConnsPerIP {
+		return false
+	}
+	s.perIP[ip]++
+	return true
 }
 
 // release undoes admit's counting for a connection that is closing.

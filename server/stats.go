@@ -33,6 +33,7 @@ type counters struct {
 		maxConns, maxConnsPerIP, onConn                              atomic.Uint64
 		headerTooLarge, bodyTooLarge, timeout, badRequest            atomic.Uint64
 		method, version, expectation, headerSyntax, transferEncoding atomic.Uint64
+		proxyMissing, proxyInvalid, proxyUntrusted, proxyTimeout     atomic.Uint64
 	}
 }
 
@@ -88,6 +89,13 @@ type Rejections struct {
 	Expectation      uint64 // 417: an Expect other than 100-continue
 	HeaderSyntax     uint64 // 400: obs-fold, a bad field name, a control byte in a value, a malformed version
 	TransferEncoding uint64 // 400 or 501: Transfer-Encoding other than one "chunked" in HTTP/1.1, or with Content-Length
+
+	// Connections reset, with nothing written, for their PROXY protocol
+	// header (Config.ProxyProtocol).
+	ProxyHeaderMissing   uint64 // a peer in ProxyProtocolFrom sent none
+	ProxyHeaderInvalid   uint64 // malformed, or cut short by the peer's close
+	ProxyHeaderUntrusted uint64 // sent by a peer outside ProxyProtocolFrom
+	ProxyHeaderTimeout   uint64 // not whole within ProxyProtocolTimeout
 }
 
 // Stats returns the server's counters. Bytes include those of the open
@@ -124,6 +132,11 @@ func (s *Server) Stats() Stats {
 			Expectation:      c.rejected.expectation.Load(),
 			HeaderSyntax:     c.rejected.headerSyntax.Load(),
 			TransferEncoding: c.rejected.transferEncoding.Load(),
+
+			ProxyHeaderMissing:   c.rejected.proxyMissing.Load(),
+			ProxyHeaderInvalid:   c.rejected.proxyInvalid.Load(),
+			ProxyHeaderUntrusted: c.rejected.proxyUntrusted.Load(),
+			ProxyHeaderTimeout:   c.rejected.proxyTimeout.Load(),
 		},
 	}
 	for i := range st.Responses {
@@ -181,6 +194,8 @@ func (s *Server) WritePrometheus(w io.Writer) {
 		{"timeout", r.Timeout}, {"bad_request", r.BadRequest},
 		{"method", r.Method}, {"version", r.Version}, {"expectation", r.Expectation},
 		{"header_syntax", r.HeaderSyntax}, {"transfer_encoding", r.TransferEncoding},
+		{"proxy_header_missing", r.ProxyHeaderMissing}, {"proxy_header_invalid", r.ProxyHeaderInvalid},
+		{"proxy_header_untrusted", r.ProxyHeaderUntrusted}, {"proxy_header_timeout", r.ProxyHeaderTimeout},
 	} {
 		metrics.WriteCounterUint64(w, fmt.Sprintf(`fastserve_rejected_total{limit=%q}`, f.limit), f.v)
 	}

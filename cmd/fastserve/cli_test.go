@@ -103,11 +103,13 @@ keepalive-idle: 30s
 cert: [`+filepath.Join(dir, "a.crt")+`]
 key: [`+filepath.Join(dir, "a.key")+`]
 access-log-format: json
+proxy-protocol: true
+proxy-protocol-from: [10.0.0.0/8, 192.168.1.7]
 `)
 	r := run(t, childEnv(t), "cert", "--cert-file", filepath.Join(dir, "a.crt"), "--key-file", filepath.Join(dir, "a.key"))
 	require.Equal(t, 0, r.code, r.stderr)
 
-	r = run(t, childEnv(t, "FASTSERVE_MAX_CONNS=1000"), "check", "--config", cfg, "--log-format", "json")
+	r = run(t, childEnv(t, "FASTSERVE_MAX_CONNS=1000", "FASTSERVE_PROXY_PROTOCOL_TIMEOUT=2s"), "check", "--config", cfg, "--log-format", "json")
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Empty(t, r.stderr)
 
@@ -135,6 +137,10 @@ access-log-format: json
 		"idle-timeout":      "idle-timeout: 10m20s  # default",
 		"tcp-user-timeout":  "tcp-user-timeout: 1m50s  # default",
 		"admin":             "admin: 127.0.0.1:9090  # default",
+
+		"proxy-protocol":         "proxy-protocol: true  # config file " + cfg + ":7",
+		"proxy-protocol-from":    "proxy-protocol-from: 10.0.0.0/8,192.168.1.7/32  # config file " + cfg + ":8",
+		"proxy-protocol-timeout": "proxy-protocol-timeout: 2s  # environment FASTSERVE_PROXY_PROTOCOL_TIMEOUT",
 	}
 	for name, line := range want {
 		assert.Equal(t, line, got[name])
@@ -202,6 +208,7 @@ func TestBadInput(t *testing.T) {
 	unknownKeyFile := writeFile(t, dir, "unknown-key.yaml", "keepalive-idle: 30s\nkeepalive_count: 3\n")
 	notDir := writeFile(t, dir, "file.txt", "not a directory\n")
 	missingCert, missingKey := filepath.Join(dir, "missing.crt"), filepath.Join(dir, "missing.key")
+	badCIDRFile := writeFile(t, dir, "bad-cidr.yaml", "proxy-protocol: true\nproxy-protocol-from: [10.0.0.0/8, 10.1.2.3/8/8]\n")
 
 	for _, tc := range []struct {
 		name string
@@ -231,6 +238,16 @@ func TestBadInput(t *testing.T) {
 			"fastserve: --root=" + notDir + " (flag --root): invalid value: want an existing directory"},
 		{"log format", nil, []string{"--log-format", "xml"},
 			"fastserve: --log-format=xml (flag --log-format): invalid value: want text or json"},
+		{"bad CIDR flag", nil, []string{"--proxy-protocol", "--proxy-protocol-from", "10.0.0.0/33"},
+			"fastserve: --proxy-protocol-from=10.0.0.0/33 (flag --proxy-protocol-from): invalid value: want a CIDR such as 10.0.0.0/8 or an address"},
+		{"bad CIDR in a list", []string{"FASTSERVE_PROXY_PROTOCOL=true", "FASTSERVE_PROXY_PROTOCOL_FROM=10.0.0.0/8,lb.internal"}, nil,
+			"fastserve: --proxy-protocol-from=10.0.0.0/8,lb.internal (environment FASTSERVE_PROXY_PROTOCOL_FROM): invalid value: want a CIDR such as 10.0.0.0/8 or an address"},
+		{"bad CIDR in the file", nil, []string{"--config", badCIDRFile},
+			"fastserve: --proxy-protocol-from=10.1.2.3/8/8 (config file " + badCIDRFile + ":2): invalid value: want a CIDR such as 10.0.0.0/8 or an address"},
+		{"PROXY networks without PROXY protocol", nil, []string{"--proxy-protocol-from", "10.0.0.0/8"},
+			"fastserve: --proxy-protocol-from=10.0.0.0/8 (flag --proxy-protocol-from): takes effect only with --proxy-protocol"},
+		{"PROXY timeout", nil, []string{"--proxy-protocol", "--proxy-protocol-timeout", "-1s"},
+			"fastserve: --proxy-protocol-timeout=-1s (flag --proxy-protocol-timeout): invalid value: must be 1ms or more, or 0 for 3s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

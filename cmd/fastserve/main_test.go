@@ -394,6 +394,7 @@ func (c *rawConn) leafDER() []byte {
 // connInfo is an entry of /debug/conns, as an operator reads it.
 type connInfo struct {
 	Remote     string `json:"remote"`
+	Peer       string `json:"peer"`
 	Requests   uint64 `json:"requests"`
 	TLSVersion string `json:"tls_version"`
 	Socket     *struct {

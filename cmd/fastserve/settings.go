@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"slices"
 	"strings"
@@ -53,6 +54,10 @@ type settings struct {
 	drainIdleTimeout time.Duration
 	handover         string
 	minRate          int
+
+	proxyProtocol        bool
+	proxyProtocolFrom    networks
+	proxyProtocolTimeout time.Duration
 
 	maxConns           int
 	maxConnsPerIP      int
@@ -108,6 +113,10 @@ func (s *settings) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&s.drainIdleTimeout, "drain-idle-timeout", server.DefaultDrainIdleTimeout, "during a drain, how long an idle keep-alive connection may bring its next request (answered with Connection: close) before it is closed")
 	fs.StringVar(&s.handover, "handover", "", "Unix socket path for zero-downtime restarts: a new process started with the same path takes this one's listening sockets, and this one drains and exits (empty = none)")
 	fs.IntVar(&s.minRate, "min-rate", server.DefaultMinRate, "minimum request transfer rate in bytes/s: the header and body timeouts grow 1 s per this many bytes received")
+
+	fs.BoolVar(&s.proxyProtocol, "proxy-protocol", false, "read a PROXY protocol v1/v2 header from the load balancer before TLS: its client address is the one logged, limited and shown")
+	fs.Var(&s.proxyProtocolFrom, "proxy-protocol-from", "networks of the balancers that must send a PROXY header, as `CIDR[,CIDR...]`; other peers are direct clients (empty = every peer must send one)")
+	fs.DurationVar(&s.proxyProtocolTimeout, "proxy-protocol-timeout", server.DefaultProxyProtocolTimeout, "bound on reading the PROXY header")
 
 	fs.IntVar(&s.maxConns, "max-conns", 0, "connections open at once (0 = 7/8 of the file descriptor limit)")
 	fs.IntVar(&s.maxConnsPerIP, "max-conns-per-ip", 0, "connections open at once from one client address (0 = no bound)")
@@ -214,7 +223,7 @@ func (s *settings) loadFile(fs *pflag.FlagSet) []error {
 		switch {
 		case v.Kind == yaml.ScalarNode:
 			vals = []string{v.Value}
-		case v.Kind == yaml.SequenceNode && (f.Value.Type() == "stringArray" || f.Value.Type() == "stringSlice"):
+		case v.Kind == yaml.SequenceNode && isList(f):
 			for _, e := range v.Content {
 				vals = append(vals, e.Value)
 			}
@@ -247,6 +256,8 @@ func wantOf(f *pflag.Flag) string {
 		return "a whole number"
 	case "bool":
 		return "true or false"
+	case "networks":
+		return "a CIDR such as 10.0.0.0/8 or an address"
 	}
 	return "a " + f.Value.Type()
 }
@@ -290,6 +301,20 @@ func (s *settings) config() (server.Config, error) {
 		AccessLogFormat:    s.accessLogFormat,
 		AdminAddr:          s.admin,
 		RedirectAddr:       s.redirectHTTP,
+	}
+	if s.proxyProtocol {
+		cfg.ProxyProtocol = true
+		cfg.ProxyProtocolFrom = s.proxyProtocolFrom
+		cfg.ProxyProtocolTimeout = s.proxyProtocolTimeout
+	} else {
+		for _, f := range []struct{ flag, v string }{
+			{"proxy-protocol-from", s.proxyProtocolFrom.String()},
+			{"proxy-protocol-timeout", s.proxyProtocolTimeout.String()},
+		} {
+			if _, set := s.source[f.flag]; set {
+				errs = append(errs, fmt.Errorf("--%s=%s%s: takes effect only with --proxy-protocol", f.flag, f.v, s.from(f.flag)))
+			}
+		}
 	}
 	if s.keepAlive {
 		cfg.Tune.KeepAlive = net.KeepAliveConfig{Enable: true, Idle: s.keepAliveIdle, Interval: s.keepAliveInterval, Count: s.keepAliveCount}
@@ -357,6 +382,8 @@ var fieldFlags = map[string]string{
 	"DrainTimeout":            "drain-timeout",
 	"DrainIdleTimeout":        "drain-idle-timeout",
 	"MinRate":                 "min-rate",
+	"ProxyProtocolFrom":       "proxy-protocol-from",
+	"ProxyProtocolTimeout":    "proxy-protocol-timeout",
 	"MaxConns":                "max-conns",
 	"MaxConnsPerIP":           "max-conns-per-ip",
 	"MaxHeaderBytes":          "max-header-bytes",
@@ -416,3 +443,49 @@ func unjoin(err error) []error {
 	}
 	return errs
 }
+
+// isList reports whether a setting takes several values: a config file may
+// give them as a YAML sequence.
+func isList(f *pflag.Flag) bool {
+	switch f.Value.Type() {
+	case "stringArray", "stringSlice", "networks":
+		return true
+	}
+	return false
+}
+
+// networks is a list of IP networks, each given as a CIDR or as one
+// address, separated by commas or given one per flag.
+type networks []netip.Prefix
+
+func (n *networks) String() string {
+	parts := make([]string, len(*n))
+	for i, p := range *n {
+		parts[i] = p.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+// Set adds the networks in v, all or none.
+func (n *networks) Set(v string) error {
+	var add []netip.Prefix
+	for _, part := range strings.Split(v, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(part)
+		if err != nil {
+			a, aerr := netip.ParseAddr(part)
+			if aerr != nil || a.Zone() != "" {
+				return err
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		add = append(add, p.Masked())
+	}
+	*n = append(*n, add...)
+	return nil
+}
+
+func (n *networks) Type() string { return "networks" }
