@@ -70,6 +70,11 @@ type Config struct {
 	// TLS configures certificates, versions and session resumption.
 	TLS TLS
 
+	// ACME, if ACME.Domains is set, obtains and renews certificates for
+	// those names from an ACME CA (Let's Encrypt by default), beside
+	// TLS.Certificates.
+	ACME ACME
+
 	// HandshakeTimeout bounds the TLS handshake, counted from the first
 	// read of a new connection. If zero, 10 s.
 	HandshakeTimeout time.Duration
@@ -192,7 +197,7 @@ type Config struct {
 
 	// RedirectAddr, if set, serves plain HTTP on this address, answering
 	// every request with a 301 to the same host and URI over HTTPS on
-	// Addr's port.
+	// Addr's port. With ACME, it also answers the CA's HTTP-01 challenges.
 	RedirectAddr string
 
 	// Logger receives the server's logs. If nil, slog.Default().
@@ -206,9 +211,11 @@ type Config struct {
 type TLS struct {
 	// Certificates are PEM certificate chains with their keys. A client's
 	// server name (SNI) picks among them; the first serves clients whose
-	// name matches none. If empty, the server makes an in-memory
-	// self-signed ECDSA P-256 certificate for localhost, 127.0.0.1 and
-	// ::1, for development only, and logs a warning saying so.
+	// name matches none. If empty and ACME is off, the server makes an
+	// in-memory self-signed ECDSA P-256 certificate for localhost,
+	// 127.0.0.1 and ::1, for development only, and logs a warning saying
+	// so; if empty with ACME, clients whose name is not an ACME domain get
+	// the first domain's certificate.
 	Certificates []CertFiles
 
 	// MinVersion is tls.VersionTLS12 or tls.VersionTLS13. If zero,
@@ -413,6 +420,9 @@ func (cfg Config) withDefaults() (Config, error) {
 			bad(fmt.Sprintf("TLS.Certificates[%d]", i), fmt.Sprintf("%+v", cf), "a certificate file and a key file")
 		}
 	}
+	var acmeErrs []error
+	cfg.ACME, acmeErrs = cfg.ACME.withDefaults()
+	errs = append(errs, acmeErrs...)
 	if cfg.Name == "" {
 		cfg.Name = DefaultName
 	}
@@ -458,7 +468,7 @@ func defaultMaxConns() int {
 }
 
 // Validate reports every invalid field of cfg, as New does, and loads the
-// certificate files, without binding anything.
+// certificate files and the ACME CA root file, without binding anything.
 func (cfg Config) Validate() error {
 	full, err := cfg.withDefaults()
 	if err != nil {
@@ -466,6 +476,11 @@ func (cfg Config) Validate() error {
 	}
 	if len(full.TLS.Certificates) > 0 {
 		if _, err := loadCertificates(full.TLS.Certificates); err != nil {
+			return err
+		}
+	}
+	if full.ACME.enabled() {
+		if _, err := full.ACME.loadRoots(); err != nil {
 			return err
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mholt/acmez/v3"
 	"github.com/valyala/fasthttp"
 
 	"github.com/fastserve/fastserve/tune"
@@ -252,6 +253,9 @@ func (c *conn) handshake() error {
 		return err
 	}
 	s.stats.handshakes.Add(1)
+	if c.Conn.ConnectionState().NegotiatedProtocol == acmez.ACMETLS1Protocol {
+		return io.EOF // a TLS-ALPN-01 validation ends with its handshake
+	}
 	c.ready.Store(true)
 	rd := time.Time{}
 	if !c.readDeadline.IsZero() {

@@ -28,7 +28,9 @@ import (
 // for fasthttp's own: its once-a-second date updater and dialer cache
 // (process-wide, forever), its client's pool cleaner, and the worker pool
 // cleaner that sleeps up to 10 s after its pool stops, and its
-// process-wide pool of compression workers.
+// process-wide pool of compression workers; and certmagic's process-wide
+// ACME rate limiters and the lock-file refreshers that end within 5 s of
+// their lock's release.
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m,
 		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp/stackless.funcWorker"),
@@ -36,6 +38,8 @@ func TestMain(m *testing.M) {
 		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*TCPDialer).tcpAddrsClean"),
 		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*HostClient).connsCleaner"),
 		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
+		goleak.IgnoreAnyFunction("github.com/caddyserver/certmagic.(*RingBufferRateLimiter).permit"),
+		goleak.IgnoreAnyFunction("github.com/caddyserver/certmagic.keepLockfileFresh"),
 	)
 }
 

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mholt/acmez/v3"
 	"github.com/valyala/fasthttp"
 
 	"github.com/fastserve/fastserve/tune"
@@ -68,7 +69,7 @@ func New(cfg Config, h fasthttp.RequestHandler) (*Server, error) {
 		drained:    make(chan struct{}),
 		handedOver: make(chan struct{}),
 	}
-	if s.tls, err = newTLSState(cfg.TLS, cfg.Logger); err != nil {
+	if s.tls, err = newTLSState(cfg.TLS, cfg.ACME.enabled(), cfg.Logger); err != nil {
 		return nil, err
 	}
 	if cfg.Handover != "" {
@@ -103,6 +104,13 @@ func New(cfg Config, h fasthttp.RequestHandler) (*Server, error) {
 		s.closeListeners()
 		s.inh.close(false)
 		return nil, err
+	}
+	if cfg.ACME.enabled() {
+		if err := s.setUpACME(); err != nil {
+			s.closeListeners()
+			s.inh.close(false)
+			return nil, err
+		}
 	}
 	if cfg.HSTS > 0 {
 		s.hsts = []byte("max-age=" + strconv.Itoa(int(cfg.HSTS/time.Second)))
@@ -156,6 +164,29 @@ func (s *Server) listen() error {
 		}
 	}
 	return s.newPlainServers()
+}
+
+// setUpACME makes the ACME state once the listeners are bound, since the
+// challenges are answered on them: TLS-ALPN-01 on the HTTPS port, HTTP-01
+// on the redirect listener.
+func (s *Server) setUpACME() error {
+	var httpAddr net.Addr
+	var redirect *plainServer
+	for _, p := range s.plain {
+		if p.name == "redirect" {
+			redirect, httpAddr = p, p.ln.Addr()
+		}
+	}
+	as, err := newACME(s.cfg.ACME, s.lns[0].Addr(), httpAddr, len(s.cfg.TLS.Certificates) == 0, s.log)
+	if err != nil {
+		return err
+	}
+	s.tls.acme = as
+	s.tls.cfg.NextProtos = append(s.tls.cfg.NextProtos, acmez.ACMETLS1Protocol)
+	if redirect != nil {
+		redirect.fs.Handler = as.httpChallenge(redirect.fs.Handler)
+	}
+	return nil
 }
 
 // newPlainServers binds the admin and redirect listeners.
@@ -228,6 +259,10 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.log.Info("serving "+p.name, "addr", p.ln.Addr())
 	}
 	s.log.Info("serving HTTPS", "addrs", s.Addrs(), "listeners", len(s.lns))
+	if as := s.tls.acme; as != nil {
+		as.start() // once the listeners serve, to answer the challenges
+		defer as.stop()
+	}
 	if s.inh != nil {
 		if err := s.inh.close(true); err != nil {
 			s.log.Warn("could not tell the previous process to drain; it serves on beside this one", "pid", s.inh.pid, "err", err)
@@ -283,6 +318,9 @@ func (s *Server) drain() error {
 func (s *Server) Shutdown(ctx context.Context) error {
 	if s.draining.CompareAndSwap(false, true) {
 		s.log.Info("draining", "open", s.stats.open.Load())
+	}
+	if s.tls.acme != nil {
+		s.tls.acme.stop()
 	}
 	defer s.drainEnd.Do(func() { close(s.drained) })
 	if s.handoverLn != nil {

@@ -39,6 +39,9 @@ type certStore struct {
 // Config.Certificates: the first the client supports (by name, then by
 // key type and signature scheme), else the first; if strict, none.
 func (cs *certStore) get(hello *tls.ClientHelloInfo, strict bool) *tls.Certificate {
+	if len(cs.certs) == 0 {
+		return nil // ACME only: certmagic answers
+	}
 	if strict && hello.ServerName == "" {
 		return nil // SupportsCertificate checks no name if none was sent
 	}
@@ -75,7 +78,9 @@ type tlsState struct {
 	cfg      *tls.Config
 	files    []CertFiles
 	keyFiles []string
+	strict   bool // StrictSNI
 	store    atomic.Pointer[certStore]
+	acme     *acmeState // or nil
 	logger   *slog.Logger
 
 	reloadMu sync.Mutex // one Reload at a time
@@ -84,10 +89,13 @@ type tlsState struct {
 	keys   [][32]byte // newest first
 }
 
-func newTLSState(c TLS, logger *slog.Logger) (*tlsState, error) {
-	ts := &tlsState{files: c.Certificates, keyFiles: c.SessionTicketKeyFiles, logger: logger}
+func newTLSState(c TLS, acme bool, logger *slog.Logger) (*tlsState, error) {
+	ts := &tlsState{files: c.Certificates, keyFiles: c.SessionTicketKeyFiles, strict: c.StrictSNI, logger: logger}
 	var store *certStore
-	if len(c.Certificates) == 0 {
+	switch {
+	case len(c.Certificates) == 0 && acme:
+		store = &certStore{}
+	case len(c.Certificates) == 0:
 		cert, err := selfsigned.New(365*24*time.Hour, selfsigned.DefaultHosts...)
 		if err != nil {
 			return nil, fmt.Errorf("server: self-signed certificate: %w", err)
@@ -95,7 +103,7 @@ func newTLSState(c TLS, logger *slog.Logger) (*tlsState, error) {
 		store = &certStore{certs: []tls.Certificate{cert}}
 		logger.Warn("no certificate configured: serving an in-memory SELF-SIGNED certificate, for development only; clients will not trust it",
 			"names", selfsigned.DefaultHosts)
-	} else {
+	default:
 		var err error
 		if store, err = loadCertificates(c.Certificates); err != nil {
 			return nil, err
@@ -108,17 +116,7 @@ func newTLSState(c TLS, logger *slog.Logger) (*tlsState, error) {
 		CurvePreferences:       intermediateCurves,
 		NextProtos:             []string{"http/1.1"},
 		SessionTicketsDisabled: c.DisableSessionTickets,
-		// With no certificate and no error, crypto/tls sends the
-		// unrecognized_name alert (strict SNI).
-		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-			cert := ts.store.Load().get(hello, c.StrictSNI)
-			if cert == nil {
-				if c, ok := hello.Context().Value(connKey{}).(*conn); ok {
-					c.unknownName = true
-				}
-			}
-			return cert, nil
-		},
+		GetCertificate:         ts.getCertificate,
 		// Only watches: records what the client offered, so a failed
 		// handshake can be counted by reason.
 		GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
@@ -160,6 +158,39 @@ func readTicketKeys(files []string) ([][32]byte, error) {
 		keys = append(keys, sha256.Sum256(b))
 	}
 	return keys, nil
+}
+
+// getCertificate picks the certificate for a ClientHello: certmagic
+// answers TLS-ALPN-01 validations and the ACME domains, the files every
+// other name (with no files and no strict SNI, the first ACME domain's
+// certificate answers them). An ACME domain with no certificate yet gets
+// a file that covers it, if one does; else the handshake fails. With no
+// certificate and no error, crypto/tls sends the unrecognized_name alert
+// (strict SNI).
+func (ts *tlsState) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	store := ts.store.Load()
+	if as := ts.acme; as != nil {
+		if isChallenge(hello) {
+			return as.magic.GetCertificate(hello)
+		}
+		if as.manages(hello.ServerName) || (len(store.certs) == 0 && !ts.strict) {
+			c, err := as.certificate(hello)
+			if err == nil {
+				return c, nil
+			}
+			if fc := store.get(hello, true); fc != nil {
+				return fc, nil
+			}
+			return nil, err
+		}
+	}
+	cert := store.get(hello, ts.strict)
+	if cert == nil {
+		if c, ok := hello.Context().Value(connKey{}).(*conn); ok {
+			c.unknownName = true
+		}
+	}
+	return cert, nil
 }
 
 func maxVersion(vs []uint16) uint16 {
