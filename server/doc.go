@@ -41,4 +41,9 @@
 // Shutdown stops accepting, closes idle keep-alive connections, answers
 // requests that arrive during the drain with Connection: close, and waits
 // for in-flight requests. Reload swaps certificates atomically.
+//
+// Config.ACME obtains and renews certificates from an ACME CA (Let's
+// Encrypt by default) with certmagic, answering the challenges on the
+// server's own listeners (TLS-ALPN-01 on Addr, HTTP-01 on RedirectAddr);
+// processes that share its Storage order each certificate once.
 package server

@@ -149,7 +149,7 @@ func runServe(cmd *cobra.Command, s *settings, stderr io.Writer) error {
 	if err != nil {
 		return s.explain(err, cmd.Flags())
 	}
-	if len(cfg.TLS.Certificates) == 0 {
+	if len(cfg.TLS.Certificates) == 0 && len(cfg.ACME.Domains) == 0 {
 		logger.Warn("development mode: try curl -k https://localhost:" + portOf(srv.Addrs()[0].String()) + "/")
 	}
 

@@ -33,6 +33,12 @@ type settings struct {
 	sessionTicketKeys []string
 	strictSNI         bool
 
+	acmeDomains []string
+	acmeEmail   string
+	acmeCA      string
+	acmeCARoot  string
+	acmeStorage string
+
 	keepAlive         bool
 	keepAliveIdle     time.Duration
 	keepAliveInterval time.Duration
@@ -91,6 +97,11 @@ func (s *settings) register(fs *pflag.FlagSet) {
 	fs.StringVar(&s.tlsMin, "tls-min-version", "1.2", "lowest TLS version accepted: 1.2 or 1.3")
 	fs.StringSliceVar(&s.sessionTicketKeys, "session-ticket-keys", nil, "session ticket key files shared by every instance (48 or 80 random bytes each: openssl rand 80); the first encrypts; re-read on SIGHUP (none = keys made in process, rotated every 12h)")
 	fs.BoolVar(&s.strictSNI, "strict-sni", false, "refuse a handshake whose server name matches no certificate, or that has none (unrecognized_name), instead of serving the first certificate")
+	fs.StringSliceVar(&s.acmeDomains, "acme", nil, "names (comma-separated) to obtain and renew certificates for from an ACME CA; it must reach --addr on port 443 (TLS-ALPN-01) or --redirect-http on port 80 (HTTP-01)")
+	fs.StringVar(&s.acmeEmail, "acme-email", "", "contact address for the ACME account, for the CA's expiry notices (empty = none)")
+	fs.StringVar(&s.acmeCA, "acme-ca", server.DefaultACMECA, "ACME directory URL; Let's Encrypt staging, to try things out: "+server.LetsEncryptStagingCA)
+	fs.StringVar(&s.acmeCARoot, "acme-ca-root", "", "PEM file of roots to trust for the ACME CA's own HTTPS, in place of the system's (a private CA such as step-ca)")
+	fs.StringVar(&s.acmeStorage, "acme-storage", server.DefaultACMEStorage(), "directory of the ACME account, keys, certificates and locks; processes sharing it obtain each certificate once")
 
 	fs.BoolVar(&s.keepAlive, "keepalive", true, "TCP keep-alive on client connections")
 	fs.DurationVar(&s.keepAliveIdle, "keepalive-idle", d.KeepAlive.Idle, "idle time before the first keep-alive probe (whole seconds)")
@@ -154,7 +165,7 @@ func (s *settings) load(fs *pflag.FlagSet, lookupEnv func(string) (string, bool)
 		}
 		src := "environment " + name
 		vals := []string{v}
-		if f.Value.Type() == "stringArray" {
+		if t := f.Value.Type(); t == "stringArray" || t == "stringSlice" {
 			vals = strings.Split(v, ",")
 		}
 		for _, v := range vals {
@@ -258,6 +269,8 @@ func wantOf(f *pflag.Flag) string {
 		return "true or false"
 	case "networks":
 		return "a CIDR such as 10.0.0.0/8 or an address"
+	case "stringSlice":
+		return "names separated by commas"
 	}
 	return "a " + f.Value.Type()
 }
@@ -330,6 +343,25 @@ func (s *settings) config() (server.Config, error) {
 	}
 	cfg.TLS.SessionTicketKeyFiles = s.sessionTicketKeys
 	cfg.TLS.StrictSNI = s.strictSNI
+	if len(s.acmeDomains) > 0 {
+		cfg.ACME = server.ACME{
+			Email:      s.acmeEmail,
+			CA:         s.acmeCA,
+			CARootFile: s.acmeCARoot,
+			Storage:    s.acmeStorage,
+		}
+		for _, d := range s.acmeDomains {
+			cfg.ACME.Domains = append(cfg.ACME.Domains, strings.TrimSpace(d))
+		}
+	} else {
+		for _, f := range []struct{ flag, v string }{
+			{"acme-email", s.acmeEmail}, {"acme-ca", s.acmeCA}, {"acme-ca-root", s.acmeCARoot}, {"acme-storage", s.acmeStorage},
+		} {
+			if _, set := s.source[f.flag]; set {
+				errs = append(errs, fmt.Errorf("--%s=%s%s: needs --acme, the names to obtain certificates for", f.flag, f.v, s.from(f.flag)))
+			}
+		}
+	}
 	switch s.tlsMin {
 	case "1.2":
 		cfg.TLS.MinVersion = tls.VersionTLS12
@@ -393,6 +425,10 @@ var fieldFlags = map[string]string{
 	"AccessLogFormat":         "access-log-format",
 	"AdminAddr":               "admin",
 	"RedirectAddr":            "redirect-http",
+	"ACME.Email":              "acme-email",
+	"ACME.CA":                 "acme-ca",
+	"ACME.CARootFile":         "acme-ca-root",
+	"ACME.Storage":            "acme-storage",
 }
 
 // explain rewrites the server's errors in the settings' names, one line
@@ -412,6 +448,8 @@ func (s *settings) explain(err error, fs *pflag.FlagSet) error {
 			flag, v = "cert", fmt.Sprint(ce.Value)
 		case strings.HasPrefix(ce.Field, "TLS.SessionTicketKeyFiles["):
 			flag, v = "session-ticket-keys", fmt.Sprint(ce.Value)
+		case ce.Field == "ACME.Domains":
+			flag, v = "acme", fmt.Sprint(ce.Value)
 		case ok:
 			v = fs.Lookup(flag).Value.String()
 		default:

@@ -80,7 +80,10 @@ func binaries() (bin, mod string, err error) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 		defer cancel()
-		out, err := exec.CommandContext(ctx, goBin, "mod", "download", "-json", module+"@"+Version).Output()
+		// Outside any module, so that no go.mod or go.sum is touched.
+		download := exec.CommandContext(ctx, goBin, "mod", "download", "-json", module+"@"+Version)
+		download.Dir = os.TempDir()
+		out, err := download.Output()
 		if err != nil {
 			buildErr = fmt.Errorf("go mod download %s@%s: %w", module, Version, err)
 			return
@@ -114,6 +117,7 @@ func binaries() (bin, mod string, err error) {
 		defer os.RemoveAll(tmp)
 		cmd := exec.CommandContext(ctx, goBin, "install", module+"/cmd/pebble@"+Version, module+"/cmd/pebble-challtestsrv@"+Version)
 		cmd.Env = append(os.Environ(), "GOBIN="+tmp, "CGO_ENABLED=0")
+		cmd.Dir = os.TempDir()
 		if b, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go install pebble@%s: %w\n%s", Version, err, b)
 			return
@@ -197,10 +201,9 @@ func Start(t testing.TB, o Options) *CA {
 	ca.pebble = exec.Command(filepath.Join(bin, "pebble"), "-config", configFile,
 		"-dnsserver", fmt.Sprintf("127.0.0.1:%d", dnsPort))
 	ca.pebble.Env = append(os.Environ(),
-		"PEBBLE_VA_NOSLEEP=1",     // validate at once
+		"PEBBLE_VA_NOSLEEP=1",      // validate at once
 		"PEBBLE_WFE_NONCEREJECT=0", // no made-up bad nonces
-		"PEBBLE_AUTHZREUSE=0",      // every order validates
-		"PEBBLE_CHAIN_LENGTH=1")    // root and leaf, no intermediate
+		"PEBBLE_AUTHZREUSE=0")      // every order validates
 	out, err := ca.pebble.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
