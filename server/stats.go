@@ -144,7 +144,7 @@ func (s *Server) Stats() Stats {
 }
 
 // WritePrometheus writes the server's Stats in the Prometheus text format,
-// as metrics named fastserve_*.
+// as metrics named fastserve_*, then calls Config.Metrics.
 func (s *Server) WritePrometheus(w io.Writer) {
 	st := s.Stats()
 	metrics.WriteCounterUint64(w, "fastserve_connections_accepted_total", st.Accepted)
@@ -184,6 +184,9 @@ func (s *Server) WritePrometheus(w io.Writer) {
 	metrics.WriteCounterUint64(w, "fastserve_tune_option_failures_total", st.Tune.OptionFailures)
 	metrics.WriteCounterUint64(w, "fastserve_accept_errors_retried_total", st.Tune.TransientErrors)
 	metrics.WriteCounterUint64(w, "fastserve_access_log_dropped_total", st.AccessLogDropped)
+	if s.cfg.Metrics != nil {
+		s.cfg.Metrics(w)
+	}
 }
 
 // MetricsHandler serves WritePrometheus, for an admin listener.
