@@ -202,6 +202,7 @@ func TestBadInput(t *testing.T) {
 	unknownKeyFile := writeFile(t, dir, "unknown-key.yaml", "keepalive-idle: 30s\nkeepalive_count: 3\n")
 	notDir := writeFile(t, dir, "file.txt", "not a directory\n")
 	missingCert, missingKey := filepath.Join(dir, "missing.crt"), filepath.Join(dir, "missing.key")
+	badRouteFile := writeFile(t, dir, "bad-route.yaml", "keepalive-idle: 30s\nroutes:\n  - path: /api/\n    proxy: [http://127.0.0.1:9001, http://127.0.0.1:9002/v1]\n")
 
 	for _, tc := range []struct {
 		name string
@@ -231,6 +232,16 @@ func TestBadInput(t *testing.T) {
 			"fastserve: --root=" + notDir + " (flag --root): invalid value: want an existing directory"},
 		{"log format", nil, []string{"--log-format", "xml"},
 			"fastserve: --log-format=xml (flag --log-format): invalid value: want text or json"},
+		{"proxy scheme", nil, []string{"--proxy", "ftp://127.0.0.1:9001"},
+			`fastserve: --proxy=ftp://127.0.0.1:9001 (flag --proxy): invalid value: must be an http:// or https:// URL with a host and no path, such as "http://127.0.0.1:9001"`},
+		{"proxy URL in the environment", []string{"FASTSERVE_PROXY=http://127.0.0.1:9001,http://127.0.0.1:9002/v1"}, nil,
+			`fastserve: --proxy=http://127.0.0.1:9002/v1 (environment FASTSERVE_PROXY): invalid value: must be an http:// or https:// URL with a host and no path, such as "http://127.0.0.1:9001"`},
+		{"proxy timeout", nil, []string{"--proxy", "http://127.0.0.1:9001", "--proxy-connect-timeout", "-1s"},
+			"fastserve: --proxy-connect-timeout=-1s (flag --proxy-connect-timeout): invalid value: must be 1ms or more, or 0 for 5s"},
+		{"proxy host header", nil, []string{"--proxy", "http://127.0.0.1:9001", "--proxy-host-header", "a b"},
+			`fastserve: --proxy-host-header=a b (flag --proxy-host-header): invalid value: must be "pass", "upstream" or a host[:port] to send`},
+		{"route in the file", nil, []string{"--config", badRouteFile},
+			"fastserve: config file " + badRouteFile + `:3: routes[0].proxy[1]=http://127.0.0.1:9002/v1: invalid value: must be an http:// or https:// URL with a host and no path, such as "http://127.0.0.1:9001"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
