@@ -706,3 +706,24 @@ func BenchmarkProxy(b *testing.B) {
 		})
 	}
 }
+
+// TestProxyHead: a HEAD's answer keeps the upstream's Content-Length and
+// has no body; the connection serves the next request.
+func TestProxyHead(t *testing.T) {
+	up := newRawUpstream(t, func(s seen) string {
+		return "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n" + map[bool]string{true: "", false: strings.Repeat("x", 1234)}[s.Method == "HEAD"]
+	})
+	p := newProxy(t, server.ProxyConfig{Routes: []server.ProxyRoute{{Path: "/", Upstreams: []string{up.URL()}}}})
+	ts := startProxy(t, p)
+	c := ts.Dial(t, nil)
+	br := bufio.NewReader(c)
+	require.NoError(t, c.SetDeadline(time.Now().Add(5*time.Second)))
+	_, err := io.WriteString(c, "HEAD / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+	require.NoError(t, err)
+	resp, err := http.ReadResponse(br, &http.Request{Method: "HEAD"})
+	require.NoError(t, err)
+	assert.Equal(t, int64(1234), resp.ContentLength)
+	assert.Equal(t, 0, br.Buffered(), "no body after a HEAD's head")
+	get := roundTrip(t, c, br, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+	assert.Equal(t, 1234, len(get.Body()))
+}
