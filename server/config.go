@@ -155,6 +155,19 @@ type Config struct {
 	// zero, 4 MiB.
 	MaxBodyBytes int
 
+	// StreamRequestBody hands the handler a request body as a stream
+	// (fasthttp.RequestCtx.RequestBodyStream) read from the connection as
+	// the handler reads it, beyond the first 8 KiB, instead of reading it
+	// whole before the handler runs: a Proxy then sends a large upload to
+	// its upstream as it arrives. MaxBodyBytes still holds (413 when
+	// Content-Length exceeds it; a chunked body's reads fail with
+	// fasthttp.ErrBodyTooLarge past it) and BodyTimeout, grown by MinRate,
+	// bounds the reads. The costs: a handler that calls PostBody reads the
+	// stream into memory, and fasthttp logs a warning each time (at most
+	// 10 lines a second); and each connection keeps its read buffer
+	// (MaxHeaderBytes) between requests, whatever KeepIdleBuffers says.
+	StreamRequestBody bool
+
 	// MaxRequestsPerConn closes a connection after it has served this
 	// many requests (the last response says Connection: close). If zero,
 	// there is no bound.
@@ -199,6 +212,11 @@ type Config struct {
 	// every request with a 301 to the same host and URI over HTTPS on
 	// Addr's port. With ACME, it also answers the CA's HTTP-01 challenges.
 	RedirectAddr string
+
+	// Metrics, if set, is called by WritePrometheus after the server's own
+	// metrics, to add others to /metrics in the same text format, such as
+	// a Proxy's WritePrometheus.
+	Metrics func(w io.Writer)
 
 	// Logger receives the server's logs. If nil, slog.Default().
 	Logger *slog.Logger

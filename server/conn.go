@@ -77,7 +77,8 @@ type conn struct {
 	scanLine int
 	offered  uint16 // the highest TLS version the client offered
 
-	unknownName bool // StrictSNI found no certificate for the server name
+	unknownName bool      // StrictSNI found no certificate for the server name
+	bodyLimit   bodyLimit // a streamed chunked body's bound (Config.StreamRequestBody)
 
 	ready     atomic.Bool  // the handshake is done
 	idleSince atomic.Int64 // when the connection went idle between requests (Unix ns), or 0

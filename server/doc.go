@@ -38,6 +38,13 @@
 // and is logged at a bounded rate. A handler panic is answered with a 500
 // and counted, and the server goes on.
 //
+// A Proxy (NewProxy) is a handler that sends requests, by path prefix, to
+// upstream HTTP or HTTPS servers over keep-alive pools, balanced to the
+// least loaded upstream that passes its health checks, with the
+// forwarding headers set and the hop-by-hop ones dropped, a 502, 503 or
+// 504 naming the upstream when it fails, and one retry when that is
+// safe. With Config.StreamRequestBody, large uploads stream upstream.
+//
 // Shutdown stops accepting, closes idle keep-alive connections, answers
 // requests that arrive during the drain with Connection: close, and waits
 // for in-flight requests. Reload swaps certificates atomically.

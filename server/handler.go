@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"io"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -25,8 +26,58 @@ func (s *Server) handle(h fasthttp.RequestHandler) fasthttp.RequestHandler {
 			s.refuse(ctx, r)
 			return
 		}
+		if s.cfg.StreamRequestBody && !s.limitBodyStream(ctx) {
+			s.refuse(ctx, refuseBodyTooLarge)
+			return
+		}
 		h(ctx)
+		if c, ok := ctx.Conn().(*conn); ok && c.bodyLimit.left < 0 {
+			s.refuse(ctx, refuseBodyTooLarge) // whatever the handler answered
+		}
 	}
+}
+
+// limitBodyStream applies MaxBodyBytes to a streamed request body, which
+// fasthttp does not: it reports false for a Content-Length over the
+// bound, and makes the reads of a chunked body fail past it.
+func (s *Server) limitBodyStream(ctx *fasthttp.RequestCtx) bool {
+	n := ctx.Request.Header.ContentLength()
+	if n > s.cfg.MaxBodyBytes {
+		return false
+	}
+	c, ok := ctx.Conn().(*conn)
+	if !ok {
+		return true
+	}
+	c.bodyLimit = bodyLimit{}
+	if n == -1 && ctx.Request.IsBodyStream() {
+		c.bodyLimit = bodyLimit{r: ctx.RequestBodyStream(), left: int64(s.cfg.MaxBodyBytes)}
+		ctx.Request.SetBodyStream(&c.bodyLimit, -1)
+	}
+	return true
+}
+
+// bodyLimit reads a chunked request body up to MaxBodyBytes; past it, its
+// reads fail, and the request gets 413 whatever the handler answers. Each
+// connection has one, reused by each of its requests.
+type bodyLimit struct {
+	r    io.Reader
+	left int64
+}
+
+func (b *bodyLimit) Read(p []byte) (int, error) {
+	if b.left < 0 {
+		return 0, fasthttp.ErrBodyTooLarge
+	}
+	if int64(len(p)) > b.left+1 {
+		p = p[:b.left+1] // one byte past the bound tells it is crossed
+	}
+	n, err := b.r.Read(p)
+	b.left -= int64(n)
+	if b.left < 0 {
+		return n + int(b.left), fasthttp.ErrBodyTooLarge
+	}
+	return n, err
 }
 
 // expect decides whether a request with "Expect: 100-continue" gets its

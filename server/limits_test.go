@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"runtime"
 	"strconv"
@@ -239,8 +240,23 @@ func chunkedBody(body string) string {
 // TestLimitBodyBytes: a body of MaxBodyBytes is served, one byte more gets
 // 413 and the connection closes, with Content-Length or chunked.
 func TestLimitBodyBytes(t *testing.T) {
+	t.Run("buffered", func(t *testing.T) { testLimitBodyBytes(t, server.Config{}, echoBodyLen) })
+	// A streamed body is read by the handler, after fasthttp's checks.
+	t.Run("streamed", func(t *testing.T) {
+		testLimitBodyBytes(t, server.Config{StreamRequestBody: true}, func(ctx *fasthttp.RequestCtx) {
+			n, err := io.Copy(io.Discard, ctx.RequestBodyStream())
+			fmt.Fprintf(ctx, "%d", n)
+			if err != nil {
+				fmt.Fprintf(ctx, " %v", err) // answered 200: the server must make it a 413
+			}
+		})
+	})
+}
+
+func testLimitBodyBytes(t *testing.T, cfg server.Config, h fasthttp.RequestHandler) {
 	const limit = 1024
-	ts := start(t, server.Config{MaxBodyBytes: limit}, echoBodyLen)
+	cfg.MaxBodyBytes = limit
+	ts := start(t, cfg, h)
 	rejected := uint64(0)
 	for _, tc := range []struct {
 		name string

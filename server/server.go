@@ -96,6 +96,7 @@ func New(cfg Config, h fasthttp.RequestHandler) (*Server, error) {
 		MaxRequestsPerConn: cfg.MaxRequestsPerConn,
 		MaxRequestBodySize: cfg.MaxBodyBytes,
 		ReduceMemoryUsage:  !cfg.KeepIdleBuffers,
+		StreamRequestBody:  cfg.StreamRequestBody, // handle enforces MaxBodyBytes then
 		CloseOnShutdown:    true,
 		Logger:             s.fastLog,
 	}

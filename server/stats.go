@@ -160,7 +160,7 @@ func (s *Server) Stats() Stats {
 }
 
 // WritePrometheus writes the server's Stats in the Prometheus text format,
-// as metrics named fastserve_*.
+// as metrics named fastserve_*, then calls Config.Metrics.
 func (s *Server) WritePrometheus(w io.Writer) {
 	st := s.Stats()
 	metrics.WriteCounterUint64(w, "fastserve_connections_accepted_total", st.Accepted)
@@ -207,6 +207,9 @@ func (s *Server) WritePrometheus(w io.Writer) {
 	}
 	if s.tls.acme != nil {
 		s.tls.acme.writePrometheus(w)
+	}
+	if s.cfg.Metrics != nil {
+		s.cfg.Metrics(w)
 	}
 }
 

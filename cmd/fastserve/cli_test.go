@@ -209,6 +209,7 @@ func TestBadInput(t *testing.T) {
 	notDir := writeFile(t, dir, "file.txt", "not a directory\n")
 	missingCert, missingKey := filepath.Join(dir, "missing.crt"), filepath.Join(dir, "missing.key")
 	badCIDRFile := writeFile(t, dir, "bad-cidr.yaml", "proxy-protocol: true\nproxy-protocol-from: [10.0.0.0/8, 10.1.2.3/8/8]\n")
+	badRouteFile := writeFile(t, dir, "bad-route.yaml", "keepalive-idle: 30s\nroutes:\n  - path: /api/\n    proxy: [http://127.0.0.1:9001, http://127.0.0.1:9002/v1]\n")
 
 	for _, tc := range []struct {
 		name string
@@ -248,6 +249,16 @@ func TestBadInput(t *testing.T) {
 			"fastserve: --proxy-protocol-from=10.0.0.0/8 (flag --proxy-protocol-from): takes effect only with --proxy-protocol"},
 		{"PROXY timeout", nil, []string{"--proxy-protocol", "--proxy-protocol-timeout", "-1s"},
 			"fastserve: --proxy-protocol-timeout=-1s (flag --proxy-protocol-timeout): invalid value: must be 1ms or more, or 0 for 3s"},
+		{"proxy scheme", nil, []string{"--proxy", "ftp://127.0.0.1:9001"},
+			`fastserve: --proxy=ftp://127.0.0.1:9001 (flag --proxy): invalid value: must be an http:// or https:// URL with a host and no path, such as "http://127.0.0.1:9001"`},
+		{"proxy URL in the environment", []string{"FASTSERVE_PROXY=http://127.0.0.1:9001,http://127.0.0.1:9002/v1"}, nil,
+			`fastserve: --proxy=http://127.0.0.1:9002/v1 (environment FASTSERVE_PROXY): invalid value: must be an http:// or https:// URL with a host and no path, such as "http://127.0.0.1:9001"`},
+		{"proxy timeout", nil, []string{"--proxy", "http://127.0.0.1:9001", "--proxy-connect-timeout", "-1s"},
+			"fastserve: --proxy-connect-timeout=-1s (flag --proxy-connect-timeout): invalid value: must be 1ms or more, or 0 for 5s"},
+		{"proxy host header", nil, []string{"--proxy", "http://127.0.0.1:9001", "--proxy-host-header", "a b"},
+			`fastserve: --proxy-host-header=a b (flag --proxy-host-header): invalid value: must be "pass", "upstream" or a host[:port] to send`},
+		{"route in the file", nil, []string{"--config", badRouteFile},
+			"fastserve: config file " + badRouteFile + `:3: routes[0].proxy[1]=http://127.0.0.1:9002/v1: invalid value: must be an http:// or https:// URL with a host and no path, such as "http://127.0.0.1:9001"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -108,6 +108,11 @@ func prepare(cmd *cobra.Command, s *settings) (server.Config, error) {
 	if verr := cfg.Validate(); verr != nil {
 		err = errors.Join(err, s.explain(verr, fs))
 	}
+	if pcfg, ok := s.proxyConfig(); ok {
+		if perr := pcfg.Validate(); perr != nil {
+			err = errors.Join(err, s.explainProxy(perr, fs))
+		}
+	}
 	if err != nil {
 		return server.Config{}, usageError{err}
 	}
@@ -143,6 +148,21 @@ func runServe(cmd *cobra.Command, s *settings, stderr io.Writer) error {
 		}
 		defer static.Close()
 		handler = static.Handle
+	}
+
+	if pcfg, ok := s.proxyConfig(); ok {
+		pcfg.Logger = logger
+		proxy, err := server.NewProxy(pcfg)
+		if err != nil {
+			return s.explainProxy(err, cmd.Flags())
+		}
+		defer proxy.Close()
+		handler = proxy.Handler(handler)
+		cfg.StreamRequestBody = true // uploads go upstream as they arrive
+		cfg.Metrics = proxy.WritePrometheus
+		for _, r := range pcfg.Routes {
+			logger.Info("proxying", "path", r.Path, "upstreams", r.Upstreams)
+		}
 	}
 
 	srv, err := server.New(cfg, handler)
@@ -216,6 +236,9 @@ func newCheck(stdout io.Writer) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if _, err := prepare(cmd, s); err != nil {
 				return err
+			}
+			for _, r := range s.routes {
+				fmt.Fprintf(stdout, "route: %s -> %s  # %s\n", r.route.Path, strings.Join(r.route.Upstreams, ","), r.src)
 			}
 			cmd.Flags().VisitAll(func(f *pflag.Flag) {
 				if f.Name == "config" || f.Name == "help" {

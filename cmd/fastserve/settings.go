@@ -81,6 +81,15 @@ type settings struct {
 	logFormat       string
 	logLevel        string
 
+	proxy               []string
+	proxyHostHeader     string
+	proxyConnectTimeout time.Duration
+	proxyTimeout        time.Duration
+	proxyMaxConns       int
+	proxyHealthPath     string
+	proxyHealthInterval time.Duration
+	routes              []fileRoute // from the config file's routes: key
+
 	// source says where each setting that is not a default came from.
 	source map[string]string
 }
@@ -144,6 +153,20 @@ func (s *settings) register(fs *pflag.FlagSet) {
 	fs.StringVar(&s.admin, "admin", "127.0.0.1:9090", "host:port of the admin listener: /metrics, /healthz, /readyz, /debug/conns (empty = none)")
 	fs.StringVar(&s.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&s.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+
+	fs.StringArrayVar(&s.proxy, "proxy", nil, "upstream URL(s), comma-separated or repeated, to reverse-proxy every request to (http:// or https://); per-path routes go in the config file's routes:")
+	fs.StringVar(&s.proxyHostHeader, "proxy-host-header", "pass", "Host sent upstream: pass (the client's), upstream (the upstream URL's), or a fixed host[:port]")
+	fs.DurationVar(&s.proxyConnectTimeout, "proxy-connect-timeout", server.DefaultProxyConnectTimeout, "bound on connecting to an upstream, TLS included (past it, 504)")
+	fs.DurationVar(&s.proxyTimeout, "proxy-timeout", server.DefaultProxyReadTimeout, "bound on each wait for an upstream's bytes: its response head (past it, 504) and between two reads of its body")
+	fs.IntVar(&s.proxyMaxConns, "proxy-max-conns", server.DefaultProxyMaxConns, "connections open to each upstream at once")
+	fs.StringVar(&s.proxyHealthPath, "proxy-health-path", server.DefaultProxyHealthPath, "path of the upstreams' health check (GET; 2xx or 3xx = up)")
+	fs.DurationVar(&s.proxyHealthInterval, "proxy-health-interval", server.DefaultProxyHealthInterval, "time between two health checks of an upstream")
+}
+
+// fileRoute is an entry of the config file's routes: list.
+type fileRoute struct {
+	route server.ProxyRoute
+	src   string // config file F:LINE
 }
 
 // load fills the settings not given as flags from FASTSERVE_* variables,
@@ -213,6 +236,15 @@ func (s *settings) loadFile(fs *pflag.FlagSet) []error {
 	for i := 0; i+1 < len(top.Content); i += 2 {
 		k, v := top.Content[i], top.Content[i+1]
 		src := fmt.Sprintf("config file %s:%d", s.configFile, k.Line)
+		if k.Value == "routes" {
+			if seen[k.Value] {
+				errs = append(errs, fmt.Errorf("%s: %q is set twice", src, k.Value))
+				continue
+			}
+			seen[k.Value] = true
+			errs = append(errs, s.loadRoutes(v)...)
+			continue
+		}
 		f := fs.Lookup(k.Value)
 		if f == nil || k.Value == "config" {
 			msg := fmt.Sprintf("%s: unknown setting %q", src, k.Value)
@@ -252,6 +284,139 @@ func (s *settings) loadFile(fs *pflag.FlagSet) []error {
 		s.source[f.Name] = src
 	}
 	return errs
+}
+
+// loadRoutes reads the config file's routes: a list of {path, proxy}
+// mappings, proxy being one URL or a list of them.
+func (s *settings) loadRoutes(v *yaml.Node) []error {
+	at := func(n *yaml.Node) string { return fmt.Sprintf("config file %s:%d", s.configFile, n.Line) }
+	const want = "want a list of {path: /prefix/, proxy: [http://host:port, ...]}"
+	if v.Kind != yaml.SequenceNode {
+		return []error{fmt.Errorf("%s: routes: %s", at(v), want)}
+	}
+	var errs []error
+	for i, e := range v.Content {
+		if e.Kind != yaml.MappingNode {
+			errs = append(errs, fmt.Errorf("%s: routes[%d]: %s", at(e), i, want))
+			continue
+		}
+		r := fileRoute{src: at(e)}
+		for j := 0; j+1 < len(e.Content); j += 2 {
+			key, val := e.Content[j], e.Content[j+1]
+			switch {
+			case key.Value == "path" && val.Kind == yaml.ScalarNode:
+				r.route.Path = val.Value
+			case key.Value == "proxy" && val.Kind == yaml.ScalarNode:
+				r.route.Upstreams = append(r.route.Upstreams, splitList(val.Value)...)
+			case key.Value == "proxy" && val.Kind == yaml.SequenceNode:
+				for _, u := range val.Content {
+					r.route.Upstreams = append(r.route.Upstreams, splitList(u.Value)...)
+				}
+			default:
+				errs = append(errs, fmt.Errorf("%s: routes[%d]: unknown key or value %q; %s", at(key), i, key.Value, want))
+			}
+		}
+		s.routes = append(s.routes, r)
+	}
+	if len(errs) == 0 {
+		s.source["routes"] = at(v)
+	}
+	return errs
+}
+
+// splitList splits a comma-separated list, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, e := range strings.Split(v, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// proxyConfig turns the proxy settings into a server.ProxyConfig: the
+// config file's routes, then --proxy as the route for "/". ok is false
+// when neither is set.
+func (s *settings) proxyConfig() (cfg server.ProxyConfig, ok bool) {
+	for _, r := range s.routes {
+		cfg.Routes = append(cfg.Routes, r.route)
+	}
+	var all []string
+	for _, v := range s.proxy {
+		all = append(all, splitList(v)...)
+	}
+	if len(s.proxy) > 0 {
+		cfg.Routes = append(cfg.Routes, server.ProxyRoute{Path: "/", Upstreams: all})
+	}
+	cfg.HostHeader = s.proxyHostHeader
+	cfg.ConnectTimeout = s.proxyConnectTimeout
+	cfg.ReadTimeout = s.proxyTimeout
+	cfg.MaxConns = s.proxyMaxConns
+	cfg.HealthPath = s.proxyHealthPath
+	cfg.HealthInterval = s.proxyHealthInterval
+	return cfg, len(cfg.Routes) > 0
+}
+
+// proxyFieldFlags maps server.ProxyConfig fields to the settings that
+// set them.
+var proxyFieldFlags = map[string]string{
+	"HostHeader":     "proxy-host-header",
+	"ConnectTimeout": "proxy-connect-timeout",
+	"ReadTimeout":    "proxy-timeout",
+	"MaxConns":       "proxy-max-conns",
+	"HealthPath":     "proxy-health-path",
+	"HealthInterval": "proxy-health-interval",
+}
+
+// explainProxy rewrites the proxy's errors in the settings' names, one
+// line each: a route of the config file by its line, the rest by flag.
+func (s *settings) explainProxy(err error, fs *pflag.FlagSet) error {
+	var lines []error
+	for _, e := range unjoin(err) {
+		var ce *server.ConfigError
+		if !errors.As(e, &ce) {
+			lines = append(lines, e)
+			continue
+		}
+		var i, j int
+		field := ce.Field
+		if n, _ := fmt.Sscanf(ce.Field, "Routes[%d].Upstreams[%d]", &i, &j); n == 2 {
+			field = "Upstreams[]"
+		} else if n, _ := fmt.Sscanf(ce.Field, "Routes[%d].", &i); n == 1 {
+			field = ce.Field[strings.Index(ce.Field, "].")+2:]
+		}
+		switch {
+		case strings.HasPrefix(ce.Field, "Routes[") && i < len(s.routes):
+			key := map[string]string{"Path": "path", "Upstreams": "proxy", "Upstreams[]": fmt.Sprintf("proxy[%d]", j)}[field]
+			lines = append(lines, fmt.Errorf("%s: routes[%d].%s=%v: invalid value: must be %s", s.routes[i].src, i, key, unquote(ce.Value), ce.Allowed))
+		case strings.HasPrefix(ce.Field, "Routes["):
+			v := fmt.Sprint(unquote(ce.Value))
+			if field == "Path" {
+				v = strings.Join(s.proxy, ",") // --proxy's route for "/" and a file route for "/"
+				lines = append(lines, fmt.Errorf("--proxy=%s%s: invalid value: a route of the config file has the path \"/\" already", v, s.from("proxy")))
+				continue
+			}
+			lines = append(lines, fmt.Errorf("--proxy=%s%s: invalid value: must be %s", v, s.from("proxy"), ce.Allowed))
+		case proxyFieldFlags[ce.Field] != "":
+			flag := proxyFieldFlags[ce.Field]
+			lines = append(lines, fmt.Errorf("--%s=%s%s: invalid value: must be %s", flag, fs.Lookup(flag).Value.String(), s.from(flag), ce.Allowed))
+		default:
+			lines = append(lines, e)
+		}
+	}
+	return errors.Join(lines...)
+}
+
+// unquote undoes the %q of a ConfigError's string value.
+func unquote(v any) any {
+	if str, ok := v.(string); ok && len(str) >= 2 && str[0] == '"' {
+		var u string
+		if _, err := fmt.Sscanf(str, "%q", &u); err == nil {
+			return u
+		}
+	}
+	return v
 }
 
 // badValue is the one-line error for a value a setting cannot take.

@@ -1,0 +1,377 @@
+package server
+
+import (
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// ProxyConfig configures a reverse proxy. The zero value of every field
+// but Routes means its documented default.
+type ProxyConfig struct {
+	// Routes send the requests whose path starts with a prefix to a set of
+	// upstreams. The longest matching prefix wins; a request that no route
+	// matches goes to the next handler. A route with Path "/" takes every
+	// request. At least one route is needed.
+	Routes []ProxyRoute
+
+	// HostHeader is the Host sent upstream: "pass" (or empty) sends the
+	// client's, "upstream" sends the upstream URL's host[:port], and
+	// anything else is sent as it is.
+	HostHeader string
+
+	// ConnectTimeout bounds connecting to an upstream, its TLS handshake
+	// included (past it, 504), and the wait for a free connection when
+	// MaxConns are busy (past it, 503). If zero, 5 s.
+	ConnectTimeout time.Duration
+
+	// ReadTimeout bounds each wait for bytes from an upstream, as nginx's
+	// proxy_read_timeout: for the response head (past it, 504), and
+	// between two reads of the body. If zero, 60 s.
+	ReadTimeout time.Duration
+
+	// WriteTimeout bounds each write of a request to an upstream. If zero,
+	// 60 s.
+	WriteTimeout time.Duration
+
+	// MaxConns bounds the connections open to each upstream at once. If
+	// zero, 512.
+	MaxConns int
+
+	// IdleTimeout is how long a keep-alive connection to an upstream may
+	// wait for its next request. If zero, 4 s: shorter than the idle
+	// timeouts of common upstream servers (Node.js's 5 s), so that the
+	// proxy, not the upstream, closes an idle connection, and a request is
+	// not sent on a connection the upstream is closing.
+	IdleTimeout time.Duration
+
+	// BufferBodyBytes is the size up to which a request body is read
+	// whole before it is sent, so that the request can be retried on
+	// another upstream. A larger body, or a chunked one, is streamed to
+	// the upstream as it arrives, if the server streams request bodies
+	// (Config.StreamRequestBody); if it does not, every body is already in
+	// memory, up to Config.MaxBodyBytes. If zero, 64 KiB.
+	BufferBodyBytes int
+
+	// HealthPath is the path of the active health check: a GET with the
+	// upstream's host as Host. A 2xx or 3xx answer within HealthTimeout
+	// marks the upstream up; anything else marks it down. If empty, "/".
+	HealthPath string
+
+	// HealthInterval is the time between two health checks of each
+	// upstream. If zero, 5 s.
+	HealthInterval time.Duration
+
+	// HealthTimeout bounds a health check. If zero, 2 s or HealthInterval,
+	// whichever is shorter.
+	HealthTimeout time.Duration
+
+	// PassServerHeader sends the upstream's Server header to the client.
+	// By default it is dropped, and the server's own Name goes instead.
+	PassServerHeader bool
+
+	// TLS configures the connections to https:// upstreams. If nil, they
+	// are verified against the system's roots, with the upstream's host as
+	// the server name.
+	TLS *tls.Config
+
+	// Logger receives upstreams going down and up, and upstream errors (at
+	// most 10 lines a second). If nil, slog.Default().
+	Logger *slog.Logger
+}
+
+// A ProxyRoute sends the requests under a path prefix to a set of
+// upstreams.
+type ProxyRoute struct {
+	// Path is a prefix of the request's path, such as "/api/", or "/" for
+	// every path. It is matched against the normalized path (no "..", no
+	// percent-encoding); the request URI goes upstream as the client sent
+	// it.
+	Path string
+
+	// Upstreams are the URLs of the servers that share the route's
+	// requests, such as "http://127.0.0.1:9001" or
+	// "https://backend.internal": a scheme and a host, with no path, query
+	// or user. Each request goes to the least loaded upstream that is up.
+	Upstreams []string
+}
+
+// Proxy defaults.
+const (
+	DefaultProxyConnectTimeout  = 5 * time.Second
+	DefaultProxyReadTimeout     = 60 * time.Second
+	DefaultProxyWriteTimeout    = 60 * time.Second
+	DefaultProxyMaxConns        = 512
+	DefaultProxyIdleTimeout     = 4 * time.Second
+	DefaultProxyBufferBodyBytes = 64 << 10
+	DefaultProxyHealthPath      = "/"
+	DefaultProxyHealthInterval  = 5 * time.Second
+	defaultProxyHealthTimeout   = 2 * time.Second
+)
+
+// A Proxy is a reverse proxy: it sends requests to upstream HTTP or HTTPS
+// servers over pools of keep-alive connections, and their answers back.
+// Make one with NewProxy; serve with Handler; Close it when done.
+type Proxy struct {
+	cfg       ProxyConfig
+	routes    []*proxyRoute // the longest prefix first
+	upstreams []*upstream
+	hostMode  hostMode
+	fixedHost []byte
+	log       *slog.Logger
+	errLog    logLimiter
+
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+type proxyRoute struct {
+	prefix    []byte
+	upstreams []*upstream
+	next      uint32 // where the balancer starts its scan, in turn
+}
+
+type hostMode int
+
+const (
+	hostPass hostMode = iota
+	hostUpstream
+	hostFixed
+)
+
+// NewProxy validates cfg, reporting every invalid field as a
+// *ConfigError (all of them, joined), and starts the health checks.
+func NewProxy(cfg ProxyConfig) (*Proxy, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{cfg: cfg, log: cfg.Logger, stop: make(chan struct{})}
+	switch cfg.HostHeader {
+	case "pass":
+		p.hostMode = hostPass
+	case "upstream":
+		p.hostMode = hostUpstream
+	default:
+		p.hostMode, p.fixedHost = hostFixed, []byte(cfg.HostHeader)
+	}
+	byURL := map[string]*upstream{}
+	for _, r := range cfg.Routes {
+		pr := &proxyRoute{prefix: []byte(r.Path)}
+		for _, raw := range r.Upstreams {
+			u, _ := parseUpstream(raw) // withDefaults checked it
+			if byURL[u.url] == nil {
+				byURL[u.url] = p.newUpstream(u)
+				p.upstreams = append(p.upstreams, byURL[u.url])
+			}
+			if !slices.Contains(pr.upstreams, byURL[u.url]) {
+				pr.upstreams = append(pr.upstreams, byURL[u.url])
+			}
+		}
+		p.routes = append(p.routes, pr)
+	}
+	slices.SortStableFunc(p.routes, func(a, b *proxyRoute) int { return len(b.prefix) - len(a.prefix) })
+	for _, u := range p.upstreams {
+		p.wg.Add(1)
+		go p.watch(u)
+	}
+	return p, nil
+}
+
+// Close stops the health checks and closes the idle connections to the
+// upstreams. Requests in flight finish on their connections.
+func (p *Proxy) Close() error {
+	p.closeOnce.Do(func() {
+		close(p.stop)
+		p.wg.Wait()
+		for _, u := range p.upstreams {
+			u.hc.CloseIdleConnections()
+			u.health.CloseIdleConnections()
+		}
+	})
+	return nil
+}
+
+// Handler returns a handler that proxies the requests a route matches and
+// passes the others to next (if next is nil, they get 404).
+func (p *Proxy) Handler(next fasthttp.RequestHandler) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		if r := p.route(ctx.Path()); r != nil {
+			p.serve(ctx, r)
+			return
+		}
+		if next == nil {
+			ctx.Error("Not Found\n", fasthttp.StatusNotFound)
+			return
+		}
+		next(ctx)
+	}
+}
+
+// route returns the route with the longest prefix of path, or nil.
+func (p *Proxy) route(path []byte) *proxyRoute {
+	for _, r := range p.routes {
+		if bytes.HasPrefix(path, r.prefix) {
+			return r
+		}
+	}
+	return nil
+}
+
+// Validate reports every invalid field of cfg, as NewProxy does, without
+// starting anything.
+func (cfg ProxyConfig) Validate() error {
+	_, err := cfg.withDefaults()
+	return err
+}
+
+// withDefaults returns cfg with every zero field set to its default, and
+// every invalid field reported.
+func (cfg ProxyConfig) withDefaults() (ProxyConfig, error) {
+	var errs []error
+	bad := func(field string, v any, allowed string) {
+		errs = append(errs, &ConfigError{Field: field, Value: v, Allowed: allowed})
+	}
+	if len(cfg.Routes) == 0 {
+		bad("Routes", "none", "at least one route")
+	}
+	seen := map[string]bool{}
+	for i, r := range cfg.Routes {
+		if !strings.HasPrefix(r.Path, "/") || strings.ContainsAny(r.Path, "?# \t\r\n") {
+			bad(fmt.Sprintf("Routes[%d].Path", i), fmt.Sprintf("%q", r.Path), `a path prefix starting with "/", such as "/api/"`)
+		} else if seen[r.Path] {
+			bad(fmt.Sprintf("Routes[%d].Path", i), fmt.Sprintf("%q", r.Path), "a prefix no other route has")
+		}
+		seen[r.Path] = true
+		if len(r.Upstreams) == 0 {
+			bad(fmt.Sprintf("Routes[%d].Upstreams", i), "none", "at least one http:// or https:// URL")
+		}
+		for j, raw := range r.Upstreams {
+			if _, err := parseUpstream(raw); err != nil {
+				errs = append(errs, &ConfigError{
+					Field: fmt.Sprintf("Routes[%d].Upstreams[%d]", i, j), Value: fmt.Sprintf("%q", raw),
+					Allowed: `an http:// or https:// URL with a host and no path, such as "http://127.0.0.1:9001"`, Err: err,
+				})
+			}
+		}
+	}
+	switch h := cfg.HostHeader; {
+	case h == "":
+		cfg.HostHeader = "pass"
+	case h == "pass" || h == "upstream":
+	case strings.ContainsAny(h, " \t\r\n/\\@,;\"") || !validHostChars(h):
+		bad("HostHeader", fmt.Sprintf("%q", h), `"pass", "upstream" or a host[:port] to send`)
+	}
+
+	durations := []struct {
+		name string
+		d    *time.Duration
+		def  time.Duration
+	}{
+		{"ConnectTimeout", &cfg.ConnectTimeout, DefaultProxyConnectTimeout},
+		{"ReadTimeout", &cfg.ReadTimeout, DefaultProxyReadTimeout},
+		{"WriteTimeout", &cfg.WriteTimeout, DefaultProxyWriteTimeout},
+		{"IdleTimeout", &cfg.IdleTimeout, DefaultProxyIdleTimeout},
+		{"HealthInterval", &cfg.HealthInterval, DefaultProxyHealthInterval},
+	}
+	for _, d := range durations {
+		switch {
+		case *d.d < 0 || (*d.d > 0 && *d.d < time.Millisecond):
+			bad(d.name, *d.d, fmt.Sprintf("1ms or more, or 0 for %v", d.def))
+		case *d.d == 0:
+			*d.d = d.def
+		}
+	}
+	switch {
+	case cfg.HealthTimeout < 0 || (cfg.HealthTimeout > 0 && cfg.HealthTimeout < time.Millisecond):
+		bad("HealthTimeout", cfg.HealthTimeout, "1ms or more, or 0 for the shorter of 2s and HealthInterval")
+	case cfg.HealthTimeout == 0:
+		cfg.HealthTimeout = min(defaultProxyHealthTimeout, cfg.HealthInterval)
+	}
+	switch {
+	case cfg.MaxConns < 0:
+		bad("MaxConns", cfg.MaxConns, fmt.Sprintf("1 or more, or 0 for %d", DefaultProxyMaxConns))
+	case cfg.MaxConns == 0:
+		cfg.MaxConns = DefaultProxyMaxConns
+	}
+	switch {
+	case cfg.BufferBodyBytes < 0 || cfg.BufferBodyBytes > 1<<30:
+		bad("BufferBodyBytes", cfg.BufferBodyBytes, fmt.Sprintf("from 1 to 1073741824 bytes, or 0 for %d", DefaultProxyBufferBodyBytes))
+	case cfg.BufferBodyBytes == 0:
+		cfg.BufferBodyBytes = DefaultProxyBufferBodyBytes
+	}
+	switch {
+	case cfg.HealthPath == "":
+		cfg.HealthPath = DefaultProxyHealthPath
+	case !strings.HasPrefix(cfg.HealthPath, "/") || strings.ContainsAny(cfg.HealthPath, " \t\r\n#"):
+		bad("HealthPath", fmt.Sprintf("%q", cfg.HealthPath), `a path starting with "/", such as "/healthz"`)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return cfg, errors.Join(errs...)
+}
+
+// validHostChars reports whether h is printable ASCII, as a Host value
+// must be.
+func validHostChars(h string) bool {
+	for i := 0; i < len(h); i++ {
+		if h[i] <= ' ' || h[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// upstreamURL is a parsed upstream URL.
+type upstreamURL struct {
+	url  string // scheme://host[:port], as in the metrics' labels
+	addr string // host:port, to dial
+	host string // host[:port] as the URL has it, for "Host: upstream"
+	name string // the host without the port, for TLS
+	tls  bool
+}
+
+func parseUpstream(raw string) (upstreamURL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return upstreamURL{}, err
+	}
+	var out upstreamURL
+	switch u.Scheme {
+	case "http":
+	case "https":
+		out.tls = true
+	default:
+		return out, fmt.Errorf("scheme %q is not http or https", u.Scheme)
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return out, errors.New("no host")
+	}
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil || u.Opaque != "" {
+		return out, errors.New("a path, query, fragment or user is not supported")
+	}
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if out.tls {
+			port = "443"
+		}
+	}
+	out.name = u.Hostname()
+	out.addr = net.JoinHostPort(out.name, port)
+	out.host = u.Host
+	out.url = u.Scheme + "://" + u.Host
+	return out, nil
+}

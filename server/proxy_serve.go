@@ -1,0 +1,381 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// proxyScratch is what one proxied request needs beyond the request sent
+// upstream: pooled, so that a request allocates nothing.
+type proxyScratch struct {
+	buf    []byte     // header values being built
+	body   []byte     // a request body read whole (BufferBodyBytes)
+	stream clientBody // a request body streamed
+}
+
+// clientBody is a request body streamed from the client, which keeps the
+// error of a read that failed: the client's fault, not the upstream's.
+type clientBody struct {
+	r   io.Reader
+	err error
+}
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		b.err = err
+	}
+	return n, err
+}
+
+var scratchPool = sync.Pool{New: func() any { return &proxyScratch{} }}
+
+// serve proxies one request to an upstream of r, and retries it once on
+// another when that is safe (see retryable).
+func (p *Proxy) serve(ctx *fasthttp.RequestCtx, r *proxyRoute) {
+	req := fasthttp.AcquireRequest()
+	sc := scratchPool.Get().(*proxyScratch)
+	defer func() {
+		fasthttp.ReleaseRequest(req)
+		sc.stream = clientBody{}
+		scratchPool.Put(sc)
+	}()
+	streamed, err := p.prepare(ctx, req, sc)
+	if err != nil {
+		clientBodyFailed(ctx, err)
+		return
+	}
+	u := r.pick(nil)
+	for attempt := 1; ; attempt++ {
+		p.target(ctx, req, u)
+		start := time.Now()
+		u.inflight.Add(1)
+		err = u.hc.Do(req, &ctx.Response)
+		u.inflight.Add(-1)
+		u.stats.requests.Add(1)
+		if err == nil {
+			u.stats.latency.observe(time.Since(start))
+			if ctx.Response.StatusCode() >= 500 {
+				u.stats.errors[errStatus5xx].Add(1)
+			}
+			p.answer(ctx, sc)
+			return
+		}
+		if sc.stream.err != nil {
+			clientBodyFailed(ctx, sc.stream.err)
+			return
+		}
+		kind := classify(err)
+		u.stats.errors[kind].Add(1)
+		if kind.connect() {
+			p.setDown(u, true, err)
+		}
+		p.logError(u, kind, attempt, err)
+		if attempt == 1 && retryable(kind, &ctx.Request.Header, streamed) {
+			if next := r.pick(u); next != nil {
+				u = next
+				continue
+			}
+			if kind == errReset && !u.down.Load() {
+				continue // a new connection to the only upstream
+			}
+		}
+		p.fail(ctx, u, kind)
+		return
+	}
+}
+
+// prepare builds the request to send upstream from the client's: the
+// headers but the hop-by-hop ones, the forwarding headers, and the body,
+// read whole or streamed. It reports whether the body streams (then the
+// request cannot be sent twice).
+func (p *Proxy) prepare(ctx *fasthttp.RequestCtx, req *fasthttp.Request, sc *proxyScratch) (streamed bool, err error) {
+	ctx.Request.Header.CopyTo(&req.Header)
+	h := &req.Header
+	h.SetProtocol("HTTP/1.1") // keep-alive to the upstream, whatever the client speaks
+	sc.buf = stripHopByHop(h, sc.buf[:0])
+	h.Del(fasthttp.HeaderExpect) // the server answered it already
+	p.forwarded(ctx, h, sc)
+
+	switch {
+	case !ctx.Request.IsBodyStream():
+		req.SetBodyRaw(ctx.Request.Body())
+	case h.ContentLength() >= 0 && h.ContentLength() <= p.cfg.BufferBodyBytes:
+		n := h.ContentLength()
+		if cap(sc.body) < n {
+			sc.body = make([]byte, n)
+		}
+		if _, err := io.ReadFull(ctx.RequestBodyStream(), sc.body[:n]); err != nil {
+			return false, err
+		}
+		req.SetBodyRaw(sc.body[:n])
+	default:
+		sc.stream = clientBody{r: ctx.RequestBodyStream()}
+		req.SetBodyStream(&sc.stream, h.ContentLength())
+		streamed = true
+	}
+	req.UseHostHeader = true
+	return streamed, nil
+}
+
+// hopByHop are the headers that concern one connection only (RFC 9110,
+// section 7.6.1), with Proxy-Connection and Proxy-Authenticate, which
+// clients still send; never forwarded, either way.
+var hopByHop = []string{
+	fasthttp.HeaderConnection, "Keep-Alive", fasthttp.HeaderTE, fasthttp.HeaderTrailer,
+	fasthttp.HeaderTransferEncoding, fasthttp.HeaderUpgrade, "Proxy-Connection",
+	fasthttp.HeaderProxyAuthenticate, fasthttp.HeaderProxyAuthorization,
+}
+
+// header is the part of fasthttp's request and response headers that
+// stripHopByHop needs.
+type header interface {
+	PeekAll(key string) [][]byte
+	Del(key string)
+	DelBytes(key []byte)
+}
+
+// stripHopByHop deletes the hop-by-hop headers, and the headers that
+// Connection names, using buf as scratch.
+func stripHopByHop(h header, buf []byte) []byte {
+	for _, v := range h.PeekAll(fasthttp.HeaderConnection) {
+		buf = append(append(buf, v...), ',')
+	}
+	for _, name := range hopByHop {
+		h.Del(name)
+	}
+	for rest := buf; len(rest) > 0; {
+		var tok []byte
+		tok, rest, _ = bytes.Cut(rest, []byte{','})
+		if tok = bytes.TrimSpace(tok); len(tok) > 0 {
+			h.DelBytes(tok)
+		}
+	}
+	return buf
+}
+
+// forwarded sets X-Forwarded-For (appended to), X-Forwarded-Proto,
+// X-Forwarded-Host and Forwarded (RFC 7239, appended to).
+func (p *Proxy) forwarded(ctx *fasthttp.RequestCtx, h *fasthttp.RequestHeader, sc *proxyScratch) {
+	ip, _ := netip.AddrFromSlice(ctx.RemoteIP())
+	ip = ip.Unmap()
+	host := ctx.Request.Header.Host()
+
+	b := sc.buf[:0]
+	if prev := h.Peek(fasthttp.HeaderXForwardedFor); len(prev) > 0 {
+		b = append(append(b, prev...), ", "...)
+	}
+	b = ip.AppendTo(b)
+	h.SetBytesV(fasthttp.HeaderXForwardedFor, b)
+
+	h.Set(fasthttp.HeaderXForwardedProto, "https")
+	if len(host) > 0 {
+		h.SetBytesV(fasthttp.HeaderXForwardedHost, host)
+	} else {
+		h.Del(fasthttp.HeaderXForwardedHost)
+	}
+
+	b = b[:0]
+	if prev := h.Peek(fasthttp.HeaderForwarded); len(prev) > 0 {
+		b = append(append(b, prev...), ", "...)
+	}
+	b = append(b, "for="...)
+	if ip.Is6() {
+		b = append(b, `"[`...)
+		b = ip.AppendTo(b)
+		b = append(b, `]"`...)
+	} else {
+		b = ip.AppendTo(b)
+	}
+	b = append(b, ";proto=https"...)
+	if len(host) > 0 {
+		b = append(b, ";host="...)
+		b = appendForwardedValue(b, host)
+	}
+	h.SetBytesV(fasthttp.HeaderForwarded, b)
+	sc.buf = b
+}
+
+// appendForwardedValue appends v as an RFC 7239 value: a token as it
+// is, anything else (a host with a port) quoted.
+func appendForwardedValue(b, v []byte) []byte {
+	token := true
+	for _, c := range v {
+		if !isTokenChar(c) {
+			token = false
+			break
+		}
+	}
+	if token {
+		return append(b, v...)
+	}
+	b = append(b, '"')
+	for _, c := range v {
+		if c == '"' || c == '\\' {
+			b = append(b, '\\')
+		}
+		b = append(b, c)
+	}
+	return append(b, '"')
+}
+
+// target points req at u: its scheme, and the Host HostHeader asks for.
+func (p *Proxy) target(ctx *fasthttp.RequestCtx, req *fasthttp.Request, u *upstream) {
+	h := &req.Header
+	switch {
+	case p.hostMode == hostUpstream:
+		h.SetHost(u.host)
+	case p.hostMode == hostFixed:
+		h.SetHostBytes(p.fixedHost)
+	case len(ctx.Request.Header.Host()) == 0: // an HTTP/1.0 client sent none
+		h.SetHost(u.host)
+	default:
+		h.SetHostBytes(ctx.Request.Header.Host())
+	}
+	if u.upstreamURL.tls {
+		req.URI().SetScheme("https")
+	} else {
+		req.URI().SetScheme("http")
+	}
+}
+
+// answer turns the upstream's response, already in ctx.Response with its
+// body streaming, into the client's: hop-by-hop headers and the
+// upstream's Server go.
+func (p *Proxy) answer(ctx *fasthttp.RequestCtx, sc *proxyScratch) {
+	h := &ctx.Response.Header
+	sc.buf = stripHopByHop(h, sc.buf[:0])
+	h.ResetConnectionClose() // the upstream's connection, not the client's
+	if !p.cfg.PassServerHeader {
+		h.Del(fasthttp.HeaderServer)
+	}
+}
+
+// errKind is why a request to an upstream failed, a label of
+// fastserve_upstream_errors_total.
+type errKind int
+
+const (
+	errRefused        errKind = iota // connection refused
+	errConnectTimeout                // no connection within ConnectTimeout
+	errTLS                           // the TLS handshake failed
+	errConnect                       // another failure to connect
+	errBusy                          // MaxConns busy for ConnectTimeout
+	errTimeout                       // no answer within ReadTimeout, or a write stalled
+	errReset                         // the connection closed or was reset before the answer
+	errProtocol                      // an answer that is not HTTP, or a request body that failed
+	errStatus5xx                     // an answer with a 5xx status (not a failure of the proxy)
+	errKinds
+)
+
+var errKindNames = [errKinds]string{"refused", "connect_timeout", "tls", "connect", "busy", "timeout", "reset", "protocol", "status5xx"}
+
+func (k errKind) String() string { return errKindNames[k] }
+
+// connect reports whether the request never reached the upstream because
+// connecting failed: the upstream is then marked down.
+func (k errKind) connect() bool { return k <= errConnect }
+
+func classify(err error) errKind {
+	var de *dialError
+	var te interface{ Timeout() bool }
+	switch {
+	case errors.As(err, &de):
+		switch {
+		case de.handshake:
+			return errTLS
+		case errors.Is(err, syscall.ECONNREFUSED):
+			return errRefused
+		case errors.As(err, &te) && te.Timeout():
+			return errConnectTimeout
+		}
+		return errConnect
+	case errors.Is(err, fasthttp.ErrNoFreeConns):
+		return errBusy
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &te) && te.Timeout():
+		return errTimeout
+	case errors.Is(err, fasthttp.ErrConnectionClosed), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, net.ErrClosed):
+		return errReset
+	}
+	return errProtocol
+}
+
+// retryable reports whether a request that failed so may go to another
+// upstream: one that never reached the first (connecting failed, or no
+// connection was free), or an idempotent one whose connection broke
+// before the answer began; never one whose streamed body has been read.
+func retryable(k errKind, h *fasthttp.RequestHeader, streamed bool) bool {
+	switch {
+	case k.connect() || k == errBusy:
+		return true
+	case k != errReset || streamed:
+		return false
+	}
+	return h.IsGet() || h.IsHead() || h.IsOptions() || h.IsPut() || h.IsDelete()
+}
+
+// fail answers a request no upstream answered: 502, 503 or 504, with a
+// line saying what happened.
+func (p *Proxy) fail(ctx *fasthttp.RequestCtx, u *upstream, k errKind) {
+	ctx.Response.Reset()
+	var status int
+	var what string
+	switch k {
+	case errRefused:
+		status, what = fasthttp.StatusBadGateway, "refused the connection"
+	case errConnectTimeout:
+		status, what = fasthttp.StatusGatewayTimeout, "did not accept the connection within "+p.cfg.ConnectTimeout.String()
+	case errTLS:
+		status, what = fasthttp.StatusBadGateway, "failed the TLS handshake"
+	case errConnect:
+		status, what = fasthttp.StatusBadGateway, "could not be reached"
+	case errBusy:
+		status, what = fasthttp.StatusServiceUnavailable, "has all its connections busy"
+	case errTimeout:
+		status, what = fasthttp.StatusGatewayTimeout, "did not answer within "+p.cfg.ReadTimeout.String()
+	case errReset:
+		status, what = fasthttp.StatusBadGateway, "closed the connection before answering"
+	default:
+		status, what = fasthttp.StatusBadGateway, "sent an invalid answer, or the request body failed"
+	}
+	ctx.Error(strconv.Itoa(status)+" "+fasthttp.StatusMessage(status)+": upstream "+u.addr+" "+what+"\n", status)
+}
+
+// clientBodyFailed answers a request whose body the client did not send
+// whole: 413 past MaxBodyBytes, 408 when it stalled, 400 otherwise. The
+// connection closes: it is somewhere in the body.
+func clientBodyFailed(ctx *fasthttp.RequestCtx, err error) {
+	var te interface{ Timeout() bool }
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		ctx.Error("Request Entity Too Large\n", fasthttp.StatusRequestEntityTooLarge)
+	case errors.As(err, &te) && te.Timeout():
+		ctx.Error("Request Timeout\n", fasthttp.StatusRequestTimeout)
+	default:
+		ctx.Error("Bad Request: the request body could not be read\n", fasthttp.StatusBadRequest)
+	}
+	ctx.SetConnectionClose()
+}
+
+// logError logs a failed attempt, at most logBurst lines a second.
+func (p *Proxy) logError(u *upstream, k errKind, attempt int, err error) {
+	ok, suppressed := p.errLog.allow()
+	if !ok {
+		return
+	}
+	if suppressed > 0 {
+		p.log.Warn("upstream error log lines suppressed", "count", suppressed, "limit_per_second", logBurst)
+	}
+	p.log.Warn("upstream error", "upstream", u.url, "kind", k.String(), "attempt", attempt, "err", err)
+}

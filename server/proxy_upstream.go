@@ -1,0 +1,214 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// upstream is one upstream server: a pool of keep-alive connections to
+// it (a fasthttp.HostClient), whether it is up, and its counters.
+type upstream struct {
+	upstreamURL
+	hc     *fasthttp.HostClient
+	health *fasthttp.HostClient // its own client, one connection per check
+	tls    *tls.Config          // or nil for http://
+
+	down     atomic.Bool
+	inflight atomic.Int64
+	stats    upstreamCounters
+}
+
+func (p *Proxy) newUpstream(uu upstreamURL) *upstream {
+	u := &upstream{upstreamURL: uu}
+	if uu.tls {
+		if p.cfg.TLS != nil {
+			u.tls = p.cfg.TLS.Clone()
+		} else {
+			u.tls = &tls.Config{}
+		}
+		if u.tls.ServerName == "" {
+			u.tls.ServerName = uu.name
+		}
+		u.tls.NextProtos = []string{"http/1.1"}
+	}
+	cfg := &p.cfg
+	u.hc = &fasthttp.HostClient{
+		Addr:     uu.addr,
+		IsTLS:    uu.tls,
+		MaxConns: cfg.MaxConns,
+		Dial: func(addr string) (net.Conn, error) {
+			return u.dial(addr, cfg.ConnectTimeout, cfg.ReadTimeout, cfg.WriteTimeout)
+		},
+		MaxIdleConnDuration: cfg.IdleTimeout,
+		// The balancer retries on another upstream; a HostClient of its
+		// own would retry on the same one.
+		MaxIdemponentCallAttempts: 1,
+		// Every answer streams: a large one is never held in memory whole.
+		StreamResponseBody: true,
+		// Wait a while for one of MaxConns busy connections, as a
+		// connect would.
+		MaxConnWaitTimeout:            cfg.ConnectTimeout,
+		NoDefaultUserAgentHeader:      true,
+		DisableHeaderNamesNormalizing: true,
+		DisablePathNormalizing:        true,
+	}
+	u.health = &fasthttp.HostClient{
+		Addr:  uu.addr,
+		IsTLS: uu.tls,
+		Dial: func(addr string) (net.Conn, error) {
+			d := min(cfg.ConnectTimeout, cfg.HealthTimeout)
+			return u.dial(addr, d, cfg.HealthTimeout, cfg.HealthTimeout)
+		},
+		MaxConns:                  1,
+		MaxIdemponentCallAttempts: 1,
+		NoDefaultUserAgentHeader:  true,
+		MaxResponseBodySize:       64 << 10,
+	}
+	return u
+}
+
+// dialError is a failure to connect to an upstream: the request did not
+// reach it.
+type dialError struct {
+	err       error
+	handshake bool // TCP connected; TLS failed
+}
+
+func (e *dialError) Error() string { return e.err.Error() }
+func (e *dialError) Unwrap() error { return e.err }
+
+// dial connects to the upstream under connect, TLS handshake included,
+// and returns a connection whose each read and write is bounded.
+func (u *upstream) dial(addr string, connect, read, write time.Duration) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), connect)
+	defer cancel()
+	d := net.Dialer{}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, &dialError{err: err}
+	}
+	if u.tls == nil {
+		return &timedConn{Conn: c, read: read, write: write}, nil
+	}
+	tc := tls.Client(c, u.tls)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		c.Close()
+		return nil, &dialError{err: err, handshake: true}
+	}
+	return &timedTLSConn{timedConn{Conn: tc, read: read, write: write}}, nil
+}
+
+// timedConn gives each read and each write its own deadline, as nginx's
+// proxy_read_timeout and proxy_send_timeout do: a slow upstream answer is
+// cut when it stalls, not when it takes long in all.
+type timedConn struct {
+	net.Conn
+	read, write time.Duration
+}
+
+func (c *timedConn) Read(b []byte) (int, error) {
+	if err := c.Conn.SetReadDeadline(time.Now().Add(c.read)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Read(b)
+}
+
+func (c *timedConn) Write(b []byte) (int, error) {
+	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.write)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(b)
+}
+
+// timedTLSConn is a timedConn over TLS whose handshake is done: fasthttp
+// takes a connection with a Handshake method as TLS already.
+type timedTLSConn struct{ timedConn }
+
+func (c *timedTLSConn) Handshake() error { return c.Conn.(*tls.Conn).Handshake() }
+
+// pick returns the least loaded upstream of r that is up, other than
+// skip, scanning from a point that moves with each call so that ties
+// take turns. If every upstream is down, it picks among all of them (a
+// connect that fails costs little, and the marks may be stale), but
+// still not skip; it returns nil when only skip is left.
+func (r *proxyRoute) pick(skip *upstream) *upstream {
+	n := len(r.upstreams)
+	start := int(atomic.AddUint32(&r.next, 1))
+	var best, anyBest *upstream
+	for i := range n {
+		u := r.upstreams[(start+i)%n]
+		if u == skip {
+			continue
+		}
+		if anyBest == nil || u.inflight.Load() < anyBest.inflight.Load() {
+			anyBest = u
+		}
+		if !u.down.Load() && (best == nil || u.inflight.Load() < best.inflight.Load()) {
+			best = u
+		}
+	}
+	if best == nil {
+		return anyBest
+	}
+	return best
+}
+
+// watch runs the upstream's health checks until Close.
+func (p *Proxy) watch(u *upstream) {
+	defer p.wg.Done()
+	t := time.NewTicker(p.cfg.HealthInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+		}
+		err := p.check(u)
+		p.setDown(u, err != nil, err)
+	}
+}
+
+// check does one health check: nil if the upstream answered 2xx or 3xx
+// in time.
+func (p *Proxy) check(u *upstream) error {
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI(p.cfg.HealthPath)
+	if u.upstreamURL.tls {
+		req.URI().SetScheme("https")
+	}
+	req.UseHostHeader = true
+	req.Header.SetHost(u.host)
+	req.Header.Set(fasthttp.HeaderUserAgent, "fastserve-health-check")
+	req.SetConnectionClose()
+	u.stats.healthChecks.Add(1)
+	if err := u.health.DoTimeout(req, resp, p.cfg.HealthTimeout); err != nil {
+		u.stats.healthFailures.Add(1)
+		return err
+	}
+	if st := resp.StatusCode(); st < 200 || st > 399 {
+		u.stats.healthFailures.Add(1)
+		return fmt.Errorf("GET %s answered %d", p.cfg.HealthPath, st)
+	}
+	return nil
+}
+
+// setDown marks u down or up, and logs a change.
+func (p *Proxy) setDown(u *upstream, down bool, why error) {
+	if u.down.Swap(down) == down {
+		return
+	}
+	if down {
+		p.log.Warn("upstream down", "upstream", u.url, "err", why)
+	} else {
+		p.log.Info("upstream up", "upstream", u.url, "path", p.cfg.HealthPath)
+	}
+}
