@@ -7,6 +7,8 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -214,4 +216,43 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestHAProxyToUpstream is the whole scale-out path: a client on
+// 127.0.0.9, HAProxy in TCP mode sending PROXY v2, fastserve ending TLS
+// and proxying to an application, which sees the client's address in
+// X-Forwarded-For and Forwarded.
+func TestHAProxyToUpstream(t *testing.T) {
+	haproxy, err := exec.LookPath("haproxy")
+	if err != nil {
+		if haproxy, err = exec.LookPath("/usr/sbin/haproxy"); err != nil {
+			t.Skip("haproxy is not on PATH nor in /usr/sbin (Debian package haproxy; .ci/run installs it as root)")
+		}
+	}
+	t.Parallel()
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "xff=%s proto=%s forwarded=%s peer=%s\n",
+			r.Header.Get("X-Forwarded-For"), r.Header.Get("X-Forwarded-Proto"), r.Header.Get("Forwarded"), r.RemoteAddr)
+	}))
+	defer app.Close()
+
+	dir := t.TempDir()
+	certPEM, keyPEM, leaf := newPair(t)
+	certFile, keyFile := filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
+	replaceFile(t, certFile, certPEM)
+	replaceFile(t, keyFile, keyPEM)
+	roots := x509.NewCertPool()
+	roots.AddCert(leaf)
+	trust := &tls.Config{RootCAs: roots, ServerName: "localhost"}
+
+	in := serve(t, childEnv(t), "serve", "--cert", certFile, "--key", keyFile, "--proxy", app.URL,
+		"--proxy-protocol", "--proxy-protocol-from", "127.0.0.1/32")
+	front := startHAProxy(t, haproxy, in.https, "send-proxy-v2")
+	c := dialFrom(t, "127.0.0.9", front, trust)
+	body := c.mustGet(t, "/app")
+	t.Logf("the application saw: %s", body)
+	assert.Contains(t, body, "xff=127.0.0.9 ", "the client's address, from HAProxy's PROXY header, reaches the application")
+	assert.Contains(t, body, "proto=https ")
+	assert.Contains(t, body, `forwarded=for=127.0.0.9;`)
+	assert.Regexp(t, `peer=127\.0\.0\.1:\d+`, body, "the application's peer is fastserve")
 }
