@@ -34,22 +34,10 @@ const haproxyReady = 5 * time.Second
 // connection from 127.0.0.1 without a header is refused: that address
 // must send one.
 func TestHAProxy(t *testing.T) {
-	haproxy, err := exec.LookPath("haproxy")
-	if err != nil {
-		// Debian installs it in /usr/sbin, on root's PATH only.
-		if haproxy, err = exec.LookPath("/usr/sbin/haproxy"); err != nil {
-			t.Skip("haproxy is not on PATH nor in /usr/sbin (Debian package haproxy; .ci/run installs it as root): no real load balancer to test the PROXY protocol with")
-		}
-	}
+	haproxy := haproxyBin(t)
 	t.Parallel()
 	dir := t.TempDir()
-	certPEM, keyPEM, leaf := newPair(t)
-	certFile, keyFile := filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
-	replaceFile(t, certFile, certPEM)
-	replaceFile(t, keyFile, keyPEM)
-	roots := x509.NewCertPool()
-	roots.AddCert(leaf)
-	trust := &tls.Config{RootCAs: roots, ServerName: "localhost"}
+	certFile, keyFile, trust := certFiles(t, dir)
 	accessLog := filepath.Join(dir, "access.log")
 
 	in := serve(t, childEnv(t), "serve", "--cert", certFile, "--key", keyFile, "--access-log", accessLog,
@@ -223,12 +211,7 @@ func (b *lockedBuffer) String() string {
 // and proxying to an application, which sees the client's address in
 // X-Forwarded-For and Forwarded.
 func TestHAProxyToUpstream(t *testing.T) {
-	haproxy, err := exec.LookPath("haproxy")
-	if err != nil {
-		if haproxy, err = exec.LookPath("/usr/sbin/haproxy"); err != nil {
-			t.Skip("haproxy is not on PATH nor in /usr/sbin (Debian package haproxy; .ci/run installs it as root)")
-		}
-	}
+	haproxy := haproxyBin(t)
 	t.Parallel()
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "xff=%s proto=%s forwarded=%s peer=%s\n",
@@ -236,15 +219,7 @@ func TestHAProxyToUpstream(t *testing.T) {
 	}))
 	defer app.Close()
 
-	dir := t.TempDir()
-	certPEM, keyPEM, leaf := newPair(t)
-	certFile, keyFile := filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
-	replaceFile(t, certFile, certPEM)
-	replaceFile(t, keyFile, keyPEM)
-	roots := x509.NewCertPool()
-	roots.AddCert(leaf)
-	trust := &tls.Config{RootCAs: roots, ServerName: "localhost"}
-
+	certFile, keyFile, trust := certFiles(t, t.TempDir())
 	in := serve(t, childEnv(t), "serve", "--cert", certFile, "--key", keyFile, "--proxy", app.URL,
 		"--proxy-protocol", "--proxy-protocol-from", "127.0.0.1/32")
 	front := startHAProxy(t, haproxy, in.https, "send-proxy-v2")
@@ -255,4 +230,30 @@ func TestHAProxyToUpstream(t *testing.T) {
 	assert.Contains(t, body, "proto=https ")
 	assert.Contains(t, body, `forwarded=for=127.0.0.9;`)
 	assert.Regexp(t, `peer=127\.0\.0\.1:\d+`, body, "the application's peer is fastserve")
+}
+
+// haproxyBin finds Debian's haproxy, or skips the test.
+func haproxyBin(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("haproxy")
+	if err != nil {
+		// Debian installs it in /usr/sbin, on root's PATH only.
+		if bin, err = exec.LookPath("/usr/sbin/haproxy"); err != nil {
+			t.Skip("haproxy is not on PATH nor in /usr/sbin (Debian package haproxy; .ci/run installs it as root): no real load balancer to test the PROXY protocol with")
+		}
+	}
+	return bin
+}
+
+// certFiles writes a certificate for localhost and its key into dir, and
+// returns them with a client configuration that trusts only it.
+func certFiles(t *testing.T, dir string) (certFile, keyFile string, trust *tls.Config) {
+	t.Helper()
+	certPEM, keyPEM, leaf := newPair(t)
+	certFile, keyFile = filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
+	replaceFile(t, certFile, certPEM)
+	replaceFile(t, keyFile, keyPEM)
+	roots := x509.NewCertPool()
+	roots.AddCert(leaf)
+	return certFile, keyFile, &tls.Config{RootCAs: roots, ServerName: "localhost"}
 }

@@ -343,19 +343,7 @@ func dial(t testing.TB, addr string, cfg *tls.Config) *rawConn {
 }
 
 func dialErr(addr string, cfg *tls.Config) (*rawConn, error) {
-	d := &net.Dialer{Timeout: 5 * time.Second}
-	tc, err := tls.DialWithDialer(d, "tcp", addr, cfg)
-	if err != nil {
-		return nil, err
-	}
-	if err := tc.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
-		tc.Close()
-		return nil, err
-	}
-	c := &rawConn{Conn: tc}
-	c.read.r = tc
-	c.br = bufio.NewReader(&c.read)
-	return c, nil
+	return dialFromErr("", addr, cfg) // any source address
 }
 
 // do writes the raw request line and headers for path (GET, Host

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -30,12 +29,8 @@ func TestSessionTicketKeysAcrossProcesses(t *testing.T) {
 	b := make([]byte, 80) // as openssl rand 80 writes it
 	rand.Read(b)
 	require.NoError(t, os.WriteFile(key, b, 0o600))
-	certFile, keyFile := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
-	certPEM, keyPEM, leaf := newPair(t)
-	replaceFile(t, certFile, certPEM)
-	replaceFile(t, keyFile, keyPEM)
-	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
+	certFile, keyFile, trust := certFiles(t, dir)
+	pool := trust.RootCAs
 
 	// Each process serves a page that names it.
 	root := func(name string) string {
