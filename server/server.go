@@ -34,6 +34,9 @@ type Server struct {
 	accessLog *accessLog     // or nil
 	plain     []*plainServer // admin and redirect listeners
 
+	poller    *poller        // holds parked connections, or nil: no parking
+	unparking sync.WaitGroup // what the poller started: resumed connections, closes
+
 	mu    sync.Mutex
 	conns map[*conn]struct{}
 	perIP map[netip.Addr]int
@@ -92,14 +95,19 @@ func New(cfg Config, h fasthttp.RequestHandler) (*Server, error) {
 		WriteBufferSize:    cfg.WriteBufferSize,
 		ReadTimeout:        cfg.HeaderTimeout,
 		IdleTimeout:        cfg.IdleTimeout,
-		MaxRequestsPerConn: cfg.MaxRequestsPerConn,
 		MaxRequestBodySize: cfg.MaxBodyBytes,
 		ReduceMemoryUsage:  !cfg.KeepIdleBuffers,
 		CloseOnShutdown:    true,
 		Logger:             s.fastLog,
 	}
 
+	if cfg.IdleParkAfter > 0 && !cfg.KeepIdleBuffers {
+		if s.poller, err = newPoller(s); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.listen(); err != nil {
+		s.poller.stop()
 		s.closeListeners()
 		s.inh.close(false)
 		return nil, err
@@ -219,6 +227,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		go s.accessLog.run()
 		defer s.accessLog.close()
 	}
+	s.poller.start()
 	errc := make(chan error, len(s.lns)+len(s.plain))
 	for _, l := range s.lns {
 		go func() { errc <- s.fs.Serve(l) }()
@@ -293,6 +302,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.closeIdle(ctx)
 	err := s.fs.ShutdownWithContext(ctx)
+	// Nothing parks from here on; what is still parked is idle.
+	s.unpark(s.poller.stop()...)
 	if err != nil {
 		s.mu.Lock()
 		for c := range s.conns {
@@ -300,6 +311,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		s.mu.Unlock()
 		err = fmt.Errorf("server: shutdown: %w", err)
+	} else {
+		// Every connection is closed: what the poller started is ending.
+		s.unparking.Wait()
 	}
 	// The admin listener stays up through the drain, so /readyz reports
 	// it; it goes last.
@@ -320,6 +334,7 @@ func (s *Server) closeIdle(ctx context.Context) {
 	start := time.Now().UnixNano()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
+	var closing []*conn
 	for {
 		now := time.Now().UnixNano()
 		s.mu.Lock()
@@ -329,11 +344,16 @@ func (s *Server) closeIdle(ctx context.Context) {
 				continue
 			}
 			if time.Duration(now-max(since, start)) >= s.cfg.DrainIdleTimeout {
-				c.Conn.Close()
+				closing = append(closing, c)
 			}
 		}
 		open := len(s.conns)
 		s.mu.Unlock()
+		// Outside the lock: closing a parked connection releases it.
+		for _, c := range closing {
+			s.closeConn(c)
+		}
+		closing = closing[:0]
 		if open == 0 {
 			return
 		}
