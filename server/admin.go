@@ -21,6 +21,7 @@ type ConnInfo struct {
 	Requests    uint64  `json:"requests"`
 	Idle        bool    `json:"idle"`
 	IdleSeconds float64 `json:"idle_seconds,omitempty"`
+	Parked      bool    `json:"parked,omitempty"`      // waiting with no goroutine (Config.IdleParkAfter)
 	TLSVersion  string  `json:"tls_version,omitempty"` // empty until the handshake is done
 	ALPN        string  `json:"alpn,omitempty"`
 	ServerName  string  `json:"server_name,omitempty"`
@@ -84,6 +85,7 @@ func (s *Server) Conns(limit int) []ConnInfo {
 			Local:      c.tcp.LocalAddr().String(),
 			AgeSeconds: now.Sub(c.start).Seconds(),
 			Requests:   c.requests.Load(),
+			Parked:     c.parking.Load(),
 		}
 		if c.proxy != nil {
 			if client := c.proxy.client.Load(); client != nil {

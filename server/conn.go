@@ -80,6 +80,14 @@ type conn struct {
 	unknownName bool      // StrictSNI found no certificate for the server name
 	bodyLimit   bodyLimit // a streamed chunked body's bound (Config.StreamRequestBody)
 
+	// The wait for the next request (or the first), across parks: whether
+	// one is under way, and its deadline (zero for none).
+	waiting bool
+	waitEnd time.Time
+	fd      int32 // the socket, while parked
+
+	parking atomic.Bool // its goroutine gave it up: parked, or about to be
+
 	ready     atomic.Bool  // the handshake is done
 	idleSince atomic.Int64 // when the connection went idle between requests (Unix ns), or 0
 	closed    atomic.Bool
@@ -116,10 +124,22 @@ func (c *conn) Read(b []byte) (int, error) {
 	}
 	// The read that brings a new request (the first on the connection, or
 	// one while it waits between requests) starts with the request head.
-	if c.bytesIn.Load() == 0 || c.idleSince.Load() != 0 {
+	between := c.bytesIn.Load() == 0 || c.idleSince.Load() != 0
+	if between {
 		c.scanning, c.scanPrev, c.scanLine = true, 0, 0
 	}
-	n, err := c.Conn.Read(b)
+	var n int
+	var err error
+	if between && len(b) == 1 && c.srv.poller != nil {
+		// fasthttp's wait for the next request's first byte, its buffers
+		// released (acquireByteReader).
+		if n, err = c.waitRead(b); err == errParked {
+			c.parking.Store(true)
+			return 0, io.EOF
+		}
+	} else {
+		n, err = c.Conn.Read(b)
+	}
 	if n > 0 && c.scanning && c.scanHead(b[:n]) {
 		c.refuseBareLF()
 		return 0, io.EOF
@@ -270,6 +290,11 @@ func (c *conn) handshake() error {
 }
 
 func (c *conn) Close() error {
+	if c.parking.Load() {
+		// fasthttp's goroutine let go of a parked connection; connState
+		// hands it to the poller.
+		return nil
+	}
 	if !c.closed.CompareAndSwap(false, true) {
 		return nil
 	}
@@ -358,7 +383,16 @@ func (s *Server) connState(nc net.Conn, st fasthttp.ConnState) {
 		if c.idleSince.Swap(time.Now().UnixNano()) == 0 {
 			s.stats.idle.Add(1)
 		}
-	case fasthttp.StateActive, fasthttp.StateClosed, fasthttp.StateHijacked:
+	case fasthttp.StateClosed:
+		if c.parking.Load() {
+			// Still open, and still idle.
+			s.parkConn(c)
+			return
+		}
+		if c.idleSince.Swap(0) != 0 {
+			s.stats.idle.Add(-1)
+		}
+	case fasthttp.StateActive, fasthttp.StateHijacked:
 		if c.idleSince.Swap(0) != 0 {
 			s.stats.idle.Add(-1)
 		}

@@ -23,7 +23,10 @@
 // address it gives is then the connection's RemoteAddr, and the one
 // MaxConnsPerIP counts. fasthttp then serves requests, with
 // HeaderTimeout, BodyTimeout, WriteTimeout (between writes, as nginx's
-// send_timeout) and IdleTimeout between requests.
+// send_timeout) and IdleTimeout between requests. On Linux a connection
+// idle for IdleParkAfter (1 s) is parked: its goroutine ends and one
+// epoll poller holds it until its client sends, so that an idle
+// connection costs its TLS state and socket, not a goroutine's stack.
 //
 // Limits: a header block over MaxHeaderBytes gets 431, a body over
 // MaxBodyBytes 413 (before it is read, when Content-Length announces it),

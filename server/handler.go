@@ -149,7 +149,12 @@ func (s *Server) finish(ctx *fasthttp.RequestCtx) {
 		s.stats.responses[class].Add(1)
 	}
 	if c, ok := ctx.Conn().(*conn); ok {
-		c.requests.Add(1)
+		// MaxRequestsPerConn, counted here rather than by fasthttp, whose
+		// count restarts each time a parked connection is served again.
+		n := c.requests.Add(1)
+		if m := s.cfg.MaxRequestsPerConn; m > 0 && n >= uint64(m) && !ctx.Hijacked() {
+			ctx.SetConnectionClose()
+		}
 	}
 }
 

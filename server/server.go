@@ -35,6 +35,9 @@ type Server struct {
 	accessLog *accessLog     // or nil
 	plain     []*plainServer // admin and redirect listeners
 
+	poller    *poller        // holds parked connections, or nil: no parking
+	unparking sync.WaitGroup // what the poller started: resumed connections, closes
+
 	mu    sync.Mutex
 	conns map[*conn]struct{}
 	perIP map[netip.Addr]int
@@ -93,7 +96,6 @@ func New(cfg Config, h fasthttp.RequestHandler) (*Server, error) {
 		WriteBufferSize:    cfg.WriteBufferSize,
 		ReadTimeout:        cfg.HeaderTimeout,
 		IdleTimeout:        cfg.IdleTimeout,
-		MaxRequestsPerConn: cfg.MaxRequestsPerConn,
 		MaxRequestBodySize: cfg.MaxBodyBytes,
 		ReduceMemoryUsage:  !cfg.KeepIdleBuffers,
 		StreamRequestBody:  cfg.StreamRequestBody, // handle enforces MaxBodyBytes then
@@ -101,7 +103,13 @@ func New(cfg Config, h fasthttp.RequestHandler) (*Server, error) {
 		Logger:             s.fastLog,
 	}
 
+	if cfg.IdleParkAfter > 0 && !cfg.KeepIdleBuffers {
+		if s.poller, err = newPoller(s); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.listen(); err != nil {
+		s.poller.stop()
 		s.closeListeners()
 		s.inh.close(false)
 		return nil, err
@@ -251,6 +259,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		go s.accessLog.run()
 		defer s.accessLog.close()
 	}
+	s.poller.start()
 	errc := make(chan error, len(s.lns)+len(s.plain))
 	for _, l := range s.lns {
 		go func() { errc <- s.fs.Serve(l) }()
@@ -332,6 +341,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.closeIdle(ctx)
 	err := s.fs.ShutdownWithContext(ctx)
+	// Nothing parks from here on; what is still parked is idle.
+	s.unpark(s.poller.stop()...)
 	if err != nil {
 		s.mu.Lock()
 		for c := range s.conns {
@@ -339,6 +350,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		s.mu.Unlock()
 		err = fmt.Errorf("server: shutdown: %w", err)
+	} else {
+		// Every connection is closed: what the poller started is ending.
+		s.unparking.Wait()
 	}
 	// The admin listener stays up through the drain, so /readyz reports
 	// it; it goes last.
@@ -359,6 +373,7 @@ func (s *Server) closeIdle(ctx context.Context) {
 	start := time.Now().UnixNano()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
+	var closing []*conn
 	for {
 		now := time.Now().UnixNano()
 		s.mu.Lock()
@@ -368,11 +383,16 @@ func (s *Server) closeIdle(ctx context.Context) {
 				continue
 			}
 			if time.Duration(now-max(since, start)) >= s.cfg.DrainIdleTimeout {
-				c.Conn.Close()
+				closing = append(closing, c)
 			}
 		}
 		open := len(s.conns)
 		s.mu.Unlock()
+		// Outside the lock: closing a parked connection releases it.
+		for _, c := range closing {
+			s.closeConn(c)
+		}
+		closing = closing[:0]
 		if open == 0 {
 			return
 		}

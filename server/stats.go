@@ -17,6 +17,8 @@ type counters struct {
 	accepted   atomic.Uint64
 	open       atomic.Int64
 	idle       atomic.Int64
+	parked     atomic.Int64
+	parks      atomic.Uint64
 	handshakes atomic.Uint64
 	requests   atomic.Uint64
 	responses  [6]atomic.Uint64 // by class, 1 to 5
@@ -42,6 +44,8 @@ type Stats struct {
 	Accepted   uint64 // TCP connections accepted
 	Open       int64  // connections open now
 	Idle       int64  // open connections waiting for their next request
+	Parked     int64  // open connections waiting, for their next request or their first, with no goroutine (IdleParkAfter)
+	Parks      uint64 // times a connection was parked
 	Handshakes uint64 // TLS handshakes completed
 
 	HandshakeFailures HandshakeFailures
@@ -106,6 +110,8 @@ func (s *Server) Stats() Stats {
 		Accepted:   c.accepted.Load(),
 		Open:       c.open.Load(),
 		Idle:       c.idle.Load(),
+		Parked:     c.parked.Load(),
+		Parks:      c.parks.Load(),
 		Handshakes: c.handshakes.Load(),
 		HandshakeFailures: HandshakeFailures{
 			Timeout:      c.handshakeFailures.timeout.Load(),
@@ -166,6 +172,8 @@ func (s *Server) WritePrometheus(w io.Writer) {
 	metrics.WriteCounterUint64(w, "fastserve_connections_accepted_total", st.Accepted)
 	metrics.WriteGaugeUint64(w, "fastserve_connections_open", uint64(max(st.Open, 0)))
 	metrics.WriteGaugeUint64(w, "fastserve_connections_idle", uint64(max(st.Idle, 0)))
+	metrics.WriteGaugeUint64(w, "fastserve_connections_parked", uint64(max(st.Parked, 0)))
+	metrics.WriteCounterUint64(w, "fastserve_connection_parks_total", st.Parks)
 	metrics.WriteCounterUint64(w, "fastserve_tls_handshakes_total", st.Handshakes)
 	hf := st.HandshakeFailures
 	for _, f := range []struct {

@@ -56,6 +56,7 @@ type settings struct {
 	bodyTimeout      time.Duration
 	writeTimeout     time.Duration
 	idleTimeout      time.Duration
+	idleParkAfter    time.Duration
 	drainTimeout     time.Duration
 	drainIdleTimeout time.Duration
 	handover         string
@@ -129,6 +130,7 @@ func (s *settings) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&s.bodyTimeout, "body-timeout", server.DefaultBodyTimeout, "bound on reading a request's body")
 	fs.DurationVar(&s.writeTimeout, "write-timeout", server.DefaultWriteTimeout, "bound on each write of a response (between writes, as nginx's send_timeout)")
 	fs.DurationVar(&s.idleTimeout, "idle-timeout", server.DefaultIdleTimeout, "how long a keep-alive connection may wait for its next request")
+	fs.DurationVar(&s.idleParkAfter, "idle-park-after", 0, "how long a connection waits for a request on a goroutine of its own before it is parked, holding no goroutine (0: 1s on Linux, off elsewhere; negative: never)")
 	fs.DurationVar(&s.drainTimeout, "drain-timeout", server.DefaultDrainTimeout, "bound on the graceful drain at SIGTERM/SIGINT or after a hand-over")
 	fs.DurationVar(&s.drainIdleTimeout, "drain-idle-timeout", server.DefaultDrainIdleTimeout, "during a drain, how long an idle keep-alive connection may bring its next request (answered with Connection: close) before it is closed")
 	fs.StringVar(&s.handover, "handover", "", "Unix socket path for zero-downtime restarts: a new process started with the same path takes this one's listening sockets, and this one drains and exits (empty = none)")
@@ -465,6 +467,7 @@ func (s *settings) config() (server.Config, error) {
 		BodyTimeout:        s.bodyTimeout,
 		WriteTimeout:       s.writeTimeout,
 		IdleTimeout:        s.idleTimeout,
+		IdleParkAfter:      s.idleParkAfter,
 		DrainTimeout:       s.drainTimeout,
 		DrainIdleTimeout:   s.drainIdleTimeout,
 		Handover:           s.handover,
@@ -576,6 +579,7 @@ var fieldFlags = map[string]string{
 	"BodyTimeout":             "body-timeout",
 	"WriteTimeout":            "write-timeout",
 	"IdleTimeout":             "idle-timeout",
+	"IdleParkAfter":           "idle-park-after",
 	"DrainTimeout":            "drain-timeout",
 	"DrainIdleTimeout":        "drain-idle-timeout",
 	"MinRate":                 "min-rate",

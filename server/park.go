@@ -1,0 +1,111 @@
+package server
+
+import (
+	"errors"
+	"time"
+)
+
+// Parking (Config.IdleParkAfter): fasthttp serves a connection from one
+// goroutine, which, between requests, sits in a 1-byte read of the next
+// request's first byte. With its buffers released (the default), that
+// goroutine's stack, 8 KiB, is most of what an idle connection costs. So
+// when that read has waited IdleParkAfter, conn.Read ends it with io.EOF,
+// which fasthttp takes for a client that went away: it returns, and calls
+// Close, then ConnState(StateClosed). Close does nothing for a parking
+// connection, and connState hands it to the poller (parkConn) instead of
+// counting it closed. The *tls.Conn keeps its state: a read deadline that
+// expires is not fatal to it (crypto/tls keeps only errors that are not
+// Temporary, and a deadline's is), and bytes of a record read so far stay
+// in its buffer. When the client sends, the poller serves the connection
+// again through fasthttp's ServeConn, which reads the request as a first
+// one (ReadTimeout, that is HeaderTimeout, from the wake); the wait itself
+// stays bounded by its original deadline (conn.waitEnd), which the poller
+// enforces while the connection is parked.
+
+// errParked ends an idle wait that has lasted IdleParkAfter.
+var errParked = errors.New("server: idle connection parked")
+
+// waitRead is a read of the next request's first byte. It waits at most
+// IdleParkAfter (and not past the wait's own deadline, IdleTimeout or
+// HeaderTimeout), then returns errParked if nothing came.
+func (c *conn) waitRead(b []byte) (int, error) {
+	if !c.waiting {
+		c.waiting, c.waitEnd = true, c.rateBase
+	}
+	parkAt := time.Now().Add(c.srv.cfg.IdleParkAfter)
+	if !c.waitEnd.IsZero() && !c.waitEnd.After(parkAt) {
+		// The wait is over before it would park.
+		if err := c.Conn.SetReadDeadline(c.waitEnd); err != nil {
+			return 0, err
+		}
+		c.waiting = false
+		return c.Conn.Read(b)
+	}
+	if err := c.Conn.SetReadDeadline(parkAt); err != nil {
+		return 0, err
+	}
+	n, err := c.Conn.Read(b)
+	if n == 0 && isTimeout(err) {
+		// The deadline has passed, so this reads nothing from the socket;
+		// it returns a byte only if the *tls.Conn holds a whole record (it
+		// should not, having waited for more). A byte that reaches the
+		// socket meanwhile wakes the poller at once.
+		n, err = c.Conn.Read(b)
+		if n == 0 && isTimeout(err) {
+			return 0, errParked
+		}
+	}
+	c.waiting = false
+	return n, err
+}
+
+// parkConn hands a connection whose wait ended with errParked to the
+// poller, or closes it if the poller has stopped or the socket is closed.
+func (s *Server) parkConn(c *conn) {
+	s.stats.parked.Add(1)
+	if s.poller.add(c) {
+		s.stats.parks.Add(1)
+		return
+	}
+	s.stats.parked.Add(-1)
+	s.closeParked(c)
+}
+
+// unpark closes connections taken from the poller.
+func (s *Server) unpark(cs ...*conn) {
+	s.stats.parked.Add(-int64(len(cs)))
+	s.closeParked(cs...)
+}
+
+// resume serves a parked connection whose client sent or hung up.
+func (s *Server) resume(c *conn) {
+	defer s.unparking.Done()
+	s.stats.parked.Add(-1)
+	c.parking.Store(false)
+	// Errors are the client's (a reset, a timeout), as those fasthttp's
+	// workers do not log.
+	_ = s.fs.ServeConn(c)
+}
+
+// closeParked closes connections that gave their goroutine up, counting
+// them as closed idle connections.
+func (s *Server) closeParked(cs ...*conn) {
+	for _, c := range cs {
+		c.parking.Store(false)
+		if c.idleSince.Swap(0) != 0 {
+			s.stats.idle.Add(-1)
+		}
+		_ = c.Close()
+	}
+}
+
+// closeConn closes a connection from outside its goroutine (Shutdown): a
+// parked one through the poller, any other by closing its socket, which
+// ends its goroutine's read.
+func (s *Server) closeConn(c *conn) {
+	if c.parking.Load() && s.poller.remove(c) {
+		s.unpark(c)
+		return
+	}
+	c.Conn.Close()
+}
