@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"crypto/tls"
 	"encoding/json"
 	"slices"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/pprofhandler"
 
 	"github.com/fastserve/fastserve/tune"
 )
@@ -120,8 +122,14 @@ func (s *Server) Conns(limit int) []ConnInfo {
 //	/readyz       200, or 503 from the moment a drain starts, so that a
 //	              balancer stops sending new connections
 //	/debug/conns  Conns as JSON; ?limit=N (default 1000, 0 for all)
+//	/debug/pprof/ Go's profiles (net/http/pprof), such as
+//	              /debug/pprof/profile?seconds=10 for the CPU
 func (s *Server) AdminHandler() fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
+		if bytes.HasPrefix(ctx.Path(), []byte("/debug/pprof/")) {
+			pprofhandler.PprofHandler(ctx)
+			return
+		}
 		switch string(ctx.Path()) {
 		case "/metrics":
 			s.MetricsHandler(ctx)

@@ -115,6 +115,10 @@ func TestAdmin(t *testing.T) {
 	assert.Equal(t, "ready\n", string(adminGet(t, ts, "/readyz").Body()))
 	assert.Contains(t, string(adminGet(t, ts, "/metrics").Body()), "fastserve_requests_total 1\n")
 	assert.Equal(t, fasthttp.StatusNotFound, adminGet(t, ts, "/nope").StatusCode())
+	heap := adminGet(t, ts, "/debug/pprof/heap")
+	assert.Equal(t, fasthttp.StatusOK, heap.StatusCode())
+	assert.Equal(t, []byte{0x1f, 0x8b}, heap.Body()[:2], "a gzipped profile")
+	assert.Contains(t, string(adminGet(t, ts, "/debug/pprof/").Body()), "goroutine", "the index of profiles")
 
 	var conns struct {
 		Open  int
