@@ -65,6 +65,11 @@ type conn struct {
 	handshakeErr error
 	readDeadline time.Time // what fasthttp asked for before the handshake
 
+	// Deadlines are set on the socket lazily (see setRead and Write):
+	// what was asked for, and what the socket holds.
+	wantRead, appliedRead time.Time
+	appliedWrite          time.Time
+
 	// The minimum transfer rate: the read deadline fasthttp last set, the
 	// bytes read since, and how far the deadline has been pushed for them.
 	rateBase     time.Time
@@ -138,7 +143,7 @@ func (c *conn) Read(b []byte) (int, error) {
 			return 0, io.EOF
 		}
 	} else {
-		n, err = c.Conn.Read(b)
+		n, err = c.read(b)
 	}
 	if n > 0 && c.scanning && c.scanHead(b[:n]) {
 		c.refuseBareLF()
@@ -149,6 +154,43 @@ func (c *conn) Read(b []byte) (int, error) {
 		c.extendDeadline(n)
 	}
 	return n, err
+}
+
+// read reads under the read deadline asked for. The socket may hold an
+// earlier one (setRead leaves it when a later one is asked for): when that
+// fires first, the one asked for is set and the read goes on. A deadline
+// that expires does not break a *tls.Conn (crypto/tls keeps only errors
+// that are not Temporary, and a deadline's is), and what it read of a
+// record stays in its buffer.
+func (c *conn) read(b []byte) (int, error) {
+	for {
+		n, err := c.Conn.Read(b)
+		if n > 0 || !isTimeout(err) || c.appliedRead.Equal(c.wantRead) ||
+			(!c.wantRead.IsZero() && !time.Now().Before(c.wantRead)) {
+			return n, err
+		}
+		if err := c.applyRead(c.wantRead); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// setRead asks for a read deadline. Deadlines move on every request
+// (idle, header, body, rate credit), and each change of a socket's
+// deadline takes the runtime's timer lock: so the socket's deadline is
+// changed only if it would fire later than t. One that would fire
+// earlier stays, and read sets t when it fires.
+func (c *conn) setRead(t time.Time) error {
+	c.wantRead = t
+	if t.IsZero() || (!c.appliedRead.IsZero() && !c.appliedRead.After(t)) {
+		return nil
+	}
+	return c.applyRead(t)
+}
+
+func (c *conn) applyRead(t time.Time) error {
+	c.appliedRead = t
+	return c.Conn.SetReadDeadline(t)
 }
 
 // extendDeadline applies the minimum transfer rate (Config.MinRate): each
@@ -164,7 +206,7 @@ func (c *conn) extendDeadline(n int) {
 	ext := time.Duration(c.rateBytes/rate) * time.Second
 	if ext > c.rateExtended {
 		c.rateExtended = ext
-		_ = c.Conn.SetReadDeadline(c.rateBase.Add(ext))
+		_ = c.setRead(c.rateBase.Add(ext))
 	}
 }
 
@@ -217,8 +259,14 @@ func (c *conn) Write(b []byte) (int, error) {
 	if err := c.Handshake(); err != nil {
 		return 0, err
 	}
-	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout)); err != nil {
-		return 0, err
+	// The write deadline is moved only once it is an eighth of the write
+	// timeout behind, not on every write: a stalled write is cut between
+	// 7/8 of WriteTimeout and WriteTimeout after it began.
+	wt := c.srv.cfg.WriteTimeout
+	if want := time.Now().Add(wt); c.appliedWrite.Before(want.Add(-wt / 8)) {
+		if err := c.setWrite(want); err != nil {
+			return 0, err
+		}
 	}
 	n, err := c.Conn.Write(b)
 	c.bytesOut.Add(uint64(n))
@@ -235,6 +283,11 @@ func isTimeout(err error) bool {
 	return errors.As(err, &te) && te.Timeout()
 }
 
+func (c *conn) setWrite(t time.Time) error {
+	c.appliedWrite = t
+	return c.Conn.SetWriteDeadline(t)
+}
+
 // SetReadDeadline keeps fasthttp's first deadline until the handshake is
 // done: the handshake has its own.
 func (c *conn) SetReadDeadline(t time.Time) error {
@@ -243,8 +296,11 @@ func (c *conn) SetReadDeadline(t time.Time) error {
 		return nil
 	}
 	c.rateBase, c.rateBytes, c.rateExtended = t, 0, 0
-	return c.Conn.SetReadDeadline(t)
+	return c.setRead(t)
 }
+
+// SetWriteDeadline is a handler's (fasthttp's RequestCtx.SetWriteDeadline).
+func (c *conn) SetWriteDeadline(t time.Time) error { return c.setWrite(t) }
 
 func (c *conn) SetDeadline(t time.Time) error {
 	if !c.handshaken {
@@ -252,7 +308,10 @@ func (c *conn) SetDeadline(t time.Time) error {
 		return nil
 	}
 	c.rateBase, c.rateBytes, c.rateExtended = t, 0, 0
-	return c.Conn.SetDeadline(t)
+	if err := c.setRead(t); err != nil {
+		return err
+	}
+	return c.setWrite(t)
 }
 
 func (c *conn) handshake() error {
@@ -283,10 +342,11 @@ func (c *conn) handshake() error {
 		rd = time.Now().Add(s.cfg.HeaderTimeout)
 	}
 	c.rateBase = rd
-	if err := c.Conn.SetReadDeadline(rd); err != nil {
+	if err := c.applyRead(rd); err != nil {
 		return err
 	}
-	return c.Conn.SetWriteDeadline(time.Time{})
+	c.wantRead = rd
+	return c.setWrite(time.Time{})
 }
 
 func (c *conn) Close() error {

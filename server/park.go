@@ -35,13 +35,13 @@ func (c *conn) waitRead(b []byte) (int, error) {
 	parkAt := time.Now().Add(c.srv.cfg.IdleParkAfter)
 	if !c.waitEnd.IsZero() && !c.waitEnd.After(parkAt) {
 		// The wait is over before it would park.
-		if err := c.Conn.SetReadDeadline(c.waitEnd); err != nil {
+		if err := c.applyRead(c.waitEnd); err != nil {
 			return 0, err
 		}
 		c.waiting = false
 		return c.Conn.Read(b)
 	}
-	if err := c.Conn.SetReadDeadline(parkAt); err != nil {
+	if err := c.applyRead(parkAt); err != nil {
 		return 0, err
 	}
 	n, err := c.Conn.Read(b)
