@@ -11,12 +11,14 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/valyala/fasthttp"
+	"golang.org/x/sys/unix"
 
 	"github.com/fastserve/fastserve/server"
 )
@@ -155,4 +157,48 @@ func TestHandoverNothingToTake(t *testing.T) {
 		}
 		return err == nil
 	}, 2*time.Second, 5*time.Millisecond, "the stale socket file is replaced")
+}
+
+// TestHandoverAbandoned: a process that takes the offer and goes away
+// before it serves leaves the server serving, and shutting down promptly:
+// passing the sockets must not switch them to blocking mode (os.File.Fd
+// does that to the shared open file description; a blocking accept(2)
+// is one Close cannot end).
+func TestHandoverAbandoned(t *testing.T) {
+	cfg := server.Config{Listeners: 1, Handover: filepath.Join(t.TempDir(), "h.sock")}
+	a := startServing(t, cfg, hello)
+	require.Eventually(t, func() bool { _, err := os.Stat(cfg.Handover); return err == nil }, 2*time.Second, 5*time.Millisecond)
+
+	c, err := net.Dial("unix", cfg.Handover)
+	require.NoError(t, err)
+	_, err = c.Write([]byte("fastserve-handover 1\n"))
+	require.NoError(t, err)
+	buf, oob := make([]byte, 4096), make([]byte, 4096)
+	_, oobn, _, _, err := c.(*net.UnixConn).ReadMsgUnix(buf, oob)
+	require.NoError(t, err)
+	msgs, err := syscall.ParseSocketControlMessage(oob[:oobn])
+	require.NoError(t, err)
+	var fds []int
+	for _, m := range msgs {
+		got, err := syscall.ParseUnixRights(&m)
+		require.NoError(t, err)
+		fds = append(fds, got...)
+	}
+	require.Len(t, fds, 1)
+	flags, err := unix.FcntlInt(uintptr(fds[0]), unix.F_GETFL, 0)
+	require.NoError(t, err)
+	assert.NotZero(t, flags&unix.O_NONBLOCK, "the listening socket is still non-blocking")
+	syscall.Close(fds[0]) // the new process dies before it serves
+	c.Close()
+	require.Eventually(t, func() bool { return strings.Contains(a.Logs.String(), "hand-over abandoned") }, 2*time.Second, 5*time.Millisecond)
+
+	// It serves on; its accept loop goes round once more, then it shuts down.
+	kc := dialKeepAlive(t, a)
+	resp := &fasthttp.Response{}
+	require.NoError(t, kc.do("after", resp))
+	assert.Equal(t, "hello", string(resp.Body()))
+	kc.Close()
+	time.Sleep(50 * time.Millisecond)
+	a.cancel()
+	require.NoError(t, a.Served(t, 3*time.Second), "Serve returns promptly")
 }

@@ -68,6 +68,10 @@ func requestHandover(path string) (*inherited, error) {
 		return nil, fmt.Errorf("server: hand-over from %s: %w", path, err)
 	}
 	uc := c.(*net.UnixConn)
+	if _, err := peerAllowed(uc); err != nil {
+		uc.Close()
+		return nil, fmt.Errorf("server: hand-over from %s: %w", path, err)
+	}
 	inh, err := receiveOffer(uc)
 	if err != nil {
 		uc.Close()
@@ -189,20 +193,32 @@ func (inh *inherited) close(serving bool) error {
 // replaced.
 func (s *Server) listenHandover() error {
 	path := s.cfg.Handover
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("server: hand-over socket: %w", err)
-	}
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	// Bound under a temporary name and renamed into place once it is
+	// 0600, so that no one connects while it has the umask's mode.
+	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
+	_ = os.Remove(tmp)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: tmp, Net: "unix"})
 	if err != nil {
 		return fmt.Errorf("server: hand-over socket: %w", err)
 	}
 	// The file may be the next process's by the time this one closes.
 	ln.SetUnlinkOnClose(false)
-	if err := os.Chmod(path, 0o600); err != nil {
+	if err := os.Chmod(tmp, 0o600); err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
 		ln.Close()
+		os.Remove(tmp)
 		return fmt.Errorf("server: hand-over socket: %w", err)
 	}
+	s.mu.Lock()
+	if s.draining.Load() {
+		s.mu.Unlock()
+		ln.Close()
+		return nil
+	}
 	s.handoverLn = ln
+	s.mu.Unlock()
 	go s.serveHandover(ln)
 	return nil
 }
@@ -270,7 +286,17 @@ func (s *Server) offer(c *net.UnixConn) (int, error) {
 	line, _ := json.Marshal(offer)
 	fds := make([]int, len(files))
 	for i, f := range files {
-		fds[i] = int(f.Fd())
+		// Not f.Fd(): it would make the socket blocking, and the
+		// descriptor shares that flag with the listener this process
+		// still accepts on (a blocking accept(2) that Close cannot end).
+		// The files stay open until the message is sent.
+		rc, err := f.SyscallConn()
+		if err != nil {
+			return 0, err
+		}
+		if err := rc.Control(func(fd uintptr) { fds[i] = int(fd) }); err != nil {
+			return 0, err
+		}
 	}
 	if _, _, err := c.WriteMsgUnix(append(line, '\n'), syscall.UnixRights(fds...), nil); err != nil {
 		return 0, fmt.Errorf("sending the sockets to pid %d: %w", pid, err)

@@ -171,24 +171,25 @@ func (p *Proxy) forwarded(ctx *fasthttp.RequestCtx, h *fasthttp.RequestHeader, s
 	ip = ip.Unmap()
 	host := ctx.Request.Header.Host()
 
-	b := sc.buf[:0]
-	if prev := h.Peek(fasthttp.HeaderXForwardedFor); len(prev) > 0 {
-		b = append(append(b, prev...), ", "...)
-	}
+	// A client may send each of these on several lines: the upstream
+	// gets one line of each, so that it cannot read a value the client
+	// placed after fastserve's (or, for Proto and Host, instead of it).
+	// Both are read before any line is changed: a change may move lines.
+	b := appendAll(sc.buf[:0], h, fasthttp.HeaderXForwardedFor)
 	b = ip.AppendTo(b)
-	h.SetBytesV(fasthttp.HeaderXForwardedFor, b)
+	fwd := len(b)
+	b = appendAll(b, h, fasthttp.HeaderForwarded)
+	h.Del(fasthttp.HeaderXForwardedFor)
+	h.SetBytesV(fasthttp.HeaderXForwardedFor, b[:fwd])
 
+	h.Del(fasthttp.HeaderXForwardedProto)
 	h.Set(fasthttp.HeaderXForwardedProto, "https")
+	h.Del(fasthttp.HeaderXForwardedHost)
 	if len(host) > 0 {
 		h.SetBytesV(fasthttp.HeaderXForwardedHost, host)
-	} else {
-		h.Del(fasthttp.HeaderXForwardedHost)
 	}
 
-	b = b[:0]
-	if prev := h.Peek(fasthttp.HeaderForwarded); len(prev) > 0 {
-		b = append(append(b, prev...), ", "...)
-	}
+	h.Del(fasthttp.HeaderForwarded)
 	b = append(b, "for="...)
 	if ip.Is6() {
 		b = append(b, `"[`...)
@@ -202,8 +203,19 @@ func (p *Proxy) forwarded(ctx *fasthttp.RequestCtx, h *fasthttp.RequestHeader, s
 		b = append(b, ";host="...)
 		b = appendForwardedValue(b, host)
 	}
-	h.SetBytesV(fasthttp.HeaderForwarded, b)
+	h.SetBytesV(fasthttp.HeaderForwarded, b[fwd:])
 	sc.buf = b
+}
+
+// appendAll appends the values of every line of header key in h, each
+// followed by ", ".
+func appendAll(b []byte, h *fasthttp.RequestHeader, key string) []byte {
+	for _, v := range h.PeekAll(key) {
+		if v = bytes.TrimSpace(v); len(v) > 0 {
+			b = append(append(b, v...), ", "...)
+		}
+	}
+	return b
 }
 
 // appendForwardedValue appends v as an RFC 7239 value: a token as it

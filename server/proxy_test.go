@@ -727,3 +727,26 @@ func TestProxyHead(t *testing.T) {
 	get := roundTrip(t, c, br, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
 	assert.Equal(t, 1234, len(get.Body()))
 }
+
+// TestProxyForwardingLinesOnce: a client that sends the forwarding
+// headers on several lines cannot have the upstream read a value placed
+// after fastserve's: each reaches it as one line, the client's values
+// first, fastserve's last; Proto and Host are fastserve's alone.
+func TestProxyForwardingLinesOnce(t *testing.T) {
+	up := newRawUpstream(t, ok("up"))
+	p := newProxy(t, server.ProxyConfig{Routes: []server.ProxyRoute{{Path: "/", Upstreams: []string{up.URL()}}}})
+	ts := startProxy(t, p)
+	proxyExchange(t, ts, "GET / HTTP/1.1\r\nHost: example.com\r\n"+
+		"X-Forwarded-For: 198.51.100.1\r\n"+
+		"X-Forwarded-For: 6.6.6.6\r\n"+
+		"X-Forwarded-Proto: http\r\n"+
+		"X-Forwarded-Proto: http\r\n"+
+		"X-Forwarded-Host: evil.example\r\n"+
+		"Forwarded: for=1.1.1.1\r\n"+
+		"Forwarded: for=6.6.6.6\r\n\r\n")
+	got := up.Seen()[0]
+	assert.Equal(t, []string{"198.51.100.1, 6.6.6.6, 127.0.0.1"}, got.header("X-Forwarded-For"))
+	assert.Equal(t, []string{"https"}, got.header("X-Forwarded-Proto"))
+	assert.Equal(t, []string{"example.com"}, got.header("X-Forwarded-Host"))
+	assert.Equal(t, []string{"for=1.1.1.1, for=6.6.6.6, for=127.0.0.1;proto=https;host=example.com"}, got.header("Forwarded"))
+}

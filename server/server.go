@@ -135,12 +135,16 @@ func New(cfg Config, h fasthttp.RequestHandler) (*Server, error) {
 func (s *Server) listen() error {
 	cfg := s.cfg
 	var tls []*tune.Listener
-	for _, f := range s.inh.take("https", cfg.Addr) {
+	files := s.inh.take("https", cfg.Addr)
+	for i, f := range files {
 		tl, err := tune.FileListener(f, cfg.Tune)
 		f.Close()
 		if err != nil {
 			for _, l := range tls {
 				l.Close()
+			}
+			for _, f := range files[i+1:] {
+				f.Close()
 			}
 			return fmt.Errorf("server: %w", err)
 		}
@@ -333,9 +337,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.tls.acme.stop()
 	}
 	defer s.drainEnd.Do(func() { close(s.drained) })
+	s.mu.Lock()
 	if s.handoverLn != nil {
 		s.handoverLn.Close()
 	}
+	s.mu.Unlock()
 	for _, l := range s.lns {
 		l.Close()
 	}
@@ -344,11 +350,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// Nothing parks from here on; what is still parked is idle.
 	s.unpark(s.poller.stop()...)
 	if err != nil {
+		// Out of time: close the sockets themselves, outside the lock
+		// that closing connections take, and without a TLS close_notify,
+		// which could wait on a client that reads nothing.
 		s.mu.Lock()
+		open := make([]*conn, 0, len(s.conns))
 		for c := range s.conns {
-			c.Conn.Close()
+			open = append(open, c)
 		}
 		s.mu.Unlock()
+		for _, c := range open {
+			c.tcp.Close()
+		}
 		err = fmt.Errorf("server: shutdown: %w", err)
 	} else {
 		// Every connection is closed: what the poller started is ending.
