@@ -99,7 +99,9 @@ type Config struct {
 
 	// WriteTimeout bounds each write of a response to the client, as
 	// nginx's send_timeout does: a response may take longer in all, but
-	// not stall longer than this between two writes. If zero, 60 s.
+	// not stall longer than this between two writes. The deadline is
+	// moved in steps of an eighth of it, so a stalled write is cut
+	// between 7/8 of WriteTimeout and WriteTimeout. If zero, 60 s.
 	WriteTimeout time.Duration
 
 	// IdleTimeout is how long a keep-alive connection may wait for its
