@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"sync"
 	"syscall"
 	"time"
@@ -26,6 +27,11 @@ type poller struct {
 	set  *os.File // epfd, for the runtime's netpoller
 	rc   syscall.RawConn
 
+	// Returning memory after a burst of parks (release).
+	parksSeen, parksReleased uint64
+	quietSweeps              int
+	lastRelease              time.Time
+
 	mu      sync.Mutex
 	conns   map[int32]*conn // parked, by socket
 	started bool
@@ -34,6 +40,42 @@ type poller struct {
 }
 
 const sweepInterval = time.Second
+
+// A burst of at least releaseAfterParks parks, followed by releaseQuiet
+// sweeps without one, makes the poller return freed memory to the
+// system (release), at most once per releaseEvery.
+const (
+	releaseAfterParks = 1000
+	releaseQuiet      = 2
+	releaseEvery      = 30 * time.Second
+)
+
+// release returns to the system the memory that parked connections'
+// goroutines and buffers held. Parking frees it for the Go runtime, but
+// an idle server allocates nothing, so no collection runs and the
+// runtime keeps it (up to the forced collection every 2 minutes, and
+// then returns it slowly): measured with 10,000 idle connections, the
+// process stayed at 19 KiB per connection for 40 s. It runs only once
+// parking has stopped, after fasthttp's idle workers have gone (their
+// stacks are part of what is freed).
+func (p *poller) release(now time.Time) {
+	parks := p.s.stats.parks.Load()
+	if parks != p.parksSeen {
+		p.parksSeen, p.quietSweeps = parks, 0
+		return
+	}
+	p.quietSweeps++
+	if p.quietSweeps < releaseQuiet || parks-p.parksReleased < releaseAfterParks || now.Sub(p.lastRelease) < releaseEvery {
+		return
+	}
+	p.parksReleased, p.lastRelease = parks, now
+	p.s.stats.memoryReleases.Add(1)
+	p.s.unparking.Add(1)
+	go func() {
+		defer p.s.unparking.Done()
+		debug.FreeOSMemory()
+	}()
+}
 
 func newPoller(s *Server) (*poller, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
@@ -189,6 +231,7 @@ func (p *poller) run() {
 		}
 		if !now.Before(nextSweep) {
 			nextSweep = now.Add(sweepInterval)
+			p.release(now)
 			for _, c := range p.conns {
 				if !c.waitEnd.IsZero() && !now.Before(c.waitEnd) {
 					p.removeLocked(c)

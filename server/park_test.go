@@ -293,13 +293,22 @@ func TestParkedConnectionsHoldNoGoroutine(t *testing.T) {
 	})
 	waitParked(t, ts.Server, n)
 	// fasthttp's idle workers wait for new connections in its pool, for
-	// up to 20 s (MaxIdleWorkerDuration, swept every 10 s): a pool for
-	// the accept rate, not a goroutine per connection. Count the others.
+	// a second or two (MaxIdleWorkerDuration): a pool for the accept
+	// rate, not a goroutine per connection. Count the others.
 	reading, pooled, others := goroutines()
 	t.Logf("goroutines: %d before (%d not in a worker pool); with %d parked connections %d: %d idle in fasthttp's worker pool, %d others, %d in a read",
 		base, baseOthers, n, runtime.NumGoroutine(), pooled, others, reading)
 	assert.Zero(t, reading, "no goroutine waits on a parked connection")
 	assert.Less(t, others-baseOthers, 20, "the server's own goroutines")
+
+	// Once the parks stop, the idle workers go (MaxIdleWorkerDuration is
+	// 1 s with parking), and the server returns the freed memory, once.
+	require.Eventually(t, func() bool { _, pooled, _ := goroutines(); return pooled < 10 }, 5*time.Second, 100*time.Millisecond,
+		"fasthttp's idle workers have gone")
+	require.Eventually(t, func() bool { return ts.Stats().MemoryReleases == 1 }, 8*time.Second, 50*time.Millisecond,
+		"freed memory returned after the burst of parks")
+	time.Sleep(2500 * time.Millisecond)
+	assert.Equal(t, uint64(1), ts.Stats().MemoryReleases, "once per burst")
 }
 
 // goroutines counts the goroutines in a read of a request's first byte,

@@ -107,6 +107,10 @@ func New(cfg Config, h fasthttp.RequestHandler) (*Server, error) {
 		if s.poller, err = newPoller(s); err != nil {
 			return nil, err
 		}
+		// A worker whose connection parked waits in fasthttp's pool
+		// (10 s by default) with its stack: let it go sooner, so that
+		// the memory parking frees is freed.
+		s.fs.MaxIdleWorkerDuration = time.Second
 	}
 	if err := s.listen(); err != nil {
 		s.poller.stop()

@@ -14,15 +14,17 @@ import (
 // counters are the server's live counts: atomics only, so counting costs
 // no lock and no allocation on the request path.
 type counters struct {
-	accepted   atomic.Uint64
-	open       atomic.Int64
-	idle       atomic.Int64
-	parked     atomic.Int64
-	parks      atomic.Uint64
-	handshakes atomic.Uint64
-	requests   atomic.Uint64
-	responses  [6]atomic.Uint64 // by class, 1 to 5
-	panics     atomic.Uint64
+	accepted atomic.Uint64
+	open     atomic.Int64
+	idle     atomic.Int64
+	parked   atomic.Int64
+	parks    atomic.Uint64
+	// memoryReleases counts the poller's returns of freed memory.
+	memoryReleases atomic.Uint64
+	handshakes     atomic.Uint64
+	requests       atomic.Uint64
+	responses      [6]atomic.Uint64 // by class, 1 to 5
+	panics         atomic.Uint64
 
 	closedBytesIn  atomic.Uint64
 	closedBytesOut atomic.Uint64
@@ -41,12 +43,15 @@ type counters struct {
 
 // Stats is a snapshot of what a Server has done since New.
 type Stats struct {
-	Accepted   uint64 // TCP connections accepted
-	Open       int64  // connections open now
-	Idle       int64  // open connections waiting for their next request
-	Parked     int64  // open connections waiting, for their next request or their first, with no goroutine (IdleParkAfter)
-	Parks      uint64 // times a connection was parked
-	Handshakes uint64 // TLS handshakes completed
+	Accepted uint64 // TCP connections accepted
+	Open     int64  // connections open now
+	Idle     int64  // open connections waiting for their next request
+	Parked   int64  // open connections waiting, for their next request or their first, with no goroutine (IdleParkAfter)
+	Parks    uint64 // times a connection was parked
+	// MemoryReleases counts the times the server returned freed memory to
+	// the system after a burst of parked connections.
+	MemoryReleases uint64
+	Handshakes     uint64 // TLS handshakes completed
 
 	HandshakeFailures HandshakeFailures
 
@@ -107,12 +112,13 @@ type Rejections struct {
 func (s *Server) Stats() Stats {
 	c := &s.stats
 	st := Stats{
-		Accepted:   c.accepted.Load(),
-		Open:       c.open.Load(),
-		Idle:       c.idle.Load(),
-		Parked:     c.parked.Load(),
-		Parks:      c.parks.Load(),
-		Handshakes: c.handshakes.Load(),
+		Accepted:       c.accepted.Load(),
+		Open:           c.open.Load(),
+		Idle:           c.idle.Load(),
+		Parked:         c.parked.Load(),
+		Parks:          c.parks.Load(),
+		MemoryReleases: c.memoryReleases.Load(),
+		Handshakes:     c.handshakes.Load(),
 		HandshakeFailures: HandshakeFailures{
 			Timeout:      c.handshakeFailures.timeout.Load(),
 			Version:      c.handshakeFailures.version.Load(),
@@ -174,6 +180,7 @@ func (s *Server) WritePrometheus(w io.Writer) {
 	metrics.WriteGaugeUint64(w, "fastserve_connections_idle", uint64(max(st.Idle, 0)))
 	metrics.WriteGaugeUint64(w, "fastserve_connections_parked", uint64(max(st.Parked, 0)))
 	metrics.WriteCounterUint64(w, "fastserve_connection_parks_total", st.Parks)
+	metrics.WriteCounterUint64(w, "fastserve_memory_releases_total", st.MemoryReleases)
 	metrics.WriteCounterUint64(w, "fastserve_tls_handshakes_total", st.Handshakes)
 	hf := st.HandshakeFailures
 	for _, f := range []struct {
