@@ -78,6 +78,7 @@ URL_PATH=/index.html
 BODY='Hello, World!'
 IDLE_TIMEOUT=180 # seconds to set up the idle connections
 SETTLE=3         # seconds between "ready" and reading the RSS
+SETTLE_LATER=20  # seconds between "ready" and reading it again (a Go server returns freed memory late)
 
 # The script's own standard error: a trap may run inside a function whose
 # stderr is redirected to a file.
@@ -455,7 +456,7 @@ one_run() {
 
 # idle_run SERVER: a fresh server, IDLE_CONNS idle TLS connections, RSS delta.
 idle_run() {
-	local name=$1 rss0 rss1 fd0 fd1 ipid hold out deadline
+	local name=$1 rss0 rss1 rss2 fd0 fd1 ipid hold out deadline
 	local -a pids
 	start_server "$name"
 	sleep 1
@@ -478,15 +479,17 @@ idle_run() {
 	sleep "$SETTLE"
 	rss1=$(rss_kib "${pids[@]}")
 	fd1=$(fd_count "${pids[@]}")
+	sleep $((SETTLE_LATER - SETTLE))
+	rss2=$(rss_kib "${pids[@]}")
 	kill -TERM "$ipid" 2>/dev/null || true
 	wait "$ipid" 2>/dev/null || true
 	unset "STARTED[$ipid]"
 	exec {hold}>&-
 	stop_server "$name"
-	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$rss0" "$rss1" "$fd0" "$fd1" "$(grep -m1 '^nofile' "$out")" >>"$T/idle.tsv"
-	awk -v n="$IDLE_CONNS" -v name="$name" -v a="$rss0" -v b="$rss1" -v f0="$fd0" -v f1="$fd1" 'BEGIN {
-		printf "idle  %-9s RSS %7.1f -> %7.1f MiB  %5.1f KiB per connection  fds %d -> %d\n",
-			name, a / 1024, b / 1024, (b - a) / n, f0, f1 }' >&2
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$rss0" "$rss1" "$fd0" "$fd1" "$(grep -m1 '^nofile' "$out")" "$rss2" >>"$T/idle.tsv"
+	awk -v n="$IDLE_CONNS" -v name="$name" -v a="$rss0" -v b="$rss1" -v c="$rss2" -v f0="$fd0" -v f1="$fd1" 'BEGIN {
+		printf "idle  %-9s RSS %7.1f -> %7.1f MiB  %5.1f KiB per connection (%5.1f later)  fds %d -> %d\n",
+			name, a / 1024, b / 1024, (b - a) / n, (c - a) / n, f0, f1 }' >&2
 }
 
 # --- report -----------------------------------------------------------------
@@ -575,14 +578,15 @@ EOF
 ## Memory per idle keep-alive TLS connection, $IDLE_CONNS connections
 
 Each server fresh, after one probe request; \`idleconns\` (on CPU $CLIENT_CPU) opens the connections, sends one GET on each,
-and holds them; RSS (VmRSS, nginx: master + worker) is read ${SETTLE} s after the last one is set up. Kernel socket
+and holds them; RSS (VmRSS, nginx: master + worker) is read ${SETTLE} s after the last one is set up, and again
+${SETTLE_LATER} s after (a Go server returns freed memory to the system only after a collection). Kernel socket
 memory is not in RSS.
 
-| server | RSS before | RSS with the connections | KiB per connection | open fds before -> after |
-|---|---|---|---|---|
+| server | RSS before | RSS with the connections (+${SETTLE} s) | KiB per connection, +${SETTLE} s | KiB per connection, +${SETTLE_LATER} s | open fds before -> after |
+|---|---|---|---|---|---|
 EOF
 		awk -F'\t' -v n="$IDLE_CONNS" '{
-			printf "| %s | %.1f MiB | %.1f MiB | **%.1f** | %d -> %d |\n", $1, $2 / 1024, $3 / 1024, ($3 - $2) / n, $4, $5
+			printf "| %s | %.1f MiB | %.1f MiB | **%.1f** | **%.1f** | %d -> %d |\n", $1, $2 / 1024, $3 / 1024, ($3 - $2) / n, ($7 - $2) / n, $4, $5
 		}' "$T/idle.tsv"
 		echo
 		echo "idleconns: $(cut -f6 "$T/idle.tsv" | sort -u | paste -sd';')"
