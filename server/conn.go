@@ -68,7 +68,10 @@ type conn struct {
 	// Deadlines are set on the socket lazily (see setRead and Write):
 	// what was asked for, and what the socket holds.
 	wantRead, appliedRead time.Time
-	appliedWrite          time.Time
+	// The socket's write deadline (Unix ns, 0 for none): atomic, since a
+	// handler streaming its body (SetBodyStreamWriter) may set one from
+	// its own goroutine while this one writes.
+	appliedWrite atomic.Int64
 
 	// The minimum transfer rate: the read deadline fasthttp last set, the
 	// bytes read since, and how far the deadline has been pushed for them.
@@ -263,7 +266,7 @@ func (c *conn) Write(b []byte) (int, error) {
 	// timeout behind, not on every write: a stalled write is cut between
 	// 7/8 of WriteTimeout and WriteTimeout after it began.
 	wt := c.srv.cfg.WriteTimeout
-	if want := time.Now().Add(wt); c.appliedWrite.Before(want.Add(-wt / 8)) {
+	if want := time.Now().Add(wt); c.appliedWrite.Load() < want.Add(-wt/8).UnixNano() {
 		if err := c.setWrite(want); err != nil {
 			return 0, err
 		}
@@ -284,7 +287,11 @@ func isTimeout(err error) bool {
 }
 
 func (c *conn) setWrite(t time.Time) error {
-	c.appliedWrite = t
+	if t.IsZero() {
+		c.appliedWrite.Store(0)
+	} else {
+		c.appliedWrite.Store(t.UnixNano())
+	}
 	return c.Conn.SetWriteDeadline(t)
 }
 

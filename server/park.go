@@ -22,6 +22,10 @@ import (
 // stays bounded by its original deadline (conn.waitEnd), which the poller
 // enforces while the connection is parked.
 
+// sweepInterval is how often the poller closes the parked connections
+// whose wait is over.
+const sweepInterval = time.Second
+
 // errParked ends an idle wait that has lasted IdleParkAfter.
 var errParked = errors.New("server: idle connection parked")
 
@@ -82,6 +86,12 @@ func (s *Server) resume(c *conn) {
 	defer s.unparking.Done()
 	s.stats.parked.Add(-1)
 	c.parking.Store(false)
+	// The client sent (or hung up) before the poller closed the
+	// connection, whose wait may have ended meanwhile (the poller closes
+	// expired ones once a second): read what it sent.
+	if now := time.Now(); !c.waitEnd.IsZero() && c.waitEnd.Before(now.Add(sweepInterval)) {
+		c.waitEnd = now.Add(sweepInterval)
+	}
 	// Errors are the client's (a reset, a timeout), as those fasthttp's
 	// workers do not log.
 	_ = s.fs.ServeConn(c)

@@ -39,8 +39,6 @@ type poller struct {
 	running sync.WaitGroup // run
 }
 
-const sweepInterval = time.Second
-
 // A burst of at least releaseAfterParks parks, followed by releaseQuiet
 // sweeps without one, makes the poller return freed memory to the
 // system (release), at most once per releaseEvery.
@@ -209,11 +207,26 @@ func (p *poller) run() {
 		})
 		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 			p.mu.Lock()
-			stopped := p.stopped
-			p.mu.Unlock()
-			if !stopped {
-				p.s.log.Error("parked connections: the poller failed and stops", "err", err)
+			if p.stopped {
+				p.mu.Unlock()
+				return
 			}
+			// Nobody would wait for what parks from now on: stop
+			// parking, and close what is parked (its clients
+			// reconnect), as stop does.
+			p.stopped = true
+			conns := make([]*conn, 0, len(p.conns))
+			for _, c := range p.conns {
+				conns = append(conns, c)
+			}
+			clear(p.conns)
+			p.s.unparking.Add(1)
+			p.mu.Unlock()
+			p.s.log.Error("parked connections: the poller failed; parking stops", "err", err, "closed", len(conns))
+			go func() {
+				defer p.s.unparking.Done()
+				p.s.unpark(conns...)
+			}()
 			return
 		}
 		now := time.Now()

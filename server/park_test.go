@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
 	"net"
 	"runtime"
@@ -351,4 +352,64 @@ func TestIdleParkAfterRejected(t *testing.T) {
 			assert.EqualError(t, err, tc.want)
 		})
 	}
+}
+
+// TestParkedRequestAfterIdleTimeout: a parked connection past IdleTimeout
+// that the poller has not closed yet (it closes them once a second) still
+// looks open to its client, which may send on it: the request is served,
+// not dropped. Without parking, fasthttp closes at IdleTimeout itself.
+func TestParkedRequestAfterIdleTimeout(t *testing.T) {
+	for _, park := range []time.Duration{50 * time.Millisecond, -1} {
+		t.Run("park="+park.String(), func(t *testing.T) {
+			t.Parallel()
+			cfg := server.Config{IdleParkAfter: park, IdleTimeout: 1500 * time.Millisecond}
+			ts := start(t, cfg, hello)
+			for i := range 6 {
+				c := ts.Dial(t, nil)
+				br := bufio.NewReader(c)
+				resp := roundTrip(t, c, br, get)
+				require.Equal(t, "hello", string(resp.Body()))
+				wait := cfg.IdleTimeout + time.Duration(100+i*150)*time.Millisecond
+				time.Sleep(wait)
+				// A client sends only on a connection that looks open.
+				require.NoError(t, c.SetReadDeadline(time.Now().Add(20*time.Millisecond)))
+				if _, err := br.Peek(1); !isTimeoutErr(err) {
+					c.Close()
+					continue
+				}
+				require.NoError(t, c.SetDeadline(time.Now().Add(3*time.Second)))
+				_, err := io.WriteString(c, get)
+				require.NoError(t, err)
+				resp = &fasthttp.Response{}
+				assert.NoError(t, resp.Read(br), "after %v idle, the connection looked open: its request is served", wait)
+				c.Close()
+			}
+		})
+	}
+}
+
+func isTimeoutErr(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// TestStreamWriterSetsWriteDeadline: a handler's stream writer runs on
+// its own goroutine and may move the write deadline (fasthttp's
+// RequestCtx.SetWriteDeadline) while the connection's goroutine writes;
+// the race detector watches the lazy write deadline.
+func TestStreamWriterSetsWriteDeadline(t *testing.T) {
+	const chunk = "chunk of data\n"
+	h := func(ctx *fasthttp.RequestCtx) {
+		ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+			for range 200 {
+				_ = ctx.SetWriteDeadline(time.Now().Add(30 * time.Second))
+				w.WriteString(chunk)
+				w.Flush()
+			}
+		})
+	}
+	ts := start(t, server.Config{}, h)
+	c := ts.Dial(t, nil)
+	resp := roundTrip(t, c, bufio.NewReader(c), get)
+	assert.Equal(t, 200*len(chunk), len(resp.Body()))
 }

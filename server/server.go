@@ -120,6 +120,7 @@ func New(cfg Config, h fasthttp.RequestHandler) (*Server, error) {
 	}
 	if cfg.ACME.enabled() {
 		if err := s.setUpACME(); err != nil {
+			s.poller.stop()
 			s.closeListeners()
 			s.inh.close(false)
 			return nil, err
