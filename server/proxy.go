@@ -41,7 +41,8 @@ type ProxyConfig struct {
 	ReadTimeout time.Duration
 
 	// WriteTimeout bounds each write of a request to an upstream. If zero,
-	// 60 s.
+	// 60 s. Both deadlines move in steps of an eighth of the timeout, so
+	// a stall is cut between 7/8 of it and all of it.
 	WriteTimeout time.Duration
 
 	// MaxConns bounds the connections open to each upstream at once. If

@@ -106,22 +106,34 @@ func (u *upstream) dial(addr string, connect, read, write time.Duration) (net.Co
 
 // timedConn gives each read and each write its own deadline, as nginx's
 // proxy_read_timeout and proxy_send_timeout do: a slow upstream answer is
-// cut when it stalls, not when it takes long in all.
+// cut when it stalls, not when it takes long in all. As on client
+// connections (conn.Write), a deadline is moved only once it is an eighth
+// of its timeout behind, not on every call (each move takes the runtime's
+// timer lock): a stall is cut between 7/8 of the timeout and the timeout.
+// Reads and writes keep their own fields, so a reader and a writer on two
+// goroutines do not share one.
 type timedConn struct {
 	net.Conn
-	read, write time.Duration
+	read, write     time.Duration
+	readAt, writeAt time.Time // the deadlines on the socket
 }
 
 func (c *timedConn) Read(b []byte) (int, error) {
-	if err := c.Conn.SetReadDeadline(time.Now().Add(c.read)); err != nil {
-		return 0, err
+	if d := time.Now().Add(c.read); c.readAt.Before(d.Add(-c.read / 8)) {
+		if err := c.Conn.SetReadDeadline(d); err != nil {
+			return 0, err
+		}
+		c.readAt = d
 	}
 	return c.Conn.Read(b)
 }
 
 func (c *timedConn) Write(b []byte) (int, error) {
-	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.write)); err != nil {
-		return 0, err
+	if d := time.Now().Add(c.write); c.writeAt.Before(d.Add(-c.write / 8)) {
+		if err := c.Conn.SetWriteDeadline(d); err != nil {
+			return 0, err
+		}
+		c.writeAt = d
 	}
 	return c.Conn.Write(b)
 }
