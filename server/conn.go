@@ -94,6 +94,11 @@ type conn struct {
 	waitEnd time.Time
 	fd      int32 // the socket, while parked
 
+	// idleStamp is when fasthttp last called the connection idle, for the
+	// wait that follows (waitRead) to take as its start instead of reading
+	// the clock again; zero once taken.
+	idleStamp time.Time
+
 	parking atomic.Bool // its goroutine gave it up: parked, or about to be
 
 	ready     atomic.Bool  // the handshake is done
@@ -447,7 +452,8 @@ func (s *Server) connState(nc net.Conn, st fasthttp.ConnState) {
 	}
 	switch st {
 	case fasthttp.StateIdle:
-		if c.idleSince.Swap(time.Now().UnixNano()) == 0 {
+		c.idleStamp = time.Now()
+		if c.idleSince.Swap(c.idleStamp.UnixNano()) == 0 {
 			s.stats.idle.Add(1)
 		}
 	case fasthttp.StateClosed:

@@ -31,12 +31,20 @@ var errParked = errors.New("server: idle connection parked")
 
 // waitRead is a read of the next request's first byte. It waits at most
 // IdleParkAfter (and not past the wait's own deadline, IdleTimeout or
-// HeaderTimeout), then returns errParked if nothing came.
+// HeaderTimeout), then returns errParked if nothing came. As conn.read,
+// it leaves an earlier deadline on the socket (the last wait's, on a busy
+// connection) and moves it only when that one fires first, so that a
+// request costs no deadline change.
 func (c *conn) waitRead(b []byte) (int, error) {
 	if !c.waiting {
 		c.waiting, c.waitEnd = true, c.rateBase
 	}
-	parkAt := time.Now().Add(c.srv.cfg.IdleParkAfter)
+	now := c.idleStamp
+	c.idleStamp = time.Time{}
+	if now.IsZero() {
+		now = time.Now()
+	}
+	parkAt := now.Add(c.srv.cfg.IdleParkAfter)
 	if !c.waitEnd.IsZero() && !c.waitEnd.After(parkAt) {
 		// The wait is over before it would park.
 		if err := c.applyRead(c.waitEnd); err != nil {
@@ -45,11 +53,24 @@ func (c *conn) waitRead(b []byte) (int, error) {
 		c.waiting = false
 		return c.Conn.Read(b)
 	}
-	if err := c.applyRead(parkAt); err != nil {
-		return 0, err
+	if c.appliedRead.IsZero() || c.appliedRead.After(parkAt) {
+		if err := c.applyRead(parkAt); err != nil {
+			return 0, err
+		}
 	}
-	n, err := c.Conn.Read(b)
-	if n == 0 && isTimeout(err) {
+	for {
+		n, err := c.Conn.Read(b)
+		if n > 0 || !isTimeout(err) {
+			c.waiting = false
+			return n, err
+		}
+		if c.appliedRead.Before(parkAt) && time.Now().Before(parkAt) {
+			// An earlier deadline fired: wait on until parkAt.
+			if err := c.applyRead(parkAt); err != nil {
+				return 0, err
+			}
+			continue
+		}
 		// The deadline has passed, so this reads nothing from the socket;
 		// it returns a byte only if the *tls.Conn holds a whole record (it
 		// should not, having waited for more). A byte that reaches the
@@ -58,9 +79,9 @@ func (c *conn) waitRead(b []byte) (int, error) {
 		if n == 0 && isTimeout(err) {
 			return 0, errParked
 		}
+		c.waiting = false
+		return n, err
 	}
-	c.waiting = false
-	return n, err
 }
 
 // parkConn hands a connection whose wait ended with errParked to the
