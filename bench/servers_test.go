@@ -1,7 +1,6 @@
 package bench_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -11,13 +10,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/fastserve/fastserve/bench"
 	"github.com/fastserve/fastserve/internal/selfsigned"
 	"github.com/fastserve/fastserve/server"
 )
@@ -168,84 +166,26 @@ func startNetHTTP(tb testing.TB, c cert) (string, func()) {
 	}
 }
 
-// startCeiling runs the fastest crypto/tls responder we can write: it
-// parses no HTTP, only counts the request terminators in what it reads,
-// and answers each with a prebuilt response, all answers to one read in
-// one write. What Go's TLS allows, for the others to be measured against.
+// startCeiling runs bench.Ceiling: what Go's TLS allows, for the others
+// to be measured against.
 func startCeiling(tb testing.TB, c cert) (string, func()) {
 	ln, err := tls.Listen("tcp4", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{c.tls}})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	responses := map[string][]byte{}
+	named := map[string][]byte{}
 	for _, b := range bodies {
-		responses[b.name] = []byte("HTTP/1.1 200 OK\r\nServer: ceiling\r\nContent-Type: text/plain\r\nContent-Length: " +
-			strconv.Itoa(len(b.body)) + "\r\n\r\n" + string(b.body))
+		named[b.name] = b.body
 	}
-	var mu sync.Mutex
-	open := map[net.Conn]bool{}
+	ceil := bench.NewCeiling(named, bodies[0].body)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for {
-			cn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			open[cn] = true
-			mu.Unlock()
-			go func() {
-				serveCeiling(cn, responses)
-				mu.Lock()
-				delete(open, cn)
-				mu.Unlock()
-			}()
-		}
+		ceil.Serve(ln)
 	}()
 	return ln.Addr().String(), func() {
 		ln.Close()
 		<-done
-		mu.Lock()
-		for cn := range open {
-			cn.Close()
-		}
-		mu.Unlock()
-	}
-}
-
-func serveCeiling(c net.Conn, responses map[string][]byte) {
-	defer c.Close()
-	br := bufio.NewReaderSize(c, 16<<10)
-	var out []byte
-	var resp []byte
-	for {
-		line, err := br.ReadSlice('\n')
-		if err != nil {
-			return
-		}
-		if resp == nil {
-			// The request line: GET /13B HTTP/1.1
-			if i := bytes.IndexByte(line, '/'); i >= 0 {
-				if j := bytes.IndexByte(line[i:], ' '); j > 1 {
-					resp = responses[string(line[i+1:i+j])]
-				}
-			}
-			if resp == nil {
-				resp = responses[bodies[0].name]
-			}
-			continue
-		}
-		if len(line) > 2 {
-			continue // a header
-		}
-		out = append(out, resp...)
-		resp = nil
-		if br.Buffered() == 0 { // every pipelined request read: answer them at once
-			if _, err := c.Write(out); err != nil {
-				return
-			}
-			out = out[:0]
-		}
+		ceil.CloseConns()
 	}
 }

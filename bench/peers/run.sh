@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark of fastserve and its peers (plain fasthttp, net/http,
-# nginx) on long-lived keep-alive HTTPS (TLS 1.3, ECDSA P-256, 13-byte body),
-# measured the way the project compares servers:
+# nginx, and the crypto/tls ceiling) on long-lived keep-alive HTTPS (TLS 1.3,
+# ECDSA P-256, 13-byte body), measured the way the project compares servers:
 #
 #   - each server pinned to CPU 0, wrk -t1 pinned to CPU 1;
 #   - servers alternated run by run (round 1: A B C D, round 2: A B C D, ...);
@@ -17,7 +17,8 @@
 #   bash bench/peers/run.sh [-r ROUNDS] [-d SECONDS] [-w SECONDS] [-c CONNS]
 #                           [-i IDLE_CONNS] [-s SERVERS] [-o FILE]
 # Every option also reads from the environment: ROUNDS=3 DURATION=10 WARMUP=2
-# CONNS=100,1000 IDLE_CONNS=10000 SERVERS=fastserve,fasthttp,nethttp,nginx
+# CONNS=100,1000 IDLE_CONNS=10000
+# SERVERS=fastserve,fastserve-handler,fasthttp,nethttp,nginx,ceiling
 # OUT=bench/peers/results.md BASE_PORT=18443 KEEP_TMP=0 (1 keeps the temp dir)
 # NGINX_TLS13_ORDER=go (nginx prefers AES-128-GCM, as Go does; openssl = OpenSSL's
 # order, where wrk gets AES-256-GCM from nginx).
@@ -39,7 +40,7 @@ DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
 CONNS=${CONNS:-100,1000}
 IDLE_CONNS=${IDLE_CONNS:-10000}
-SERVERS=${SERVERS:-fastserve,fasthttp,nethttp,nginx}
+SERVERS=${SERVERS:-fastserve,fastserve-handler,fasthttp,nethttp,nginx,ceiling}
 OUT=${OUT:-$REPO/bench/peers/results.md}
 BASE_PORT=${BASE_PORT:-18443}
 KEEP_TMP=${KEEP_TMP:-0}
@@ -102,8 +103,8 @@ check_options() {
 	IFS=, read -ra SERVER_LIST <<<"$SERVERS"
 	for v in "${SERVER_LIST[@]}"; do
 		case $v in
-		fastserve | fasthttp | nethttp | nginx) ;;
-		*) die "unknown server '$v' in SERVERS: want fastserve, fasthttp, nethttp or nginx" ;;
+		fastserve | fastserve-handler | fasthttp | nethttp | nginx | ceiling) ;;
+		*) die "unknown server '$v' in SERVERS: want fastserve, fastserve-handler, fasthttp, nethttp, nginx or ceiling" ;;
 		esac
 	done
 	[[ $NGINX_TLS13_ORDER == go || $NGINX_TLS13_ORDER == openssl ]] ||
@@ -175,18 +176,19 @@ server_pids() {
 	fi
 }
 
-# cpu_ticks prints utime+stime (clock ticks) summed over the pids; each is a
-# whole process, so all its threads count.
+# cpu_ticks prints utime+stime and utime alone (clock ticks) summed over the
+# pids; each is a whole process, so all its threads count.
 cpu_ticks() {
-	local p line rest total=0
+	local p line rest total=0 user=0
 	local -a f
 	for p in "$@"; do
 		read -r line <"/proc/$p/stat" || die "process $p is gone"
 		rest=${line##*) }
 		read -ra f <<<"$rest"
 		total=$((total + f[11] + f[12]))
+		user=$((user + f[11]))
 	done
-	echo "$total"
+	echo "$total $user"
 }
 
 # rss_kib prints VmRSS (KiB) summed over the pids.
@@ -229,8 +231,12 @@ start_server() {
 	case $name in
 	fastserve)
 		launch "$name" env XDG_CACHE_HOME="$T/cache" "$BIN/fastserve" serve \
-			--addr "127.0.0.1:$port" --cert "$CERT" --key "$KEY" --root "$WWW" --admin ""
+			--addr "127.0.0.1:$port" --cert "$CERT" --key "$KEY" --root "$WWW" --admin "127.0.0.1:$((port + 100))"
 		;;
+	fastserve-handler)
+		launch "$name" "$BIN/fastservehandler" -addr "127.0.0.1:$port" -cert "$CERT" -key "$KEY" -admin "127.0.0.1:$((port + 100))"
+		;;
+	ceiling) launch "$name" "$BIN/ceiling" -addr "127.0.0.1:$port" -cert "$CERT" -key "$KEY" ;;
 	fasthttp) launch "$name" "$BIN/fasthttpserver" -addr "127.0.0.1:$port" -cert "$CERT" -key "$KEY" ;;
 	nethttp) launch "$name" "$BIN/nethttpserver" -addr "127.0.0.1:$port" -cert "$CERT" -key "$KEY" ;;
 	nginx) launch "$name" "$NGINX" -p "$T/nginx/" -c "$T/nginx/nginx.conf" -e "$T/nginx/error.log" ;;
@@ -335,11 +341,13 @@ find_go() {
 }
 
 build() {
-	log "building fastserve, fasthttpserver, nethttpserver, idleconns into $BIN"
+	log "building fastserve, fastservehandler, fasthttpserver, nethttpserver, ceiling, idleconns into $BIN"
 	(
 		cd "$REPO"
 		"$GO" build -o "$BIN/fastserve" ./cmd/fastserve
+		"$GO" build -o "$BIN/fastservehandler" ./bench/peers/fastservehandler
 		"$GO" build -o "$BIN/fasthttpserver" ./bench/peers/fasthttpserver
+		"$GO" build -o "$BIN/ceiling" ./bench/peers/ceiling
 		"$GO" build -o "$BIN/nethttpserver" ./bench/peers/nethttpserver
 		"$GO" build -o "$BIN/idleconns" ./bench/peers/idleconns
 	) || die "go build failed"
@@ -429,7 +437,7 @@ wrk_run() {
 
 # one_run ROUND CONNS SERVER appends a line to runs.tsv and prints it.
 one_run() {
-	local round=$1 c=$2 name=$3 url out t0 t1 requests rps errors
+	local round=$1 c=$2 name=$3 url out t0 t1 u0 u1 requests rps errors
 	local -a pids
 	url="https://127.0.0.1:${PORT[$name]}$URL_PATH"
 	out="$T/wrk-r$round-c$c-$name.txt"
@@ -437,15 +445,15 @@ one_run() {
 		wrk_run "$c" "$WARMUP" "$url" >"$out.warmup" 2>&1 || die "wrk warm-up failed for $name: $(cat "$out.warmup")"
 	fi
 	mapfile -t pids < <(server_pids "$name")
-	t0=$(cpu_ticks "${pids[@]}")
+	read -r t0 u0 < <(cpu_ticks "${pids[@]}")
 	wrk_run "$c" "$DURATION" "$url" >"$out" 2>&1 || die "wrk failed for $name: $(cat "$out")"
-	t1=$(cpu_ticks "${pids[@]}")
+	read -r t1 u1 < <(cpu_ticks "${pids[@]}")
 	requests=$(awk '/ requests in / { print $1; exit }' "$out")
 	rps=$(awk '/^Requests\/sec:/ { print $2; exit }' "$out")
 	errors=$(awk '/Socket errors:/ { gsub(/[^0-9 ]/, " "); n = split($0, a, " "); for (i = 1; i <= n; i++) s += a[i] }
 		/Non-2xx or 3xx responses:/ { s += $NF } END { print s + 0 }' "$out")
 	[[ -n $requests && -n $rps ]] || die "cannot read wrk's output: $(cat "$out")"
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$c" "$name" "$rps" "$requests" "$((t1 - t0))" "$errors" >>"$T/runs.tsv"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$c" "$name" "$rps" "$requests" "$((t1 - t0))" "$errors" "$((u1 - u0))" >>"$T/runs.tsv"
 	awk -v hz="$HZ" -v d="$DURATION" -F'\t' 'END {
 		cpu = $6 / hz
 		rpc = cpu > 0 ? $5 / cpu : 0
@@ -518,16 +526,19 @@ report() {
   each server on CPU $SERVER_CPU (\`taskset\`), \`wrk -t1\` on CPU $CLIENT_CPU; servers alternated within each round;
   server CPU = utime+stime of the whole process from /proc/PID/stat (nginx: master + its one worker), which includes
   the full handshakes of the run's connections; open-file limit $NOFILE for every process$NOFILE_NOTE.
-- servers: fastserve \`serve --root DIR --admin ""\`${fastserve_env:+ with $fastserve_env} (its defaults: keep-alive 60s/10s/5, 1 listener per GOMAXPROCS = 1, timeouts on);
+- servers: fastserve \`serve --root DIR --admin 127.0.0.1:PORT\`${fastserve_env:+ with $fastserve_env} (its defaults: keep-alive 60s/10s/5, 1 listener per GOMAXPROCS = 1,
+  timeouts, limits, counters, idle parking on, admin listener on); fastserve-handler: the server package with the same defaults
+  and admin listener, an in-process handler answering the body (bench/peers/fastservehandler);
   fasthttp \`ServeTLS\` on \`net.Listen\` (defaults; keep-alive is Go's 15s/15s/9, as fasthttp's TCPKeepalive is ignored under TLS);
   net/http \`ServeTLS\` on \`ListenConfig{KeepAlive: 60s}\`; nginx 1 worker, \`so_keepalive=60s:10s:5\`, \`open_file_cache\`,
   \`keepalive_requests 1000000\`, \`keepalive_timeout 620s\`, \`access_log off\`, listen backlog = net.core.somaxconn as the Go servers,
-  TLS 1.3 suite order: $NGINX_TLS13_ORDER (go: AES-128-GCM first, as the Go servers pick; see the cipher each negotiated with OpenSSL below).
+  TLS 1.3 suite order: $NGINX_TLS13_ORDER (go: AES-128-GCM first, as the Go servers pick; see the cipher each negotiated with OpenSSL below);
+  ceiling: bench.Ceiling on \`tls.Listen\`, no HTTP parsing, a prebuilt response (what Go's crypto/tls allows).
 
 ## Throughput, median of $ROUNDS round(s) [min-max]
 
-| server | conns | req/s | req per server CPU-s | server CPU busy | req/s vs nginx | req/CPU-s vs nginx |
-|---|---|---|---|---|---|---|
+| server | conns | req/s | req per server CPU-s | server µs per request: user + kernel | server CPU busy | req/s vs nginx | req/CPU-s vs nginx | req/CPU-s vs ceiling |
+|---|---|---|---|---|---|---|---|---|
 EOF
 	awk -F'\t' -v hz="$HZ" -v d="$DURATION" -v servers="$SERVERS" -v conns="$CONNS" '
 	function comma(x,   s, neg) {
@@ -546,30 +557,37 @@ EOF
 	{
 		cpu = $6 / hz
 		rps[$2, $3, $1] = $4; rpc[$2, $3, $1] = cpu > 0 ? $5 / cpu : 0; busy[$2, $3, $1] = cpu / d
+		usr[$2, $3, $1] = $5 > 0 ? 1e6 * $8 / hz / $5 : 0; krn[$2, $3, $1] = $5 > 0 ? 1e6 * ($6 - $8) / hz / $5 : 0
 		rounds[$1] = 1
 	}
 	END {
 		ns = split(servers, S, ","); nc = split(conns, C, ",")
 		for (ci = 1; ci <= nc; ci++) for (si = 1; si <= ns; si++) {
 			c = C[ci]; s = S[si]
-			n = 0; nr = 0; delete A; delete B; delete U; delete R1; delete R2
+			n = 0; nr = 0; nq = 0; delete A; delete B; delete U; delete R1; delete R2; delete R3; delete UA; delete KA
 			for (r in rounds) if ((c, s, r) in rps) {
-				n++; A[n] = rps[c, s, r]; B[n] = rpc[c, s, r]; U[n] = busy[c, s, r]
+				n++; A[n] = rps[c, s, r]; B[n] = rpc[c, s, r]; U[n] = busy[c, s, r]; UA[n] = usr[c, s, r]; KA[n] = krn[c, s, r]
 				if ((c, "nginx", r) in rps && rps[c, "nginx", r] > 0 && rpc[c, "nginx", r] > 0) {
 					nr++; R1[nr] = rps[c, s, r] / rps[c, "nginx", r]; R2[nr] = rpc[c, s, r] / rpc[c, "nginx", r]
+				}
+				if ((c, "ceiling", r) in rpc && rpc[c, "ceiling", r] > 0) {
+					nq++; R3[nq] = rpc[c, s, r] / rpc[c, "ceiling", r]
 				}
 			}
 			if (n == 0) continue
 			m1 = median(A, n); l1 = lo; h1 = hi
 			m2 = median(B, n); l2 = lo; h2 = hi
-			m3 = median(U, n)
-			r1 = "-"; r2 = "-"
+			m3 = median(U, n); mu = median(UA, n); mk = median(KA, n)
+			r1 = "-"; r2 = "-"; r3 = "-"
 			if (nr > 0) {
 				x = median(R1, nr); r1 = sprintf("%.2f [%.2f-%.2f]", x, lo, hi)
 				x = median(R2, nr); r2 = sprintf("%.2f [%.2f-%.2f]", x, lo, hi)
 			}
-			printf "| %s | %s | %s [%s-%s] | **%s** [%s-%s] | %.0f%% | %s | **%s** |\n", s, c,
-				comma(m1), comma(l1), comma(h1), comma(m2), comma(l2), comma(h2), 100 * m3, r1, r2
+			if (nq > 0) {
+				x = median(R3, nq); r3 = sprintf("%.2f [%.2f-%.2f]", x, lo, hi)
+			}
+			printf "| %s | %s | %s [%s-%s] | **%s** [%s-%s] | %.2f + %.2f | %.0f%% | %s | **%s** | %s |\n", s, c,
+				comma(m1), comma(l1), comma(h1), comma(m2), comma(l2), comma(h2), mu, mk, 100 * m3, r1, r2, r3
 		}
 	}' "$T/runs.tsv"
 	if [[ -s $T/idle.tsv ]]; then
@@ -595,13 +613,13 @@ EOF
 
 ## Every run
 
-| round | conns | server | req/s | requests | server CPU-s | req per server CPU-s | wrk errors |
+| round | conns | server | req/s | requests | server CPU-s (user + kernel) | req per server CPU-s | wrk errors |
 |---|---|---|---|---|---|---|---|
 EOF
 	awk -F'\t' -v hz="$HZ" '{
 		cpu = $6 / hz
 		rpc = cpu > 0 ? $5 / cpu : 0
-		printf "| %s | %s | %s | %.0f | %d | %.2f | %.0f | %d |\n", $1, $2, $3, $4, $5, cpu, rpc, $7
+		printf "| %s | %s | %s | %.0f | %d | %.2f (%.2f + %.2f) | %.0f | %d |\n", $1, $2, $3, $4, $5, cpu, $8 / hz, ($6 - $8) / hz, rpc, $7
 	}' "$T/runs.tsv"
 	echo
 	echo "## What each server answers (first response to the Go TLS 1.3 probe)"
@@ -630,7 +648,8 @@ main() {
 	KEY=$T/key.pem
 	HZ=$(getconf CLK_TCK)
 	pick_file_limit
-	declare -gA PORT=([fastserve]=$BASE_PORT [fasthttp]=$((BASE_PORT + 1)) [nethttp]=$((BASE_PORT + 2)) [nginx]=$((BASE_PORT + 3)))
+	declare -gA PORT=([fastserve]=$BASE_PORT [fasthttp]=$((BASE_PORT + 1)) [nethttp]=$((BASE_PORT + 2)) [nginx]=$((BASE_PORT + 3))
+		[fastserve-handler]=$((BASE_PORT + 4)) [ceiling]=$((BASE_PORT + 5)))
 
 	install_deps
 	find_go
