@@ -425,6 +425,11 @@ pick_file_limit() {
 		((c + 256 > need)) && need=$((c + 256))
 	done
 	((NOFILE >= need)) || die "the open-file limit $NOFILE is too low for $need descriptors; lower IDLE_CONNS or CONNS"
+	# fastserve admits at most 7/8 of its descriptor limit by default
+	# (--max-conns 0) and resets the connections past it.
+	if [[ ",$SERVERS," == *,fastserve,* || ",$SERVERS," == *,fastserve-handler,* ]] && ((IDLE_CONNS > NOFILE * 7 / 8)); then
+		die "IDLE_CONNS=$IDLE_CONNS is above what fastserve admits by default under the open-file limit $NOFILE (7/8 of it: $((NOFILE * 7 / 8))); lower IDLE_CONNS"
+	fi
 }
 
 # --- runs -------------------------------------------------------------------
@@ -437,7 +442,7 @@ wrk_run() {
 
 # one_run ROUND CONNS SERVER appends a line to runs.tsv and prints it.
 one_run() {
-	local round=$1 c=$2 name=$3 url out t0 t1 u0 u1 requests rps errors
+	local round=$1 c=$2 name=$3 url out t0 t1 u0 u1 requests rps errors rss sampler
 	local -a pids
 	url="https://127.0.0.1:${PORT[$name]}$URL_PATH"
 	out="$T/wrk-r$round-c$c-$name.txt"
@@ -446,14 +451,19 @@ one_run() {
 	fi
 	mapfile -t pids < <(server_pids "$name")
 	read -r t0 u0 < <(cpu_ticks "${pids[@]}")
+	# The server's memory while it serves the c connections, halfway through.
+	(sleep "$(awk -v d="$DURATION" 'BEGIN { print d / 2 }')" && rss_kib "${pids[@]}" >"$out.rss") &
+	sampler=$!
 	wrk_run "$c" "$DURATION" "$url" >"$out" 2>&1 || die "wrk failed for $name: $(cat "$out")"
 	read -r t1 u1 < <(cpu_ticks "${pids[@]}")
+	wait "$sampler" || true
+	rss=$(cat "$out.rss" 2>/dev/null || echo 0)
 	requests=$(awk '/ requests in / { print $1; exit }' "$out")
 	rps=$(awk '/^Requests\/sec:/ { print $2; exit }' "$out")
 	errors=$(awk '/Socket errors:/ { gsub(/[^0-9 ]/, " "); n = split($0, a, " "); for (i = 1; i <= n; i++) s += a[i] }
 		/Non-2xx or 3xx responses:/ { s += $NF } END { print s + 0 }' "$out")
 	[[ -n $requests && -n $rps ]] || die "cannot read wrk's output: $(cat "$out")"
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$c" "$name" "$rps" "$requests" "$((t1 - t0))" "$errors" "$((u1 - u0))" >>"$T/runs.tsv"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$c" "$name" "$rps" "$requests" "$((t1 - t0))" "$errors" "$((u1 - u0))" "$rss" >>"$T/runs.tsv"
 	awk -v hz="$HZ" -v d="$DURATION" -F'\t' 'END {
 		cpu = $6 / hz
 		rpc = cpu > 0 ? $5 / cpu : 0
@@ -537,8 +547,8 @@ report() {
 
 ## Throughput, median of $ROUNDS round(s) [min-max]
 
-| server | conns | req/s | req per server CPU-s | server µs per request: user + kernel | server CPU busy | req/s vs nginx | req/CPU-s vs nginx | req/CPU-s vs ceiling |
-|---|---|---|---|---|---|---|---|---|
+| server | conns | req/s | req per server CPU-s | server µs per request: user + kernel | server CPU busy | server RSS under load | req/s vs nginx | req/CPU-s vs nginx | req/CPU-s vs ceiling |
+|---|---|---|---|---|---|---|---|---|---|
 EOF
 	awk -F'\t' -v hz="$HZ" -v d="$DURATION" -v servers="$SERVERS" -v conns="$CONNS" '
 	function comma(x,   s, neg) {
@@ -558,15 +568,16 @@ EOF
 		cpu = $6 / hz
 		rps[$2, $3, $1] = $4; rpc[$2, $3, $1] = cpu > 0 ? $5 / cpu : 0; busy[$2, $3, $1] = cpu / d
 		usr[$2, $3, $1] = $5 > 0 ? 1e6 * $8 / hz / $5 : 0; krn[$2, $3, $1] = $5 > 0 ? 1e6 * ($6 - $8) / hz / $5 : 0
+		mem[$2, $3, $1] = $9 / 1024
 		rounds[$1] = 1
 	}
 	END {
 		ns = split(servers, S, ","); nc = split(conns, C, ",")
 		for (ci = 1; ci <= nc; ci++) for (si = 1; si <= ns; si++) {
 			c = C[ci]; s = S[si]
-			n = 0; nr = 0; nq = 0; delete A; delete B; delete U; delete R1; delete R2; delete R3; delete UA; delete KA
+			n = 0; nr = 0; nq = 0; delete A; delete B; delete U; delete R1; delete R2; delete R3; delete UA; delete KA; delete MA
 			for (r in rounds) if ((c, s, r) in rps) {
-				n++; A[n] = rps[c, s, r]; B[n] = rpc[c, s, r]; U[n] = busy[c, s, r]; UA[n] = usr[c, s, r]; KA[n] = krn[c, s, r]
+				n++; A[n] = rps[c, s, r]; B[n] = rpc[c, s, r]; U[n] = busy[c, s, r]; UA[n] = usr[c, s, r]; KA[n] = krn[c, s, r]; MA[n] = mem[c, s, r]
 				if ((c, "nginx", r) in rps && rps[c, "nginx", r] > 0 && rpc[c, "nginx", r] > 0) {
 					nr++; R1[nr] = rps[c, s, r] / rps[c, "nginx", r]; R2[nr] = rpc[c, s, r] / rpc[c, "nginx", r]
 				}
@@ -577,7 +588,7 @@ EOF
 			if (n == 0) continue
 			m1 = median(A, n); l1 = lo; h1 = hi
 			m2 = median(B, n); l2 = lo; h2 = hi
-			m3 = median(U, n); mu = median(UA, n); mk = median(KA, n)
+			m3 = median(U, n); mu = median(UA, n); mk = median(KA, n); mm = median(MA, n)
 			r1 = "-"; r2 = "-"; r3 = "-"
 			if (nr > 0) {
 				x = median(R1, nr); r1 = sprintf("%.2f [%.2f-%.2f]", x, lo, hi)
@@ -586,8 +597,8 @@ EOF
 			if (nq > 0) {
 				x = median(R3, nq); r3 = sprintf("%.2f [%.2f-%.2f]", x, lo, hi)
 			}
-			printf "| %s | %s | %s [%s-%s] | **%s** [%s-%s] | %.2f + %.2f | %.0f%% | %s | **%s** | %s |\n", s, c,
-				comma(m1), comma(l1), comma(h1), comma(m2), comma(l2), comma(h2), mu, mk, 100 * m3, r1, r2, r3
+			printf "| %s | %s | %s [%s-%s] | **%s** [%s-%s] | %.2f + %.2f | %.0f%% | %.0f MiB | %s | **%s** | %s |\n", s, c,
+				comma(m1), comma(l1), comma(h1), comma(m2), comma(l2), comma(h2), mu, mk, 100 * m3, mm, r1, r2, r3
 		}
 	}' "$T/runs.tsv"
 	if [[ -s $T/idle.tsv ]]; then
