@@ -26,6 +26,12 @@ import (
 // whose wait is over.
 const sweepInterval = time.Second
 
+// parkSkew covers the clock reads between the idle timestamp waitRead
+// starts from and the deadline fasthttp sets from its own reading a
+// moment later: a wait that ends with IdleParkAfter (IdleTimeout equal to
+// it) ends on its goroutine instead of parking just before its end.
+const parkSkew = 10 * time.Millisecond
+
 // errParked ends an idle wait that has lasted IdleParkAfter.
 var errParked = errors.New("server: idle connection parked")
 
@@ -45,7 +51,7 @@ func (c *conn) waitRead(b []byte) (int, error) {
 		now = time.Now()
 	}
 	parkAt := now.Add(c.srv.cfg.IdleParkAfter)
-	if !c.waitEnd.IsZero() && !c.waitEnd.After(parkAt) {
+	if !c.waitEnd.IsZero() && !c.waitEnd.After(parkAt.Add(parkSkew)) {
 		// The wait is over before it would park.
 		if err := c.applyRead(c.waitEnd); err != nil {
 			return 0, err

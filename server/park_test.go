@@ -166,6 +166,28 @@ func TestParkedConnectionIdleTimeout(t *testing.T) {
 		time.Second, 5*time.Millisecond)
 }
 
+// A wait whose idle timeout comes with IdleParkAfter is not parked: the
+// connection is closed at IdleTimeout by its own goroutine, not up to a
+// sweep later by the poller.
+func TestNoParkAtIdleTimeout(t *testing.T) {
+	const d = 300 * time.Millisecond
+	ts := start(t, server.Config{IdleParkAfter: d, IdleTimeout: d}, hello)
+	for i := range 3 {
+		c := ts.Dial(t, nil)
+		br := bufio.NewReader(c)
+		resp := roundTrip(t, c, br, get)
+		require.Equal(t, "hello", string(resp.Body()))
+		idle := time.Now()
+		require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
+		_, err := br.ReadByte()
+		waited := time.Since(idle)
+		assert.ErrorIs(t, err, io.EOF, "round %d: closed by the server", i)
+		assert.Less(t, waited, d+200*time.Millisecond, "round %d: closed at IdleTimeout", i)
+		c.Close()
+	}
+	assert.Zero(t, ts.Stats().Parks)
+}
+
 func TestParkedConnectionClientCloses(t *testing.T) {
 	ts := start(t, parkCfg(), hello)
 	c := ts.Dial(t, nil)
