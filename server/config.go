@@ -181,7 +181,8 @@ type Config struct {
 	// bounds the reads. The costs: a handler that calls PostBody reads the
 	// stream into memory, and fasthttp logs a warning each time (at most
 	// 10 lines a second); and each connection keeps its read buffer
-	// (MaxHeaderBytes) between requests, whatever KeepIdleBuffers says.
+	// (MaxHeaderBytes) between requests, whatever KeepIdleBuffers says,
+	// until it is parked (IdleParkAfter).
 	StreamRequestBody bool
 
 	// MaxRequestsPerConn closes a connection after it has served this

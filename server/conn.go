@@ -143,9 +143,12 @@ func (c *conn) Read(b []byte) (int, error) {
 	}
 	var n int
 	var err error
-	if between && len(b) == 1 && c.srv.poller != nil {
-		// fasthttp's wait for the next request's first byte, its buffers
-		// released (acquireByteReader).
+	if between && c.srv.poller != nil {
+		// fasthttp's wait for the next request's first byte: a 1-byte
+		// read with its buffers released (acquireByteReader), or, with
+		// StreamRequestBody, where fasthttp keeps its read buffer, a
+		// read into that empty buffer. Parking ends the wait either way:
+		// fasthttp returns and lets the buffer go.
 		if n, err = c.waitRead(b); err == errParked {
 			c.parking.Store(true)
 			return 0, io.EOF

@@ -30,7 +30,8 @@ import (
 // have stopped. Sys and RSS never shrink back, so only the first
 // measurement of a process compares them: run one count and one
 // IdleParkAfter per process. Slow; it runs only when FASTSERVE_IDLEMEM
-// lists the counts: FASTSERVE_IDLEMEM=5000 FASTSERVE_IDLEMEM_PARK=-1s.
+// lists the counts: FASTSERVE_IDLEMEM=5000 FASTSERVE_IDLEMEM_PARK=-1s
+// (FASTSERVE_IDLEMEM_STREAM=1: with StreamRequestBody, as in proxy mode).
 func TestIdleMemory(t *testing.T) {
 	env := os.Getenv("FASTSERVE_IDLEMEM")
 	if env == "" {
@@ -80,7 +81,10 @@ func sampleMem() memSample {
 }
 
 func measureIdle(t *testing.T, bin string, n int, park time.Duration) {
-	ts := start(t, server.Config{IdleParkAfter: park, MaxConns: n + 1000}, hello)
+	// FASTSERVE_IDLEMEM_STREAM=1 measures with StreamRequestBody (as the
+	// reverse proxy runs), where fasthttp keeps a read buffer per connection.
+	stream := os.Getenv("FASTSERVE_IDLEMEM_STREAM") == "1"
+	ts := start(t, server.Config{IdleParkAfter: park, MaxConns: n + 1000, StreamRequestBody: stream}, hello)
 	time.Sleep(200 * time.Millisecond)
 	before := sampleMem()
 
@@ -106,8 +110,8 @@ func measureIdle(t *testing.T, bin string, n int, park time.Duration) {
 		a := sampleMem()
 		st := ts.Stats()
 		per := func(x, y uint64) float64 { return (float64(x) - float64(y)) / float64(n) / 1024 }
-		t.Logf("n=%d park=%v %s: open %d parked %d goroutines %d | KiB per conn: HeapInuse %.1f StackInuse %.1f heap+stack %.1f Sys %.1f Sys-HeapReleased %.1f RSS %.1f",
-			n, park, when, st.Open, st.Parked, runtime.NumGoroutine(),
+		t.Logf("n=%d park=%v stream=%v %s: open %d parked %d goroutines %d | KiB per conn: HeapInuse %.1f StackInuse %.1f heap+stack %.1f Sys %.1f Sys-HeapReleased %.1f RSS %.1f",
+			n, park, stream, when, st.Open, st.Parked, runtime.NumGoroutine(),
 			per(a.heapInuse, before.heapInuse), per(a.stackInuse, before.stackInuse),
 			per(a.heapInuse+a.stackInuse, before.heapInuse+before.stackInuse),
 			per(a.sys, before.sys), per(a.sys-a.released, before.sys-before.released), per(a.rss, before.rss))

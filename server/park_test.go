@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -117,6 +118,38 @@ func TestParkedConnectionServedAgain(t *testing.T) {
 		resp := roundTrip(t, c, br, "TP/1.1\r\nHost: localhost\r\n\r\n")
 		assert.Equal(t, "hello", string(resp.Body()))
 	})
+	assert.Equal(t, int64(1), ts.Stats().Open)
+}
+
+// With StreamRequestBody (the reverse proxy's mode) fasthttp keeps each
+// connection's read buffer between requests; an idle connection parks all
+// the same, and is served again, streamed bodies included.
+func TestParkWithStreamRequestBody(t *testing.T) {
+	cfg := parkCfg()
+	cfg.StreamRequestBody = true
+	ts := start(t, cfg, func(ctx *fasthttp.RequestCtx) {
+		var n int64
+		if r := ctx.RequestBodyStream(); r != nil { // nil without a body
+			var err error
+			if n, err = io.Copy(io.Discard, r); err != nil {
+				ctx.Error(err.Error(), fasthttp.StatusBadRequest)
+				return
+			}
+		}
+		ctx.SetBodyString(strconv.FormatInt(n, 10))
+	})
+	c := ts.Dial(t, nil)
+	br := bufio.NewReader(c)
+	post := "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 65536\r\n\r\n" + strings.Repeat("x", 65536)
+	for i := range 3 {
+		resp := roundTrip(t, c, br, post)
+		require.Equal(t, "65536", string(resp.Body()), "round %d", i)
+		waitParked(t, ts.Server, 1)
+		resp = roundTrip(t, c, br, get)
+		require.Equal(t, "0", string(resp.Body()), "round %d", i)
+		waitParked(t, ts.Server, 1)
+	}
+	assert.GreaterOrEqual(t, ts.Stats().Parks, uint64(6))
 	assert.Equal(t, int64(1), ts.Stats().Open)
 }
 
