@@ -7,7 +7,8 @@ import (
 
 // Parking (Config.IdleParkAfter): fasthttp serves a connection from one
 // goroutine, which, between requests, sits in a 1-byte read of the next
-// request's first byte. With its buffers released (the default), that
+// request's first byte (with StreamRequestBody, a read into its kept,
+// empty read buffer). With its buffers released (the default), that
 // goroutine's stack, 8 KiB, is most of what an idle connection costs. So
 // when that read has waited IdleParkAfter, conn.Read ends it with io.EOF,
 // which fasthttp takes for a client that went away: it returns, and calls
