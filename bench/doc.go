@@ -1,7 +1,8 @@
 // Package bench measures long-lived HTTPS connection throughput: a load
 // generator (Run), the comparison of two servers by alternating runs
-// (Compare), and, in its tests, the benchmark suite run with
-// 'go test -bench . ./bench'.
+// (Compare), the ceiling servers are measured against (Ceiling: crypto/tls
+// with no HTTP parsing, also run by bench/peers/run.sh), and, in its
+// tests, the benchmark suite run with 'go test -bench . ./bench'.
 //
 // Run holds Conns keep-alive connections and sends requests on them,
 // either as fast as the server answers (closed loop, optionally
