@@ -109,7 +109,7 @@ func (a ACME) enabled() bool { return len(a.Domains) > 0 }
 func (a ACME) withDefaults() (ACME, []error) {
 	var errs []error
 	bad := func(field string, v any, allowed string) {
-		errs = append(errs, &ConfigError{Field: "ACME." + field, Value: v, Allowed: allowed})
+		errs = append(errs, &ConfigError{Pkg: "server", Field: "ACME." + field, Value: v, Allowed: allowed})
 	}
 	if !a.enabled() {
 		if a.Email != "" || a.CA != "" || a.CARoots != nil || a.CARootFile != "" || a.Storage != "" || a.RenewalWindowRatio != 0 {
@@ -191,7 +191,7 @@ func (a ACME) loadRoots() (*x509.CertPool, error) {
 		err = errors.New("no PEM certificate in it")
 	}
 	if err != nil {
-		return nil, &ConfigError{Field: "ACME.CARootFile", Value: a.CARootFile, Err: fmt.Errorf("CA root file %s: %w", a.CARootFile, err)}
+		return nil, &ConfigError{Pkg: "server", Field: "ACME.CARootFile", Value: a.CARootFile, Err: fmt.Errorf("CA root file %s: %w", a.CARootFile, err)}
 	}
 	return pool, nil
 }
@@ -223,7 +223,7 @@ func newACME(a ACME, tlsAddr, httpAddr net.Addr, only bool, logger *slog.Logger)
 		return nil, err
 	}
 	if err := os.MkdirAll(a.Storage, 0o700); err != nil {
-		return nil, &ConfigError{Field: "ACME.Storage", Value: a.Storage, Err: fmt.Errorf("ACME storage: %w", err)}
+		return nil, &ConfigError{Pkg: "server", Field: "ACME.Storage", Value: a.Storage, Err: fmt.Errorf("ACME storage: %w", err)}
 	}
 	as := &acmeState{
 		domains:  a.Domains,

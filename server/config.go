@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/fastserve/fastserve/internal/field"
 	"github.com/fastserve/fastserve/tune"
 )
 
@@ -312,29 +313,18 @@ const (
 	minBuffer                    = 1 << 10
 )
 
-// A ConfigError reports an invalid Config field.
-type ConfigError struct {
-	Field   string // as in "IdleTimeout" or "Tune.KeepAlive.Idle"
-	Value   any    // the value given
-	Allowed string // what the field accepts
-	Err     error  // the cause, if any
-}
-
-func (e *ConfigError) Error() string {
-	if e.Allowed == "" {
-		return fmt.Sprintf("server: %s: %v", e.Field, e.Err)
-	}
-	return fmt.Sprintf("server: %s must be %s, got %v", e.Field, e.Allowed, e.Value)
-}
-
-func (e *ConfigError) Unwrap() error { return e.Err }
+// A ConfigError reports an invalid Config field: its name (as in
+// "IdleTimeout" or "Tune.KeepAlive.Idle"), the value given and what the
+// field accepts. Every fastserve package reports its fields with this
+// type.
+type ConfigError = field.Error
 
 // withDefaults returns cfg with every zero field set to its default, and
 // every invalid field reported.
 func (cfg Config) withDefaults() (Config, error) {
 	var errs []error
 	bad := func(field string, v any, allowed string) {
-		errs = append(errs, &ConfigError{Field: field, Value: v, Allowed: allowed})
+		errs = append(errs, &ConfigError{Pkg: "server", Field: field, Value: v, Allowed: allowed})
 	}
 	if cfg.Addr == "" {
 		cfg.Addr = DefaultAddr
@@ -355,7 +345,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		for _, e := range unjoin(err) {
 			var oe *tune.OptionError
 			if errors.As(e, &oe) {
-				errs = append(errs, &ConfigError{Field: "Tune." + oe.Field, Value: oe.Value, Allowed: oe.Allowed, Err: oe.Err})
+				errs = append(errs, &ConfigError{Pkg: "server", Field: "Tune." + oe.Field, Value: oe.Value, Allowed: oe.Allowed, Err: oe.Err})
 			} else {
 				errs = append(errs, e)
 			}

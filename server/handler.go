@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -123,14 +124,7 @@ func (s *Server) refuse(ctx *fasthttp.RequestCtx, r *refusal) {
 // logRefusal logs a refused request or connection at info, at most
 // logBurst lines a second, saying how many were dropped.
 func (s *Server) logRefusal(msg string, args ...any) {
-	ok, suppressed := s.refusedLog.allow()
-	if !ok {
-		return
-	}
-	if suppressed > 0 {
-		s.log.Info("refused-request log lines suppressed", "count", suppressed, "limit_per_second", logBurst)
-	}
-	s.log.Info(msg, args...)
+	s.refusedLog.Log(s.log, slog.LevelInfo, "refused-request", msg, args...)
 }
 
 // finish adds the server's headers to a response, counts it, and logs it.

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/fastserve/fastserve/internal/ratelog"
 )
 
 // ProxyConfig configures a reverse proxy. The zero value of every field
@@ -130,7 +132,7 @@ type Proxy struct {
 	hostMode  hostMode
 	fixedHost []byte
 	log       *slog.Logger
-	errLog    logLimiter
+	errLog    ratelog.Limiter
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -242,7 +244,7 @@ func (cfg ProxyConfig) Validate() error {
 func (cfg ProxyConfig) withDefaults() (ProxyConfig, error) {
 	var errs []error
 	bad := func(field string, v any, allowed string) {
-		errs = append(errs, &ConfigError{Field: field, Value: v, Allowed: allowed})
+		errs = append(errs, &ConfigError{Pkg: "server", Field: field, Value: v, Allowed: allowed})
 	}
 	if len(cfg.Routes) == 0 {
 		bad("Routes", "none", "at least one route")
@@ -260,7 +262,7 @@ func (cfg ProxyConfig) withDefaults() (ProxyConfig, error) {
 		}
 		for j, raw := range r.Upstreams {
 			if _, err := parseUpstream(raw); err != nil {
-				errs = append(errs, &ConfigError{
+				errs = append(errs, &ConfigError{Pkg: "server",
 					Field: fmt.Sprintf("Routes[%d].Upstreams[%d]", i, j), Value: fmt.Sprintf("%q", raw),
 					Allowed: `an http:// or https:// URL with a host and no path, such as "http://127.0.0.1:9001"`, Err: err,
 				})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/fastserve/fastserve/internal/httpsyntax"
 )
 
 // proxyScratch is what one proxied request needs beyond the request sent
@@ -223,7 +226,7 @@ func appendAll(b []byte, h *fasthttp.RequestHeader, key string) []byte {
 func appendForwardedValue(b, v []byte) []byte {
 	token := true
 	for _, c := range v {
-		if !isTokenChar(c) {
+		if !httpsyntax.IsTokenChar(c) {
 			token = false
 			break
 		}
@@ -382,12 +385,5 @@ func clientBodyFailed(ctx *fasthttp.RequestCtx, err error) {
 
 // logError logs a failed attempt, at most logBurst lines a second.
 func (p *Proxy) logError(u *upstream, k errKind, attempt int, err error) {
-	ok, suppressed := p.errLog.allow()
-	if !ok {
-		return
-	}
-	if suppressed > 0 {
-		p.log.Warn("upstream error log lines suppressed", "count", suppressed, "limit_per_second", logBurst)
-	}
-	p.log.Warn("upstream error", "upstream", u.url, "kind", k.String(), "attempt", attempt, "err", err)
+	p.errLog.Log(p.log, slog.LevelWarn, "upstream error", "upstream error", "upstream", u.url, "kind", k.String(), "attempt", attempt, "err", err)
 }

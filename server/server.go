@@ -16,6 +16,7 @@ import (
 	"github.com/mholt/acmez/v3"
 	"github.com/valyala/fasthttp"
 
+	"github.com/fastserve/fastserve/internal/ratelog"
 	"github.com/fastserve/fastserve/tune"
 )
 
@@ -29,7 +30,7 @@ type Server struct {
 
 	stats      counters
 	fastLog    *fastLogger
-	refusedLog logLimiter
+	refusedLog ratelog.Limiter
 
 	hsts      []byte         // the Strict-Transport-Security value, or nil
 	accessLog *accessLog     // or nil
@@ -524,48 +525,13 @@ func refuse(tc *net.TCPConn) {
 	_ = tc.Close()
 }
 
-// logLimiter lets through at most logBurst lines a second, and counts
-// the others: a flood of bad requests must not flood the log or the disk.
-type logLimiter struct {
-	mu         sync.Mutex
-	second     int64
-	n          int
-	suppressed int
-}
-
-const logBurst = 10
-
-// allow reports whether a line may be logged now, and how many were
-// dropped in the last second that had drops, to be logged first.
-func (l *logLimiter) allow() (ok bool, suppressed int) {
-	now := time.Now().Unix()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if now != l.second {
-		suppressed, l.second, l.n, l.suppressed = l.suppressed, now, 0, 0
-	}
-	l.n++
-	if l.n > logBurst {
-		l.suppressed++
-		return false, 0
-	}
-	return true, suppressed
-}
-
 // fastLogger passes fasthttp's own log lines to slog through a limiter:
 // fasthttp logs some client errors per request (a static file not found).
 type fastLogger struct {
 	l       *slog.Logger
-	limiter logLimiter
+	limiter ratelog.Limiter
 }
 
 func (f *fastLogger) Printf(format string, args ...any) {
-	ok, suppressed := f.limiter.allow()
-	if !ok {
-		return
-	}
-	if suppressed > 0 {
-		f.l.Warn("fasthttp log lines suppressed", "count", suppressed, "limit_per_second", logBurst)
-	}
-	f.l.Warn(fmt.Sprintf(format, args...), "from", "fasthttp")
+	f.limiter.Log(f.l, slog.LevelWarn, "fasthttp", fmt.Sprintf(format, args...), "from", "fasthttp")
 }

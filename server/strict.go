@@ -4,6 +4,8 @@ import (
 	"bytes"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/fastserve/fastserve/internal/httpsyntax"
 )
 
 // A refusal is the answer to a request fastserve will not serve, and the
@@ -95,7 +97,7 @@ func checkRawHeaders(raw []byte, http11 bool) *refusal {
 		}
 		name, value := line[:colon], line[colon+1:]
 		for _, c := range name {
-			if !isTokenChar(c) {
+			if !httpsyntax.IsTokenChar(c) {
 				return refuseFieldName // whitespace before the colon included
 			}
 		}
@@ -127,13 +129,4 @@ func checkRawHeaders(raw []byte, http11 bool) *refusal {
 		return refuseTEList
 	}
 	return refuseTEUnknown
-}
-
-// isTokenChar reports whether c may appear in a token (RFC 9110 5.6.2).
-func isTokenChar(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
-	}
-	return bytes.IndexByte([]byte("!#$%&'*+-.^_`|~"), c) >= 0
 }

@@ -64,7 +64,7 @@ func loadCertificates(files []CertFiles) (*certStore, error) {
 	for i, f := range files {
 		c, err := tls.LoadX509KeyPair(f.CertFile, f.KeyFile)
 		if err != nil {
-			return nil, &ConfigError{Field: fmt.Sprintf("TLS.Certificates[%d]", i), Value: f.CertFile,
+			return nil, &ConfigError{Pkg: "server", Field: fmt.Sprintf("TLS.Certificates[%d]", i), Value: f.CertFile,
 				Err: fmt.Errorf("certificate %s with key %s: %w", f.CertFile, f.KeyFile, err)}
 		}
 		cs.certs = append(cs.certs, c)
@@ -153,7 +153,7 @@ func readTicketKeys(files []string) ([][32]byte, error) {
 			err = fmt.Errorf("%d bytes; a key file holds 48 or 80 random bytes (openssl rand 80 > %s)", len(b), f)
 		}
 		if err != nil {
-			return nil, &ConfigError{Field: fmt.Sprintf("TLS.SessionTicketKeyFiles[%d]", i), Value: f, Err: err}
+			return nil, &ConfigError{Pkg: "server", Field: fmt.Sprintf("TLS.SessionTicketKeyFiles[%d]", i), Value: f, Err: err}
 		}
 		keys = append(keys, sha256.Sum256(b))
 	}

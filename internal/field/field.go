@@ -1,0 +1,44 @@
+// Package field is the error every fastserve package returns for an
+// invalid field of its configuration: which field, the value given, and
+// what the field accepts. The command translates it back into the name
+// of the setting (a flag, a config file key) that gave the value.
+//
+// Each public package declares its own name for the type (an alias:
+// server.ConfigError, proxy.ConfigError), so that callers match it with
+// errors.As without importing this internal package.
+package field
+
+import "fmt"
+
+// An Error reports an invalid configuration field.
+type Error struct {
+	Pkg     string // the package that reports it, such as "server" or "proxy"
+	Field   string // as in "IdleTimeout" or "Tune.KeepAlive.Idle"
+	Value   any    // the value given
+	Allowed string // what the field accepts
+	Err     error  // the cause, if any
+}
+
+func (e *Error) Error() string {
+	if e.Allowed == "" {
+		return fmt.Sprintf("%s: %s: %v", e.Pkg, e.Field, e.Err)
+	}
+	return fmt.Sprintf("%s: %s must be %s, got %v", e.Pkg, e.Field, e.Allowed, e.Value)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errors collects the invalid fields of one configuration, for
+// errors.Join.
+type Errors struct {
+	Pkg  string
+	List []error
+}
+
+// Bad records field with value v, and what it allows.
+func (es *Errors) Bad(field string, v any, allowed string) {
+	es.List = append(es.List, &Error{Pkg: es.Pkg, Field: field, Value: v, Allowed: allowed})
+}
+
+// Add records an error as it is.
+func (es *Errors) Add(err ...error) { es.List = append(es.List, err...) }
