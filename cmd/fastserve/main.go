@@ -24,6 +24,7 @@ import (
 
 	"github.com/fastserve/fastserve/internal/selfsigned"
 	"github.com/fastserve/fastserve/server"
+	"github.com/fastserve/fastserve/static"
 )
 
 // usageError is a mistake in what the command was given: exit code 2.
@@ -140,14 +141,14 @@ func runServe(cmd *cobra.Command, s *settings, stderr io.Writer) error {
 		cfg.AccessLog = accessLog
 	}
 
-	var handler fasthttp.RequestHandler = server.WelcomePage
+	var handler fasthttp.RequestHandler = static.Welcome
 	if s.root != "" {
-		static, err := server.NewStatic(server.Static{Root: s.root})
+		files, err := static.New(static.Config{Root: s.root})
 		if err != nil {
 			return usageError{fmt.Errorf("--root=%s%s: %w", s.root, s.from("root"), err)}
 		}
-		defer static.Close()
-		handler = static.Handle
+		defer files.Close()
+		handler = files.Handle
 	}
 
 	if pcfg, ok := s.proxyConfig(); ok {

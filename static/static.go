@@ -1,4 +1,4 @@
-package server
+package static
 
 import (
 	"crypto/sha256"
@@ -12,8 +12,8 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// Static configures a static file handler.
-type Static struct {
+// Config configures a static file handler.
+type Config struct {
 	// Root is the directory served. Paths never leave it: dot segments
 	// (plain or percent-encoded) are resolved before the file is opened,
 	// and symbolic links that lead outside it are not followed.
@@ -44,34 +44,34 @@ type Static struct {
 	CacheDuration time.Duration
 }
 
-// StaticFiles serves the files under a root directory. Close stops its
-// cache cleaner.
-type StaticFiles struct {
+// Files serves the files under a root directory. Close stops its cache
+// cleaner.
+type Files struct {
 	handle fasthttp.RequestHandler
 	stop   chan struct{}
 }
 
 // Handle serves the request's path from the root.
-func (sf *StaticFiles) Handle(ctx *fasthttp.RequestCtx) { sf.handle(ctx) }
+func (sf *Files) Handle(ctx *fasthttp.RequestCtx) { sf.handle(ctx) }
 
 // Close stops the background cleaner of the file cache.
-func (sf *StaticFiles) Close() { close(sf.stop) }
+func (sf *Files) Close() { close(sf.stop) }
 
-// NewStatic serves the files under cfg.Root with fasthttp's FS: byte
+// New serves the files under cfg.Root with fasthttp's FS: byte
 // ranges, ETag and Last-Modified with 304 answers, content types from the
 // file name, and compressed variants. It fails, naming the path, if Root
 // is not a readable directory or the compression cache cannot be made.
-func NewStatic(cfg Static) (*StaticFiles, error) {
+func New(cfg Config) (*Files, error) {
 	root, err := filepath.Abs(cfg.Root)
 	if err != nil {
-		return nil, fmt.Errorf("server: static root %q: %w", cfg.Root, err)
+		return nil, fmt.Errorf("static: root %q: %w", cfg.Root, err)
 	}
 	fi, err := os.Stat(root)
 	if err != nil {
-		return nil, fmt.Errorf("server: static root: %w", err)
+		return nil, fmt.Errorf("static: root: %w", err)
 	}
 	if !fi.IsDir() {
-		return nil, fmt.Errorf("server: static root %s is not a directory", root)
+		return nil, fmt.Errorf("static: root %s is not a directory", root)
 	}
 	if cfg.IndexNames == nil {
 		cfg.IndexNames = []string{"index.html"}
@@ -103,11 +103,11 @@ func NewStatic(cfg Static) (*StaticFiles, error) {
 			}
 		}
 		if err := os.MkdirAll(cache, 0o700); err != nil {
-			return nil, fmt.Errorf("server: compression cache: %w", err)
+			return nil, fmt.Errorf("static: compression cache: %w", err)
 		}
 		fs.CompressRoot = cache
 	}
-	return &StaticFiles{handle: fs.NewRequestHandler(), stop: stop}, nil
+	return &Files{handle: fs.NewRequestHandler(), stop: stop}, nil
 }
 
 // defaultCompressCache is a directory per served root under the user's
@@ -115,15 +115,15 @@ func NewStatic(cfg Static) (*StaticFiles, error) {
 func defaultCompressCache(root string) (string, error) {
 	base, err := os.UserCacheDir()
 	if err != nil {
-		return "", errors.New("server: no user cache directory for compressed files (set Static.CompressCache): " + err.Error())
+		return "", errors.New("static: no user cache directory for compressed files (set Config.CompressCache): " + err.Error())
 	}
 	sum := sha256.Sum256([]byte(root))
 	return filepath.Join(base, "fastserve", "compressed", hex.EncodeToString(sum[:8])), nil
 }
 
-// WelcomePage answers every request with a small HTML page saying that
+// Welcome answers every request with a small HTML page saying that
 // fastserve is running: the default content of a server with no files.
-func WelcomePage(ctx *fasthttp.RequestCtx) {
+func Welcome(ctx *fasthttp.RequestCtx) {
 	if !ctx.IsGet() && !ctx.IsHead() {
 		ctx.Response.Header.Set("Allow", "GET, HEAD")
 		ctx.Error("Method Not Allowed\n", fasthttp.StatusMethodNotAllowed)

@@ -1,0 +1,97 @@
+package static_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/valyala/fasthttp"
+
+	"github.com/fastserve/fastserve/internal/tlstest"
+	"github.com/fastserve/fastserve/static"
+)
+
+func TestStatic(t *testing.T) {
+	root := t.TempDir()
+	secret := filepath.Join(filepath.Dir(root), "secret.txt")
+	require.NoError(t, os.WriteFile(secret, []byte("secret"), 0o600))
+	t.Cleanup(func() { os.Remove(secret) })
+	page := strings.Repeat("fastserve static page. ", 100)
+	require.NoError(t, os.WriteFile(filepath.Join(root, "index.html"), []byte(page), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(root, "data.json"), []byte(`{"a":1}`), 0o644))
+	require.NoError(t, os.Mkdir(filepath.Join(root, "sub"), 0o755))
+	require.NoError(t, os.Symlink(secret, filepath.Join(root, "link.txt")))
+
+	sf, err := static.New(static.Config{Root: root, CompressCache: t.TempDir()})
+	require.NoError(t, err)
+	t.Cleanup(sf.Close)
+	ts := tlstest.Handler(t, sf.Handle)
+	c := ts.Dial(t)
+	br := bufio.NewReader(c)
+	get := func(path, headers string) *fasthttp.Response {
+		return tlstest.RoundTrip(t, c, br, "GET "+path+" HTTP/1.1\r\nHost: localhost\r\n"+headers+"\r\n")
+	}
+
+	resp := get("/", "")
+	assert.Equal(t, 200, resp.StatusCode())
+	assert.Equal(t, page, string(resp.Body()), "the index file")
+	assert.Equal(t, "text/html; charset=utf-8", string(resp.Header.ContentType()))
+	etag, lastMod := string(resp.Header.Peek("ETag")), string(resp.Header.Peek("Last-Modified"))
+	require.NotEmpty(t, etag)
+	require.NotEmpty(t, lastMod)
+
+	assert.Equal(t, 304, get("/index.html", "If-None-Match: "+etag+"\r\n").StatusCode())
+	assert.Equal(t, 304, get("/index.html", "If-Modified-Since: "+lastMod+"\r\n").StatusCode())
+
+	resp = get("/index.html", "Range: bytes=10-19\r\n")
+	assert.Equal(t, 206, resp.StatusCode())
+	assert.Equal(t, page[10:20], string(resp.Body()))
+	assert.Equal(t, fmt.Sprintf("bytes 10-19/%d", len(page)), string(resp.Header.Peek("Content-Range")))
+
+	assert.Equal(t, "application/json", string(get("/data.json", "").Header.ContentType()))
+
+	for _, enc := range []string{"br", "zstd", "gzip"} {
+		resp = get("/index.html", "Accept-Encoding: "+enc+"\r\n")
+		assert.Equal(t, enc, string(resp.Header.ContentEncoding()), enc)
+		body, err := resp.BodyUncompressed()
+		require.NoError(t, err, enc)
+		assert.Equal(t, page, string(body), enc)
+	}
+	entries, err := os.ReadDir(root)
+	require.NoError(t, err)
+	assert.Len(t, entries, 4, "the served root is never written to")
+
+	assert.Equal(t, 403, get("/sub/", "").StatusCode(), "no listing without ListDirectories")
+	assert.Equal(t, 404, get("/nope", "").StatusCode())
+	for _, path := range []string{
+		"/../secret.txt", "/..%2fsecret.txt", "/%2e%2e/secret.txt", "/%2E%2E%2Fsecret.txt",
+		"/sub/../../secret.txt", "//../secret.txt", "/sub/%2e%2e/%2e%2e/secret.txt", "/.%2e/secret.txt",
+		"/link.txt",
+	} {
+		resp := get(path, "")
+		assert.NotEqual(t, 200, resp.StatusCode(), path)
+		assert.NotContains(t, string(resp.Body()), "secret", path)
+	}
+
+	_, err = static.New(static.Config{Root: filepath.Join(root, "missing")})
+	assert.ErrorContains(t, err, filepath.Join(root, "missing"))
+	_, err = static.New(static.Config{Root: filepath.Join(root, "data.json")})
+	assert.ErrorContains(t, err, "is not a directory")
+}
+
+func TestWelcome(t *testing.T) {
+	ts := tlstest.Handler(t, static.Welcome)
+	resp, err := ts.HTTPClient(t).Get("https://" + ts.Addr + "/anything")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, string(body), "fastserve is running")
+}
