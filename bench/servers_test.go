@@ -15,6 +15,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/fastserve/fastserve/accesslog"
 	"github.com/fastserve/fastserve/bench"
 	"github.com/fastserve/fastserve/internal/selfsigned"
 	"github.com/fastserve/fastserve/server"
@@ -90,7 +91,7 @@ func startFastserve(tb testing.TB, c cert) (string, func()) {
 // startFastserveLogging adds a combined-format access log to a file: what
 // the log costs.
 func startFastserveLogging(tb testing.TB, c cert) (string, func()) {
-	f, err := server.OpenLogFile(filepath.Join(tb.TempDir(), "access.log"))
+	f, err := accesslog.OpenFile(filepath.Join(tb.TempDir(), "access.log"))
 	if err != nil {
 		tb.Fatal(err)
 	}

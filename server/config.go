@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/fastserve/fastserve/accesslog"
 	"github.com/fastserve/fastserve/internal/field"
 	"github.com/fastserve/fastserve/tune"
 )
@@ -466,12 +467,10 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.HSTS < 0 || (cfg.HSTS > 0 && cfg.HSTS%time.Second != 0) {
 		bad("HSTS", cfg.HSTS, "a whole number of seconds, or 0 for none")
 	}
-	switch cfg.AccessLogFormat {
-	case "":
-		cfg.AccessLogFormat = "combined"
-	case "combined", "json":
-	default:
+	if _, err := accesslog.ParseFormat(cfg.AccessLogFormat); err != nil {
 		bad("AccessLogFormat", fmt.Sprintf("%q", cfg.AccessLogFormat), `"combined" or "json"`)
+	} else if cfg.AccessLogFormat == "" {
+		cfg.AccessLogFormat = "combined"
 	}
 	for _, a := range []struct{ name, addr string }{{"AdminAddr", cfg.AdminAddr}, {"RedirectAddr", cfg.RedirectAddr}} {
 		if a.addr == "" {

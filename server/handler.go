@@ -136,7 +136,7 @@ func (s *Server) finish(ctx *fasthttp.RequestCtx) {
 		ctx.Response.Header.SetBytesV("Strict-Transport-Security", s.hsts)
 	}
 	if s.accessLog != nil {
-		s.accessLog.add(ctx, time.Now())
+		s.accessLog.Add(ctx, time.Now())
 	}
 	s.stats.requests.Add(1)
 	if class := ctx.Response.StatusCode() / 100; class >= 1 && class <= 5 {

@@ -160,4 +160,3 @@ func TestAdmin(t *testing.T) {
 	close(block)
 	require.NoError(t, <-done)
 }
-

@@ -16,6 +16,7 @@ import (
 	"github.com/mholt/acmez/v3"
 	"github.com/valyala/fasthttp"
 
+	"github.com/fastserve/fastserve/accesslog"
 	"github.com/fastserve/fastserve/internal/ratelog"
 	"github.com/fastserve/fastserve/tune"
 )
@@ -33,7 +34,7 @@ type Server struct {
 	refusedLog ratelog.Limiter
 
 	hsts      []byte         // the Strict-Transport-Security value, or nil
-	accessLog *accessLog     // or nil
+	accessLog *accesslog.Log // or nil
 	plain     []*plainServer // admin and redirect listeners
 
 	poller    *poller        // holds parked connections, or nil: no parking
@@ -131,7 +132,8 @@ func New(cfg Config, h fasthttp.RequestHandler) (*Server, error) {
 		s.hsts = []byte("max-age=" + strconv.Itoa(int(cfg.HSTS/time.Second)))
 	}
 	if cfg.AccessLog != nil {
-		s.accessLog = newAccessLog(cfg.AccessLog, cfg.AccessLogFormat)
+		format, _ := accesslog.ParseFormat(cfg.AccessLogFormat) // withDefaults checked it
+		s.accessLog = accesslog.New(cfg.AccessLog, format)
 	}
 	return s, nil
 }
@@ -266,8 +268,8 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 
 	if s.accessLog != nil {
-		go s.accessLog.run()
-		defer s.accessLog.close()
+		go s.accessLog.Run()
+		defer s.accessLog.Close()
 	}
 	s.poller.start()
 	errc := make(chan error, len(s.lns)+len(s.plain))

@@ -166,7 +166,7 @@ func (s *Server) Stats() Stats {
 		st.Tune = st.Tune.Add(l.tl.Stats())
 	}
 	if s.accessLog != nil {
-		st.AccessLogDropped = s.accessLog.dropped.Load()
+		st.AccessLogDropped = s.accessLog.Dropped()
 	}
 	return st
 }

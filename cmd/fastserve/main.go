@@ -22,6 +22,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/valyala/fasthttp"
 
+	"github.com/fastserve/fastserve/accesslog"
 	"github.com/fastserve/fastserve/internal/selfsigned"
 	"github.com/fastserve/fastserve/server"
 	"github.com/fastserve/fastserve/static"
@@ -128,13 +129,13 @@ func runServe(cmd *cobra.Command, s *settings, stderr io.Writer) error {
 	logger := newLogger(stderr, s.logFormat, s.logLevel)
 	cfg.Logger = logger
 
-	var accessLog *server.LogFile
+	var accessLog *accesslog.File
 	switch s.accessLog {
 	case "":
 	case "-":
 		cfg.AccessLog = os.Stdout
 	default:
-		if accessLog, err = server.OpenLogFile(s.accessLog); err != nil {
+		if accessLog, err = accesslog.OpenFile(s.accessLog); err != nil {
 			return usageError{fmt.Errorf("--access-log=%s%s: %w", s.accessLog, s.from("access-log"), err)}
 		}
 		defer accessLog.Close()

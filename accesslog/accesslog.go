@@ -1,7 +1,8 @@
-package server
+package accesslog
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"strconv"
@@ -13,15 +14,42 @@ import (
 )
 
 const (
-	accessLogFlush   = 200 * time.Millisecond
-	accessLogBacklog = 1 << 20
+	flushEvery = 200 * time.Millisecond
+	backlog    = 1 << 20
 )
 
-// accessLog formats a line per request into a buffer, under a lock held
-// only for the formatting; a background writer swaps the buffer out and
-// writes it, so a slow disk never blocks a request. Past accessLogBacklog
-// unwritten bytes, lines are dropped and counted.
-type accessLog struct {
+// Format is the shape of a line.
+type Format int
+
+const (
+	// Combined is the Apache and nginx "combined" format, with the
+	// request's duration in seconds added at the end, as nginx's
+	// $request_time:
+	//
+	//	remote - - [time] "METHOD URI PROTO" status bytes "referer" "user-agent" duration
+	Combined Format = iota
+	// JSON is one JSON object a line: time, remote, method, uri, proto,
+	// status, bytes, duration_s, referer, user_agent.
+	JSON
+)
+
+// ParseFormat returns the Format named "combined" or "json"; empty is
+// Combined.
+func ParseFormat(name string) (Format, error) {
+	switch name {
+	case "", "combined":
+		return Combined, nil
+	case "json":
+		return JSON, nil
+	}
+	return Combined, fmt.Errorf("accesslog: format %q is not combined or json", name)
+}
+
+// A Log formats a line per request into a buffer, under a lock held only
+// for the formatting; a background writer (Run) swaps the buffer out and
+// writes it every 200 ms, so a slow disk never blocks a request. Past
+// 1 MiB of unwritten lines, lines are dropped and counted (Dropped).
+type Log struct {
 	w    io.Writer
 	json bool
 
@@ -33,20 +61,22 @@ type accessLog struct {
 	done chan struct{}
 }
 
-func newAccessLog(w io.Writer, format string) *accessLog {
-	return &accessLog{
+// New returns a Log that writes to w in format f. Run must run for lines
+// to be written.
+func New(w io.Writer, f Format) *Log {
+	return &Log{
 		w:    w,
-		json: format == "json",
+		json: f == JSON,
 		buf:  make([]byte, 0, 64<<10),
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
 	}
 }
 
-// run writes the buffer out every accessLogFlush until close.
-func (l *accessLog) run() {
+// Run writes the buffer out every 200 ms until Close.
+func (l *Log) Run() {
 	defer close(l.done)
-	t := time.NewTicker(accessLogFlush)
+	t := time.NewTicker(flushEvery)
 	defer t.Stop()
 	spare := make([]byte, 0, 64<<10)
 	for {
@@ -62,7 +92,7 @@ func (l *accessLog) run() {
 
 // flush swaps spare in for the buffer, writes what it held, and returns
 // it emptied, to be the next spare.
-func (l *accessLog) flush(spare []byte) []byte {
+func (l *Log) flush(spare []byte) []byte {
 	l.mu.Lock()
 	full := l.buf
 	l.buf = spare
@@ -73,17 +103,18 @@ func (l *accessLog) flush(spare []byte) []byte {
 	return full[:0]
 }
 
-// close writes what is buffered and stops the writer.
-func (l *accessLog) close() {
+// Close writes what is buffered and stops Run.
+func (l *Log) Close() {
 	close(l.stop)
 	<-l.done
 }
 
-// add appends the request's line.
-func (l *accessLog) add(ctx *fasthttp.RequestCtx, now time.Time) {
+// Add appends the line of the request in ctx, answered at now. It
+// allocates nothing (a value that needs JSON escaping excepted).
+func (l *Log) Add(ctx *fasthttp.RequestCtx, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.buf) > accessLogBacklog {
+	if len(l.buf) > backlog {
 		l.dropped.Add(1)
 		return
 	}
@@ -203,3 +234,6 @@ func appendJSONString(b, s []byte) []byte {
 	b = append(b, s...)
 	return append(b, '"')
 }
+
+// Dropped is how many lines were dropped because the writer fell behind.
+func (l *Log) Dropped() uint64 { return l.dropped.Load() }

@@ -1,4 +1,4 @@
-package server
+package accesslog
 
 import (
 	"fmt"
@@ -6,18 +6,18 @@ import (
 	"sync"
 )
 
-// LogFile is a file opened for appending that Reopen opens again under the
+// File is a file opened for appending that Reopen opens again under the
 // same name, so that a log rotated away (by logrotate, say) is followed by
 // a fresh file, as nginx does on its reopen signal.
-type LogFile struct {
+type File struct {
 	path string
 	mu   sync.Mutex
 	f    *os.File
 }
 
-// OpenLogFile opens path for appending, creating it (mode 0644) if needed.
-func OpenLogFile(path string) (*LogFile, error) {
-	l := &LogFile{path: path}
+// OpenFile opens path for appending, creating it (mode 0644) if needed.
+func OpenFile(path string) (*File, error) {
+	l := &File{path: path}
 	if err := l.Reopen(); err != nil {
 		return nil, err
 	}
@@ -25,7 +25,7 @@ func OpenLogFile(path string) (*LogFile, error) {
 }
 
 // Write appends p to the file.
-func (l *LogFile) Write(p []byte) (int, error) {
+func (l *File) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.f.Write(p)
@@ -33,10 +33,10 @@ func (l *LogFile) Write(p []byte) (int, error) {
 
 // Reopen closes the file and opens its name again. On an error the old
 // file stays in use.
-func (l *LogFile) Reopen() error {
+func (l *File) Reopen() error {
 	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
-		return fmt.Errorf("server: log file: %w", err)
+		return fmt.Errorf("accesslog: %w", err)
 	}
 	l.mu.Lock()
 	old := l.f
@@ -49,7 +49,7 @@ func (l *LogFile) Reopen() error {
 }
 
 // Close closes the file.
-func (l *LogFile) Close() error {
+func (l *File) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.f.Close()
