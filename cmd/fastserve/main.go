@@ -24,6 +24,7 @@ import (
 
 	"github.com/fastserve/fastserve/accesslog"
 	"github.com/fastserve/fastserve/internal/selfsigned"
+	"github.com/fastserve/fastserve/proxy"
 	"github.com/fastserve/fastserve/server"
 	"github.com/fastserve/fastserve/static"
 )
@@ -154,14 +155,14 @@ func runServe(cmd *cobra.Command, s *settings, stderr io.Writer) error {
 
 	if pcfg, ok := s.proxyConfig(); ok {
 		pcfg.Logger = logger
-		proxy, err := server.NewProxy(pcfg)
+		rp, err := proxy.New(pcfg)
 		if err != nil {
 			return s.explainProxy(err, cmd.Flags())
 		}
-		defer proxy.Close()
-		handler = proxy.Handler(handler)
+		defer rp.Close()
+		handler = rp.Handler(handler)
 		cfg.StreamRequestBody = true // uploads go upstream as they arrive
-		cfg.Metrics = proxy.WritePrometheus
+		cfg.Metrics = rp.WritePrometheus
 		for _, r := range pcfg.Routes {
 			logger.Info("proxying", "path", r.Path, "upstreams", r.Upstreams)
 		}

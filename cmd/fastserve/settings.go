@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/fastserve/fastserve/proxy"
 	"github.com/fastserve/fastserve/server"
 	"github.com/fastserve/fastserve/tune"
 )
@@ -158,16 +159,16 @@ func (s *settings) register(fs *pflag.FlagSet) {
 
 	fs.StringArrayVar(&s.proxy, "proxy", nil, "upstream URL(s), comma-separated or repeated, to reverse-proxy every request to (http:// or https://); per-path routes go in the config file's routes:")
 	fs.StringVar(&s.proxyHostHeader, "proxy-host-header", "pass", "Host sent upstream: pass (the client's), upstream (the upstream URL's), or a fixed host[:port]")
-	fs.DurationVar(&s.proxyConnectTimeout, "proxy-connect-timeout", server.DefaultProxyConnectTimeout, "bound on connecting to an upstream, TLS included (past it, 504)")
-	fs.DurationVar(&s.proxyTimeout, "proxy-timeout", server.DefaultProxyReadTimeout, "bound on each wait for an upstream's bytes: its response head (past it, 504) and between two reads of its body")
-	fs.IntVar(&s.proxyMaxConns, "proxy-max-conns", server.DefaultProxyMaxConns, "connections open to each upstream at once")
-	fs.StringVar(&s.proxyHealthPath, "proxy-health-path", server.DefaultProxyHealthPath, "path of the upstreams' health check (GET; 2xx or 3xx = up)")
-	fs.DurationVar(&s.proxyHealthInterval, "proxy-health-interval", server.DefaultProxyHealthInterval, "time between two health checks of an upstream")
+	fs.DurationVar(&s.proxyConnectTimeout, "proxy-connect-timeout", proxy.DefaultConnectTimeout, "bound on connecting to an upstream, TLS included (past it, 504)")
+	fs.DurationVar(&s.proxyTimeout, "proxy-timeout", proxy.DefaultReadTimeout, "bound on each wait for an upstream's bytes: its response head (past it, 504) and between two reads of its body")
+	fs.IntVar(&s.proxyMaxConns, "proxy-max-conns", proxy.DefaultMaxConns, "connections open to each upstream at once")
+	fs.StringVar(&s.proxyHealthPath, "proxy-health-path", proxy.DefaultHealthPath, "path of the upstreams' health check (GET; 2xx or 3xx = up)")
+	fs.DurationVar(&s.proxyHealthInterval, "proxy-health-interval", proxy.DefaultHealthInterval, "time between two health checks of an upstream")
 }
 
 // fileRoute is an entry of the config file's routes: list.
 type fileRoute struct {
-	route server.ProxyRoute
+	route proxy.Route
 	src   string // config file F:LINE
 }
 
@@ -337,10 +338,10 @@ func splitList(v string) []string {
 	return out
 }
 
-// proxyConfig turns the proxy settings into a server.ProxyConfig: the
+// proxyConfig turns the proxy settings into a proxy.Config: the
 // config file's routes, then --proxy as the route for "/". ok is false
 // when neither is set.
-func (s *settings) proxyConfig() (cfg server.ProxyConfig, ok bool) {
+func (s *settings) proxyConfig() (cfg proxy.Config, ok bool) {
 	for _, r := range s.routes {
 		cfg.Routes = append(cfg.Routes, r.route)
 	}
@@ -349,7 +350,7 @@ func (s *settings) proxyConfig() (cfg server.ProxyConfig, ok bool) {
 		all = append(all, splitList(v)...)
 	}
 	if len(s.proxy) > 0 {
-		cfg.Routes = append(cfg.Routes, server.ProxyRoute{Path: "/", Upstreams: all})
+		cfg.Routes = append(cfg.Routes, proxy.Route{Path: "/", Upstreams: all})
 	}
 	cfg.HostHeader = s.proxyHostHeader
 	cfg.ConnectTimeout = s.proxyConnectTimeout
@@ -360,7 +361,7 @@ func (s *settings) proxyConfig() (cfg server.ProxyConfig, ok bool) {
 	return cfg, len(cfg.Routes) > 0
 }
 
-// proxyFieldFlags maps server.ProxyConfig fields to the settings that
+// proxyFieldFlags maps proxy.Config fields to the settings that
 // set them.
 var proxyFieldFlags = map[string]string{
 	"HostHeader":     "proxy-host-header",
@@ -376,7 +377,7 @@ var proxyFieldFlags = map[string]string{
 func (s *settings) explainProxy(err error, fs *pflag.FlagSet) error {
 	var lines []error
 	for _, e := range unjoin(err) {
-		var ce *server.ConfigError
+		var ce *proxy.ConfigError
 		if !errors.As(e, &ce) {
 			lines = append(lines, e)
 			continue

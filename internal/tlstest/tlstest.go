@@ -31,9 +31,15 @@ type Server struct {
 // Start serves fs over TLS on 127.0.0.1:0 until the test ends.
 func Start(t testing.TB, fs *fasthttp.Server) *Server {
 	t.Helper()
-	cert, err := selfsigned.New(time.Hour, "localhost", "127.0.0.1")
+	return StartOn(t, "127.0.0.1:0", fs)
+}
+
+// StartOn serves fs over TLS on addr until the test ends.
+func StartOn(t testing.TB, addr string, fs *fasthttp.Server) *Server {
+	t.Helper()
+	cert, err := selfsigned.New(time.Hour, "localhost", "127.0.0.1", "::1")
 	require.NoError(t, err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", addr)
 	require.NoError(t, err)
 	tln := tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}})
 	done := make(chan error, 1)

@@ -1,4 +1,4 @@
-package server
+package proxy
 
 import (
 	"bytes"
@@ -15,17 +15,18 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/fastserve/fastserve/internal/field"
 	"github.com/fastserve/fastserve/internal/ratelog"
 )
 
-// ProxyConfig configures a reverse proxy. The zero value of every field
+// Config configures a reverse proxy. The zero value of every field
 // but Routes means its documented default.
-type ProxyConfig struct {
+type Config struct {
 	// Routes send the requests whose path starts with a prefix to a set of
 	// upstreams. The longest matching prefix wins; a request that no route
 	// matches goes to the next handler. A route with Path "/" takes every
 	// request. At least one route is needed.
-	Routes []ProxyRoute
+	Routes []Route
 
 	// HostHeader is the Host sent upstream: "pass" (or empty) sends the
 	// client's, "upstream" sends the upstream URL's host[:port], and
@@ -93,9 +94,9 @@ type ProxyConfig struct {
 	Logger *slog.Logger
 }
 
-// A ProxyRoute sends the requests under a path prefix to a set of
+// A Route sends the requests under a path prefix to a set of
 // upstreams.
-type ProxyRoute struct {
+type Route struct {
 	// Path is a prefix of the request's path, such as "/api/", or "/" for
 	// every path. It is matched against the normalized path (no "..", no
 	// percent-encoding); the request URI goes upstream as the client sent
@@ -109,24 +110,28 @@ type ProxyRoute struct {
 	Upstreams []string
 }
 
-// Proxy defaults.
+// A ConfigError reports an invalid Config field (as in "ConnectTimeout"
+// or "Routes[1].Upstreams[0]"), the value given and what it accepts.
+type ConfigError = field.Error
+
+// Defaults.
 const (
-	DefaultProxyConnectTimeout  = 5 * time.Second
-	DefaultProxyReadTimeout     = 60 * time.Second
-	DefaultProxyWriteTimeout    = 60 * time.Second
-	DefaultProxyMaxConns        = 512
-	DefaultProxyIdleTimeout     = 4 * time.Second
-	DefaultProxyBufferBodyBytes = 64 << 10
-	DefaultProxyHealthPath      = "/"
-	DefaultProxyHealthInterval  = 5 * time.Second
-	defaultProxyHealthTimeout   = 2 * time.Second
+	DefaultConnectTimeout  = 5 * time.Second
+	DefaultReadTimeout     = 60 * time.Second
+	DefaultWriteTimeout    = 60 * time.Second
+	DefaultMaxConns        = 512
+	DefaultIdleTimeout     = 4 * time.Second
+	DefaultBufferBodyBytes = 64 << 10
+	DefaultHealthPath      = "/"
+	DefaultHealthInterval  = 5 * time.Second
+	defaultHealthTimeout   = 2 * time.Second
 )
 
 // A Proxy is a reverse proxy: it sends requests to upstream HTTP or HTTPS
 // servers over pools of keep-alive connections, and their answers back.
-// Make one with NewProxy; serve with Handler; Close it when done.
+// Make one with New; serve with Handler; Close it when done.
 type Proxy struct {
-	cfg       ProxyConfig
+	cfg       Config
 	routes    []*proxyRoute // the longest prefix first
 	upstreams []*upstream
 	hostMode  hostMode
@@ -153,9 +158,9 @@ const (
 	hostFixed
 )
 
-// NewProxy validates cfg, reporting every invalid field as a
+// New validates cfg, reporting every invalid field as a
 // *ConfigError (all of them, joined), and starts the health checks.
-func NewProxy(cfg ProxyConfig) (*Proxy, error) {
+func New(cfg Config) (*Proxy, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -232,19 +237,19 @@ func (p *Proxy) route(path []byte) *proxyRoute {
 	return nil
 }
 
-// Validate reports every invalid field of cfg, as NewProxy does, without
+// Validate reports every invalid field of cfg, as New does, without
 // starting anything.
-func (cfg ProxyConfig) Validate() error {
+func (cfg Config) Validate() error {
 	_, err := cfg.withDefaults()
 	return err
 }
 
 // withDefaults returns cfg with every zero field set to its default, and
 // every invalid field reported.
-func (cfg ProxyConfig) withDefaults() (ProxyConfig, error) {
+func (cfg Config) withDefaults() (Config, error) {
 	var errs []error
-	bad := func(field string, v any, allowed string) {
-		errs = append(errs, &ConfigError{Pkg: "server", Field: field, Value: v, Allowed: allowed})
+	bad := func(name string, v any, allowed string) {
+		errs = append(errs, &field.Error{Pkg: "proxy", Field: name, Value: v, Allowed: allowed})
 	}
 	if len(cfg.Routes) == 0 {
 		bad("Routes", "none", "at least one route")
@@ -262,7 +267,7 @@ func (cfg ProxyConfig) withDefaults() (ProxyConfig, error) {
 		}
 		for j, raw := range r.Upstreams {
 			if _, err := parseUpstream(raw); err != nil {
-				errs = append(errs, &ConfigError{Pkg: "server",
+				errs = append(errs, &field.Error{Pkg: "proxy",
 					Field: fmt.Sprintf("Routes[%d].Upstreams[%d]", i, j), Value: fmt.Sprintf("%q", raw),
 					Allowed: `an http:// or https:// URL with a host and no path, such as "http://127.0.0.1:9001"`, Err: err,
 				})
@@ -282,11 +287,11 @@ func (cfg ProxyConfig) withDefaults() (ProxyConfig, error) {
 		d    *time.Duration
 		def  time.Duration
 	}{
-		{"ConnectTimeout", &cfg.ConnectTimeout, DefaultProxyConnectTimeout},
-		{"ReadTimeout", &cfg.ReadTimeout, DefaultProxyReadTimeout},
-		{"WriteTimeout", &cfg.WriteTimeout, DefaultProxyWriteTimeout},
-		{"IdleTimeout", &cfg.IdleTimeout, DefaultProxyIdleTimeout},
-		{"HealthInterval", &cfg.HealthInterval, DefaultProxyHealthInterval},
+		{"ConnectTimeout", &cfg.ConnectTimeout, DefaultConnectTimeout},
+		{"ReadTimeout", &cfg.ReadTimeout, DefaultReadTimeout},
+		{"WriteTimeout", &cfg.WriteTimeout, DefaultWriteTimeout},
+		{"IdleTimeout", &cfg.IdleTimeout, DefaultIdleTimeout},
+		{"HealthInterval", &cfg.HealthInterval, DefaultHealthInterval},
 	}
 	for _, d := range durations {
 		switch {
@@ -300,23 +305,23 @@ func (cfg ProxyConfig) withDefaults() (ProxyConfig, error) {
 	case cfg.HealthTimeout < 0 || (cfg.HealthTimeout > 0 && cfg.HealthTimeout < time.Millisecond):
 		bad("HealthTimeout", cfg.HealthTimeout, "1ms or more, or 0 for the shorter of 2s and HealthInterval")
 	case cfg.HealthTimeout == 0:
-		cfg.HealthTimeout = min(defaultProxyHealthTimeout, cfg.HealthInterval)
+		cfg.HealthTimeout = min(defaultHealthTimeout, cfg.HealthInterval)
 	}
 	switch {
 	case cfg.MaxConns < 0:
-		bad("MaxConns", cfg.MaxConns, fmt.Sprintf("1 or more, or 0 for %d", DefaultProxyMaxConns))
+		bad("MaxConns", cfg.MaxConns, fmt.Sprintf("1 or more, or 0 for %d", DefaultMaxConns))
 	case cfg.MaxConns == 0:
-		cfg.MaxConns = DefaultProxyMaxConns
+		cfg.MaxConns = DefaultMaxConns
 	}
 	switch {
 	case cfg.BufferBodyBytes < 0 || cfg.BufferBodyBytes > 1<<30:
-		bad("BufferBodyBytes", cfg.BufferBodyBytes, fmt.Sprintf("from 1 to 1073741824 bytes, or 0 for %d", DefaultProxyBufferBodyBytes))
+		bad("BufferBodyBytes", cfg.BufferBodyBytes, fmt.Sprintf("from 1 to 1073741824 bytes, or 0 for %d", DefaultBufferBodyBytes))
 	case cfg.BufferBodyBytes == 0:
-		cfg.BufferBodyBytes = DefaultProxyBufferBodyBytes
+		cfg.BufferBodyBytes = DefaultBufferBodyBytes
 	}
 	switch {
 	case cfg.HealthPath == "":
-		cfg.HealthPath = DefaultProxyHealthPath
+		cfg.HealthPath = DefaultHealthPath
 	case !strings.HasPrefix(cfg.HealthPath, "/") || strings.ContainsAny(cfg.HealthPath, " \t\r\n#"):
 		bad("HealthPath", fmt.Sprintf("%q", cfg.HealthPath), `a path starting with "/", such as "/healthz"`)
 	}

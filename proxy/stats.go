@@ -1,4 +1,4 @@
-package server
+package proxy
 
 import (
 	"fmt"
@@ -40,8 +40,8 @@ func (h *latencyHistogram) observe(d time.Duration) {
 	h.sumNs.Add(int64(d))
 }
 
-// ProxyStats is a snapshot of what a Proxy has done since NewProxy.
-type ProxyStats struct {
+// Stats is a snapshot of what a Proxy has done since New.
+type Stats struct {
 	Upstreams []UpstreamStats // in the order the routes first name them
 }
 
@@ -88,8 +88,8 @@ type LatencyHistogram struct {
 }
 
 // Stats returns the proxy's counters.
-func (p *Proxy) Stats() ProxyStats {
-	st := ProxyStats{Upstreams: make([]UpstreamStats, 0, len(p.upstreams))}
+func (p *Proxy) Stats() Stats {
+	st := Stats{Upstreams: make([]UpstreamStats, 0, len(p.upstreams))}
 	for _, u := range p.upstreams {
 		c := &u.stats
 		us := UpstreamStats{

@@ -1,4 +1,4 @@
-package server_test
+package proxy_test
 
 import (
 	"bufio"
@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -19,7 +20,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/valyala/fasthttp"
 
-	"github.com/fastserve/fastserve/server"
+	"github.com/fastserve/fastserve/internal/tlstest"
+	"github.com/fastserve/fastserve/proxy"
 )
 
 // seen is a request as an upstream received it.
@@ -131,7 +133,7 @@ func ok(name string) func(seen) string {
 }
 
 // newProxy makes a proxy, closed at cleanup.
-func newProxy(t testing.TB, cfg server.ProxyConfig) *server.Proxy {
+func newProxy(t testing.TB, cfg proxy.Config) *proxy.Proxy {
 	t.Helper()
 	if cfg.Logger == nil {
 		cfg.Logger = slogTo(io.Discard)
@@ -139,25 +141,32 @@ func newProxy(t testing.TB, cfg server.ProxyConfig) *server.Proxy {
 	if cfg.HealthInterval == 0 {
 		cfg.HealthInterval = time.Hour // no health check unless a test asks for one
 	}
-	p, err := server.NewProxy(cfg)
+	p, err := proxy.New(cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { p.Close() })
 	return p
 }
 
-// startProxy serves p behind a server that streams request bodies, with
-// next serving "next" for what no route takes.
-func startProxy(t testing.TB, p *server.Proxy) *testServer {
+// startProxy serves p over TLS from a fasthttp server that streams
+// request bodies, as the engine does for a proxy, with next serving
+// "next" for what no route takes.
+func startProxy(t testing.TB, p *proxy.Proxy) *tlstest.Server {
 	t.Helper()
 	next := func(ctx *fasthttp.RequestCtx) { ctx.WriteString("next") }
-	return start(t, server.Config{StreamRequestBody: true, Metrics: p.WritePrometheus}, p.Handler(next))
+	return tlstest.Start(t, &fasthttp.Server{Handler: p.Handler(next), StreamRequestBody: true, Name: "fastserve", Logger: quiet{}})
 }
+
+type quiet struct{}
+
+func (quiet) Printf(string, ...any) {}
+
+func slogTo(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
 
 // proxyExchange writes a raw request on a new TLS connection to ts and returns
 // the response's head as on the wire and its body.
-func proxyExchange(t testing.TB, ts *testServer, req string) (head string, resp *http.Response, body string) {
+func proxyExchange(t testing.TB, ts *tlstest.Server, req string) (head string, resp *http.Response, body string) {
 	t.Helper()
-	c := ts.Dial(t, nil)
+	c := ts.Dial(t)
 	require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
 	_, err := io.WriteString(c, req)
 	require.NoError(t, err)
@@ -199,7 +208,7 @@ func TestProxyForwarding(t *testing.T) {
 			"Transfer-Encoding: chunked\r\n\r\n" +
 			"5\r\nhello\r\n0\r\nX-Sum: 1\r\n\r\n"
 	})
-	p := newProxy(t, server.ProxyConfig{Routes: []server.ProxyRoute{{Path: "/", Upstreams: []string{up.URL()}}}})
+	p := newProxy(t, proxy.Config{Routes: []proxy.Route{{Path: "/", Upstreams: []string{up.URL()}}}})
 	ts := startProxy(t, p)
 
 	head, resp, body := proxyExchange(t, ts, "POST /a/b?q=1&r=%2F HTTP/1.1\r\n"+
@@ -249,15 +258,15 @@ func TestProxyForwarding(t *testing.T) {
 
 func TestProxyForwardedIPv6(t *testing.T) {
 	up := newRawUpstream(t, ok("up"))
-	p := newProxy(t, server.ProxyConfig{Routes: []server.ProxyRoute{{Path: "/", Upstreams: []string{up.URL()}}}})
+	p := newProxy(t, proxy.Config{Routes: []proxy.Route{{Path: "/", Upstreams: []string{up.URL()}}}})
 	if ln, err := net.Listen("tcp6", "[::1]:0"); err != nil {
 		t.Skipf("no IPv6 loopback: %v", err)
 	} else {
 		ln.Close()
 	}
-	ts := start(t, server.Config{Addr: "[::1]:0"}, p.Handler(nil))
-	c := ts.Dial(t, nil)
-	resp := roundTrip(t, c, bufio.NewReader(c), "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+	ts := tlstest.StartOn(t, "[::1]:0", &fasthttp.Server{Handler: p.Handler(nil), StreamRequestBody: true, Logger: quiet{}})
+	c := ts.Dial(t)
+	resp := tlstest.RoundTrip(t, c, bufio.NewReader(c), "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
 	assert.Equal(t, "from up", string(resp.Body()))
 	require.Len(t, up.Seen(), 1)
 	got := up.Seen()[0]
@@ -278,8 +287,8 @@ func TestProxyHostHeader(t *testing.T) {
 	} {
 		t.Run("mode="+tc.mode, func(t *testing.T) {
 			before := len(up.Seen())
-			p := newProxy(t, server.ProxyConfig{
-				Routes:     []server.ProxyRoute{{Path: "/", Upstreams: []string{up.URL()}}},
+			p := newProxy(t, proxy.Config{
+				Routes:     []proxy.Route{{Path: "/", Upstreams: []string{up.URL()}}},
 				HostHeader: tc.mode,
 			})
 			ts := startProxy(t, p)
@@ -305,16 +314,16 @@ func closedAddr(t testing.TB) string {
 	return addr
 }
 
-// metricsText is what the server's /metrics would say.
-func metricsText(ts *testServer) []string {
+// metricsText is what the proxy adds to /metrics.
+func metricsText(p *proxy.Proxy) []string {
 	var b strings.Builder
-	ts.WritePrometheus(&b)
+	p.WritePrometheus(&b)
 	return strings.Split(b.String(), "\n")
 }
 
 func TestProxyRefused(t *testing.T) {
 	addr := closedAddr(t)
-	p := newProxy(t, server.ProxyConfig{Routes: []server.ProxyRoute{{Path: "/", Upstreams: []string{"http://" + addr}}}})
+	p := newProxy(t, proxy.Config{Routes: []proxy.Route{{Path: "/", Upstreams: []string{"http://" + addr}}}})
 	ts := startProxy(t, p)
 	for range 2 { // the second finds the upstream down, and tries it all the same
 		_, resp, body := proxyExchange(t, ts, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
@@ -326,10 +335,9 @@ func TestProxyRefused(t *testing.T) {
 	require.Len(t, st, 1)
 	assert.False(t, st[0].Up)
 	assert.Equal(t, uint64(2), st[0].Errors.Refused)
-	lines := metricsText(ts)
+	lines := metricsText(p)
 	assert.Contains(t, lines, `fastserve_upstream_up{upstream="http://`+addr+`"} 0`)
 	assert.Contains(t, lines, `fastserve_upstream_errors_total{upstream="http://`+addr+`",kind="refused"} 2`)
-	assert.Contains(t, lines, `fastserve_responses_total{class="5xx"} 2`)
 }
 
 func TestProxyTimeout(t *testing.T) {
@@ -339,8 +347,8 @@ func TestProxyTimeout(t *testing.T) {
 		return ""
 	})
 	t.Cleanup(func() { close(release) }) // runs before the upstream's Close
-	p := newProxy(t, server.ProxyConfig{
-		Routes:      []server.ProxyRoute{{Path: "/", Upstreams: []string{stalled.URL()}}},
+	p := newProxy(t, proxy.Config{
+		Routes:      []proxy.Route{{Path: "/", Upstreams: []string{stalled.URL()}}},
 		ReadTimeout: 300 * time.Millisecond,
 	})
 	ts := startProxy(t, p)
@@ -359,7 +367,7 @@ func TestProxyTimeout(t *testing.T) {
 
 func TestProxyRoutes(t *testing.T) {
 	api, v2 := newRawUpstream(t, ok("api")), newRawUpstream(t, ok("v2"))
-	p := newProxy(t, server.ProxyConfig{Routes: []server.ProxyRoute{
+	p := newProxy(t, proxy.Config{Routes: []proxy.Route{
 		{Path: "/api/", Upstreams: []string{api.URL()}},
 		{Path: "/api/v2/", Upstreams: []string{v2.URL()}},
 	}})
@@ -387,7 +395,7 @@ func TestProxyRetry(t *testing.T) {
 	t.Run("refused", func(t *testing.T) {
 		dead := "http://" + closedAddr(t)
 		good := newRawUpstream(t, ok("good"))
-		p := newProxy(t, server.ProxyConfig{Routes: []server.ProxyRoute{{Path: "/", Upstreams: []string{dead, good.URL()}}}})
+		p := newProxy(t, proxy.Config{Routes: []proxy.Route{{Path: "/", Upstreams: []string{dead, good.URL()}}}})
 		ts := startProxy(t, p)
 		// The balancer takes turns on ties: one of the first two requests
 		// goes to the dead upstream first, which is then marked down.
@@ -412,7 +420,7 @@ func TestProxyRetry(t *testing.T) {
 		// closer reads each request and closes the connection unanswered.
 		closer := newRawUpstream(t, func(seen) string { return "" })
 		good := newRawUpstream(t, ok("good"))
-		p := newProxy(t, server.ProxyConfig{Routes: []server.ProxyRoute{{Path: "/", Upstreams: []string{closer.URL(), good.URL()}}}})
+		p := newProxy(t, proxy.Config{Routes: []proxy.Route{{Path: "/", Upstreams: []string{closer.URL(), good.URL()}}}})
 		ts := startProxy(t, p)
 		for i := range 2 {
 			_, resp, body := proxyExchange(t, ts, "GET /get HTTP/1.1\r\nHost: localhost\r\n\r\n")
@@ -467,8 +475,8 @@ func TestProxyHealthCheck(t *testing.T) {
 	}
 	stop := serveOn(ln)
 
-	p := newProxy(t, server.ProxyConfig{
-		Routes:         []server.ProxyRoute{{Path: "/", Upstreams: []string{"http://" + addr}}},
+	p := newProxy(t, proxy.Config{
+		Routes:         []proxy.Route{{Path: "/", Upstreams: []string{"http://" + addr}}},
 		HealthPath:     "/healthz",
 		HealthInterval: 50 * time.Millisecond,
 	})
@@ -480,14 +488,14 @@ func TestProxyHealthCheck(t *testing.T) {
 
 	stop()
 	require.True(t, eventually(2*time.Second, func() bool { return !up() }), "marked down within 2s of the upstream stopping")
-	assert.Contains(t, metricsText(ts), `fastserve_upstream_up{upstream="http://`+addr+`"} 0`)
+	assert.Contains(t, metricsText(p), `fastserve_upstream_up{upstream="http://`+addr+`"} 0`)
 
 	ln, err = net.Listen("tcp", addr)
 	require.NoError(t, err, "the same port again")
 	stop = serveOn(ln)
 	defer stop()
 	require.True(t, eventually(2*time.Second, up), "marked up within 2s of the upstream coming back")
-	assert.Contains(t, metricsText(ts), `fastserve_upstream_up{upstream="http://`+addr+`"} 1`)
+	assert.Contains(t, metricsText(p), `fastserve_upstream_up{upstream="http://`+addr+`"} 1`)
 	_, resp, body := proxyExchange(t, ts, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Equal(t, "up", body)
@@ -547,11 +555,11 @@ func TestProxyStreamsBodies(t *testing.T) {
 		require.NoError(t, upstream.Shutdown())
 		require.NoError(t, <-done)
 	})
-	p := newProxy(t, server.ProxyConfig{Routes: []server.ProxyRoute{{Path: "/", Upstreams: []string{"http://" + ln.Addr().String()}}}})
-	ts := start(t, server.Config{StreamRequestBody: true, MaxBodyBytes: 16 << 20}, p.Handler(nil))
+	p := newProxy(t, proxy.Config{Routes: []proxy.Route{{Path: "/", Upstreams: []string{"http://" + ln.Addr().String()}}}})
+	ts := tlstest.Start(t, &fasthttp.Server{Handler: p.Handler(nil), StreamRequestBody: true, MaxRequestBodySize: 16 << 20, Logger: quiet{}})
 
 	t.Run("upload", func(t *testing.T) {
-		c := ts.Dial(t, nil)
+		c := ts.Dial(t)
 		require.NoError(t, c.SetDeadline(time.Now().Add(20*time.Second)))
 		body := bytes.Repeat([]byte("u"), size)
 		_, err := fmt.Fprintf(c, "POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: %d\r\n\r\n", size)
@@ -567,7 +575,7 @@ func TestProxyStreamsBodies(t *testing.T) {
 		assert.Equal(t, fmt.Sprintf("%d %x <nil>", size, sha256.Sum256(body)), string(resp.Body()))
 	})
 	t.Run("download", func(t *testing.T) {
-		c := ts.Dial(t, nil)
+		c := ts.Dial(t)
 		require.NoError(t, c.SetDeadline(time.Now().Add(20*time.Second)))
 		_, err := io.WriteString(c, "GET /download HTTP/1.1\r\nHost: localhost\r\n\r\n")
 		require.NoError(t, err)
@@ -592,15 +600,14 @@ func TestProxyMetrics(t *testing.T) {
 		}
 		return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 	})
-	p := newProxy(t, server.ProxyConfig{Routes: []server.ProxyRoute{{Path: "/", Upstreams: []string{up.URL()}}}})
+	p := newProxy(t, proxy.Config{Routes: []proxy.Route{{Path: "/", Upstreams: []string{up.URL()}}}})
 	ts := startProxy(t, p)
 	for _, path := range []string{"/", "/", "/fail"} {
 		proxyExchange(t, ts, "GET "+path+" HTTP/1.1\r\nHost: localhost\r\n\r\n")
 	}
 	l := `upstream="` + up.URL() + `"`
-	lines := metricsText(ts)
+	lines := metricsText(p)
 	for _, want := range []string{
-		"fastserve_requests_total 3", // the server's own, first
 		"fastserve_upstream_up{" + l + "} 1",
 		"fastserve_upstream_requests_total{" + l + "} 3",
 		"fastserve_upstream_errors_total{" + l + `,kind="status5xx"} 1`,
@@ -619,33 +626,33 @@ func TestProxyMetrics(t *testing.T) {
 func TestProxyConfigErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
-		cfg   server.ProxyConfig
+		cfg   proxy.Config
 		field string
 		text  string
 	}{
-		{"no routes", server.ProxyConfig{}, "Routes", "server: Routes must be at least one route, got none"},
-		{"relative path", server.ProxyConfig{Routes: []server.ProxyRoute{{Path: "api/", Upstreams: []string{"http://a"}}}},
-			"Routes[0].Path", `server: Routes[0].Path must be a path prefix starting with "/", such as "/api/", got "api/"`},
-		{"no upstreams", server.ProxyConfig{Routes: []server.ProxyRoute{{Path: "/"}}},
-			"Routes[0].Upstreams", "server: Routes[0].Upstreams must be at least one http:// or https:// URL, got none"},
-		{"ftp", server.ProxyConfig{Routes: []server.ProxyRoute{{Path: "/", Upstreams: []string{"ftp://a"}}}},
-			"Routes[0].Upstreams[0]", `server: Routes[0].Upstreams[0] must be an http:// or https:// URL with a host and no path, such as "http://127.0.0.1:9001", got "ftp://a"`},
-		{"path in URL", server.ProxyConfig{Routes: []server.ProxyRoute{{Path: "/", Upstreams: []string{"http://a/v1"}}}},
+		{"no routes", proxy.Config{}, "Routes", "proxy: Routes must be at least one route, got none"},
+		{"relative path", proxy.Config{Routes: []proxy.Route{{Path: "api/", Upstreams: []string{"http://a"}}}},
+			"Routes[0].Path", `proxy: Routes[0].Path must be a path prefix starting with "/", such as "/api/", got "api/"`},
+		{"no upstreams", proxy.Config{Routes: []proxy.Route{{Path: "/"}}},
+			"Routes[0].Upstreams", "proxy: Routes[0].Upstreams must be at least one http:// or https:// URL, got none"},
+		{"ftp", proxy.Config{Routes: []proxy.Route{{Path: "/", Upstreams: []string{"ftp://a"}}}},
+			"Routes[0].Upstreams[0]", `proxy: Routes[0].Upstreams[0] must be an http:// or https:// URL with a host and no path, such as "http://127.0.0.1:9001", got "ftp://a"`},
+		{"path in URL", proxy.Config{Routes: []proxy.Route{{Path: "/", Upstreams: []string{"http://a/v1"}}}},
 			"Routes[0].Upstreams[0]", ""},
-		{"duplicate route", server.ProxyConfig{Routes: []server.ProxyRoute{{Path: "/", Upstreams: []string{"http://a"}}, {Path: "/", Upstreams: []string{"http://b"}}}},
+		{"duplicate route", proxy.Config{Routes: []proxy.Route{{Path: "/", Upstreams: []string{"http://a"}}, {Path: "/", Upstreams: []string{"http://b"}}}},
 			"Routes[1].Path", ""},
-		{"host header", server.ProxyConfig{Routes: []server.ProxyRoute{{Path: "/", Upstreams: []string{"http://a"}}}, HostHeader: "a b"},
-			"HostHeader", `server: HostHeader must be "pass", "upstream" or a host[:port] to send, got "a b"`},
-		{"timeout", server.ProxyConfig{Routes: []server.ProxyRoute{{Path: "/", Upstreams: []string{"http://a"}}}, ReadTimeout: -time.Second},
-			"ReadTimeout", "server: ReadTimeout must be 1ms or more, or 0 for 1m0s, got -1s"},
-		{"max conns", server.ProxyConfig{Routes: []server.ProxyRoute{{Path: "/", Upstreams: []string{"http://a"}}}, MaxConns: -1},
-			"MaxConns", "server: MaxConns must be 1 or more, or 0 for 512, got -1"},
-		{"health path", server.ProxyConfig{Routes: []server.ProxyRoute{{Path: "/", Upstreams: []string{"http://a"}}}, HealthPath: "healthz"},
-			"HealthPath", `server: HealthPath must be a path starting with "/", such as "/healthz", got "healthz"`},
+		{"host header", proxy.Config{Routes: []proxy.Route{{Path: "/", Upstreams: []string{"http://a"}}}, HostHeader: "a b"},
+			"HostHeader", `proxy: HostHeader must be "pass", "upstream" or a host[:port] to send, got "a b"`},
+		{"timeout", proxy.Config{Routes: []proxy.Route{{Path: "/", Upstreams: []string{"http://a"}}}, ReadTimeout: -time.Second},
+			"ReadTimeout", "proxy: ReadTimeout must be 1ms or more, or 0 for 1m0s, got -1s"},
+		{"max conns", proxy.Config{Routes: []proxy.Route{{Path: "/", Upstreams: []string{"http://a"}}}, MaxConns: -1},
+			"MaxConns", "proxy: MaxConns must be 1 or more, or 0 for 512, got -1"},
+		{"health path", proxy.Config{Routes: []proxy.Route{{Path: "/", Upstreams: []string{"http://a"}}}, HealthPath: "healthz"},
+			"HealthPath", `proxy: HealthPath must be a path starting with "/", such as "/healthz", got "healthz"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := server.NewProxy(tc.cfg)
-			var ce *server.ConfigError
+			_, err := proxy.New(tc.cfg)
+			var ce *proxy.ConfigError
 			require.ErrorAs(t, err, &ce)
 			assert.Equal(t, tc.field, ce.Field)
 			if tc.text != "" {
@@ -672,7 +679,7 @@ func BenchmarkProxy(b *testing.B) {
 		upstream.Shutdown()
 		<-done
 	})
-	p := newProxy(b, server.ProxyConfig{Routes: []server.ProxyRoute{{Path: "/", Upstreams: []string{"http://" + ln.Addr().String()}}}})
+	p := newProxy(b, proxy.Config{Routes: []proxy.Route{{Path: "/", Upstreams: []string{"http://" + ln.Addr().String()}}}})
 
 	for _, bc := range []struct {
 		via string
@@ -682,7 +689,7 @@ func BenchmarkProxy(b *testing.B) {
 		{"proxy", p.Handler(nil)},
 	} {
 		b.Run("via="+bc.via+"/body=13B", func(b *testing.B) {
-			ts := start(b, server.Config{StreamRequestBody: true, Logger: slogTo(io.Discard)}, bc.h)
+			ts := tlstest.Start(b, &fasthttp.Server{Handler: bc.h, StreamRequestBody: true, Logger: quiet{}})
 			client := &fasthttp.HostClient{Addr: ts.Addr, IsTLS: true, TLSConfig: ts.TLSConfig(), MaxConns: 1}
 			b.Cleanup(client.CloseIdleConnections)
 			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
@@ -713,9 +720,9 @@ func TestProxyHead(t *testing.T) {
 	up := newRawUpstream(t, func(s seen) string {
 		return "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n" + map[bool]string{true: "", false: strings.Repeat("x", 1234)}[s.Method == "HEAD"]
 	})
-	p := newProxy(t, server.ProxyConfig{Routes: []server.ProxyRoute{{Path: "/", Upstreams: []string{up.URL()}}}})
+	p := newProxy(t, proxy.Config{Routes: []proxy.Route{{Path: "/", Upstreams: []string{up.URL()}}}})
 	ts := startProxy(t, p)
-	c := ts.Dial(t, nil)
+	c := ts.Dial(t)
 	br := bufio.NewReader(c)
 	require.NoError(t, c.SetDeadline(time.Now().Add(5*time.Second)))
 	_, err := io.WriteString(c, "HEAD / HTTP/1.1\r\nHost: localhost\r\n\r\n")
@@ -724,7 +731,7 @@ func TestProxyHead(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(1234), resp.ContentLength)
 	assert.Equal(t, 0, br.Buffered(), "no body after a HEAD's head")
-	get := roundTrip(t, c, br, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+	get := tlstest.RoundTrip(t, c, br, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
 	assert.Equal(t, 1234, len(get.Body()))
 }
 
@@ -734,7 +741,7 @@ func TestProxyHead(t *testing.T) {
 // first, fastserve's last; Proto and Host are fastserve's alone.
 func TestProxyForwardingLinesOnce(t *testing.T) {
 	up := newRawUpstream(t, ok("up"))
-	p := newProxy(t, server.ProxyConfig{Routes: []server.ProxyRoute{{Path: "/", Upstreams: []string{up.URL()}}}})
+	p := newProxy(t, proxy.Config{Routes: []proxy.Route{{Path: "/", Upstreams: []string{up.URL()}}}})
 	ts := startProxy(t, p)
 	proxyExchange(t, ts, "GET / HTTP/1.1\r\nHost: example.com\r\n"+
 		"X-Forwarded-For: 198.51.100.1\r\n"+

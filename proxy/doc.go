@@ -1,0 +1,24 @@
+// Package proxy is a reverse proxy for fasthttp servers: it sends each
+// request, by path prefix, to upstream HTTP or HTTPS servers over pools
+// of keep-alive connections, balanced to the least loaded upstream that
+// passes its health checks, with the forwarding headers set and the
+// hop-by-hop ones dropped, a 502, 503 or 504 naming the upstream when it
+// fails, and one retry when that is safe.
+//
+//	p, err := proxy.New(proxy.Config{Routes: []proxy.Route{
+//		{Path: "/api/", Upstreams: []string{"http://127.0.0.1:9001", "http://127.0.0.1:9002"}},
+//	}})
+//	if err != nil { ... } // every invalid field, by name
+//	defer p.Close()
+//	srv, err := server.New(server.Config{StreamRequestBody: true, Metrics: p.WritePrometheus}, p.Handler(next))
+//
+// A Proxy is a fasthttp.RequestHandler (Handler) and knows nothing of the
+// server it runs in. Served with StreamRequestBody (the engine's
+// Config.StreamRequestBody), bodies above Config.BufferBodyBytes stream
+// to the upstream as they arrive; responses always stream to the client.
+// Stats and WritePrometheus report each upstream: up or down, requests,
+// errors by kind, the time to the response head.
+//
+// Limits: HTTP/1.1 to the upstreams only; Upgrade (WebSocket) is a
+// hop-by-hop header and is not forwarded.
+package proxy
