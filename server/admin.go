@@ -87,10 +87,11 @@ func (s *Server) Conns(limit int) []ConnInfo {
 			Local:      c.tcp.LocalAddr().String(),
 			AgeSeconds: now.Sub(c.start).Seconds(),
 			Requests:   c.requests.Load(),
-			Parked:     c.parking.Load(),
 		}
+		ph := c.phase()
+		ci.Parked = ph == phaseParking
 		if c.proxy != nil {
-			if client := c.proxy.client.Load(); client != nil {
+			if client := c.proxy.Client(); client != nil {
 				ci.Remote, ci.Peer = client.String(), ci.Remote
 			}
 		}
@@ -98,7 +99,7 @@ func (s *Server) Conns(limit int) []ConnInfo {
 			ci.Idle = true
 			ci.IdleSeconds = now.Sub(time.Unix(0, since)).Seconds()
 		}
-		if c.ready.Load() {
+		if ph == phaseServing || ph == phaseParking {
 			cs := c.Conn.ConnectionState()
 			ci.TLSVersion = tls.VersionName(cs.Version)
 			ci.ALPN = cs.NegotiatedProtocol

@@ -32,18 +32,16 @@ func (c *memConn) SetWriteDeadline(time.Time) error { return nil }
 const fuzzMaxBody = 1 << 16
 
 // fastserveRequests serves in through the server's real handler chain (the
-// request gate, fasthttp's parser, its error answers) and returns the body
+// request gate, fasthttp's parser, its error answers, configured by the
+// same newFastHTTP as New's) and returns the body
 // length of each request the handler saw.
 func fastserveRequests(t *testing.T, in []byte) []int {
-	s := &Server{cfg: Config{MaxBodyBytes: fuzzMaxBody}, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	var bodies []int
-	fs := &fasthttp.Server{
-		Handler:            s.handle(func(ctx *fasthttp.RequestCtx) { bodies = append(bodies, len(ctx.PostBody())) }),
-		ErrorHandler:       s.errorResponse,
-		ExpectHandler:      s.expect,
-		MaxRequestBodySize: fuzzMaxBody,
-		Logger:             &fastLogger{l: s.log},
+	cfg, err := Config{MaxBodyBytes: fuzzMaxBody, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
 	}
+	var bodies []int
+	fs := newServer(cfg).newFastHTTP(func(ctx *fasthttp.RequestCtx) { bodies = append(bodies, len(ctx.PostBody())) })
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -32,7 +32,7 @@ func (s *Server) handle(h fasthttp.RequestHandler) fasthttp.RequestHandler {
 			return
 		}
 		h(ctx)
-		if c, ok := ctx.Conn().(*conn); ok && c.bodyLimit.left < 0 {
+		if c, ok := ctx.Conn().(*conn); ok && c.body.left < 0 {
 			s.refuse(ctx, refuseBodyTooLarge) // whatever the handler answered
 		}
 	}
@@ -50,17 +50,17 @@ func (s *Server) limitBodyStream(ctx *fasthttp.RequestCtx) bool {
 	if !ok {
 		return true
 	}
-	c.bodyLimit = bodyLimit{}
+	c.body = bodyLimit{}
 	if n == -1 && ctx.Request.IsBodyStream() {
-		c.bodyLimit = bodyLimit{r: ctx.RequestBodyStream(), left: int64(s.cfg.MaxBodyBytes)}
-		ctx.Request.SetBodyStream(&c.bodyLimit, -1)
+		c.body = bodyLimit{r: ctx.RequestBodyStream(), left: int64(s.cfg.MaxBodyBytes)}
+		ctx.Request.SetBodyStream(&c.body, -1)
 	}
 	return true
 }
 
 // bodyLimit reads a chunked request body up to MaxBodyBytes; past it, its
 // reads fail, and the request gets 413 whatever the handler answers. Each
-// connection has one, reused by each of its requests.
+// connection has one (conn.body), reused by each of its requests.
 type bodyLimit struct {
 	r    io.Reader
 	left int64
@@ -103,22 +103,8 @@ func (s *Server) refuse(ctx *fasthttp.RequestCtx, r *refusal) {
 	ctx.Error(r.text, r.status)
 	ctx.SetConnectionClose()
 	lingerAfter(ctx)
-	rej := &s.stats.rejected
-	switch r.reason {
-	case "method":
-		rej.method.Add(1)
-	case "version":
-		rej.version.Add(1)
-	case "expectation":
-		rej.expectation.Add(1)
-	case "transfer_encoding":
-		rej.transferEncoding.Add(1)
-	case "body_too_large":
-		rej.bodyTooLarge.Add(1)
-	default:
-		rej.headerSyntax.Add(1)
-	}
-	s.logRefusal("request refused", "status", r.status, "reason", r.reason, "remote", ctx.RemoteAddr())
+	s.stats.reject(r.reason)
+	s.logRefusal("request refused", "status", r.status, "reason", r.reason.String(), "remote", ctx.RemoteAddr())
 }
 
 // logRefusal logs a refused request or connection at info, at most
@@ -164,21 +150,19 @@ func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfi
 // errorResponse answers a request fasthttp could not read. fasthttp then
 // closes the connection.
 func (s *Server) errorResponse(ctx *fasthttp.RequestCtx, err error) {
-	rej := &s.stats.rejected
 	var small *fasthttp.ErrSmallBuffer
-	var te interface{ Timeout() bool } // net.Error, or fasthttp's ErrTimeout
 	switch {
 	case errors.As(err, &small):
-		rej.headerTooLarge.Add(1)
+		s.stats.reject(RejectHeaderTooLarge)
 		ctx.Error("Request Header Fields Too Large", fasthttp.StatusRequestHeaderFieldsTooLarge)
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		rej.bodyTooLarge.Add(1)
+		s.stats.reject(RejectBodyTooLarge)
 		ctx.Error("Request Entity Too Large", fasthttp.StatusRequestEntityTooLarge)
-	case errors.As(err, &te) && te.Timeout():
-		rej.timeout.Add(1)
+	case isTimeout(err):
+		s.stats.reject(RejectTimeout)
 		ctx.Error("Request Timeout", fasthttp.StatusRequestTimeout)
 	default:
-		rej.badRequest.Add(1)
+		s.stats.reject(RejectBadRequest)
 		ctx.Error("Bad Request", fasthttp.StatusBadRequest)
 	}
 	lingerAfter(ctx)
@@ -189,6 +173,6 @@ func (s *Server) errorResponse(ctx *fasthttp.RequestCtx, err error) {
 // before it closes (see conn.lingerClose).
 func lingerAfter(ctx *fasthttp.RequestCtx) {
 	if c, ok := ctx.Conn().(*conn); ok {
-		c.linger.Store(true)
+		c.closeWith(closeLinger)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -201,4 +202,47 @@ func TestHandoverAbandoned(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	a.cancel()
 	require.NoError(t, a.Served(t, 3*time.Second), "Serve returns promptly")
+}
+
+// openFDs counts the process's open descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	require.NoError(t, err)
+	return len(fds)
+}
+
+// TestHandoverNewFailsGivesBack: a new process that took the sockets and
+// then fails in New (here the poller of parked connections cannot be
+// made) gives back what it took: it holds no copy of the sockets, and the
+// old process, told nothing, serves on and hands over to the next
+// successor at once, instead of waiting for a "serving" that never comes.
+func TestHandoverNewFailsGivesBack(t *testing.T) {
+	cfg := server.Config{
+		Addr:      "127.0.0.1:0",
+		Listeners: 2,
+		Handover:  filepath.Join(t.TempDir(), "handover.sock"),
+	}
+	a := startServing(t, cfg, hello)
+	require.Eventually(t, func() bool {
+		_, err := os.Stat(cfg.Handover)
+		return err == nil
+	}, 2*time.Second, 5*time.Millisecond, "A listens for a hand-over")
+
+	before := openFDs(t)
+	restore := server.FailPoller(t)
+	cfg.Logger = slogTo(io.Discard)
+	_, err := server.New(cfg, hello)
+	restore()
+	require.ErrorContains(t, err, "epoll_create1")
+	assert.Equal(t, before, openFDs(t), "the failed New closed every socket it was given")
+
+	// A serves on, and hands over to the next successor at once: the
+	// failed one left it waiting for nothing.
+	start := time.Now()
+	cfg.Logger = nil
+	b := startServing(t, cfg, func(ctx *fasthttp.RequestCtx) { ctx.WriteString("B") })
+	assert.Less(t, time.Since(start), 3*time.Second, "B took over without waiting out a stuck hand-over")
+	assert.Equal(t, a.Addrs(), b.Addrs(), "B serves on A's sockets")
+	require.NoError(t, a.Served(t, 5*time.Second), "A drains once B serves")
 }

@@ -84,7 +84,7 @@ func TestLimitMaxConns(t *testing.T) {
 	// which may be just after the client's Dial returns.
 	assertStat(t, ts, "Handshakes", func(st server.Stats) uint64 { return st.Handshakes }, 2)
 	st := ts.Stats()
-	assert.Equal(t, uint64(1), st.Rejected.MaxConns)
+	assert.Equal(t, uint64(1), st.Rejected[server.RejectMaxConns])
 	assert.Equal(t, int64(2), st.Open)
 	assertServes(t, c1)
 	assertServes(t, c2)
@@ -93,7 +93,7 @@ func TestLimitMaxConns(t *testing.T) {
 	assertOpen(t, ts, 1)
 	c4 := ts.Dial(t, nil)
 	assertServes(t, c4)
-	assert.Equal(t, uint64(1), ts.Stats().Rejected.MaxConns)
+	assert.Equal(t, uint64(1), ts.Stats().Rejected[server.RejectMaxConns])
 }
 
 // TestLimitMaxConnsFreedSlot: once a connection has closed and
@@ -123,7 +123,7 @@ func TestLimitMaxConnsFreedSlot(t *testing.T) {
 	if !assert.Empty(t, refused, "connections refused with Open 0 < MaxConns 1") {
 		t.Logf("%d of %d refused, the first with %v; Rejected %+v", len(refused), rounds, refused[0], st.Rejected)
 	}
-	assert.Zero(t, st.Rejected.MaxConns)
+	assert.Zero(t, st.Rejected[server.RejectMaxConns])
 	assert.Equal(t, uint64(rounds-len(refused)), st.Handshakes)
 }
 
@@ -136,7 +136,7 @@ func TestLimitMaxConnsPerIP(t *testing.T) {
 	require.NoError(t, err)
 
 	assertRefused(t, ts, "127.0.0.1")
-	assert.Equal(t, uint64(1), ts.Stats().Rejected.MaxConnsPerIP)
+	assert.Equal(t, uint64(1), ts.Stats().Rejected[server.RejectMaxConnsPerIP])
 
 	other, err := dialFrom(t, ts, "127.0.0.2")
 	require.NoError(t, err, "a connection from another address")
@@ -151,8 +151,8 @@ func TestLimitMaxConnsPerIP(t *testing.T) {
 	require.NoError(t, err)
 	assertServes(t, c3)
 	st := ts.Stats()
-	assert.Equal(t, uint64(1), st.Rejected.MaxConnsPerIP)
-	assert.Zero(t, st.Rejected.MaxConns)
+	assert.Equal(t, uint64(1), st.Rejected[server.RejectMaxConnsPerIP])
+	assert.Zero(t, st.Rejected[server.RejectMaxConns])
 }
 
 // getOfSize returns a GET whose request line and headers, the blank line
@@ -221,7 +221,7 @@ func TestLimitHeaderBytes(t *testing.T) {
 		})
 	}
 	st := ts.Stats()
-	assert.Equal(t, rejected, st.Rejected.HeaderTooLarge)
+	assert.Equal(t, rejected, st.Rejected[server.RejectHeaderTooLarge])
 	assert.Equal(t, rejected, st.Responses[4])
 }
 
@@ -287,7 +287,7 @@ func testLimitBodyBytes(t *testing.T, cfg server.Config, h fasthttp.RequestHandl
 		})
 	}
 	st := ts.Stats()
-	assert.Equal(t, rejected, st.Rejected.BodyTooLarge)
+	assert.Equal(t, rejected, st.Rejected[server.RejectBodyTooLarge])
 	assert.Equal(t, rejected, st.Responses[4])
 	assert.Equal(t, uint64(2), st.Responses[2])
 }
@@ -359,7 +359,7 @@ func TestOnConn(t *testing.T) {
 			return errors.New("refused by the test")
 		}}, hello)
 		assertRefused(t, ts, "127.0.0.1")
-		assertStat(t, ts, "Rejected.OnConn", func(st server.Stats) uint64 { return st.Rejected.OnConn }, 1)
+		assertStat(t, ts, "Rejected[server.RejectOnConn]", func(st server.Stats) uint64 { return st.Rejected[server.RejectOnConn] }, 1)
 		assertOpen(t, ts, 0)
 		st := ts.Stats()
 		assert.Zero(t, st.Handshakes)

@@ -38,5 +38,5 @@ func TestRefusedUploadGetsItsAnswer(t *testing.T) {
 		assert.NoError(t, err, "upload %d: closed with close_notify, not reset", i)
 		c.Close()
 	}
-	assert.Equal(t, uint64(20), ts.Stats().Rejected.BodyTooLarge)
+	assert.Equal(t, uint64(20), ts.Stats().Rejected[server.RejectBodyTooLarge])
 }

@@ -20,7 +20,7 @@ import (
 // in its buffer. When the client sends, the poller serves the connection
 // again through fasthttp's ServeConn, which reads the request as a first
 // one (ReadTimeout, that is HeaderTimeout, from the wake); the wait itself
-// stays bounded by its original deadline (conn.waitEnd), which the poller
+// stays bounded by its original deadline (conn.wait.end), which the poller
 // enforces while the connection is parked.
 
 // sweepInterval is how often the poller closes the parked connections
@@ -33,6 +33,15 @@ const sweepInterval = time.Second
 // it) ends on its goroutine instead of parking just before its end.
 const parkSkew = 10 * time.Millisecond
 
+// idleWait is a connection's wait for its next request (or its first),
+// across parks.
+type idleWait struct {
+	on    bool      // a wait is under way
+	end   time.Time // its deadline (IdleTimeout, or HeaderTimeout before a first request), or zero for none
+	stamp time.Time // when fasthttp last called the connection idle, for the wait that follows to start from instead of reading the clock again; zero once taken
+	fd    int32     // the socket, while parked
+}
+
 // errParked ends an idle wait that has lasted IdleParkAfter.
 var errParked = errors.New("server: idle connection parked")
 
@@ -43,24 +52,25 @@ var errParked = errors.New("server: idle connection parked")
 // connection) and moves it only when that one fires first, so that a
 // request costs no deadline change.
 func (c *conn) waitRead(b []byte) (int, error) {
-	if !c.waiting {
-		c.waiting, c.waitEnd = true, c.rateBase
+	w := &c.wait
+	if !w.on {
+		w.on, w.end = true, c.dl.asked
 	}
-	now := c.idleStamp
-	c.idleStamp = time.Time{}
+	now := w.stamp
+	w.stamp = time.Time{}
 	if now.IsZero() {
 		now = time.Now()
 	}
 	parkAt := now.Add(c.srv.cfg.IdleParkAfter)
-	if !c.waitEnd.IsZero() && !c.waitEnd.After(parkAt.Add(parkSkew)) {
+	if !w.end.IsZero() && !w.end.After(parkAt.Add(parkSkew)) {
 		// The wait is over before it would park.
-		if err := c.applyRead(c.waitEnd); err != nil {
+		if err := c.applyRead(w.end); err != nil {
 			return 0, err
 		}
-		c.waiting = false
+		w.on = false
 		return c.Conn.Read(b)
 	}
-	if c.appliedRead.IsZero() || c.appliedRead.After(parkAt) {
+	if c.dl.applied.IsZero() || c.dl.applied.After(parkAt) {
 		if err := c.applyRead(parkAt); err != nil {
 			return 0, err
 		}
@@ -68,10 +78,10 @@ func (c *conn) waitRead(b []byte) (int, error) {
 	for {
 		n, err := c.Conn.Read(b)
 		if n > 0 || !isTimeout(err) {
-			c.waiting = false
+			w.on = false
 			return n, err
 		}
-		if c.appliedRead.Before(parkAt) && time.Now().Before(parkAt) {
+		if c.dl.applied.Before(parkAt) && time.Now().Before(parkAt) {
 			// An earlier deadline fired: wait on until parkAt.
 			if err := c.applyRead(parkAt); err != nil {
 				return 0, err
@@ -86,7 +96,7 @@ func (c *conn) waitRead(b []byte) (int, error) {
 		if n == 0 && isTimeout(err) {
 			return 0, errParked
 		}
-		c.waiting = false
+		w.on = false
 		return n, err
 	}
 }
@@ -113,12 +123,12 @@ func (s *Server) unpark(cs ...*conn) {
 func (s *Server) resume(c *conn) {
 	defer s.unparking.Done()
 	s.stats.parked.Add(-1)
-	c.parking.Store(false)
+	c.setPhase(phaseServing)
 	// The client sent (or hung up) before the poller closed the
 	// connection, whose wait may have ended meanwhile (the poller closes
 	// expired ones once a second): read what it sent.
-	if now := time.Now(); !c.waitEnd.IsZero() && c.waitEnd.Before(now.Add(sweepInterval)) {
-		c.waitEnd = now.Add(sweepInterval)
+	if now := time.Now(); !c.wait.end.IsZero() && c.wait.end.Before(now.Add(sweepInterval)) {
+		c.wait.end = now.Add(sweepInterval)
 	}
 	// Errors are the client's (a reset, a timeout), as those fasthttp's
 	// workers do not log.
@@ -129,7 +139,7 @@ func (s *Server) resume(c *conn) {
 // them as closed idle connections.
 func (s *Server) closeParked(cs ...*conn) {
 	for _, c := range cs {
-		c.parking.Store(false)
+		c.setPhase(phaseServing)
 		if c.idleSince.Swap(0) != 0 {
 			s.stats.idle.Add(-1)
 		}
@@ -141,7 +151,7 @@ func (s *Server) closeParked(cs ...*conn) {
 // parked one through the poller, any other by closing its socket, which
 // ends its goroutine's read.
 func (s *Server) closeConn(c *conn) {
-	if c.parking.Load() && s.poller.remove(c) {
+	if c.phase() == phaseParking && s.poller.remove(c) {
 		s.unpark(c)
 		return
 	}

@@ -127,8 +127,8 @@ func (p *poller) add(c *conn) bool {
 	err = rc.Control(func(fd uintptr) {
 		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: int32(fd)}
 		if unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev) == nil {
-			c.fd = int32(fd)
-			p.conns[c.fd] = c
+			c.wait.fd = int32(fd)
+			p.conns[c.wait.fd] = c
 			added = true
 		}
 	})
@@ -144,7 +144,7 @@ func (p *poller) remove(c *conn) bool {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.stopped || p.conns[c.fd] != c {
+	if p.stopped || p.conns[c.wait.fd] != c {
 		return false
 	}
 	p.removeLocked(c)
@@ -152,8 +152,8 @@ func (p *poller) remove(c *conn) bool {
 }
 
 func (p *poller) removeLocked(c *conn) {
-	_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(c.fd), nil)
-	delete(p.conns, c.fd)
+	_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(c.wait.fd), nil)
+	delete(p.conns, c.wait.fd)
 }
 
 // stop ends the poller and returns the connections still parked, for the
@@ -246,7 +246,7 @@ func (p *poller) run() {
 			nextSweep = now.Add(sweepInterval)
 			p.release(now)
 			for _, c := range p.conns {
-				if !c.waitEnd.IsZero() && !now.Before(c.waitEnd) {
+				if !c.wait.end.IsZero() && !now.Before(c.wait.end) {
 					p.removeLocked(c)
 					expired = append(expired, c)
 				}

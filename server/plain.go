@@ -61,15 +61,9 @@ func (s *Server) newPlain(name, addr string, h fasthttp.RequestHandler) (*plainS
 	if err != nil {
 		return nil, fmt.Errorf("server: %s listener: %w", name, err)
 	}
-	return &plainServer{name: name, addr: addr, ln: &onceCloser{Listener: ln}, tl: ln.(*tune.Listener), fs: &fasthttp.Server{
-		Handler:            h,
-		Name:               s.cfg.Name,
-		ReadTimeout:        s.cfg.HeaderTimeout,
-		WriteTimeout:       s.cfg.WriteTimeout,
-		IdleTimeout:        s.cfg.IdleTimeout,
-		MaxRequestBodySize: minBuffer,
-		Logger:             s.fastLog,
-	}}, nil
+	fs := s.newFastHTTP(nil)
+	fs.Handler = h
+	return &plainServer{name: name, addr: addr, ln: &onceCloser{Listener: ln}, tl: ln.(*tune.Listener), fs: fs}, nil
 }
 
 // redirectHandler answers every request with a permanent redirect to the

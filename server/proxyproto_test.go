@@ -244,11 +244,11 @@ func TestProxyProtocolRefused(t *testing.T) {
 	ts := start(t, server.Config{ProxyProtocol: true}, remoteAddr)
 	_, err := tlsOver(ts, dialRaw(t, ts, ""))
 	assert.Error(t, err)
-	assertStat(t, ts, "ProxyHeaderMissing", func(st server.Stats) uint64 { return st.Rejected.ProxyHeaderMissing }, 1)
+	assertStat(t, ts, "ProxyHeaderMissing", func(st server.Stats) uint64 { return st.Rejected[server.RejectProxyHeaderMissing] }, 1)
 }
 
-func invalid(r server.Rejections) uint64 { return r.ProxyHeaderInvalid }
-func missing(r server.Rejections) uint64 { return r.ProxyHeaderMissing }
+func invalid(r server.Rejections) uint64 { return r[server.RejectProxyHeaderInvalid] }
+func missing(r server.Rejections) uint64 { return r[server.RejectProxyHeaderMissing] }
 
 // TestProxyProtocolTrust: a peer in ProxyProtocolFrom must send a header;
 // one outside it is served as a direct client without one, and refused
@@ -273,7 +273,7 @@ func TestProxyProtocolTrust(t *testing.T) {
 		raw := dialRaw(t, ts, "127.0.0.2")
 		_, err := tlsOver(ts, raw)
 		assert.Error(t, err)
-		assertStat(t, ts, "ProxyHeaderMissing", func(st server.Stats) uint64 { return st.Rejected.ProxyHeaderMissing }, 1)
+		assertStat(t, ts, "ProxyHeaderMissing", func(st server.Stats) uint64 { return st.Rejected[server.RejectProxyHeaderMissing] }, 1)
 	})
 	t.Run("untrusted without header", func(t *testing.T) {
 		raw := dialRaw(t, ts, "127.0.0.1")
@@ -283,12 +283,12 @@ func TestProxyProtocolTrust(t *testing.T) {
 	})
 	for _, version := range []byte{1, 2} {
 		t.Run(fmt.Sprintf("untrusted with header v%d", version), func(t *testing.T) {
-			before := ts.Stats().Rejected.ProxyHeaderUntrusted
+			before := ts.Stats().Rejected[server.RejectProxyHeaderUntrusted]
 			raw := dialRaw(t, ts, "127.0.0.1")
 			_, err := raw.Write(proxyHeader(t, version, "203.0.113.10:5000", "198.51.100.1:443"))
 			require.NoError(t, err)
 			assertReset(t, raw)
-			assertStat(t, ts, "ProxyHeaderUntrusted", func(st server.Stats) uint64 { return st.Rejected.ProxyHeaderUntrusted }, before+1)
+			assertStat(t, ts, "ProxyHeaderUntrusted", func(st server.Stats) uint64 { return st.Rejected[server.RejectProxyHeaderUntrusted] }, before+1)
 		})
 	}
 	assert.Contains(t, ts.Logs.String(), `msg="connection refused" reason=proxy_header_untrusted peer=127.0.0.1:`)
@@ -325,7 +325,7 @@ func TestProxyProtocolTimeout(t *testing.T) {
 			assert.Truef(t, errors.Is(cl.err, syscall.ECONNRESET), "reset, got %v", cl.err)
 			assert.Empty(t, cl.data, "nothing written")
 			t.Logf("reset after %v (ProxyProtocolTimeout %v)", cl.after, timeout)
-			assertStat(t, ts, "ProxyHeaderTimeout", func(st server.Stats) uint64 { return st.Rejected.ProxyHeaderTimeout }, 1)
+			assertStat(t, ts, "ProxyHeaderTimeout", func(st server.Stats) uint64 { return st.Rejected[server.RejectProxyHeaderTimeout] }, 1)
 			assert.Zero(t, ts.Stats().HandshakeFailures)
 		})
 	}
@@ -355,7 +355,7 @@ func TestProxyProtocolMaxConnsPerIP(t *testing.T) {
 	_, err = raw.Write(proxyHeader(t, 2, "198.51.100.20:1001", "198.51.100.1:443"))
 	require.NoError(t, err)
 	assertReset(t, raw)
-	assertStat(t, ts, "MaxConnsPerIP", func(st server.Stats) uint64 { return st.Rejected.MaxConnsPerIP }, 1)
+	assertStat(t, ts, "MaxConnsPerIP", func(st server.Stats) uint64 { return st.Rejected[server.RejectMaxConnsPerIP] }, 1)
 	assertOpen(t, ts, 2)
 
 	// Closing the first frees its client's slot.
@@ -364,7 +364,7 @@ func TestProxyProtocolMaxConnsPerIP(t *testing.T) {
 	c, err := open("198.51.100.20:1002")
 	require.NoError(t, err)
 	assert.Equal(t, "198.51.100.20:1002", getRemote(t, c))
-	assert.Equal(t, uint64(1), ts.Stats().Rejected.MaxConnsPerIP)
+	assert.Equal(t, uint64(1), ts.Stats().Rejected[server.RejectMaxConnsPerIP])
 }
 
 // TestProxyProtocolSegments: a header split across TCP segments is put

@@ -2,10 +2,10 @@ package server
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"strconv"
@@ -18,6 +18,7 @@ import (
 
 	"github.com/fastserve/fastserve/accesslog"
 	"github.com/fastserve/fastserve/internal/ratelog"
+	"github.com/fastserve/fastserve/proxyproto"
 	"github.com/fastserve/fastserve/tune"
 )
 
@@ -49,6 +50,8 @@ type Server struct {
 	drained  chan struct{} // closed when the first Shutdown returns
 	drainEnd sync.Once
 
+	proxyPolicy proxyproto.Policy // who must send a PROXY header (Config.ProxyProtocol)
+
 	inh        *inherited        // sockets from the process this one replaces, until serving
 	handoverLn *net.UnixListener // where the next process asks for the sockets, or nil
 	handedOver chan struct{}     // closed when the next process serves on the sockets
@@ -65,48 +68,13 @@ func New(cfg Config, h fasthttp.RequestHandler) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{
-		fastLog:    &fastLogger{l: cfg.Logger},
-		cfg:        cfg,
-		log:        cfg.Logger,
-		conns:      make(map[*conn]struct{}),
-		perIP:      make(map[netip.Addr]int),
-		drained:    make(chan struct{}),
-		handedOver: make(chan struct{}),
-	}
+	s := newServer(cfg)
+	s.fs = s.newFastHTTP(h)
 	if s.tls, err = newTLSState(cfg.TLS, cfg.ACME.enabled(), cfg.Logger); err != nil {
 		return nil, err
 	}
-	if cfg.Handover != "" {
-		if s.inh, err = requestHandover(cfg.Handover); err != nil {
-			return nil, err
-		}
-	}
-	s.fs = &fasthttp.Server{
-		Handler:        s.handle(h),
-		ErrorHandler:   s.errorResponse,
-		HeaderReceived: s.headerReceived,
-		ConnState:      s.connState,
-		Name:           cfg.Name,
-		// admit enforces MaxConns, before TLS. fasthttp's own limit must
-		// never refuse (it would write a plaintext 503 on a TLS
-		// connection): its workers close a connection (so admit sees the
-		// slot free) before they return to the pool, so up to MaxConns
-		// workers may be finishing while MaxConns new connections arrive.
-		Concurrency:        2 * cfg.MaxConns,
-		ReadBufferSize:     cfg.MaxHeaderBytes,
-		WriteBufferSize:    cfg.WriteBufferSize,
-		ReadTimeout:        cfg.HeaderTimeout,
-		IdleTimeout:        cfg.IdleTimeout,
-		MaxRequestBodySize: cfg.MaxBodyBytes,
-		ReduceMemoryUsage:  !cfg.KeepIdleBuffers,
-		StreamRequestBody:  cfg.StreamRequestBody, // handle enforces MaxBodyBytes then
-		CloseOnShutdown:    true,
-		Logger:             s.fastLog,
-	}
-
 	if cfg.IdleParkAfter > 0 && !cfg.KeepIdleBuffers {
-		if s.poller, err = newPoller(s); err != nil {
+		if s.poller, err = makePoller(s); err != nil {
 			return nil, err
 		}
 		// A worker whose connection parked waits in fasthttp's pool
@@ -114,19 +82,50 @@ func New(cfg Config, h fasthttp.RequestHandler) (*Server, error) {
 		// the memory parking frees is freed.
 		s.fs.MaxIdleWorkerDuration = time.Second
 	}
+	// From here on, what New took is given back if it fails: the poller,
+	// the listeners, and the sockets and connection of a hand-over, so
+	// that the process offering them serves on, and can offer them again.
+	if cfg.Handover != "" {
+		if s.inh, err = requestHandover(cfg.Handover); err != nil {
+			s.poller.stop()
+			return nil, err
+		}
+	}
 	if err := s.listen(); err != nil {
-		s.poller.stop()
-		s.closeListeners()
-		s.inh.close(false)
+		s.abandon()
 		return nil, err
 	}
 	if cfg.ACME.enabled() {
 		if err := s.setUpACME(); err != nil {
-			s.poller.stop()
-			s.closeListeners()
-			s.inh.close(false)
+			s.abandon()
 			return nil, err
 		}
+	}
+	return s, nil
+}
+
+// makePoller is newPoller, but for the test that makes it fail.
+var makePoller = newPoller
+
+// abandon gives back what New took before it failed.
+func (s *Server) abandon() {
+	s.poller.stop()
+	s.closeListeners()
+	s.inh.close(false)
+}
+
+// newServer is a Server for cfg (with its defaults) that has bound
+// nothing: New's start, and the test harness of the request path.
+func newServer(cfg Config) *Server {
+	s := &Server{
+		fastLog:     &fastLogger{l: cfg.Logger},
+		cfg:         cfg,
+		log:         cfg.Logger,
+		conns:       make(map[*conn]struct{}),
+		perIP:       make(map[netip.Addr]int),
+		drained:     make(chan struct{}),
+		handedOver:  make(chan struct{}),
+		proxyPolicy: proxyproto.Policy{From: cfg.ProxyProtocolFrom},
 	}
 	if cfg.HSTS > 0 {
 		s.hsts = []byte("max-age=" + strconv.Itoa(int(cfg.HSTS/time.Second)))
@@ -135,7 +134,44 @@ func New(cfg Config, h fasthttp.RequestHandler) (*Server, error) {
 		format, _ := accesslog.ParseFormat(cfg.AccessLogFormat) // withDefaults checked it
 		s.accessLog = accesslog.New(cfg.AccessLog, format)
 	}
-	return s, nil
+	return s
+}
+
+// newFastHTTP is the one place a fasthttp.Server is configured: the HTTPS
+// server that serves h (New, and the test harness of the request path),
+// or, with h nil, the base of the plain admin and redirect listeners
+// (plain.go), which add their own handler.
+func (s *Server) newFastHTTP(h fasthttp.RequestHandler) *fasthttp.Server {
+	cfg := s.cfg
+	fs := &fasthttp.Server{
+		Name:        cfg.Name,
+		ReadTimeout: cfg.HeaderTimeout,
+		IdleTimeout: cfg.IdleTimeout,
+		Logger:      s.fastLog,
+	}
+	if h == nil {
+		fs.WriteTimeout = cfg.WriteTimeout
+		fs.MaxRequestBodySize = minBuffer
+		return fs
+	}
+	fs.Handler = s.handle(h)
+	fs.ErrorHandler = s.errorResponse
+	fs.ExpectHandler = s.expect
+	fs.HeaderReceived = s.headerReceived
+	fs.ConnState = s.connState
+	// admit enforces MaxConns, before TLS. fasthttp's own limit must never
+	// refuse (it would write a plaintext 503 on a TLS connection): its
+	// workers close a connection (so admit sees the slot free) before they
+	// return to the pool, and on a busy machine any number of them may be
+	// finishing while new connections arrive. Its bound costs nothing.
+	fs.Concurrency = math.MaxInt32
+	fs.ReadBufferSize = cfg.MaxHeaderBytes
+	fs.WriteBufferSize = cfg.WriteBufferSize
+	fs.MaxRequestBodySize = cfg.MaxBodyBytes
+	fs.ReduceMemoryUsage = !cfg.KeepIdleBuffers
+	fs.StreamRequestBody = cfg.StreamRequestBody // handle enforces MaxBodyBytes then
+	fs.CloseOnShutdown = true
+	return fs
 }
 
 // listen binds the HTTPS listeners, or takes them from the process this
@@ -325,114 +361,6 @@ func (s *Server) Serve(ctx context.Context) error {
 	return err
 }
 
-// drain is Shutdown bounded by Config.DrainTimeout.
-func (s *Server) drain() error {
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
-	defer cancel()
-	return s.Shutdown(ctx)
-}
-
-// Shutdown stops accepting on every listener, answers requests that
-// arrive during the drain with Connection: close, waits for in-flight
-// requests to finish, and closes keep-alive connections that stay idle
-// for Config.DrainIdleTimeout. If ctx ends first, it closes the
-// connections still open and returns ctx's error. Serve then returns nil.
-func (s *Server) Shutdown(ctx context.Context) error {
-	if s.draining.CompareAndSwap(false, true) {
-		s.log.Info("draining", "open", s.stats.open.Load())
-	}
-	if s.tls.acme != nil {
-		s.tls.acme.stop()
-	}
-	defer s.drainEnd.Do(func() { close(s.drained) })
-	s.mu.Lock()
-	if s.handoverLn != nil {
-		s.handoverLn.Close()
-	}
-	s.mu.Unlock()
-	for _, l := range s.lns {
-		l.Close()
-	}
-	s.closeIdle(ctx)
-	err := s.fs.ShutdownWithContext(ctx)
-	// Nothing parks from here on; what is still parked is idle.
-	s.unpark(s.poller.stop()...)
-	if err != nil {
-		// Out of time: close the sockets themselves, outside the lock
-		// that closing connections take, and without a TLS close_notify,
-		// which could wait on a client that reads nothing.
-		s.mu.Lock()
-		open := make([]*conn, 0, len(s.conns))
-		for c := range s.conns {
-			open = append(open, c)
-		}
-		s.mu.Unlock()
-		for _, c := range open {
-			c.tcp.Close()
-		}
-		err = fmt.Errorf("server: shutdown: %w", err)
-	} else {
-		// Every connection is closed: what the poller started is ending.
-		s.unparking.Wait()
-	}
-	// The admin listener stays up through the drain, so /readyz reports
-	// it; it goes last.
-	for _, p := range s.plain {
-		p.ln.Close()
-		if perr := p.fs.ShutdownWithContext(ctx); perr != nil && err == nil {
-			err = fmt.Errorf("server: shutdown %s: %w", p.name, perr)
-		}
-	}
-	return err
-}
-
-// closeIdle waits until every connection is closed, or ctx ends, closing
-// each that has been idle for DrainIdleTimeout since it went idle or the
-// drain began, whichever is later. fasthttp's own Shutdown would close
-// idle connections at once.
-func (s *Server) closeIdle(ctx context.Context) {
-	start := time.Now().UnixNano()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	var closing []*conn
-	for {
-		now := time.Now().UnixNano()
-		s.mu.Lock()
-		for c := range s.conns {
-			since := c.idleSince.Load()
-			if since == 0 {
-				continue
-			}
-			if time.Duration(now-max(since, start)) >= s.cfg.DrainIdleTimeout {
-				closing = append(closing, c)
-			}
-		}
-		open := len(s.conns)
-		s.mu.Unlock()
-		// Outside the lock: closing a parked connection releases it.
-		for _, c := range closing {
-			s.closeConn(c)
-		}
-		closing = closing[:0]
-		if open == 0 {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
-}
-
-// Drained is closed when the first Shutdown (or Serve's own drain) has
-// returned.
-func (s *Server) Drained() <-chan struct{} { return s.drained }
-
-// Draining reports whether Shutdown has begun: a readiness check fails
-// from then on, so that a balancer stops sending new connections.
-func (s *Server) Draining() bool { return s.draining.Load() }
-
 // Reload re-reads the certificate files and swaps them in at once: open
 // connections are untouched, new handshakes get the new certificates. If a
 // file cannot be read or parsed, the certificates in use stay and the
@@ -444,87 +372,6 @@ func (s *Server) Reload() error {
 	}
 	s.log.Info("certificates reloaded", "files", len(s.cfg.TLS.Certificates))
 	return nil
-}
-
-// admit applies the connection limits and OnConn to a new TCP connection
-// and wraps it for TLS, or closes it and returns nil.
-func (s *Server) admit(tc *net.TCPConn) *conn {
-	s.stats.accepted.Add(1)
-	rej := &s.stats.rejected
-	if s.stats.open.Add(1) > int64(s.cfg.MaxConns) {
-		s.stats.open.Add(-1)
-		rej.maxConns.Add(1)
-		refuse(tc)
-		return nil
-	}
-	// A trusted balancer's connections are counted by the client address
-	// its PROXY header gives, once it is read (conn.readProxyHeader).
-	trusted := s.cfg.ProxyProtocol && s.trustsProxy(tc)
-	var ip netip.Addr
-	if s.cfg.MaxConnsPerIP > 0 && !trusted {
-		ip = tc.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
-		if !s.countIP(ip) {
-			s.stats.open.Add(-1)
-			rej.maxConnsPerIP.Add(1)
-			refuse(tc)
-			return nil
-		}
-	}
-	c := &conn{tcp: tc, srv: s, ip: ip, start: time.Now()}
-	if s.cfg.OnConn != nil {
-		if err := s.cfg.OnConn(tc); err != nil {
-			rej.onConn.Add(1)
-			s.release(c)
-			refuse(tc)
-			return nil
-		}
-	}
-	if s.cfg.ProxyProtocol {
-		c.proxy = &proxyConn{TCPConn: tc, trusted: trusted}
-		c.Conn = tls.Server(c.proxy, s.tls.cfg)
-	} else {
-		c.Conn = tls.Server(tc, s.tls.cfg)
-	}
-	s.mu.Lock()
-	s.conns[c] = struct{}{}
-	s.mu.Unlock()
-	return c
-}
-
-// countIP counts a connection from ip against MaxConnsPerIP, or reports
-// false if ip is at the limit.
-func (s *Server) countIP(ip netip.Addr) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.perIP[ip] >= s.cfg.MaxConnsPerIP {
-		return false
-	}
-	s.perIP[ip]++
-	return true
-}
-
-// release undoes admit's counting for a connection that is closing.
-func (s *Server) release(c *conn) {
-	s.stats.open.Add(-1)
-	s.stats.closedBytesIn.Add(c.bytesIn.Load())
-	s.stats.closedBytesOut.Add(c.bytesOut.Load())
-	s.mu.Lock()
-	delete(s.conns, c)
-	if c.ip.IsValid() {
-		if s.perIP[c.ip] <= 1 {
-			delete(s.perIP, c.ip)
-		} else {
-			s.perIP[c.ip]--
-		}
-	}
-	s.mu.Unlock()
-}
-
-// refuse closes a connection that is over a limit at once, with a reset,
-// so that it holds nothing in the kernel either.
-func refuse(tc *net.TCPConn) {
-	_ = tc.SetLinger(0)
-	_ = tc.Close()
 }
 
 // fastLogger passes fasthttp's own log lines to slog through a limiter:

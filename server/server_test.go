@@ -124,7 +124,7 @@ func TestPlaintextOnTLSPort(t *testing.T) {
 	assert.True(t, resp.ConnectionClose())
 	_, err = c.Read(make([]byte, 1))
 	assert.ErrorIs(t, err, io.EOF, "closed after the answer")
-	assert.Equal(t, uint64(1), ts.Stats().HandshakeFailures.Plaintext)
+	assert.Equal(t, uint64(1), ts.Stats().HandshakeFailures[server.FailPlaintext])
 }
 
 func TestPanicAnswers500(t *testing.T) {

@@ -498,7 +498,7 @@ func TestShutdownWithStalledHandshake(t *testing.T) {
 	took := time.Since(t0)
 	assert.NoError(t, err)
 	assert.Less(t, took, time.Second)
-	assert.Equal(t, uint64(1), ts.Stats().HandshakeFailures.Timeout)
+	assert.Equal(t, uint64(1), ts.Stats().HandshakeFailures[server.FailTimeout])
 	assert.Equal(t, int64(0), ts.Stats().Open)
 	require.NoError(t, c.SetReadDeadline(time.Now().Add(time.Second)))
 	_, err = c.Read(make([]byte, 1))

@@ -209,7 +209,7 @@ func TestSlowHandshake(t *testing.T) {
 			assertClosedWithin(t, cl, shortHandshakeTimeout*9/10, shortHandshakeTimeout+closeMargin)
 			assert.Empty(t, cl.data, "nothing written before the close")
 			t.Logf("closed after %v (HandshakeTimeout %v)", cl.after, shortHandshakeTimeout)
-			assertStat(t, ts, "HandshakeFailures.Timeout", func(st server.Stats) uint64 { return st.HandshakeFailures.Timeout }, 1)
+			assertStat(t, ts, "HandshakeFailures[server.FailTimeout]", func(st server.Stats) uint64 { return st.HandshakeFailures[server.FailTimeout] }, 1)
 			assert.Zero(t, ts.Stats().Handshakes)
 		})
 	}
@@ -246,7 +246,7 @@ func TestSlowHeaders(t *testing.T) {
 	sent408 := assertTimeoutAnswer(t, cl.data)
 	t.Logf("closed after %v (HeaderTimeout %v), 408 sent: %v", cl.after, shortHeaderTimeout, sent408)
 	if sent408 {
-		assertStat(t, ts, "Rejected.Timeout", func(st server.Stats) uint64 { return st.Rejected.Timeout }, 1)
+		assertStat(t, ts, "Rejected[server.RejectTimeout]", func(st server.Stats) uint64 { return st.Rejected[server.RejectTimeout] }, 1)
 	}
 }
 
@@ -264,7 +264,7 @@ func TestSlowBody(t *testing.T) {
 	sent408 := assertTimeoutAnswer(t, cl.data)
 	t.Logf("closed after %v (BodyTimeout %v), 408 sent: %v", cl.after, shortBodyTimeout, sent408)
 	if sent408 {
-		assertStat(t, ts, "Rejected.Timeout", func(st server.Stats) uint64 { return st.Rejected.Timeout }, 1)
+		assertStat(t, ts, "Rejected[server.RejectTimeout]", func(st server.Stats) uint64 { return st.Rejected[server.RejectTimeout] }, 1)
 	}
 	assert.Zero(t, ts.Stats().Responses[2], "the handler never ran")
 }
@@ -291,7 +291,7 @@ func TestIdleTimeout(t *testing.T) {
 		assert.Less(t, cl.after, cfg.HeaderTimeout, "closed by IdleTimeout, not HeaderTimeout")
 		assert.Empty(t, cl.data, "an idle connection is closed without an answer")
 		t.Logf("idle connection closed after %v (IdleTimeout %v)", cl.after, idle)
-		assert.Zero(t, ts.Stats().Rejected.Timeout)
+		assert.Zero(t, ts.Stats().Rejected[server.RejectTimeout])
 	})
 	t.Run("long idle, short header timeout", func(t *testing.T) {
 		cfg := slowConfig()
@@ -401,7 +401,7 @@ func TestSlowClientsDoNotStallOthers(t *testing.T) {
 	}
 	st := ts.Stats()
 	assert.Equal(t, uint64(10), st.Responses[2])
-	assert.Equal(t, uint64(3), st.HandshakeFailures.Timeout)
+	assert.Equal(t, uint64(3), st.HandshakeFailures[server.FailTimeout])
 }
 
 // TestGarbageHandshake: random bytes instead of a ClientHello close the
@@ -425,10 +425,10 @@ func TestGarbageHandshake(t *testing.T) {
 	cl := readUntilClosed(c, time.Now(), 5*time.Second)
 	assertClosedWithin(t, cl, 0, closeMargin)
 	t.Logf("closed after %v: %v", cl.after, cl.err)
-	assertStat(t, ts, "HandshakeFailures.Other", func(st server.Stats) uint64 { return st.HandshakeFailures.Other }, 1)
+	assertStat(t, ts, "HandshakeFailures[server.FailOther]", func(st server.Stats) uint64 { return st.HandshakeFailures[server.FailOther] }, 1)
 	hf := ts.Stats().HandshakeFailures
-	assert.Zero(t, hf.Plaintext)
-	assert.Zero(t, hf.Timeout)
+	assert.Zero(t, hf[server.FailPlaintext])
+	assert.Zero(t, hf[server.FailTimeout])
 }
 
 // TestLegacyVersionAndSuitesRefused: TLS 1.0 and 1.1, and TLS 1.2 with
@@ -439,8 +439,8 @@ func TestLegacyVersionAndSuitesRefused(t *testing.T) {
 		name    string
 		client  func(*tls.Config)
 		alert   tls.AlertError
-		version uint64 // HandshakeFailures.Version expected
-		other   uint64 // HandshakeFailures.Other expected
+		version uint64 // HandshakeFailures[server.FailVersion] expected
+		other   uint64 // HandshakeFailures[server.FailOther] expected
 	}{
 		{
 			name:    "TLS 1.0 and 1.1",
@@ -477,8 +477,8 @@ func TestLegacyVersionAndSuitesRefused(t *testing.T) {
 			if assert.ErrorAs(t, err, &op) && assert.Equal(t, "remote error", op.Op, "%v", err) {
 				assert.Equal(t, tc.alert.Error(), op.Err.Error(), "alert")
 			}
-			assertStat(t, ts, "HandshakeFailures.Version", func(st server.Stats) uint64 { return st.HandshakeFailures.Version }, tc.version)
-			assertStat(t, ts, "HandshakeFailures.Other", func(st server.Stats) uint64 { return st.HandshakeFailures.Other }, tc.other)
+			assertStat(t, ts, "HandshakeFailures[server.FailVersion]", func(st server.Stats) uint64 { return st.HandshakeFailures[server.FailVersion] }, tc.version)
+			assertStat(t, ts, "HandshakeFailures[server.FailOther]", func(st server.Stats) uint64 { return st.HandshakeFailures[server.FailOther] }, tc.other)
 			assert.Zero(t, ts.Stats().Handshakes)
 		})
 	}

@@ -11,6 +11,97 @@ import (
 	"github.com/fastserve/fastserve/tune"
 )
 
+// A Reason is why the server refused a connection or a request. Each has
+// a counter (Stats.Rejected) and a name (reasonNames), which /metrics
+// shows as fastserve_rejected_total{limit="NAME"} and the logs as
+// reason=NAME. Adding a reason is two edits: a constant, and its name.
+type Reason uint8
+
+const (
+	RejectMaxConns       Reason = iota // a connection closed at once: MaxConns reached
+	RejectMaxConnsPerIP                // a connection closed at once: MaxConnsPerIP reached
+	RejectOnConn                       // a connection closed because OnConn returned an error
+	RejectHeaderTooLarge               // 431: MaxHeaderBytes
+	RejectBodyTooLarge                 // 413: MaxBodyBytes
+	RejectTimeout                      // 408: a request not read within its timeout
+	RejectBadRequest                   // 400: a request fasthttp could not parse
+
+	// What the request gate refuses, that fasthttp's parser lets through.
+	RejectMethod           // 405: TRACE or CONNECT
+	RejectVersion          // 505: a version other than HTTP/1.0 and 1.1
+	RejectExpectation      // 417: an Expect other than 100-continue
+	RejectHeaderSyntax     // 400: obs-fold, a bad field name, a control byte in a value, a bare LF, a malformed version
+	RejectTransferEncoding // 400 or 501: Transfer-Encoding other than one "chunked" in HTTP/1.1, or with Content-Length
+
+	// Connections reset, with nothing written, for their PROXY protocol
+	// header (Config.ProxyProtocol).
+	RejectProxyHeaderMissing   // a peer in ProxyProtocolFrom sent none
+	RejectProxyHeaderInvalid   // malformed, or cut short by the peer's close
+	RejectProxyHeaderUntrusted // sent by a peer outside ProxyProtocolFrom
+	RejectProxyHeaderTimeout   // not whole within ProxyProtocolTimeout
+
+	numReasons
+)
+
+var reasonNames = [numReasons]string{
+	RejectMaxConns:             "max_conns",
+	RejectMaxConnsPerIP:        "max_conns_per_ip",
+	RejectOnConn:               "on_conn",
+	RejectHeaderTooLarge:       "header_too_large",
+	RejectBodyTooLarge:         "body_too_large",
+	RejectTimeout:              "timeout",
+	RejectBadRequest:           "bad_request",
+	RejectMethod:               "method",
+	RejectVersion:              "version",
+	RejectExpectation:          "expectation",
+	RejectHeaderSyntax:         "header_syntax",
+	RejectTransferEncoding:     "transfer_encoding",
+	RejectProxyHeaderMissing:   "proxy_header_missing",
+	RejectProxyHeaderInvalid:   "proxy_header_invalid",
+	RejectProxyHeaderUntrusted: "proxy_header_untrusted",
+	RejectProxyHeaderTimeout:   "proxy_header_timeout",
+}
+
+// String is the reason's name in /metrics and the logs.
+func (r Reason) String() string { return reasonNames[r] }
+
+// Rejections counts refusals by Reason: Rejections[RejectBodyTooLarge].
+type Rejections [numReasons]uint64
+
+// A HandshakeFailure is why a TLS handshake failed. Each has a counter
+// (Stats.HandshakeFailures) and a name, which /metrics shows as
+// fastserve_tls_handshake_failures_total{reason="NAME"}.
+type HandshakeFailure uint8
+
+const (
+	FailTimeout      HandshakeFailure = iota // no complete handshake within HandshakeTimeout
+	FailVersion                              // the client offered only versions below TLS.MinVersion
+	FailPlaintext                            // plain HTTP on the TLS port, answered with a 400
+	FailPeerRejected                         // the client aborted with an alert, such as an untrusted certificate
+	FailUnknownName                          // TLS.StrictSNI: no certificate for the server name, or none given
+	FailClosed                               // the client closed the connection
+	FailOther
+
+	numFailures
+)
+
+var failureNames = [numFailures]string{
+	FailTimeout:      "timeout",
+	FailVersion:      "version",
+	FailPlaintext:    "plaintext",
+	FailPeerRejected: "peer_rejected",
+	FailUnknownName:  "unknown_name",
+	FailClosed:       "closed",
+	FailOther:        "other",
+}
+
+// String is the failure's name in /metrics.
+func (f HandshakeFailure) String() string { return failureNames[f] }
+
+// HandshakeFailures counts failed TLS handshakes by HandshakeFailure:
+// HandshakeFailures[FailTimeout].
+type HandshakeFailures [numFailures]uint64
+
 // counters are the server's live counts: atomics only, so counting costs
 // no lock and no allocation on the request path.
 type counters struct {
@@ -29,17 +120,12 @@ type counters struct {
 	closedBytesIn  atomic.Uint64
 	closedBytesOut atomic.Uint64
 
-	handshakeFailures struct {
-		timeout, version, plaintext, peerRejected, closed, other atomic.Uint64
-		unknownName                                              atomic.Uint64
-	}
-	rejected struct {
-		maxConns, maxConnsPerIP, onConn                              atomic.Uint64
-		headerTooLarge, bodyTooLarge, timeout, badRequest            atomic.Uint64
-		method, version, expectation, headerSyntax, transferEncoding atomic.Uint64
-		proxyMissing, proxyInvalid, proxyUntrusted, proxyTimeout     atomic.Uint64
-	}
+	handshakeFailures [numFailures]atomic.Uint64
+	rejected          [numReasons]atomic.Uint64
 }
+
+// reject counts a refusal.
+func (c *counters) reject(r Reason) { c.rejected[r].Add(1) }
 
 // Stats is a snapshot of what a Server has done since New.
 type Stats struct {
@@ -71,42 +157,6 @@ type Stats struct {
 	Tune tune.Stats
 }
 
-// HandshakeFailures counts failed TLS handshakes by reason.
-type HandshakeFailures struct {
-	Timeout      uint64 // no complete handshake within HandshakeTimeout
-	Version      uint64 // the client offered only versions below TLS.MinVersion
-	Plaintext    uint64 // plain HTTP on the TLS port, answered with a 400
-	PeerRejected uint64 // the client aborted with an alert, such as an untrusted certificate
-	UnknownName  uint64 // TLS.StrictSNI: no certificate for the server name, or none given
-	Closed       uint64 // the client closed the connection
-	Other        uint64
-}
-
-// Rejections counts what a limit refused.
-type Rejections struct {
-	MaxConns       uint64 // connections closed at once: MaxConns reached
-	MaxConnsPerIP  uint64 // connections closed at once: MaxConnsPerIP reached
-	OnConn         uint64 // connections closed because OnConn returned an error
-	HeaderTooLarge uint64 // 431: MaxHeaderBytes
-	BodyTooLarge   uint64 // 413: MaxBodyBytes
-	Timeout        uint64 // 408: a request not read within its timeout
-	BadRequest     uint64 // 400: a request fasthttp could not parse
-
-	// What check refused, that fasthttp's parser lets through.
-	Method           uint64 // 405: TRACE or CONNECT
-	Version          uint64 // 505: a version other than HTTP/1.0 and 1.1
-	Expectation      uint64 // 417: an Expect other than 100-continue
-	HeaderSyntax     uint64 // 400: obs-fold, a bad field name, a control byte in a value, a malformed version
-	TransferEncoding uint64 // 400 or 501: Transfer-Encoding other than one "chunked" in HTTP/1.1, or with Content-Length
-
-	// Connections reset, with nothing written, for their PROXY protocol
-	// header (Config.ProxyProtocol).
-	ProxyHeaderMissing   uint64 // a peer in ProxyProtocolFrom sent none
-	ProxyHeaderInvalid   uint64 // malformed, or cut short by the peer's close
-	ProxyHeaderUntrusted uint64 // sent by a peer outside ProxyProtocolFrom
-	ProxyHeaderTimeout   uint64 // not whole within ProxyProtocolTimeout
-}
-
 // Stats returns the server's counters. Bytes include those of the open
 // connections, so it walks them: call it at scrape rates, not per request.
 func (s *Server) Stats() Stats {
@@ -119,37 +169,14 @@ func (s *Server) Stats() Stats {
 		Parks:          c.parks.Load(),
 		MemoryReleases: c.memoryReleases.Load(),
 		Handshakes:     c.handshakes.Load(),
-		HandshakeFailures: HandshakeFailures{
-			Timeout:      c.handshakeFailures.timeout.Load(),
-			Version:      c.handshakeFailures.version.Load(),
-			Plaintext:    c.handshakeFailures.plaintext.Load(),
-			PeerRejected: c.handshakeFailures.peerRejected.Load(),
-			UnknownName:  c.handshakeFailures.unknownName.Load(),
-			Closed:       c.handshakeFailures.closed.Load(),
-			Other:        c.handshakeFailures.other.Load(),
-		},
-		Requests: c.requests.Load(),
-		Panics:   c.panics.Load(),
-		Rejected: Rejections{
-			MaxConns:       c.rejected.maxConns.Load(),
-			MaxConnsPerIP:  c.rejected.maxConnsPerIP.Load(),
-			OnConn:         c.rejected.onConn.Load(),
-			HeaderTooLarge: c.rejected.headerTooLarge.Load(),
-			BodyTooLarge:   c.rejected.bodyTooLarge.Load(),
-			Timeout:        c.rejected.timeout.Load(),
-			BadRequest:     c.rejected.badRequest.Load(),
-
-			Method:           c.rejected.method.Load(),
-			Version:          c.rejected.version.Load(),
-			Expectation:      c.rejected.expectation.Load(),
-			HeaderSyntax:     c.rejected.headerSyntax.Load(),
-			TransferEncoding: c.rejected.transferEncoding.Load(),
-
-			ProxyHeaderMissing:   c.rejected.proxyMissing.Load(),
-			ProxyHeaderInvalid:   c.rejected.proxyInvalid.Load(),
-			ProxyHeaderUntrusted: c.rejected.proxyUntrusted.Load(),
-			ProxyHeaderTimeout:   c.rejected.proxyTimeout.Load(),
-		},
+		Requests:       c.requests.Load(),
+		Panics:         c.panics.Load(),
+	}
+	for i := range st.HandshakeFailures {
+		st.HandshakeFailures[i] = c.handshakeFailures[i].Load()
+	}
+	for i := range st.Rejected {
+		st.Rejected[i] = c.rejected[i].Load()
 	}
 	for i := range st.Responses {
 		st.Responses[i] = c.responses[i].Load()
@@ -182,15 +209,8 @@ func (s *Server) WritePrometheus(w io.Writer) {
 	metrics.WriteCounterUint64(w, "fastserve_connection_parks_total", st.Parks)
 	metrics.WriteCounterUint64(w, "fastserve_memory_releases_total", st.MemoryReleases)
 	metrics.WriteCounterUint64(w, "fastserve_tls_handshakes_total", st.Handshakes)
-	hf := st.HandshakeFailures
-	for _, f := range []struct {
-		reason string
-		v      uint64
-	}{
-		{"timeout", hf.Timeout}, {"version", hf.Version}, {"plaintext", hf.Plaintext},
-		{"peer_rejected", hf.PeerRejected}, {"unknown_name", hf.UnknownName}, {"closed", hf.Closed}, {"other", hf.Other},
-	} {
-		metrics.WriteCounterUint64(w, fmt.Sprintf(`fastserve_tls_handshake_failures_total{reason=%q}`, f.reason), f.v)
+	for f, n := range st.HandshakeFailures {
+		metrics.WriteCounterUint64(w, fmt.Sprintf(`fastserve_tls_handshake_failures_total{reason=%q}`, HandshakeFailure(f)), n)
 	}
 	metrics.WriteCounterUint64(w, "fastserve_requests_total", st.Requests)
 	for class := 1; class <= 5; class++ {
@@ -199,20 +219,8 @@ func (s *Server) WritePrometheus(w io.Writer) {
 	metrics.WriteCounterUint64(w, "fastserve_handler_panics_total", st.Panics)
 	metrics.WriteCounterUint64(w, "fastserve_bytes_in_total", st.BytesIn)
 	metrics.WriteCounterUint64(w, "fastserve_bytes_out_total", st.BytesOut)
-	r := st.Rejected
-	for _, f := range []struct {
-		limit string
-		v     uint64
-	}{
-		{"max_conns", r.MaxConns}, {"max_conns_per_ip", r.MaxConnsPerIP}, {"on_conn", r.OnConn},
-		{"header_too_large", r.HeaderTooLarge}, {"body_too_large", r.BodyTooLarge},
-		{"timeout", r.Timeout}, {"bad_request", r.BadRequest},
-		{"method", r.Method}, {"version", r.Version}, {"expectation", r.Expectation},
-		{"header_syntax", r.HeaderSyntax}, {"transfer_encoding", r.TransferEncoding},
-		{"proxy_header_missing", r.ProxyHeaderMissing}, {"proxy_header_invalid", r.ProxyHeaderInvalid},
-		{"proxy_header_untrusted", r.ProxyHeaderUntrusted}, {"proxy_header_timeout", r.ProxyHeaderTimeout},
-	} {
-		metrics.WriteCounterUint64(w, fmt.Sprintf(`fastserve_rejected_total{limit=%q}`, f.limit), f.v)
+	for r, n := range st.Rejected {
+		metrics.WriteCounterUint64(w, fmt.Sprintf(`fastserve_rejected_total{limit=%q}`, Reason(r)), n)
 	}
 	metrics.WriteCounterUint64(w, "fastserve_tune_option_failures_total", st.Tune.OptionFailures)
 	metrics.WriteCounterUint64(w, "fastserve_accept_errors_retried_total", st.Tune.TransientErrors)

@@ -12,24 +12,24 @@ import (
 // reason it is counted under.
 type refusal struct {
 	status int
-	reason string // a Rejections field, in /metrics as limit="..."
+	reason Reason
 	text   string
 }
 
 var (
-	refuseMethod       = &refusal{fasthttp.StatusMethodNotAllowed, "method", "Method Not Allowed\n"}
-	refuseVersion      = &refusal{fasthttp.StatusHTTPVersionNotSupported, "version", "HTTP Version Not Supported\n"}
-	refuseBadVersion   = &refusal{fasthttp.StatusBadRequest, "header_syntax", "Bad Request: malformed HTTP version\n"}
-	refuseExpect       = &refusal{fasthttp.StatusExpectationFailed, "expectation", "Expectation Failed\n"}
-	refuseObsFold      = &refusal{fasthttp.StatusBadRequest, "header_syntax", "Bad Request: obsolete line folding\n"}
-	refuseFieldName    = &refusal{fasthttp.StatusBadRequest, "header_syntax", "Bad Request: invalid header field name\n"}
-	refuseFieldValue   = &refusal{fasthttp.StatusBadRequest, "header_syntax", "Bad Request: control character in a header field value\n"}
-	refuseTEList       = &refusal{fasthttp.StatusBadRequest, "transfer_encoding", "Bad Request: Transfer-Encoding must be exactly chunked\n"}
-	refuseTEUnknown    = &refusal{fasthttp.StatusNotImplemented, "transfer_encoding", "Not Implemented: unknown transfer coding\n"}
-	refuseTEWithLength = &refusal{fasthttp.StatusBadRequest, "transfer_encoding", "Bad Request: both Transfer-Encoding and Content-Length\n"}
-	refuseTEHTTP10     = &refusal{fasthttp.StatusBadRequest, "transfer_encoding", "Bad Request: Transfer-Encoding in HTTP/1.0\n"}
-	refuseBodyTooLarge = &refusal{fasthttp.StatusRequestEntityTooLarge, "body_too_large", "Request Entity Too Large\n"}
-	refuseBareLF       = &refusal{fasthttp.StatusBadRequest, "header_syntax", "Bad Request: line ends in LF, not CRLF\n"}
+	refuseMethod       = &refusal{fasthttp.StatusMethodNotAllowed, RejectMethod, "Method Not Allowed\n"}
+	refuseVersion      = &refusal{fasthttp.StatusHTTPVersionNotSupported, RejectVersion, "HTTP Version Not Supported\n"}
+	refuseBadVersion   = &refusal{fasthttp.StatusBadRequest, RejectHeaderSyntax, "Bad Request: malformed HTTP version\n"}
+	refuseExpect       = &refusal{fasthttp.StatusExpectationFailed, RejectExpectation, "Expectation Failed\n"}
+	refuseObsFold      = &refusal{fasthttp.StatusBadRequest, RejectHeaderSyntax, "Bad Request: obsolete line folding\n"}
+	refuseFieldName    = &refusal{fasthttp.StatusBadRequest, RejectHeaderSyntax, "Bad Request: invalid header field name\n"}
+	refuseFieldValue   = &refusal{fasthttp.StatusBadRequest, RejectHeaderSyntax, "Bad Request: control character in a header field value\n"}
+	refuseTEList       = &refusal{fasthttp.StatusBadRequest, RejectTransferEncoding, "Bad Request: Transfer-Encoding must be exactly chunked\n"}
+	refuseTEUnknown    = &refusal{fasthttp.StatusNotImplemented, RejectTransferEncoding, "Not Implemented: unknown transfer coding\n"}
+	refuseTEWithLength = &refusal{fasthttp.StatusBadRequest, RejectTransferEncoding, "Bad Request: both Transfer-Encoding and Content-Length\n"}
+	refuseTEHTTP10     = &refusal{fasthttp.StatusBadRequest, RejectTransferEncoding, "Bad Request: Transfer-Encoding in HTTP/1.0\n"}
+	refuseBodyTooLarge = &refusal{fasthttp.StatusRequestEntityTooLarge, RejectBodyTooLarge, "Request Entity Too Large\n"}
+	refuseBareLF       = &refusal{fasthttp.StatusBadRequest, RejectHeaderSyntax, "Bad Request: line ends in LF, not CRLF\n"}
 )
 
 // check refuses, as nginx and RFC 9112 do, what fasthttp's parser lets

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -117,14 +116,7 @@ func newTLSState(c TLS, acme bool, logger *slog.Logger) (*tlsState, error) {
 		NextProtos:             []string{"http/1.1"},
 		SessionTicketsDisabled: c.DisableSessionTickets,
 		GetCertificate:         ts.getCertificate,
-		// Only watches: records what the client offered, so a failed
-		// handshake can be counted by reason.
-		GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
-			if c, ok := hello.Context().Value(connKey{}).(*conn); ok {
-				c.offered = maxVersion(hello.SupportedVersions)
-			}
-			return nil, nil
-		},
+		GetConfigForClient:     watchHello,
 	}
 	switch {
 	case c.DisableSessionTickets:
@@ -186,21 +178,9 @@ func (ts *tlsState) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate
 	}
 	cert := store.get(hello, ts.strict)
 	if cert == nil {
-		if c, ok := hello.Context().Value(connKey{}).(*conn); ok {
-			c.unknownName = true
-		}
+		noteUnknownName(hello)
 	}
 	return cert, nil
-}
-
-func maxVersion(vs []uint16) uint16 {
-	var m uint16
-	for _, v := range vs {
-		if v > m && v < 0x0400 { // ignore GREASE values
-			m = v
-		}
-	}
-	return m
 }
 
 // rotateTicketKeys makes a new session ticket key, which encrypts new
@@ -258,24 +238,3 @@ func (ts *tlsState) reload() error {
 	}
 	return nil
 }
-
-// plaintextHTTP reports whether a failed handshake began like an HTTP/1
-// request, as net/http tells it.
-func plaintextHTTP(err error) bool {
-	var re tls.RecordHeaderError
-	if !errors.As(err, &re) || re.Conn == nil {
-		return false
-	}
-	switch string(re.RecordHeader[:]) {
-	case "GET /", "HEAD ", "POST ", "PUT /", "OPTIO", "DELET", "PATCH", "CONNE", "TRACE":
-		return true
-	}
-	return false
-}
-
-const plaintextResponse = "HTTP/1.1 400 Bad Request\r\n" +
-	"Content-Type: text/plain; charset=utf-8\r\n" +
-	"Connection: close\r\n" +
-	"Content-Length: 48\r\n" +
-	"\r\n" +
-	"Client sent an HTTP request to an HTTPS server.\n"

@@ -37,7 +37,7 @@ func TestStrictSNI(t *testing.T) {
 		assert.Equal(t, []string{"a.test"}, c.ConnectionState().PeerCertificates[0].DNSNames, "the first certificate")
 	}
 	assert.Equal(t, uint64(1), strict.Stats().Handshakes)
-	assert.Equal(t, server.HandshakeFailures{UnknownName: 2}, strict.Stats().HandshakeFailures, "refusals counted by reason")
+	assert.Equal(t, server.HandshakeFailures{server.FailUnknownName: 2}, strict.Stats().HandshakeFailures, "refusals counted by reason")
 
 	openssl, err := exec.LookPath("openssl")
 	if err != nil {

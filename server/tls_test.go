@@ -173,7 +173,7 @@ func TestReloadKeepsOpenConnections(t *testing.T) {
 	_, err = handshake(t, ts.Addr, &tls.Config{RootCAs: oldPool, ServerName: "localhost"})
 	var unknown x509.UnknownAuthorityError
 	assert.ErrorAs(t, err, &unknown)
-	assert.Eventually(t, func() bool { return ts.Stats().HandshakeFailures.PeerRejected == 1 },
+	assert.Eventually(t, func() bool { return ts.Stats().HandshakeFailures[server.FailPeerRejected] == 1 },
 		2*time.Second, 10*time.Millisecond, "the client's bad_certificate alert is counted")
 	assert.Equal(t, uint64(2), ts.Stats().Handshakes)
 }
@@ -334,10 +334,10 @@ func TestTLSProfile(t *testing.T) {
 	}
 	for _, tc := range refused {
 		t.Run(tc.name, func(t *testing.T) {
-			before := ts.Stats().HandshakeFailures.Other
+			before := ts.Stats().HandshakeFailures[server.FailOther]
 			_, err := handshake(t, ts.Addr, tc.cfg)
 			assertRemoteAlert(t, err, tc.alert)
-			assert.Eventually(t, func() bool { return ts.Stats().HandshakeFailures.Other == before+1 },
+			assert.Eventually(t, func() bool { return ts.Stats().HandshakeFailures[server.FailOther] == before+1 },
 				2*time.Second, 10*time.Millisecond, "counted as other")
 		})
 	}
@@ -348,7 +348,7 @@ func TestTLSProfile(t *testing.T) {
 		cfg.MaxVersion = tls.VersionTLS12
 		_, err := handshake(t, ts13.Addr, cfg)
 		assertRemoteAlert(t, err, "protocol version not supported")
-		assert.Eventually(t, func() bool { return ts13.Stats().HandshakeFailures.Version == 1 },
+		assert.Eventually(t, func() bool { return ts13.Stats().HandshakeFailures[server.FailVersion] == 1 },
 			2*time.Second, 10*time.Millisecond, "counted as version")
 
 		c, err := handshake(t, ts13.Addr, ts13.TLSConfig())

@@ -1,4 +1,4 @@
-package server
+package proxyproto
 
 import (
 	"bufio"
@@ -7,7 +7,7 @@ import (
 	"net"
 	"testing"
 
-	"github.com/pires/go-proxyproto"
+	proxyproto "github.com/pires/go-proxyproto"
 )
 
 // segments reads b at most n bytes a time: a header split across TCP

@@ -1,0 +1,140 @@
+package server_test
+
+import (
+	"bufio"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/valyala/fasthttp"
+
+	"github.com/fastserve/fastserve/server"
+)
+
+// readWire reads what the server writes on c until it closes or sends
+// nothing for a while, as the bytes on the wire.
+func readWire(t testing.TB, c io.Reader, quiet time.Duration) string {
+	t.Helper()
+	var b strings.Builder
+	buf := make([]byte, 4096)
+	for {
+		if d, ok := c.(interface{ SetReadDeadline(time.Time) error }); ok {
+			require.NoError(t, d.SetReadDeadline(time.Now().Add(quiet)))
+		}
+		n, err := c.Read(buf)
+		b.Write(buf[:n])
+		if err != nil {
+			return b.String()
+		}
+	}
+}
+
+// TestExpectContinue: a request with "Expect: 100-continue" gets its 100
+// only if its body will be read. One whose Content-Length is over
+// MaxBodyBytes gets 413, and one the request gate refuses gets its
+// refusal, with no 100 before it: a client that waits for the 100 never
+// sends a body that would be refused, as the expectation is for.
+func TestExpectContinue(t *testing.T) {
+	for _, stream := range []bool{false, true} {
+		name := "buffered"
+		if stream {
+			name = "streamed"
+		}
+		t.Run(name, func(t *testing.T) {
+			echo := func(ctx *fasthttp.RequestCtx) {
+				if ctx.Request.IsBodyStream() {
+					b, _ := io.ReadAll(ctx.RequestBodyStream())
+					ctx.Write(b)
+					return
+				}
+				ctx.Write(ctx.PostBody())
+			}
+			ts := start(t, server.Config{MaxBodyBytes: 1 << 20, StreamRequestBody: stream}, echo)
+			for _, tc := range []struct {
+				name   string
+				req    string
+				status string
+				reason server.Reason
+			}{
+				{"over MaxBodyBytes", "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2000000\r\nExpect: 100-continue\r\n\r\n",
+					"HTTP/1.1 413 ", server.RejectBodyTooLarge},
+				{"refused by the gate", "POST / HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+					"HTTP/1.1 400 ", server.RejectTransferEncoding},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					before := ts.Stats().Rejected
+					c := ts.Dial(t, nil)
+					_, err := io.WriteString(c, tc.req)
+					require.NoError(t, err)
+					wire := readWire(t, c, 2*time.Second)
+					assert.NotContains(t, wire, "100 Continue")
+					assert.True(t, strings.HasPrefix(wire, tc.status), "the answer: %q", wire)
+					after := ts.Stats().Rejected
+					assert.Equal(t, before[tc.reason]+1, after[tc.reason], "counted as %s", tc.reason)
+				})
+			}
+			t.Run("accepted", func(t *testing.T) {
+				c := ts.Dial(t, nil)
+				br := bufio.NewReader(c)
+				require.NoError(t, c.SetDeadline(time.Now().Add(5*time.Second)))
+				_, err := io.WriteString(c, "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+				require.NoError(t, err)
+				line, err := br.ReadString('\n')
+				require.NoError(t, err)
+				assert.Equal(t, "HTTP/1.1 100 Continue\r\n", line)
+				blank, err := br.ReadString('\n')
+				require.NoError(t, err)
+				require.Equal(t, "\r\n", blank)
+				_, err = io.WriteString(c, "hello")
+				require.NoError(t, err)
+				resp := &fasthttp.Response{}
+				require.NoError(t, resp.Read(br))
+				assert.Equal(t, 200, resp.StatusCode())
+				assert.Equal(t, "hello", string(resp.Body()))
+			})
+		})
+	}
+}
+
+// TestRefusalsCountedByReason: each kind of refused request is counted
+// under its own reason, and under no other.
+func TestRefusalsCountedByReason(t *testing.T) {
+	ts := start(t, server.Config{MaxHeaderBytes: 4096, MaxBodyBytes: 1 << 20}, hello)
+	for _, tc := range []struct {
+		name   string
+		req    string
+		reason server.Reason
+	}{
+		{"TRACE", "TRACE / HTTP/1.1\r\nHost: localhost\r\n\r\n", server.RejectMethod},
+		{"version", "GET / HTTP/1.2\r\nHost: localhost\r\n\r\n", server.RejectVersion},
+		// fasthttp's parser refuses these before the gate sees them.
+		{"malformed version", "GET / HTTP/1.x\r\nHost: localhost\r\n\r\n", server.RejectBadRequest},
+		{"expectation", "GET / HTTP/1.1\r\nHost: localhost\r\nExpect: teapot\r\n\r\n", server.RejectExpectation},
+		{"obs-fold", "GET / HTTP/1.1\r\nHost: localhost\r\nX-A: a\r\n b\r\n\r\n", server.RejectHeaderSyntax},
+		{"field name", "GET / HTTP/1.1\r\nHost: localhost\r\nX A: a\r\n\r\n", server.RejectHeaderSyntax},
+		{"control byte", "GET / HTTP/1.1\r\nHost: localhost\r\nX-A: a\x01b\r\n\r\n", server.RejectBadRequest},
+		{"bare LF", "GET / HTTP/1.1\nHost: localhost\n\n", server.RejectHeaderSyntax},
+		{"TE with CL", "POST / HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n", server.RejectTransferEncoding},
+		{"TE list", "POST / HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", server.RejectBadRequest},
+		{"body too large", "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2000000\r\n\r\n", server.RejectBodyTooLarge},
+		{"header too large", getOfSize(t, 5000), server.RejectHeaderTooLarge},
+		{"unparsable", "GET\r\n\r\n", server.RejectBadRequest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := ts.Stats().Rejected
+			c := ts.Dial(t, wholeRecords(ts))
+			_, err := io.WriteString(c, tc.req)
+			require.NoError(t, err)
+			wire := readWire(t, c, 2*time.Second)
+			require.True(t, strings.HasPrefix(wire, "HTTP/1.1 4") || strings.HasPrefix(wire, "HTTP/1.1 5"), "refused: %q", wire)
+			assert.Equal(t, 1, strings.Count(wire, "HTTP/1.1 "), "one answer on the wire: %q", wire)
+			want := before
+			want[tc.reason]++
+			assert.Eventually(t, func() bool { return ts.Stats().Rejected == want }, time.Second, 5*time.Millisecond,
+				"only %s counted: before %v, after %v", tc.reason, before, ts.Stats().Rejected)
+		})
+	}
+}
