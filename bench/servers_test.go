@@ -17,6 +17,7 @@ import (
 
 	"github.com/fastserve/fastserve/accesslog"
 	"github.com/fastserve/fastserve/bench"
+	"github.com/fastserve/fastserve/certs"
 	"github.com/fastserve/fastserve/internal/selfsigned"
 	"github.com/fastserve/fastserve/server"
 )
@@ -104,7 +105,7 @@ func startFastserveLogging(tb testing.TB, c cert) (string, func()) {
 
 func runFastserve(tb testing.TB, c cert, cfg server.Config) (string, func()) {
 	dir := tb.TempDir()
-	cf := server.CertFiles{CertFile: filepath.Join(dir, "c.pem"), KeyFile: filepath.Join(dir, "k.pem")}
+	cf := certs.KeyPair{CertFile: filepath.Join(dir, "c.pem"), KeyFile: filepath.Join(dir, "k.pem")}
 	if err := os.WriteFile(cf.CertFile, c.certPEM, 0o600); err != nil {
 		tb.Fatal(err)
 	}
@@ -112,7 +113,7 @@ func runFastserve(tb testing.TB, c cert, cfg server.Config) (string, func()) {
 		tb.Fatal(err)
 	}
 	cfg.Addr = "127.0.0.1:0"
-	cfg.TLS.Certificates = []server.CertFiles{cf}
+	cfg.TLS.Certificates = []certs.KeyPair{cf}
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv, err := server.New(cfg, fasthttpHandler)
 	if err != nil {

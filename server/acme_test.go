@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/fastserve/fastserve/certs"
 	"github.com/fastserve/fastserve/internal/pebbletest"
 	"github.com/fastserve/fastserve/server"
 )
@@ -99,10 +100,10 @@ func TestACMERenewalKeepsOpenConnections(t *testing.T) {
 	logs := &logBuffer{}
 	cfg := server.Config{
 		Addr:   fmt.Sprintf("127.0.0.1:%d", port),
-		ACME:   server.ACME{Domains: []string{acmeName}, CA: ca.Directory, CARootFile: ca.RootFile, Storage: t.TempDir(), RenewalWindowRatio: 0.5},
+		ACME:   certs.ACMEConfig{Domains: []string{acmeName}, CA: ca.Directory, CARootFile: ca.RootFile, Storage: t.TempDir(), RenewalWindowRatio: 0.5},
 		Logger: slogTo(logs),
 	}
-	server.SetACMERenewCheck(&cfg.ACME, 250*time.Millisecond)
+	cfg.ACME.RenewCheckInterval = 250 * time.Millisecond
 	srv, err := server.New(cfg, hello)
 	require.NoError(t, err)
 	addr := runServer(t, srv)
@@ -161,8 +162,8 @@ func TestACMEUnreachableCA(t *testing.T) {
 	logs := &logBuffer{}
 	srv, err := server.New(server.Config{
 		Addr:   "127.0.0.1:0",
-		TLS:    server.TLS{Certificates: []server.CertFiles{cf}},
-		ACME:   server.ACME{Domains: []string{acmeName}, CA: fmt.Sprintf("https://127.0.0.1:%d/dir", freeLoopbackPort(t)), Storage: t.TempDir()},
+		TLS:    server.TLS{Certificates: []certs.KeyPair{cf}},
+		ACME:   certs.ACMEConfig{Domains: []string{acmeName}, CA: fmt.Sprintf("https://127.0.0.1:%d/dir", freeLoopbackPort(t)), Storage: t.TempDir()},
 		Logger: slogTo(logs),
 	}, hello)
 	require.NoError(t, err)

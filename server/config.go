@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fastserve/fastserve/accesslog"
+	"github.com/fastserve/fastserve/certs"
 	"github.com/fastserve/fastserve/internal/field"
 	"github.com/fastserve/fastserve/tune"
 )
@@ -75,7 +76,7 @@ type Config struct {
 	// ACME, if ACME.Domains is set, obtains and renews certificates for
 	// those names from an ACME CA (Let's Encrypt by default), beside
 	// TLS.Certificates.
-	ACME ACME
+	ACME certs.ACMEConfig
 
 	// HandshakeTimeout bounds the TLS handshake, counted from the first
 	// read of a new connection. If zero, 10 s.
@@ -253,7 +254,7 @@ type TLS struct {
 	// 127.0.0.1 and ::1, for development only, and logs a warning saying
 	// so; if empty with ACME, clients whose name is not an ACME domain get
 	// the first domain's certificate.
-	Certificates []CertFiles
+	Certificates []certs.KeyPair
 
 	// MinVersion is tls.VersionTLS12 or tls.VersionTLS13. If zero,
 	// tls.VersionTLS12.
@@ -286,12 +287,6 @@ type TLS struct {
 	StrictSNI bool
 }
 
-// CertFiles names a PEM certificate chain file and its private key file.
-type CertFiles struct {
-	CertFile string
-	KeyFile  string
-}
-
 // Defaults.
 const (
 	DefaultAddr                  = ":8443"
@@ -310,7 +305,6 @@ const (
 	DefaultWriteBufferSize       = 4 << 10
 	DefaultName                  = "fastserve"
 	DefaultSessionTicketRotation = 12 * time.Hour
-	sessionTicketKeys            = 4
 	minBuffer                    = 1 << 10
 )
 
@@ -458,9 +452,12 @@ func (cfg Config) withDefaults() (Config, error) {
 			bad(fmt.Sprintf("TLS.Certificates[%d]", i), fmt.Sprintf("%+v", cf), "a certificate file and a key file")
 		}
 	}
-	var acmeErrs []error
-	cfg.ACME, acmeErrs = cfg.ACME.withDefaults()
-	errs = append(errs, acmeErrs...)
+	var acmeErr error
+	if cfg.ACME, acmeErr = cfg.ACME.WithDefaults(); acmeErr != nil {
+		for _, e := range unjoin(acmeErr) {
+			errs = append(errs, certsError("ACME", e))
+		}
+	}
 	if cfg.Name == "" {
 		cfg.Name = DefaultName
 	}
@@ -503,21 +500,28 @@ func defaultMaxConns() int {
 	return max(int(n/8*7), 1)
 }
 
-// Validate reports every invalid field of cfg, as New does, and loads the
-// certificate files and the ACME CA root file, without binding anything.
+// Validate reports every invalid field of cfg, as New does, and reads the
+// files New would read (the certificates, the session ticket keys, the
+// ACME CA root file), without binding anything: what Validate accepts,
+// New runs, but for what only binding can tell (an address in use).
 func (cfg Config) Validate() error {
 	full, err := cfg.withDefaults()
 	if err != nil {
 		return err
 	}
 	if len(full.TLS.Certificates) > 0 {
-		if _, err := loadCertificates(full.TLS.Certificates); err != nil {
-			return err
+		if _, err := certs.LoadFiles(full.TLS.Certificates, full.TLS.StrictSNI); err != nil {
+			return certsError("TLS.Certificates", err)
 		}
 	}
-	if full.ACME.enabled() {
-		if _, err := full.ACME.loadRoots(); err != nil {
-			return err
+	if len(full.TLS.SessionTicketKeyFiles) > 0 {
+		if _, err := certs.ReadTicketKeys(full.TLS.SessionTicketKeyFiles); err != nil {
+			return certsError("TLS.SessionTicketKeyFiles", err)
+		}
+	}
+	if full.ACME.Enabled() {
+		if _, err := full.ACME.LoadRoots(); err != nil {
+			return certsError("ACME", err)
 		}
 	}
 	return nil

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/fastserve/fastserve/certs"
 	"github.com/fastserve/fastserve/server"
 	"github.com/fastserve/fastserve/tune"
 )
@@ -41,7 +42,7 @@ func TestNewRejects(t *testing.T) {
 			"server: MaxBodyBytes must be from 1024 to 1073741824 bytes, or 0 for 4194304, got -1"},
 		{"tls version", server.Config{TLS: server.TLS{MinVersion: 0x0302}},
 			"server: TLS.MinVersion must be tls.VersionTLS12 (0x303) or tls.VersionTLS13 (0x304), got 0x302"},
-		{"certificate pair", server.Config{TLS: server.TLS{Certificates: []server.CertFiles{{CertFile: "a.crt"}}}},
+		{"certificate pair", server.Config{TLS: server.TLS{Certificates: []certs.KeyPair{{CertFile: "a.crt"}}}},
 			"server: TLS.Certificates[0] must be a certificate file and a key file, got {CertFile:a.crt KeyFile:}"},
 		{"PROXY networks without PROXY protocol", server.Config{ProxyProtocolFrom: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}},
 			"server: ProxyProtocolFrom must be empty unless ProxyProtocol is set, got [10.0.0.0/8]"},
@@ -83,7 +84,7 @@ func TestNewReportsEveryField(t *testing.T) {
 
 func TestNewMissingCertificate(t *testing.T) {
 	dir := t.TempDir()
-	_, err := server.New(server.Config{Addr: "127.0.0.1:0", TLS: server.TLS{Certificates: []server.CertFiles{
+	_, err := server.New(server.Config{Addr: "127.0.0.1:0", TLS: server.TLS{Certificates: []certs.KeyPair{
 		{CertFile: dir + "/missing.crt", KeyFile: dir + "/missing.key"},
 	}}}, hello)
 	require.Error(t, err)

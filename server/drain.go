@@ -23,7 +23,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.log.Info("draining", "open", s.stats.open.Load())
 	}
 	if s.tls.acme != nil {
-		s.tls.acme.stop()
+		s.tls.acme.Stop()
 	}
 	defer s.drainEnd.Do(func() { close(s.drained) })
 	s.mu.Lock()

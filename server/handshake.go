@@ -9,8 +9,7 @@ import (
 	"net"
 	"time"
 
-	"github.com/mholt/acmez/v3"
-
+	"github.com/fastserve/fastserve/certs"
 	"github.com/fastserve/fastserve/proxyproto"
 )
 
@@ -64,7 +63,7 @@ func (c *conn) handshake() error {
 		return err
 	}
 	s.stats.handshakes.Add(1)
-	if c.Conn.ConnectionState().NegotiatedProtocol == acmez.ACMETLS1Protocol {
+	if c.Conn.ConnectionState().NegotiatedProtocol == certs.ACMETLSProtocol {
 		return io.EOF // a TLS-ALPN-01 validation ends with its handshake
 	}
 	rd := time.Time{}

@@ -20,6 +20,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"go.uber.org/goleak"
 
+	"github.com/fastserve/fastserve/certs"
 	"github.com/fastserve/fastserve/internal/selfsigned"
 	"github.com/fastserve/fastserve/server"
 )
@@ -45,11 +46,11 @@ func TestMain(m *testing.M) {
 
 // certPair writes a self-signed certificate for hosts into dir and returns
 // its files and a pool that trusts it.
-func certPair(t testing.TB, dir, name string, hosts ...string) (server.CertFiles, *x509.CertPool) {
+func certPair(t testing.TB, dir, name string, hosts ...string) (certs.KeyPair, *x509.CertPool) {
 	t.Helper()
 	certPEM, keyPEM, err := selfsigned.PEM(time.Hour, hosts...)
 	require.NoError(t, err)
-	cf := server.CertFiles{CertFile: filepath.Join(dir, name+".crt"), KeyFile: filepath.Join(dir, name+".key")}
+	cf := certs.KeyPair{CertFile: filepath.Join(dir, name+".crt"), KeyFile: filepath.Join(dir, name+".key")}
 	require.NoError(t, os.WriteFile(cf.CertFile, certPEM, 0o600))
 	require.NoError(t, os.WriteFile(cf.KeyFile, keyPEM, 0o600))
 	cert, err := tls.X509KeyPair(certPEM, keyPEM)
@@ -79,9 +80,9 @@ func start(t testing.TB, cfg server.Config, h fasthttp.RequestHandler) *testServ
 		cfg.Addr = "127.0.0.1:0"
 	}
 	if len(cfg.TLS.Certificates) == 0 {
-		var cf server.CertFiles
+		var cf certs.KeyPair
 		cf, ts.Pool = certPair(t, t.TempDir(), "localhost", "localhost", "127.0.0.1")
-		cfg.TLS.Certificates = []server.CertFiles{cf}
+		cfg.TLS.Certificates = []certs.KeyPair{cf}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(ts.Logs, nil))

@@ -13,10 +13,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/mholt/acmez/v3"
 	"github.com/valyala/fasthttp"
 
 	"github.com/fastserve/fastserve/accesslog"
+	"github.com/fastserve/fastserve/certs"
 	"github.com/fastserve/fastserve/internal/ratelog"
 	"github.com/fastserve/fastserve/proxyproto"
 	"github.com/fastserve/fastserve/tune"
@@ -70,7 +70,7 @@ func New(cfg Config, h fasthttp.RequestHandler) (*Server, error) {
 	}
 	s := newServer(cfg)
 	s.fs = s.newFastHTTP(h)
-	if s.tls, err = newTLSState(cfg.TLS, cfg.ACME.enabled(), cfg.Logger); err != nil {
+	if s.tls, err = newTLSState(cfg.TLS, cfg.ACME.Enabled(), cfg.Logger); err != nil {
 		return nil, err
 	}
 	if cfg.IdleParkAfter > 0 && !cfg.KeepIdleBuffers {
@@ -95,7 +95,7 @@ func New(cfg Config, h fasthttp.RequestHandler) (*Server, error) {
 		s.abandon()
 		return nil, err
 	}
-	if cfg.ACME.enabled() {
+	if cfg.ACME.Enabled() {
 		if err := s.setUpACME(); err != nil {
 			s.abandon()
 			return nil, err
@@ -234,14 +234,13 @@ func (s *Server) setUpACME() error {
 			redirect, httpAddr = p, p.ln.Addr()
 		}
 	}
-	as, err := newACME(s.cfg.ACME, s.lns[0].Addr(), httpAddr, len(s.cfg.TLS.Certificates) == 0, s.log)
+	as, err := certs.NewACME(s.cfg.ACME, s.lns[0].Addr(), httpAddr, len(s.cfg.TLS.Certificates) == 0, s.log)
 	if err != nil {
-		return err
+		return certsError("ACME", err)
 	}
-	s.tls.acme = as
-	s.tls.cfg.NextProtos = append(s.tls.cfg.NextProtos, acmez.ACMETLS1Protocol)
+	s.tls.useACME(as)
 	if redirect != nil {
-		redirect.fs.Handler = as.httpChallenge(redirect.fs.Handler)
+		redirect.fs.Handler = as.HTTPChallenge(redirect.fs.Handler)
 	}
 	return nil
 }
@@ -318,8 +317,8 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	s.log.Info("serving HTTPS", "addrs", s.Addrs(), "listeners", len(s.lns))
 	if as := s.tls.acme; as != nil {
-		as.start() // once the listeners serve, to answer the challenges
-		defer as.stop()
+		as.Start() // once the listeners serve, to answer the challenges
+		defer as.Stop()
 	}
 	if s.inh != nil {
 		if err := s.inh.close(true); err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/valyala/fasthttp"
 
+	"github.com/fastserve/fastserve/certs"
 	"github.com/fastserve/fastserve/server"
 )
 
@@ -44,9 +45,9 @@ func startServing(t testing.TB, cfg server.Config, h fasthttp.RequestHandler) *s
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:0"
 	}
-	var files server.CertFiles
+	var files certs.KeyPair
 	files, s.Pool = certPair(t, t.TempDir(), "localhost", "localhost")
-	cfg.TLS.Certificates = []server.CertFiles{files}
+	cfg.TLS.Certificates = []certs.KeyPair{files}
 	cfg.Logger = slog.New(slog.NewTextHandler(s.Logs, nil))
 	srv, err := server.New(cfg, h)
 	require.NoError(t, err)
@@ -387,7 +388,7 @@ func TestServeContextDrains(t *testing.T) {
 	finished := make(chan time.Time, 1)
 	srv, err := server.New(server.Config{
 		Addr:   "127.0.0.1:0",
-		TLS:    server.TLS{Certificates: []server.CertFiles{files}},
+		TLS:    server.TLS{Certificates: []certs.KeyPair{files}},
 		Logger: slogTo(io.Discard),
 	}, func(ctx *fasthttp.RequestCtx) {
 		entered <- struct{}{}

@@ -8,6 +8,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
 
+	"github.com/fastserve/fastserve/certs"
 	"github.com/fastserve/fastserve/tune"
 )
 
@@ -225,11 +226,11 @@ func (s *Server) WritePrometheus(w io.Writer) {
 	metrics.WriteCounterUint64(w, "fastserve_tune_option_failures_total", st.Tune.OptionFailures)
 	metrics.WriteCounterUint64(w, "fastserve_accept_errors_retried_total", st.Tune.TransientErrors)
 	metrics.WriteCounterUint64(w, "fastserve_access_log_dropped_total", st.AccessLogDropped)
-	for _, e := range s.tls.expiries() {
-		metrics.WriteGaugeUint64(w, fmt.Sprintf(`fastserve_tls_certificate_expiry_seconds{name=%q}`, e.name), uint64(max(e.notAfter.Unix(), 0)))
+	for _, e := range certs.Expiries(s.tls.files, s.tls.acme) {
+		metrics.WriteGaugeUint64(w, fmt.Sprintf(`fastserve_tls_certificate_expiry_seconds{name=%q}`, e.Name), uint64(max(e.NotAfter.Unix(), 0)))
 	}
 	if s.tls.acme != nil {
-		s.tls.acme.writePrometheus(w)
+		s.tls.acme.WritePrometheus(w)
 	}
 	if s.cfg.Metrics != nil {
 		s.cfg.Metrics(w)

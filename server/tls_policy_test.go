@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/fastserve/fastserve/certs"
 	"github.com/fastserve/fastserve/server"
 )
 
@@ -21,8 +22,8 @@ func TestStrictSNI(t *testing.T) {
 	dir := t.TempDir()
 	a, poolA := certPair(t, dir, "a", "a.test")
 	b, _ := certPair(t, dir, "b", "b.test")
-	strict := start(t, server.Config{TLS: server.TLS{Certificates: []server.CertFiles{a, b}, StrictSNI: true}}, serverName)
-	lax := start(t, server.Config{TLS: server.TLS{Certificates: []server.CertFiles{a, b}}}, serverName)
+	strict := start(t, server.Config{TLS: server.TLS{Certificates: []certs.KeyPair{a, b}, StrictSNI: true}}, serverName)
+	lax := start(t, server.Config{TLS: server.TLS{Certificates: []certs.KeyPair{a, b}}}, serverName)
 
 	c, err := handshake(t, strict.Addr, &tls.Config{ServerName: "a.test", RootCAs: poolA})
 	require.NoError(t, err, "a known name is served")
@@ -81,7 +82,7 @@ func TestSessionTicketKeyFiles(t *testing.T) {
 	}
 	shared := key("shared.key", 80)
 	cfg := func(keys ...string) server.Config {
-		return server.Config{TLS: server.TLS{Certificates: []server.CertFiles{files}, SessionTicketKeyFiles: keys}}
+		return server.Config{TLS: server.TLS{Certificates: []certs.KeyPair{files}, SessionTicketKeyFiles: keys}}
 	}
 	a := start(t, cfg(shared), hello)
 	b := start(t, cfg(key("old.key", 48), shared), hello) // shared decrypts only

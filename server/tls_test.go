@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/valyala/fasthttp"
 
+	"github.com/fastserve/fastserve/certs"
 	"github.com/fastserve/fastserve/server"
 )
 
@@ -53,7 +54,7 @@ func handshake(t testing.TB, addr string, cfg *tls.Config) (*tls.Conn, error) {
 }
 
 // leafOf returns the certificate in files, parsed.
-func leafOf(t testing.TB, files server.CertFiles) *x509.Certificate {
+func leafOf(t testing.TB, files certs.KeyPair) *x509.Certificate {
 	t.Helper()
 	c, err := tls.LoadX509KeyPair(files.CertFile, files.KeyFile)
 	require.NoError(t, err)
@@ -93,11 +94,11 @@ func TestSNI(t *testing.T) {
 
 	for _, order := range []struct {
 		name  string
-		certs []server.CertFiles
+		certs []certs.KeyPair
 		first string // the name on the first certificate
 	}{
-		{"certs=a,b", []server.CertFiles{a, b}, "a.test"},
-		{"certs=b,a", []server.CertFiles{b, a}, "b.test"},
+		{"certs=a,b", []certs.KeyPair{a, b}, "a.test"},
+		{"certs=b,a", []certs.KeyPair{b, a}, "b.test"},
 	} {
 		t.Run(order.name, func(t *testing.T) {
 			ts := start(t, server.Config{TLS: server.TLS{Certificates: order.certs}}, serverName)
@@ -133,7 +134,7 @@ func TestReloadKeepsOpenConnections(t *testing.T) {
 	dir := t.TempDir()
 	files, oldPool := certPair(t, dir, "site", "localhost")
 	oldFileLeaf := leafOf(t, files)
-	ts := start(t, server.Config{TLS: server.TLS{Certificates: []server.CertFiles{files}}}, clientPort)
+	ts := start(t, server.Config{TLS: server.TLS{Certificates: []certs.KeyPair{files}}}, clientPort)
 
 	old, err := handshake(t, ts.Addr, &tls.Config{RootCAs: oldPool, ServerName: "localhost"})
 	require.NoError(t, err)
@@ -182,35 +183,35 @@ func TestReloadFailureKeepsCertificates(t *testing.T) {
 	garbage := []byte("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n")
 	for _, tc := range []struct {
 		name     string
-		spoil    func(t *testing.T, files server.CertFiles)
-		wantPath func(files server.CertFiles) string // the file the error must name
-		wantIs   error                               // a cause the error must wrap, if any
+		spoil    func(t *testing.T, files certs.KeyPair)
+		wantPath func(files certs.KeyPair) string // the file the error must name
+		wantIs   error                            // a cause the error must wrap, if any
 	}{
 		{
 			name:     "garbage certificate",
-			spoil:    func(t *testing.T, f server.CertFiles) { require.NoError(t, os.WriteFile(f.CertFile, garbage, 0o600)) },
-			wantPath: func(f server.CertFiles) string { return f.CertFile },
+			spoil:    func(t *testing.T, f certs.KeyPair) { require.NoError(t, os.WriteFile(f.CertFile, garbage, 0o600)) },
+			wantPath: func(f certs.KeyPair) string { return f.CertFile },
 		},
 		{
 			name: "key of another certificate",
-			spoil: func(t *testing.T, f server.CertFiles) {
+			spoil: func(t *testing.T, f certs.KeyPair) {
 				other, _ := certPair(t, t.TempDir(), "other", "localhost")
 				key, err := os.ReadFile(other.KeyFile)
 				require.NoError(t, err)
 				require.NoError(t, os.WriteFile(f.KeyFile, key, 0o600))
 			},
-			wantPath: func(f server.CertFiles) string { return f.CertFile },
+			wantPath: func(f certs.KeyPair) string { return f.CertFile },
 		},
 		{
 			name:     "missing key",
-			spoil:    func(t *testing.T, f server.CertFiles) { require.NoError(t, os.Remove(f.KeyFile)) },
-			wantPath: func(f server.CertFiles) string { return f.KeyFile },
+			spoil:    func(t *testing.T, f certs.KeyPair) { require.NoError(t, os.Remove(f.KeyFile)) },
+			wantPath: func(f certs.KeyPair) string { return f.KeyFile },
 			wantIs:   fs.ErrNotExist,
 		},
 		{
 			name:     "missing certificate",
-			spoil:    func(t *testing.T, f server.CertFiles) { require.NoError(t, os.Remove(f.CertFile)) },
-			wantPath: func(f server.CertFiles) string { return f.CertFile },
+			spoil:    func(t *testing.T, f certs.KeyPair) { require.NoError(t, os.Remove(f.CertFile)) },
+			wantPath: func(f certs.KeyPair) string { return f.CertFile },
 			wantIs:   fs.ErrNotExist,
 		},
 	} {
@@ -218,7 +219,7 @@ func TestReloadFailureKeepsCertificates(t *testing.T) {
 			dir := t.TempDir()
 			files, pool := certPair(t, dir, "site", "localhost")
 			good := leafOf(t, files)
-			ts := start(t, server.Config{TLS: server.TLS{Certificates: []server.CertFiles{files}}}, hello)
+			ts := start(t, server.Config{TLS: server.TLS{Certificates: []certs.KeyPair{files}}}, hello)
 
 			tc.spoil(t, files)
 			err := ts.Reload()

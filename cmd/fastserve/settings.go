@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/fastserve/fastserve/certs"
 	"github.com/fastserve/fastserve/proxy"
 	"github.com/fastserve/fastserve/server"
 	"github.com/fastserve/fastserve/tune"
@@ -110,9 +111,9 @@ func (s *settings) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&s.strictSNI, "strict-sni", false, "refuse a handshake whose server name matches no certificate, or that has none (unrecognized_name), instead of serving the first certificate")
 	fs.StringSliceVar(&s.acmeDomains, "acme", nil, "names (comma-separated) to obtain and renew certificates for from an ACME CA; it must reach --addr on port 443 (TLS-ALPN-01) or --redirect-http on port 80 (HTTP-01)")
 	fs.StringVar(&s.acmeEmail, "acme-email", "", "contact address for the ACME account, for the CA's expiry notices (empty = none)")
-	fs.StringVar(&s.acmeCA, "acme-ca", server.DefaultACMECA, "ACME directory URL; Let's Encrypt staging, to try things out: "+server.LetsEncryptStagingCA)
+	fs.StringVar(&s.acmeCA, "acme-ca", certs.DefaultACMECA, "ACME directory URL; Let's Encrypt staging, to try things out: "+certs.LetsEncryptStagingCA)
 	fs.StringVar(&s.acmeCARoot, "acme-ca-root", "", "PEM file of roots to trust for the ACME CA's own HTTPS, in place of the system's (a private CA such as step-ca)")
-	fs.StringVar(&s.acmeStorage, "acme-storage", server.DefaultACMEStorage(), "directory of the ACME account, keys, certificates and locks; processes sharing it obtain each certificate once")
+	fs.StringVar(&s.acmeStorage, "acme-storage", certs.DefaultACMEStorage(), "directory of the ACME account, keys, certificates and locks; processes sharing it obtain each certificate once")
 
 	fs.BoolVar(&s.keepAlive, "keepalive", true, "TCP keep-alive on client connections")
 	fs.DurationVar(&s.keepAliveIdle, "keepalive-idle", d.KeepAlive.Idle, "idle time before the first keep-alive probe (whole seconds)")
@@ -507,13 +508,13 @@ func (s *settings) config() (server.Config, error) {
 		errs = append(errs, fmt.Errorf("--cert and --key come in pairs, got %d --cert and %d --key", len(s.certs), len(s.keys)))
 	} else {
 		for i := range s.certs {
-			cfg.TLS.Certificates = append(cfg.TLS.Certificates, server.CertFiles{CertFile: s.certs[i], KeyFile: s.keys[i]})
+			cfg.TLS.Certificates = append(cfg.TLS.Certificates, certs.KeyPair{CertFile: s.certs[i], KeyFile: s.keys[i]})
 		}
 	}
 	cfg.TLS.SessionTicketKeyFiles = s.sessionTicketKeys
 	cfg.TLS.StrictSNI = s.strictSNI
 	if len(s.acmeDomains) > 0 {
-		cfg.ACME = server.ACME{
+		cfg.ACME = certs.ACMEConfig{
 			Email:      s.acmeEmail,
 			CA:         s.acmeCA,
 			CARootFile: s.acmeCARoot,

@@ -17,6 +17,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/fastserve/fastserve/certs"
 	"github.com/fastserve/fastserve/server"
 )
 
@@ -32,7 +33,7 @@ func main() {
 	cfg := server.Config{
 		Addr:      *addr,
 		AdminAddr: *admin,
-		TLS:       server.TLS{Certificates: []server.CertFiles{{CertFile: *cert, KeyFile: *key}}},
+		TLS:       server.TLS{Certificates: []certs.KeyPair{{CertFile: *cert, KeyFile: *key}}},
 		Logger:    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 	srv, err := server.New(cfg, func(ctx *fasthttp.RequestCtx) {

@@ -1,4 +1,4 @@
-package server
+package certs
 
 import (
 	"context"
@@ -23,15 +23,18 @@ import (
 	"github.com/mholt/acmez/v3"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
+
+	"github.com/fastserve/fastserve/internal/field"
 )
 
-// ACME configures certificates that the server obtains and renews by
+// ACMEConfig configures certificates that the server obtains and renews by
 // itself from an ACME certificate authority (RFC 8555; Let's Encrypt by
 // default), with github.com/caddyserver/certmagic. The CA checks that the
 // server controls each name with the TLS-ALPN-01 challenge, answered on
-// Addr itself (the CA connects to port 443, so Addr must be reached there),
-// and, when RedirectAddr is set, with the HTTP-01 challenge, answered on
-// RedirectAddr (reached on port 80).
+// the HTTPS listener itself (the CA connects to port 443, so it must be
+// reached there), and, when the server has a plain-HTTP listener (the
+// engine's RedirectAddr), with the HTTP-01 challenge, answered there
+// (reached on port 80).
 //
 // Certificates, their keys and the CA account live in Storage. Several
 // processes that share Storage (on one host, or on a shared file system)
@@ -40,10 +43,10 @@ import (
 // challenges of the others' orders.
 //
 // Using ACME means agreeing to the CA's subscriber agreement.
-type ACME struct {
+type ACMEConfig struct {
 	// Domains are the DNS names to obtain a certificate for, one
 	// certificate each. A client whose server name (SNI) is one of them
-	// gets its certificate; other names get TLS.Certificates. Wildcards
+	// gets its certificate; other names get the certificate files. Wildcards
 	// are not allowed: they need the DNS-01 challenge, which the server
 	// does not answer. If empty, ACME is off and every other field must be
 	// zero.
@@ -77,9 +80,9 @@ type ACME struct {
 	// 1/3: 30 days before the end of a 90-day certificate.
 	RenewalWindowRatio float64
 
-	// renewCheck is how often certificates are checked for renewal, for
-	// tests. If zero, certmagic's 10 min.
-	renewCheck time.Duration
+	// RenewCheckInterval is how often certificates are checked for
+	// renewal. If zero, certmagic's 10 minutes.
+	RenewCheckInterval time.Duration
 }
 
 // ACME directories.
@@ -102,20 +105,22 @@ func DefaultACMEStorage() string {
 	return filepath.Join(home, ".local", "state", "fastserve", "acme")
 }
 
-func (a ACME) enabled() bool { return len(a.Domains) > 0 }
+// Enabled reports whether there are names to obtain certificates for.
+func (a ACMEConfig) Enabled() bool { return len(a.Domains) > 0 }
 
-// withDefaults normalizes the domains and reports every invalid field,
-// as Config.withDefaults does.
-func (a ACME) withDefaults() (ACME, []error) {
+// WithDefaults returns a with its domains normalized and every zero
+// field set to its default, and reports every invalid field, as
+// *field errors of package certs, joined.
+func (a ACMEConfig) WithDefaults() (ACMEConfig, error) {
 	var errs []error
-	bad := func(field string, v any, allowed string) {
-		errs = append(errs, &ConfigError{Pkg: "server", Field: "ACME." + field, Value: v, Allowed: allowed})
+	bad := func(name string, v any, allowed string) {
+		errs = append(errs, &field.Error{Pkg: "certs", Field: name, Value: v, Allowed: allowed})
 	}
-	if !a.enabled() {
+	if !a.Enabled() {
 		if a.Email != "" || a.CA != "" || a.CARoots != nil || a.CARootFile != "" || a.Storage != "" || a.RenewalWindowRatio != 0 {
 			bad("Domains", "none", "at least one name when another ACME field is set")
 		}
-		return a, errs
+		return a, errors.Join(errs...)
 	}
 	domains := make([]string, 0, len(a.Domains))
 	for _, d := range a.Domains {
@@ -150,7 +155,10 @@ func (a ACME) withDefaults() (ACME, []error) {
 	if a.RenewalWindowRatio < 0 || a.RenewalWindowRatio >= 1 {
 		bad("RenewalWindowRatio", a.RenewalWindowRatio, "above 0 and below 1, or 0 for 1/3")
 	}
-	return a, errs
+	if a.RenewCheckInterval < 0 {
+		bad("RenewCheckInterval", a.RenewCheckInterval, "a positive duration, or 0 for 10m")
+	}
+	return a, errors.Join(errs...)
 }
 
 // validDNSName reports whether n is a lower-case DNS name of two labels or
@@ -176,9 +184,9 @@ func validDNSName(n string) bool {
 	return true
 }
 
-// loadRoots returns the pool to trust for the CA's HTTPS, or nil for the
+// LoadRoots returns the pool to trust for the CA's HTTPS, or nil for the
 // system's.
-func (a ACME) loadRoots() (*x509.CertPool, error) {
+func (a ACMEConfig) LoadRoots() (*x509.CertPool, error) {
 	if a.CARootFile == "" {
 		return a.CARoots, nil
 	}
@@ -191,14 +199,19 @@ func (a ACME) loadRoots() (*x509.CertPool, error) {
 		err = errors.New("no PEM certificate in it")
 	}
 	if err != nil {
-		return nil, &ConfigError{Pkg: "server", Field: "ACME.CARootFile", Value: a.CARootFile, Err: fmt.Errorf("CA root file %s: %w", a.CARootFile, err)}
+		return nil, &field.Error{Pkg: "certs", Field: "CARootFile", Value: a.CARootFile, Err: fmt.Errorf("CA root file %s: %w", a.CARootFile, err)}
 	}
 	return pool, nil
 }
 
-// acmeState is the server's ACME: certmagic's configuration, cache and
-// issuer, and the counts the metrics show.
-type acmeState struct {
+// ACMETLSProtocol is the ALPN protocol of TLS-ALPN-01 validations: a
+// server that answers them offers it, and ends a handshake that chose it.
+const ACMETLSProtocol = acmez.ACMETLS1Protocol
+
+// ACME obtains and renews certificates from an ACME CA with certmagic,
+// and serves them (Certificate). Make one with NewACME; Start it once the
+// server's listeners answer the challenges.
+type ACME struct {
 	domains []string
 	magic   *certmagic.Config
 	cache   *certmagic.Cache
@@ -212,20 +225,22 @@ type acmeState struct {
 	stopped bool
 }
 
-// newACME sets up certmagic on the Storage directory for a server whose
-// TLS listener is tlsAddr and whose redirect listener, if any, is
-// httpAddr. If only, there are no certificate files: a name that is not a
-// domain gets the first domain's certificate. Nothing is ordered until
-// start.
-func newACME(a ACME, tlsAddr, httpAddr net.Addr, only bool, logger *slog.Logger) (*acmeState, error) {
-	roots, err := a.loadRoots()
+// NewACME sets up certmagic on the Storage directory of a (with its
+// defaults, WithDefaults) for a server whose TLS listener is tlsAddr and
+// whose plain-HTTP listener, if any, is httpAddr: the CA's validations
+// are answered there (TLS-ALPN-01 by the server's handshakes offering
+// ACMETLSProtocol, HTTP-01 by HTTPChallenge). If only, there are no
+// certificate files: a name that is not a domain gets the first domain's
+// certificate. Nothing is ordered until Start.
+func NewACME(a ACMEConfig, tlsAddr, httpAddr net.Addr, only bool, logger *slog.Logger) (*ACME, error) {
+	roots, err := a.LoadRoots()
 	if err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(a.Storage, 0o700); err != nil {
-		return nil, &ConfigError{Pkg: "server", Field: "ACME.Storage", Value: a.Storage, Err: fmt.Errorf("ACME storage: %w", err)}
+		return nil, &field.Error{Pkg: "certs", Field: "Storage", Value: a.Storage, Err: fmt.Errorf("ACME storage: %w", err)}
 	}
-	as := &acmeState{
+	as := &ACME{
 		domains:  a.Domains,
 		log:      logger,
 		failures: make(map[string]*atomic.Uint64, len(a.Domains)),
@@ -236,7 +251,7 @@ func newACME(a ACME, tlsAddr, httpAddr net.Addr, only bool, logger *slog.Logger)
 	zl := newZapLogger(logger.With("from", "certmagic"))
 	as.cache = certmagic.NewCache(certmagic.CacheOptions{
 		GetConfigForCert:   func(certmagic.Certificate) (*certmagic.Config, error) { return as.magic, nil },
-		RenewCheckInterval: a.renewCheck,
+		RenewCheckInterval: a.RenewCheckInterval,
 		Logger:             zl,
 	})
 	as.magic = certmagic.New(as.cache, certmagic.Config{
@@ -275,7 +290,7 @@ func newACME(a ACME, tlsAddr, httpAddr net.Addr, only bool, logger *slog.Logger)
 }
 
 // onEvent logs what certmagic did to a certificate and counts failures.
-func (as *acmeState) onEvent(_ context.Context, event string, data map[string]any) error {
+func (as *ACME) onEvent(_ context.Context, event string, data map[string]any) error {
 	name, _ := data["identifier"].(string)
 	switch event {
 	case "cert_obtained":
@@ -293,9 +308,9 @@ func (as *acmeState) onEvent(_ context.Context, event string, data map[string]an
 	return nil
 }
 
-// start begins obtaining, loading and renewing the certificates in the
-// background; stop ends it.
-func (as *acmeState) start() {
+// Start begins obtaining, loading and renewing the certificates in the
+// background; Stop ends it.
+func (as *ACME) Start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	as.mu.Lock()
 	if as.stopped {
@@ -311,16 +326,16 @@ func (as *acmeState) start() {
 	}
 }
 
-func (as *acmeState) storage() string {
+func (as *ACME) storage() string {
 	if fs, ok := as.magic.Storage.(*certmagic.FileStorage); ok {
 		return fs.Path
 	}
 	return ""
 }
 
-// stop ends management, renewals and retries: an order in flight is
-// abandoned. It may be called more than once.
-func (as *acmeState) stop() {
+// Stop ends management, renewals and retries: an order in flight is
+// abandoned. It may be called more than once, and before Start.
+func (as *ACME) Stop() {
 	as.mu.Lock()
 	defer as.mu.Unlock()
 	if as.stopped {
@@ -333,23 +348,24 @@ func (as *acmeState) stop() {
 	as.cache.Stop()
 }
 
-// manages reports whether name (as sent in SNI) is one of the domains.
-func (as *acmeState) manages(name string) bool {
+// Manages reports whether name (as sent in SNI) is one of the domains.
+func (as *ACME) Manages(name string) bool {
 	return slices.Contains(as.domains, strings.TrimSuffix(strings.ToLower(name), "."))
 }
 
-// isChallenge reports whether hello is a TLS-ALPN-01 validation: it
+// IsChallenge reports whether hello is a TLS-ALPN-01 validation: it
 // offers acme-tls/1 alone (RFC 8737).
-func isChallenge(hello *tls.ClientHelloInfo) bool {
+func IsChallenge(hello *tls.ClientHelloInfo) bool {
 	return len(hello.SupportedProtos) == 1 && hello.SupportedProtos[0] == acmez.ACMETLS1Protocol
 }
 
 // errNoCertificateYet fails the handshake of a client asking for an ACME
 // name before its first certificate is there.
-var errNoCertificateYet = errors.New("server: no certificate for this name yet: ACME issuance in progress")
+var errNoCertificateYet = errors.New("certs: no certificate for this name yet: ACME issuance in progress")
 
-// certificate returns name's certificate from certmagic's cache.
-func (as *acmeState) certificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+// Certificate returns the certificate of the client's server name from
+// certmagic's cache, or an error if there is none yet.
+func (as *ACME) Certificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	c, err := as.magic.GetCertificate(hello)
 	if err != nil || c == nil || len(c.Certificate) == 0 {
 		return nil, errNoCertificateYet
@@ -358,7 +374,7 @@ func (as *acmeState) certificate(hello *tls.ClientHelloInfo) (*tls.Certificate, 
 }
 
 // leaves returns the leaf certificate of each domain that has one.
-func (as *acmeState) leaves() map[string]*x509.Certificate {
+func (as *ACME) leaves() map[string]*x509.Certificate {
 	m := make(map[string]*x509.Certificate, len(as.domains))
 	for _, d := range as.domains {
 		var best *x509.Certificate
@@ -374,8 +390,9 @@ func (as *acmeState) leaves() map[string]*x509.Certificate {
 	return m
 }
 
-// writePrometheus writes the renewal failures of every domain.
-func (as *acmeState) writePrometheus(w io.Writer) {
+// WritePrometheus writes the failed orders and renewals of every domain,
+// as fastserve_acme_renewal_failures_total{name="..."}.
+func (as *ACME) WritePrometheus(w io.Writer) {
 	for _, d := range as.domains {
 		fmt.Fprintf(w, "fastserve_acme_renewal_failures_total{name=%s} %d\n", strconv.Quote(d), as.failures[d].Load())
 	}
@@ -385,10 +402,10 @@ func (as *acmeState) writePrometheus(w io.Writer) {
 // section 8.3).
 const acmeChallengePrefix = "/.well-known/acme-challenge/"
 
-// httpChallenge answers HTTP-01 validations (certmagic finds the token in
+// HTTPChallenge answers HTTP-01 validations (certmagic finds the token in
 // memory or, for another process's order, in Storage) and passes every
-// other request to next.
-func (as *acmeState) httpChallenge(next fasthttp.RequestHandler) fasthttp.RequestHandler {
+// other request to next: the handler of the plain-HTTP listener.
+func (as *ACME) HTTPChallenge(next fasthttp.RequestHandler) fasthttp.RequestHandler {
 	solve := fasthttpadaptor.NewFastHTTPHandler(as.issuer.HTTPChallengeHandler(http.NotFoundHandler()))
 	return func(ctx *fasthttp.RequestCtx) {
 		if strings.HasPrefix(string(ctx.Path()), acmeChallengePrefix) && ctx.IsGet() {
@@ -399,48 +416,4 @@ func (as *acmeState) httpChallenge(next fasthttp.RequestHandler) fasthttp.Reques
 	}
 }
 
-// expiry is when the certificate served for a name ends.
-type expiry struct {
-	name     string
-	notAfter time.Time
-}
-
-// expiries lists, by name, the end of the certificate served for each
-// name that a certificate file or ACME covers: for a name in several
-// files, the first (as SNI picks it); for an ACME domain, its ACME
-// certificate once there is one.
-func (ts *tlsState) expiries() []expiry {
-	ends := map[string]time.Time{}
-	for _, c := range ts.store.Load().certs {
-		leaf := c.Leaf
-		if leaf == nil {
-			var err error
-			if leaf, err = x509.ParseCertificate(c.Certificate[0]); err != nil {
-				continue
-			}
-		}
-		names := slices.Clone(leaf.DNSNames)
-		for _, ip := range leaf.IPAddresses {
-			names = append(names, ip.String())
-		}
-		if len(names) == 0 && leaf.Subject.CommonName != "" {
-			names = []string{leaf.Subject.CommonName}
-		}
-		for _, n := range names {
-			if _, ok := ends[n]; !ok {
-				ends[n] = leaf.NotAfter
-			}
-		}
-	}
-	if ts.acme != nil {
-		for n, leaf := range ts.acme.leaves() {
-			ends[n] = leaf.NotAfter
-		}
-	}
-	out := make([]expiry, 0, len(ends))
-	for n, t := range ends {
-		out = append(out, expiry{n, t})
-	}
-	slices.SortFunc(out, func(a, b expiry) int { return strings.Compare(a.name, b.name) })
-	return out
-}
+var _ Source = (*ACME)(nil)
