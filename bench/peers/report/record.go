@@ -11,8 +11,8 @@ import (
 
 // Run is one wrk run against one server, a line of the runs file:
 //
-//	{"round":1,"conns":100,"server":"nginx","seconds":10,"requests":861190,"rps":86039.21,
-//	 "errors":0,"cpu_ticks":196,"user_ticks":78,"clk_tck":100,"rss_kib":27648}
+//	{"round":R,"conns":C,"server":"nginx","seconds":D,"requests":N,"rps":X,
+//	 "errors":E,"cpu_ticks":T,"user_ticks":U,"clk_tck":HZ,"rss_kib":K}
 //
 // CPU time is the server's utime+stime over the run, summed over its
 // processes, in clock ticks as /proc/PID/stat counts them; clk_tck is the
@@ -83,8 +83,8 @@ func (r Run) check() error {
 // VmRSS (KiB) and open descriptors read before, Settle seconds after the
 // last connection is set up, and its RSS again SettleLater seconds after.
 //
-//	{"server":"nginx","conns":10000,"rss_kib_before":23142,"rss_kib":168960,"rss_kib_later":168960,
-//	 "settle_s":3,"settle_later_s":20,"fds_before":22,"fds":10022,"nofile":"nofile limit: soft 65536, hard 65536"}
+//	{"server":"nginx","conns":C,"rss_kib_before":K0,"rss_kib":K1,"rss_kib_later":K2,
+//	 "settle_s":S1,"settle_later_s":S2,"fds_before":F0,"fds":F1,"nofile":"nofile limit: ..."}
 type Idle struct {
 	Server      string  `json:"server"`
 	Conns       int     `json:"conns"`
