@@ -3,24 +3,57 @@ package bench
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 )
 
-// Spread is a figure over several runs.
+// Spread is one figure over several runs: its median, its least and
+// greatest value, and how many values it is over. The median rather than the
+// mean, because on a shared machine a run now and then is slowed by a
+// neighbour and a mean would carry that run into the figure; Min and Max show
+// how far the runs wandered. The zero Spread (N == 0) is a figure nothing
+// measured, to be shown as missing rather than as zero.
 type Spread struct {
 	Median float64 `json:"median"`
 	Min    float64 `json:"min"`
 	Max    float64 `json:"max"`
+	N      int     `json:"n"`
 }
 
-func spreadOf(xs []float64) Spread {
+// SpreadOf summarises one figure given one value per run. The median of an
+// even count is the mean of the two middle values. No values give the zero
+// Spread.
+func SpreadOf(xs []float64) Spread {
+	if len(xs) == 0 {
+		return Spread{}
+	}
 	s := slices.Clone(xs)
 	slices.Sort(s)
 	m := s[len(s)/2]
 	if len(s)%2 == 0 {
 		m = (s[len(s)/2-1] + s[len(s)/2]) / 2
 	}
-	return Spread{Median: m, Min: s[0], Max: s[len(s)-1]}
+	return Spread{Median: m, Min: s[0], Max: s[len(s)-1], N: len(s)}
+}
+
+// RatioOf summarises a/b taken round by round: a[i] and b[i] are the two
+// sides' values in round i, measured one after the other, so that each ratio
+// compares two runs that saw the same moment of a noisy machine. It is the
+// median of the per-round ratios, not the ratio of the medians, which could
+// set one side's quiet run against the other's disturbed one. A round where b
+// is zero (nothing measured) has no ratio and is left out of the Spread.
+// RatioOf panics if a and b differ in length.
+func RatioOf(a, b []float64) Spread {
+	if len(a) != len(b) {
+		panic(fmt.Sprintf("bench: RatioOf needs one value of each side per round, got %d and %d", len(a), len(b)))
+	}
+	var rs []float64
+	for i := range a {
+		if b[i] != 0 {
+			rs = append(rs, a[i]/b[i])
+		}
+	}
+	return SpreadOf(rs)
 }
 
 // Summary is one side of a Comparison.
@@ -57,11 +90,6 @@ func Compare(ctx context.Context, a, b Config, rounds int) (Comparison, error) {
 		}
 	}
 	c := Comparison{Rounds: rounds}
-	var rpsR, p50R, p99R []float64
-	side := func(s *Summary, r Result) {
-		s.Runs = append(s.Runs, r)
-		s.Errors += r.Errors
-	}
 	for range rounds {
 		var rs [2]Result
 		for i, cfg := range []Config{a, b} {
@@ -71,28 +99,31 @@ func Compare(ctx context.Context, a, b Config, rounds int) (Comparison, error) {
 				return c, ctx.Err()
 			}
 		}
-		side(&c.A, rs[0])
-		side(&c.B, rs[1])
-		rpsR = append(rpsR, ratio(rs[0].RPS, rs[1].RPS))
-		p50R = append(p50R, ratio(float64(rs[0].Latency.P50), float64(rs[1].Latency.P50)))
-		p99R = append(p99R, ratio(float64(rs[0].Latency.P99), float64(rs[1].Latency.P99)))
+		for i, s := range []*Summary{&c.A, &c.B} {
+			s.Runs = append(s.Runs, rs[i])
+			s.Errors += rs[i].Errors
+		}
 	}
 	for _, s := range []*Summary{&c.A, &c.B} {
-		var rps, p50, p99 []float64
-		for _, r := range s.Runs {
-			rps = append(rps, r.RPS)
-			p50 = append(p50, float64(r.Latency.P50))
-			p99 = append(p99, float64(r.Latency.P99))
-		}
-		s.RPS, s.P50, s.P99 = spreadOf(rps), spreadOf(p50), spreadOf(p99)
+		s.RPS = SpreadOf(figures(s.Runs, rpsOf))
+		s.P50 = SpreadOf(figures(s.Runs, p50Of))
+		s.P99 = SpreadOf(figures(s.Runs, p99Of))
 	}
-	c.RPSRatio, c.P50Ratio, c.P99Ratio = spreadOf(rpsR), spreadOf(p50R), spreadOf(p99R)
+	c.RPSRatio = RatioOf(figures(c.A.Runs, rpsOf), figures(c.B.Runs, rpsOf))
+	c.P50Ratio = RatioOf(figures(c.A.Runs, p50Of), figures(c.B.Runs, p50Of))
+	c.P99Ratio = RatioOf(figures(c.A.Runs, p99Of), figures(c.B.Runs, p99Of))
 	return c, nil
 }
 
-func ratio(a, b float64) float64 {
-	if b == 0 {
-		return 0
+// figures returns one figure of each run, in the runs' order.
+func figures(runs []Result, figure func(Result) float64) []float64 {
+	xs := make([]float64, len(runs))
+	for i, r := range runs {
+		xs[i] = figure(r)
 	}
-	return a / b
+	return xs
 }
+
+func rpsOf(r Result) float64 { return r.RPS }
+func p50Of(r Result) float64 { return float64(r.Latency.P50) }
+func p99Of(r Result) float64 { return float64(r.Latency.P99) }

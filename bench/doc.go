@@ -14,7 +14,8 @@
 //
 // On a shared, noisy machine, compare servers by ratios measured side by
 // side: Compare alternates short runs A, B, A, B... and reports medians,
-// spreads and the ratio A/B.
+// spreads and the ratio A/B. SpreadOf and RatioOf are those statistics, for
+// figures that other tools measure.
 //
 // The generator shares its machine with the server it measures, so it is
 // built to cost little: one goroutine per connection, prebuilt request

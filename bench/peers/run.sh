@@ -9,7 +9,8 @@
 #     process, all threads; for nginx master + worker) from /proc/PID/stat, which
 #     gives requests per server CPU-second;
 #   - medians over the rounds, min-max spreads, and the ratio to nginx as the
-#     median of the per-round ratios;
+#     median of the per-round ratios (bench/peers/report prints the tables from
+#     the raw runs, with the bench package's statistics);
 #   - then each server alone, fresh, holding N idle TLS connections (one GET
 #     each): (VmRSS after - VmRSS before) / N.
 #
@@ -341,7 +342,7 @@ find_go() {
 }
 
 build() {
-	log "building fastserve, fastservehandler, fasthttpserver, nethttpserver, ceiling, idleconns into $BIN"
+	log "building fastserve, fastservehandler, fasthttpserver, nethttpserver, ceiling, idleconns, report into $BIN"
 	(
 		cd "$REPO"
 		"$GO" build -o "$BIN/fastserve" ./cmd/fastserve
@@ -350,6 +351,7 @@ build() {
 		"$GO" build -o "$BIN/ceiling" ./bench/peers/ceiling
 		"$GO" build -o "$BIN/nethttpserver" ./bench/peers/nethttpserver
 		"$GO" build -o "$BIN/idleconns" ./bench/peers/idleconns
+		"$GO" build -o "$BIN/report" ./bench/peers/report
 	) || die "go build failed"
 }
 
@@ -440,7 +442,14 @@ wrk_run() {
 		taskset -c "$CLIENT_CPU" wrk -t1 -c"$1" -d"$2s" --timeout 10s "$3")
 }
 
-# one_run ROUND CONNS SERVER appends a line to runs.tsv and prints it.
+# json_string prints $1 as a JSON string.
+json_string() {
+	local v=${1//\\/\\\\}
+	v=${v//\"/\\\"}
+	printf '"%s"' "${v//$'\t'/ }"
+}
+
+# one_run ROUND CONNS SERVER appends the run to runs.jsonl and prints its line.
 one_run() {
 	local round=$1 c=$2 name=$3 url out t0 t1 u0 u1 requests rps errors rss sampler
 	local -a pids
@@ -463,13 +472,9 @@ one_run() {
 	errors=$(awk '/Socket errors:/ { gsub(/[^0-9 ]/, " "); n = split($0, a, " "); for (i = 1; i <= n; i++) s += a[i] }
 		/Non-2xx or 3xx responses:/ { s += $NF } END { print s + 0 }' "$out")
 	[[ -n $requests && -n $rps ]] || die "cannot read wrk's output: $(cat "$out")"
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$c" "$name" "$rps" "$requests" "$((t1 - t0))" "$errors" "$((u1 - u0))" "$rss" >>"$T/runs.tsv"
-	awk -v hz="$HZ" -v d="$DURATION" -F'\t' 'END {
-		cpu = $6 / hz
-		rpc = cpu > 0 ? $5 / cpu : 0
-		printf "round %s  c=%-5s %-9s %9.0f req/s  server CPU %6.2f s (%3.0f%%)  %8.0f req/CPU-s  errors %s\n",
-			$1, $2, $3, $4, cpu, 100 * cpu / d, rpc, $7
-	}' "$T/runs.tsv" >&2
+	printf '{"round":%d,"conns":%d,"server":"%s","seconds":%d,"requests":%d,"rps":%s,"errors":%d,"cpu_ticks":%d,"user_ticks":%d,"clk_tck":%d,"rss_kib":%d}\n' \
+		"$round" "$c" "$name" "$DURATION" "$requests" "$rps" "$errors" $((t1 - t0)) $((u1 - u0)) "$HZ" "$rss" >>"$T/runs.jsonl"
+	"$BIN/report" runs -last "$T/runs.jsonl" >&2
 }
 
 # idle_run SERVER: a fresh server, IDLE_CONNS idle TLS connections, RSS delta.
@@ -504,10 +509,9 @@ idle_run() {
 	unset "STARTED[$ipid]"
 	exec {hold}>&-
 	stop_server "$name"
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$rss0" "$rss1" "$fd0" "$fd1" "$(grep -m1 '^nofile' "$out")" "$rss2" >>"$T/idle.tsv"
-	awk -v n="$IDLE_CONNS" -v name="$name" -v a="$rss0" -v b="$rss1" -v c="$rss2" -v f0="$fd0" -v f1="$fd1" 'BEGIN {
-		printf "idle  %-9s RSS %7.1f -> %7.1f MiB  %5.1f KiB per connection (%5.1f later)  fds %d -> %d\n",
-			name, a / 1024, b / 1024, (b - a) / n, (c - a) / n, f0, f1 }' >&2
+	printf '{"server":"%s","conns":%d,"rss_kib_before":%d,"rss_kib":%d,"rss_kib_later":%d,"settle_s":%d,"settle_later_s":%d,"fds_before":%d,"fds":%d,"nofile":%s}\n' \
+		"$name" "$IDLE_CONNS" "$rss0" "$rss1" "$rss2" "$SETTLE" "$SETTLE_LATER" "$fd0" "$fd1" "$(json_string "$(grep -m1 '^nofile' "$out" || true)")" >>"$T/idle.jsonl"
+	"$BIN/report" idle -last "$T/idle.jsonl" >&2
 }
 
 # --- report -----------------------------------------------------------------
@@ -547,61 +551,9 @@ report() {
 
 ## Throughput, median of $ROUNDS round(s) [min-max]
 
-| server | conns | req/s | req per server CPU-s | server µs per request: user + kernel | server CPU busy | server RSS under load | req/s vs nginx | req/CPU-s vs nginx | req/CPU-s vs ceiling |
-|---|---|---|---|---|---|---|---|---|---|
 EOF
-	awk -F'\t' -v hz="$HZ" -v d="$DURATION" -v servers="$SERVERS" -v conns="$CONNS" '
-	function comma(x,   s, neg) {
-		x = sprintf("%.0f", x); neg = ""
-		if (x ~ /^-/) { neg = "-"; x = substr(x, 2) }
-		s = ""
-		while (length(x) > 3) { s = "," substr(x, length(x) - 2) s; x = substr(x, 1, length(x) - 3) }
-		return neg x s
-	}
-	function median(a, n,   i, j, t, b) {
-		for (i = 1; i <= n; i++) b[i] = a[i]
-		for (i = 2; i <= n; i++) for (j = i; j > 1 && b[j-1] > b[j]; j--) { t = b[j]; b[j] = b[j-1]; b[j-1] = t }
-		lo = b[1]; hi = b[n]
-		return n % 2 ? b[(n + 1) / 2] : (b[n / 2] + b[n / 2 + 1]) / 2
-	}
-	{
-		cpu = $6 / hz
-		rps[$2, $3, $1] = $4; rpc[$2, $3, $1] = cpu > 0 ? $5 / cpu : 0; busy[$2, $3, $1] = cpu / d
-		usr[$2, $3, $1] = $5 > 0 ? 1e6 * $8 / hz / $5 : 0; krn[$2, $3, $1] = $5 > 0 ? 1e6 * ($6 - $8) / hz / $5 : 0
-		mem[$2, $3, $1] = $9 / 1024
-		rounds[$1] = 1
-	}
-	END {
-		ns = split(servers, S, ","); nc = split(conns, C, ",")
-		for (ci = 1; ci <= nc; ci++) for (si = 1; si <= ns; si++) {
-			c = C[ci]; s = S[si]
-			n = 0; nr = 0; nq = 0; delete A; delete B; delete U; delete R1; delete R2; delete R3; delete UA; delete KA; delete MA
-			for (r in rounds) if ((c, s, r) in rps) {
-				n++; A[n] = rps[c, s, r]; B[n] = rpc[c, s, r]; U[n] = busy[c, s, r]; UA[n] = usr[c, s, r]; KA[n] = krn[c, s, r]; MA[n] = mem[c, s, r]
-				if ((c, "nginx", r) in rps && rps[c, "nginx", r] > 0 && rpc[c, "nginx", r] > 0) {
-					nr++; R1[nr] = rps[c, s, r] / rps[c, "nginx", r]; R2[nr] = rpc[c, s, r] / rpc[c, "nginx", r]
-				}
-				if ((c, "ceiling", r) in rpc && rpc[c, "ceiling", r] > 0) {
-					nq++; R3[nq] = rpc[c, s, r] / rpc[c, "ceiling", r]
-				}
-			}
-			if (n == 0) continue
-			m1 = median(A, n); l1 = lo; h1 = hi
-			m2 = median(B, n); l2 = lo; h2 = hi
-			m3 = median(U, n); mu = median(UA, n); mk = median(KA, n); mm = median(MA, n)
-			r1 = "-"; r2 = "-"; r3 = "-"
-			if (nr > 0) {
-				x = median(R1, nr); r1 = sprintf("%.2f [%.2f-%.2f]", x, lo, hi)
-				x = median(R2, nr); r2 = sprintf("%.2f [%.2f-%.2f]", x, lo, hi)
-			}
-			if (nq > 0) {
-				x = median(R3, nq); r3 = sprintf("%.2f [%.2f-%.2f]", x, lo, hi)
-			}
-			printf "| %s | %s | %s [%s-%s] | **%s** [%s-%s] | %.2f + %.2f | %.0f%% | %.0f MiB | %s | **%s** | %s |\n", s, c,
-				comma(m1), comma(l1), comma(h1), comma(m2), comma(l2), comma(h2), mu, mk, 100 * m3, mm, r1, r2, r3
-		}
-	}' "$T/runs.tsv"
-	if [[ -s $T/idle.tsv ]]; then
+	"$BIN/report" throughput "$T/runs.jsonl"
+	if [[ -s $T/idle.jsonl ]]; then
 		cat <<EOF
 
 ## Memory per idle keep-alive TLS connection, $IDLE_CONNS connections
@@ -611,27 +563,15 @@ and holds them; RSS (VmRSS, nginx: master + worker) is read ${SETTLE} s after th
 ${SETTLE_LATER} s after (a Go server returns freed memory to the system only after a collection). Kernel socket
 memory is not in RSS.
 
-| server | RSS before | RSS with the connections (+${SETTLE} s) | KiB per connection, +${SETTLE} s | KiB per connection, +${SETTLE_LATER} s | open fds before -> after |
-|---|---|---|---|---|---|
 EOF
-		awk -F'\t' -v n="$IDLE_CONNS" '{
-			printf "| %s | %.1f MiB | %.1f MiB | **%.1f** | **%.1f** | %d -> %d |\n", $1, $2 / 1024, $3 / 1024, ($3 - $2) / n, ($7 - $2) / n, $4, $5
-		}' "$T/idle.tsv"
-		echo
-		echo "idleconns: $(cut -f6 "$T/idle.tsv" | sort -u | paste -sd';')"
+		"$BIN/report" idle "$T/idle.jsonl"
 	fi
 	cat <<EOF
 
 ## Every run
 
-| round | conns | server | req/s | requests | server CPU-s (user + kernel) | req per server CPU-s | wrk errors |
-|---|---|---|---|---|---|---|---|
 EOF
-	awk -F'\t' -v hz="$HZ" '{
-		cpu = $6 / hz
-		rpc = cpu > 0 ? $5 / cpu : 0
-		printf "| %s | %s | %s | %.0f | %d | %.2f (%.2f + %.2f) | %.0f | %d |\n", $1, $2, $3, $4, $5, cpu, $8 / hz, ($6 - $8) / hz, rpc, $7
-	}' "$T/runs.tsv"
+	"$BIN/report" runs "$T/runs.jsonl"
 	echo
 	echo "## What each server answers (first response to the Go TLS 1.3 probe)"
 	local name
@@ -683,7 +623,7 @@ main() {
 		cp "$T/$name.probe" "$T/$name.probe.first"
 		openssl_tls "$name" >>"$T/$name.probe.first"
 	done
-	: >"$T/runs.tsv"
+	: >"$T/runs.jsonl"
 	for round in $(seq "$ROUNDS"); do
 		for c in "${CONN_LIST[@]}"; do
 			for name in "${SERVER_LIST[@]}"; do
@@ -695,7 +635,7 @@ main() {
 		stop_server "$name"
 	done
 
-	: >"$T/idle.tsv"
+	: >"$T/idle.jsonl"
 	if ((IDLE_CONNS > 0)); then
 		for name in "${SERVER_LIST[@]}"; do
 			idle_run "$name"

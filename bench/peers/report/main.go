@@ -1,0 +1,137 @@
+// Command report prints the reports of bench/peers/run.sh and
+// bench/peers/ab.sh from their raw measurements, with the bench package's
+// statistics: medians, [min-max] spreads, and ratios between servers as the
+// median of the per-round ratios (bench.SpreadOf, bench.RatioOf).
+//
+// The scripts do what only a shell does well (start and pin the servers, run
+// wrk, read /proc) and append one JSON object per measurement to a file: a
+// Run per wrk run, an Idle per idle-memory test (record.go has the fields).
+// report reads such a file and prints:
+//
+//	report throughput [-reference nginx] [-ceiling ceiling] RUNS
+//	    run.sh's throughput table: per server and connection count, medians
+//	    [min-max] over the rounds and the ratios to the reference server and
+//	    to the ceiling
+//	report runs [-last] RUNS
+//	    run.sh's table of every run; with -last, the line run.sh prints after
+//	    each run, for the file's last run
+//	report idle [-last] IDLE
+//	    run.sh's table of memory per idle connection; with -last, the line
+//	    it prints after each idle test, for the file's last one
+//	report ab [-last] RUNS
+//	    ab.sh's median [min-max] of the per-round ratios B/A of requests per
+//	    server CPU-second; with -last, the line it prints after each run
+//
+// Servers and connection counts are reported in the order the file first
+// names them, which is the order the scripts ran them in.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+)
+
+const usage = `usage:
+  report throughput [-reference nginx] [-ceiling ceiling] RUNS
+  report runs [-last] RUNS
+  report idle [-last] IDLE
+  report ab [-last] RUNS`
+
+// errUsage is a command line report does not understand.
+var errUsage = errors.New("report: bad command line")
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		if errors.Is(err, errUsage) {
+			fmt.Fprintln(os.Stderr, usage)
+		}
+		os.Exit(2)
+	}
+}
+
+// run carries out one report command line, printing to w.
+func run(args []string, w io.Writer) error {
+	if len(args) == 0 {
+		return errUsage
+	}
+	f := flag.NewFlagSet("report "+args[0], flag.ContinueOnError)
+	f.SetOutput(io.Discard)
+	var last bool
+	var reference, ceiling string
+	switch args[0] {
+	case "throughput":
+		f.StringVar(&reference, "reference", "nginx", "the server the others are measured against")
+		f.StringVar(&ceiling, "ceiling", "ceiling", "the server that is the ceiling")
+	case "runs", "idle", "ab":
+		f.BoolVar(&last, "last", false, "print the line for the file's last measurement only")
+	default:
+		return fmt.Errorf("%w: unknown report %q", errUsage, args[0])
+	}
+	if err := f.Parse(args[1:]); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if f.NArg() != 1 {
+		return fmt.Errorf("%w: want one file, got %d arguments", errUsage, f.NArg())
+	}
+	path := f.Arg(0)
+	switch args[0] {
+	case "throughput":
+		runs, err := readFile[Run](path)
+		if err != nil {
+			return err
+		}
+		rows, err := throughput(runs, reference, ceiling)
+		if err != nil {
+			return fmt.Errorf("report: %s: %w", path, err)
+		}
+		printThroughput(w, rows, reference, ceiling)
+	case "runs":
+		runs, err := readFile[Run](path)
+		if err != nil {
+			return err
+		}
+		if !last {
+			printRuns(w, runs)
+			return nil
+		}
+		if len(runs) == 0 {
+			return fmt.Errorf("report: %s: no runs", path)
+		}
+		printRunLine(w, runs[len(runs)-1])
+	case "idle":
+		tests, err := readFile[Idle](path)
+		if err != nil {
+			return err
+		}
+		if !last {
+			printIdle(w, tests)
+			return nil
+		}
+		if len(tests) == 0 {
+			return fmt.Errorf("report: %s: no idle tests", path)
+		}
+		printIdleLine(w, tests[len(tests)-1])
+	case "ab":
+		runs, err := readFile[Run](path)
+		if err != nil {
+			return err
+		}
+		if last {
+			if len(runs) == 0 {
+				return fmt.Errorf("report: %s: no runs", path)
+			}
+			printABLine(w, runs[len(runs)-1])
+			return nil
+		}
+		r, err := abRatio(runs)
+		if err != nil {
+			return fmt.Errorf("report: %s: %w", path, err)
+		}
+		fmt.Fprintf(w, "B/A req per server CPU-s: median %.3f [%.3f-%.3f] over %d rounds\n", r.Median, r.Min, r.Max, r.N)
+	}
+	return nil
+}
