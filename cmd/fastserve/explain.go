@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"reflect"
+	"regexp"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -10,9 +12,10 @@ import (
 	"github.com/fastserve/fastserve/server"
 )
 
-// explainProxy rewrites the proxy's errors in the settings' names, one
-// line each: a route of the config file by its line, the rest by flag.
-func (s *settings) explainProxy(err error, fs *pflag.FlagSet) error {
+// explain rewrites the library's errors about the configs' struct of (its
+// field name: "Server" or "Proxy") in the settings' names, one line each:
+// --keepalive-idle=500ms (flag --keepalive-idle): invalid value: must be ...
+func (s *settings) explain(err error, of string) error {
 	var lines []error
 	for _, e := range unjoin(err) {
 		var ce *server.ConfigError
@@ -20,33 +23,65 @@ func (s *settings) explainProxy(err error, fs *pflag.FlagSet) error {
 			lines = append(lines, e)
 			continue
 		}
-		var i, j int
-		field := ce.Field
-		if n, _ := fmt.Sscanf(ce.Field, "Routes[%d].Upstreams[%d]", &i, &j); n == 2 {
-			field = "Upstreams[]"
-		} else if n, _ := fmt.Sscanf(ce.Field, "Routes[%d].", &i); n == 1 {
-			field = ce.Field[strings.Index(ce.Field, "].")+2:]
+		if of == "Proxy" && strings.HasPrefix(ce.Field, "Routes[") {
+			lines = append(lines, s.explainRoute(ce))
+			continue
 		}
-		switch {
-		case strings.HasPrefix(ce.Field, "Routes[") && i < len(s.routes):
-			key := map[string]string{"Path": "path", "Upstreams": "proxy", "Upstreams[]": fmt.Sprintf("proxy[%d]", j)}[field]
-			lines = append(lines, fmt.Errorf("%s: routes[%d].%s=%v: invalid value: must be %s", s.routes[i].src, i, key, unquote(ce.Value), ce.Allowed))
-		case strings.HasPrefix(ce.Field, "Routes["):
-			v := fmt.Sprint(unquote(ce.Value))
-			if field == "Path" {
-				v = strings.Join(s.proxy, ",") // --proxy's route for "/" and a file route for "/"
-				lines = append(lines, fmt.Errorf("--proxy=%s%s: invalid value: a route of the config file has the path \"/\" already", v, s.from("proxy")))
-				continue
-			}
-			lines = append(lines, fmt.Errorf("--proxy=%s%s: invalid value: must be %s", v, s.from("proxy"), ce.Allowed))
-		case proxyFieldFlags[ce.Field] != "":
-			flag := proxyFieldFlags[ce.Field]
-			lines = append(lines, fmt.Errorf("--%s=%s%s: invalid value: must be %s", flag, fs.Lookup(flag).Value.String(), s.from(flag), ce.Allowed))
-		default:
+		r, ok := fieldSetting(of + "." + ce.Field)
+		if !ok {
 			lines = append(lines, e)
+			continue
 		}
+		v := s.flags.Lookup(r.name).Value.String()
+		if s.value(r.name).Kind() == reflect.Slice {
+			v = fmt.Sprint(ce.Value) // the one value at fault
+		}
+		if ce.Allowed == "" || errors.Is(ce.Err, errors.ErrUnsupported) {
+			cause := ce.Err
+			if cause == nil || errors.Is(ce.Err, errors.ErrUnsupported) {
+				cause = e
+			}
+			lines = append(lines, fmt.Errorf("--%s=%s%s: %v", r.name, v, s.from(r.name), cause))
+			continue
+		}
+		lines = append(lines, fmt.Errorf("--%s=%s%s: invalid value: must be %s", r.name, v, s.from(r.name), ce.Allowed))
 	}
 	return errors.Join(lines...)
+}
+
+var index = regexp.MustCompile(`\[\d+\]`)
+
+// fieldSetting is the setting of table that sets field, a path in
+// configs whose list indexes are ignored ("Server.TLS.Certificates[1]"):
+// the one that names it, or else the first that names a field inside it.
+func fieldSetting(field string) (setting, bool) {
+	field = strings.TrimSuffix(index.ReplaceAllString(field, "[]"), "[]")
+	for _, r := range table {
+		if r.field == field || strings.HasPrefix(r.field, field+".") || strings.HasPrefix(r.field, field+"[]") {
+			return r, true
+		}
+	}
+	return setting{}, false
+}
+
+// explainRoute rewrites an error about a proxy route: a route of the
+// config file by its line, the route for "/" as --proxy.
+func (s *settings) explainRoute(ce *server.ConfigError) error {
+	var i, j int
+	field := ce.Field
+	if n, _ := fmt.Sscanf(ce.Field, "Routes[%d].Upstreams[%d]", &i, &j); n == 2 {
+		field = "Upstreams[]"
+	} else if n, _ := fmt.Sscanf(ce.Field, "Routes[%d].", &i); n == 1 {
+		field = ce.Field[strings.Index(ce.Field, "].")+2:]
+	}
+	if i < len(s.routes) {
+		key := map[string]string{"Path": "path", "Upstreams": "proxy", "Upstreams[]": fmt.Sprintf("proxy[%d]", j)}[field]
+		return fmt.Errorf("%s: routes[%d].%s=%v: invalid value: must be %s", s.routes[i].src, i, key, unquote(ce.Value), ce.Allowed)
+	}
+	if field == "Path" { // --proxy's route for "/" and a file route for "/"
+		return fmt.Errorf("--proxy=%s%s: invalid value: a route of the config file has the path \"/\" already", strings.Join(valueOf[[]string](s, "proxy"), ","), s.from("proxy"))
+	}
+	return fmt.Errorf("--proxy=%v%s: invalid value: must be %s", unquote(ce.Value), s.from("proxy"), ce.Allowed)
 }
 
 // unquote undoes the %q of a ConfigError's string value.
@@ -87,44 +122,6 @@ func (s *settings) from(flag string) string {
 		return " (" + src + ")"
 	}
 	return " (default)"
-}
-
-// explain rewrites the server's errors in the settings' names, one line
-// each: --keepalive-idle=500ms (flag --keepalive-idle): must be ...
-func (s *settings) explain(err error, fs *pflag.FlagSet) error {
-	var lines []error
-	for _, e := range unjoin(err) {
-		var ce *server.ConfigError
-		if !errors.As(e, &ce) {
-			lines = append(lines, e)
-			continue
-		}
-		flag, ok := fieldFlags[ce.Field]
-		v := ""
-		switch {
-		case strings.HasPrefix(ce.Field, "TLS.Certificates["):
-			flag, v = "cert", fmt.Sprint(ce.Value)
-		case strings.HasPrefix(ce.Field, "TLS.SessionTicketKeyFiles["):
-			flag, v = "session-ticket-keys", fmt.Sprint(ce.Value)
-		case ce.Field == "ACME.Domains":
-			flag, v = "acme", fmt.Sprint(ce.Value)
-		case ok:
-			v = fs.Lookup(flag).Value.String()
-		default:
-			lines = append(lines, e)
-			continue
-		}
-		if ce.Allowed == "" || errors.Is(ce.Err, errors.ErrUnsupported) {
-			cause := ce.Err
-			if cause == nil || errors.Is(ce.Err, errors.ErrUnsupported) {
-				cause = e
-			}
-			lines = append(lines, fmt.Errorf("--%s=%s%s: %v", flag, v, s.from(flag), cause))
-			continue
-		}
-		lines = append(lines, fmt.Errorf("--%s=%s%s: invalid value: must be %s", flag, v, s.from(flag), ce.Allowed))
-	}
-	return errors.Join(lines...)
 }
 
 // unjoin flattens errors.Join trees into their leaves.

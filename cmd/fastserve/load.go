@@ -23,6 +23,7 @@ type fileRoute struct {
 // then from the config file: flags win over the environment, which wins
 // over the file.
 func (s *settings) load(fs *pflag.FlagSet, lookupEnv func(string) (string, bool)) error {
+	s.flags = fs
 	s.source = map[string]string{}
 	fs.Visit(func(f *pflag.Flag) { s.source[f.Name] = "flag --" + f.Name })
 
