@@ -3,10 +3,12 @@ package main
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/spf13/pflag"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -203,4 +205,79 @@ func sample(t *testing.T, def any) string {
 	}
 	t.Fatalf("no sample value for a setting of type %T", def)
 	return ""
+}
+
+// TestTableFields: every library field the table names exists, and the
+// setting's value (converted, if the row says how) can be set in it; so a
+// library field renamed breaks this test, not the error messages. Error
+// translation finds each setting by its field.
+func TestTableFields(t *testing.T) {
+	t.Parallel()
+	s := &settings{}
+	s.register(pflag.NewFlagSet("serve", pflag.ContinueOnError))
+	names := map[string]bool{}
+	for _, r := range table {
+		t.Run(r.name, func(t *testing.T) {
+			assert.False(t, names[r.name], "the name is the table's once")
+			names[r.name] = true
+			vt := s.value(r.name).Type()
+			if r.valid != nil {
+				assert.Equal(t, reflect.FuncOf([]reflect.Type{vt}, []reflect.Type{reflect.TypeFor[string]()}, false), reflect.TypeOf(r.valid), "wants")
+			}
+			if r.needs != "" {
+				i := slices.IndexFunc(table, func(n setting) bool { return n.name == r.needs })
+				require.NotEqual(t, -1, i, "--%s requires --%s, which is no setting", r.name, r.needs)
+				assert.Empty(t, table[i].needs, "--%s requires --%s, which requires another", r.name, r.needs)
+			}
+			if r.field == "" {
+				assert.Nil(t, r.conv, "a conversion with no field")
+				assert.Nil(t, r.setter, "a setter with no field")
+				return
+			}
+			ft, list, err := fieldType(reflect.TypeFor[configs](), r.field)
+			require.NoError(t, err)
+			got, ok := fieldSetting(r.field)
+			if assert.True(t, ok, "explain finds a setting for %s", r.field) {
+				assert.Equal(t, r.name, got.name, "the setting explain names for %s", r.field)
+			}
+			switch {
+			case r.setter != nil:
+				assert.Equal(t, reflect.FuncOf([]reflect.Type{reflect.TypeFor[*configs](), vt}, nil, false), reflect.TypeOf(r.setter), "by")
+				return
+			case r.conv != nil:
+				ct := reflect.TypeOf(r.conv)
+				require.Equal(t, reflect.Func, ct.Kind(), "via")
+				require.True(t, ct.NumIn() == 1 && ct.NumOut() == 1 && ct.In(0) == vt, "via: want a func(%v) V, got %v", vt, ct)
+				vt = ct.Out(0)
+			}
+			if list {
+				require.Equal(t, reflect.Slice, vt.Kind(), "a setting for every element of %s is a list", r.field)
+				vt = vt.Elem()
+			}
+			assert.True(t, vt.AssignableTo(ft), "%s is a %v: a %v cannot be set in it", r.field, ft, vt)
+		})
+	}
+}
+
+// fieldType is the type of the field at path in t, as assign reads the
+// path; list says whether it is reached through a list's elements.
+func fieldType(t reflect.Type, path string) (ft reflect.Type, list bool, err error) {
+	for name := range strings.SplitSeq(path, ".") {
+		name, each := strings.CutSuffix(name, "[]")
+		if t.Kind() != reflect.Struct {
+			return nil, false, fmt.Errorf("%s: %v has no field %s", path, t, name)
+		}
+		f, ok := t.FieldByName(name)
+		if !ok {
+			return nil, false, fmt.Errorf("%s: %v has no field %s", path, t, name)
+		}
+		t = f.Type
+		if each {
+			if t.Kind() != reflect.Slice || list {
+				return nil, false, fmt.Errorf("%s: %s is not a list, or a list in a list", path, name)
+			}
+			t, list = t.Elem(), true
+		}
+	}
+	return t, list, nil
 }
