@@ -16,6 +16,10 @@ type configs struct {
 	Proxy  server.ProxyConfig
 }
 
+// proxyRoute is a route of configs.Proxy: the config file's, or --proxy's
+// for "/".
+type proxyRoute = server.ProxyRoute
+
 // proxying reports whether there is a route to proxy: --proxy, or the
 // config file's routes.
 func (c *configs) proxying() bool { return len(c.Proxy.Routes) > 0 }

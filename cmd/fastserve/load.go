@@ -9,13 +9,11 @@ import (
 
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
-
-	"github.com/fastserve/fastserve/server"
 )
 
 // fileRoute is an entry of the config file's routes: list.
 type fileRoute struct {
-	route server.ProxyRoute
+	route proxyRoute
 	src   string // config file F:LINE
 }
 

@@ -211,7 +211,7 @@ func keepAlive(c *configs, on bool) {
 // config file's routes.
 func routeForRoot(c *configs, urls []string) {
 	if len(urls) > 0 {
-		c.Proxy.Routes = append(c.Proxy.Routes, server.ProxyRoute{Path: "/", Upstreams: splitList(strings.Join(urls, ","))})
+		c.Proxy.Routes = append(c.Proxy.Routes, proxyRoute{Path: "/", Upstreams: splitList(strings.Join(urls, ","))})
 	}
 }
 
