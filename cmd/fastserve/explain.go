@@ -12,9 +12,10 @@ import (
 	"github.com/fastserve/fastserve/server"
 )
 
-// explain rewrites the library's errors about the configs' struct of (its
-// field name: "Server" or "Proxy") in the settings' names, one line each:
-// --keepalive-idle=500ms (flag --keepalive-idle): invalid value: must be ...
+// explain rewrites the library's errors about configs.Server or
+// configs.Proxy (of is "Server" or "Proxy") in the settings' names, one
+// line each: --keepalive-idle=500ms (flag --keepalive-idle): invalid
+// value: must be ...
 func (s *settings) explain(err error, of string) error {
 	var lines []error
 	for _, e := range unjoin(err) {
@@ -49,13 +50,13 @@ func (s *settings) explain(err error, of string) error {
 	return errors.Join(lines...)
 }
 
-var index = regexp.MustCompile(`\[\d+\]`)
+var listIndex = regexp.MustCompile(`\[\d+\]`)
 
 // fieldSetting is the setting of table that sets field, a path in
 // configs whose list indexes are ignored ("Server.TLS.Certificates[1]"):
 // the one that names it, or else the first that names a field inside it.
 func fieldSetting(field string) (setting, bool) {
-	field = strings.TrimSuffix(index.ReplaceAllString(field, "[]"), "[]")
+	field = strings.TrimSuffix(listIndex.ReplaceAllString(field, "[]"), "[]")
 	for _, r := range table {
 		if r.field == field || strings.HasPrefix(r.field, field+".") || strings.HasPrefix(r.field, field+"[]") {
 			return r, true

@@ -39,7 +39,7 @@ type setting struct {
 	// in an error. A setting whose need is off sets nothing.
 	needs string
 	// routesToo: a routes: key in the config file turns this setting on
-	// too.
+	// too (--proxy: either makes the server proxy).
 	routesToo bool
 
 	// field is the path of the library field the setting sets, in
