@@ -105,6 +105,7 @@ key: [`+filepath.Join(dir, "a.key")+`]
 access-log-format: json
 proxy-protocol: true
 proxy-protocol-from: [10.0.0.0/8, 192.168.1.7]
+access-log: "-"
 `)
 	r := run(t, childEnv(t), "cert", "--cert-file", filepath.Join(dir, "a.crt"), "--key-file", filepath.Join(dir, "a.key"))
 	require.Equal(t, 0, r.code, r.stderr)
@@ -141,6 +142,7 @@ proxy-protocol-from: [10.0.0.0/8, 192.168.1.7]
 		"proxy-protocol":         "proxy-protocol: true  # config file " + cfg + ":7",
 		"proxy-protocol-from":    "proxy-protocol-from: 10.0.0.0/8,192.168.1.7/32  # config file " + cfg + ":8",
 		"proxy-protocol-timeout": "proxy-protocol-timeout: 2s  # environment FASTSERVE_PROXY_PROTOCOL_TIMEOUT",
+		"access-log":             "access-log: -  # config file " + cfg + ":9",
 	}
 	for name, line := range want {
 		assert.Equal(t, line, got[name])
@@ -246,7 +248,7 @@ func TestBadInput(t *testing.T) {
 		{"bad CIDR in the file", nil, []string{"--config", badCIDRFile},
 			"fastserve: --proxy-protocol-from=10.1.2.3/8/8 (config file " + badCIDRFile + ":2): invalid value: want a CIDR such as 10.0.0.0/8 or an address"},
 		{"PROXY networks without PROXY protocol", nil, []string{"--proxy-protocol-from", "10.0.0.0/8"},
-			"fastserve: --proxy-protocol-from=10.0.0.0/8 (flag --proxy-protocol-from): takes effect only with --proxy-protocol"},
+			"fastserve: --proxy-protocol-from=10.0.0.0/8 (flag --proxy-protocol-from): takes effect only with --proxy-protocol, which is false (default)"},
 		{"PROXY timeout", nil, []string{"--proxy-protocol", "--proxy-protocol-timeout", "-1s"},
 			"fastserve: --proxy-protocol-timeout=-1s (flag --proxy-protocol-timeout): invalid value: must be 1ms or more, or 0 for 3s"},
 		{"proxy scheme", nil, []string{"--proxy", "ftp://127.0.0.1:9001"},

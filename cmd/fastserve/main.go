@@ -103,74 +103,74 @@ func newServe(stderr io.Writer) *cobra.Command {
 
 // prepare loads the settings and checks everything that can be checked
 // without binding: a usageError lists every problem, one per line.
-func prepare(cmd *cobra.Command, s *settings) (server.Config, error) {
-	fs := cmd.Flags()
-	loadErr := s.load(fs, os.LookupEnv) // a bad value leaves its default: go on, to report every problem
-	cfg, err := s.config()
+func prepare(cmd *cobra.Command, s *settings) (configs, error) {
+	loadErr := s.load(cmd.Flags(), os.LookupEnv) // a bad value leaves its default: go on, to report every problem
+	c, err := s.build()
 	err = errors.Join(loadErr, err)
-	if verr := cfg.Validate(); verr != nil {
-		err = errors.Join(err, s.explain(verr, fs))
+	if verr := c.Server.Validate(); verr != nil {
+		err = errors.Join(err, s.explain(verr, "Server"))
 	}
-	if pcfg, ok := s.proxyConfig(); ok {
-		if perr := pcfg.Validate(); perr != nil {
-			err = errors.Join(err, s.explainProxy(perr, fs))
+	if c.proxying() {
+		if perr := c.Proxy.Validate(); perr != nil {
+			err = errors.Join(err, s.explain(perr, "Proxy"))
 		}
 	}
 	if err != nil {
-		return server.Config{}, usageError{err}
+		return configs{}, usageError{err}
 	}
-	return cfg, nil
+	return c, nil
 }
 
 func runServe(cmd *cobra.Command, s *settings, stderr io.Writer) error {
-	cfg, err := prepare(cmd, s)
+	c, err := prepare(cmd, s)
 	if err != nil {
 		return err
 	}
-	logger := newLogger(stderr, s.logFormat, s.logLevel)
+	cfg := c.Server
+	logger := newLogger(stderr, valueOf[string](s, "log-format"), valueOf[string](s, "log-level"))
 	cfg.Logger = logger
 
 	var accessLog *accesslog.File
-	switch s.accessLog {
+	switch path := valueOf[string](s, "access-log"); path {
 	case "":
 	case "-":
 		cfg.AccessLog = os.Stdout
 	default:
-		if accessLog, err = accesslog.OpenFile(s.accessLog); err != nil {
-			return usageError{fmt.Errorf("--access-log=%s%s: %w", s.accessLog, s.from("access-log"), err)}
+		if accessLog, err = accesslog.OpenFile(path); err != nil {
+			return usageError{fmt.Errorf("--access-log=%s%s: %w", path, s.from("access-log"), err)}
 		}
 		defer accessLog.Close()
 		cfg.AccessLog = accessLog
 	}
 
 	var handler fasthttp.RequestHandler = static.Welcome
-	if s.root != "" {
-		files, err := static.New(static.Config{Root: s.root})
+	if root := valueOf[string](s, "root"); root != "" {
+		files, err := static.New(static.Config{Root: root})
 		if err != nil {
-			return usageError{fmt.Errorf("--root=%s%s: %w", s.root, s.from("root"), err)}
+			return usageError{fmt.Errorf("--root=%s%s: %w", root, s.from("root"), err)}
 		}
 		defer files.Close()
 		handler = files.Handle
 	}
 
-	if pcfg, ok := s.proxyConfig(); ok {
-		pcfg.Logger = logger
-		rp, err := proxy.New(pcfg)
+	if c.proxying() {
+		c.Proxy.Logger = logger
+		upstreams, err := proxy.New(c.Proxy)
 		if err != nil {
-			return s.explainProxy(err, cmd.Flags())
+			return s.explain(err, "Proxy")
 		}
-		defer rp.Close()
-		handler = rp.Handler(handler)
+		defer upstreams.Close()
+		handler = upstreams.Handler(handler)
 		cfg.StreamRequestBody = true // uploads go upstream as they arrive
-		cfg.Metrics = rp.WritePrometheus
-		for _, r := range pcfg.Routes {
+		cfg.Metrics = upstreams.WritePrometheus
+		for _, r := range c.Proxy.Routes {
 			logger.Info("proxying", "path", r.Path, "upstreams", r.Upstreams)
 		}
 	}
 
 	srv, err := server.New(cfg, handler)
 	if err != nil {
-		return s.explain(err, cmd.Flags())
+		return s.explain(err, "Server")
 	}
 	if len(cfg.TLS.Certificates) == 0 && len(cfg.ACME.Domains) == 0 {
 		logger.Warn("development mode: try curl -k https://localhost:" + portOf(srv.Addrs()[0].String()) + "/")

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+
+	"github.com/fastserve/fastserve/proxy"
+	"github.com/fastserve/fastserve/server"
+)
+
+// configs are the library structs the settings fill: a setting's field is
+// a path in it, such as "Server.Tune.KeepAlive.Idle".
+type configs struct {
+	Server server.Config
+	Proxy  proxy.Config
+}
+
+// proxyRoute is a route of configs.Proxy: the config file's, or --proxy's
+// for "/".
+type proxyRoute = proxy.Route
+
+// proxying reports whether there is a route to proxy: --proxy, or the
+// config file's routes.
+func (c *configs) proxying() bool { return len(c.Proxy.Routes) > 0 }
+
+// build fills the library's configs from the settings, with the errors
+// that are the command's own: a setting given without the one it takes
+// effect with, a value the command does not take, --cert without --key.
+func (s *settings) build() (configs, error) {
+	var c configs
+	c.Server.Tune.NoDelay = true
+	for _, r := range s.routes {
+		c.Proxy.Routes = append(c.Proxy.Routes, r.route)
+	}
+	var errs []error
+	for _, r := range table {
+		v := s.value(r.name)
+		if r.needs != "" {
+			if need := row(r.needs); !s.on(need) {
+				if s.given(r.name) {
+					errs = append(errs, s.needsError(r, need))
+				}
+				continue
+			}
+		}
+		if r.valid != nil {
+			if want := call(r.valid, v).String(); want != "" {
+				errs = append(errs, fmt.Errorf("--%s=%s%s: invalid value: want %s", r.name, s.flags.Lookup(r.name).Value, s.from(r.name), want))
+				continue
+			}
+		}
+		switch {
+		case r.setter != nil:
+			call(r.setter, reflect.ValueOf(&c), v)
+		case r.field != "":
+			if r.conv != nil {
+				v = call(r.conv, v)
+			}
+			assign(reflect.ValueOf(&c).Elem(), r.field, v)
+		}
+	}
+	if nc, nk := len(valueOf[[]string](s, "cert")), len(valueOf[[]string](s, "key")); nc != nk {
+		errs = append(errs, fmt.Errorf("--cert and --key come in pairs, got %d --cert and %d --key", nc, nk))
+		c.Server.TLS.Certificates = nil // that is the one error about them
+	}
+	return c, errors.Join(errs...)
+}
+
+// needsError says that r was given while need, which it takes effect
+// only with, is off.
+func (s *settings) needsError(r, need setting) error {
+	with := "--" + need.name
+	if need.routesToo {
+		with += " or a routes: key in the config file"
+	}
+	state := "empty"
+	if _, ok := need.def.(bool); ok {
+		state = "false"
+	}
+	return fmt.Errorf("--%s=%s%s: takes effect only with %s, which is %s%s",
+		r.name, s.flags.Lookup(r.name).Value, s.from(r.name), with, state, s.from(need.name))
+}
+
+// assign sets the field at path in dst to v. A path element name[] is a
+// list: v's elements go to the list's elements, which are added as needed.
+func assign(dst reflect.Value, path string, v reflect.Value) {
+	name, rest, _ := strings.Cut(path, ".")
+	if list, ok := strings.CutSuffix(name, "[]"); ok {
+		l := dst.FieldByName(list)
+		for i := range v.Len() {
+			if i == l.Len() {
+				l.Set(reflect.Append(l, reflect.Zero(l.Type().Elem())))
+			}
+			assign(l.Index(i), rest, v.Index(i))
+		}
+		return
+	}
+	f := dst.FieldByName(name)
+	if rest != "" {
+		assign(f, rest, v)
+		return
+	}
+	f.Set(v)
+}
+
+// call calls f, a func of a setting's row, and returns its one result.
+func call(f any, args ...reflect.Value) reflect.Value {
+	out := reflect.ValueOf(f).Call(args)
+	if len(out) == 0 {
+		return reflect.Value{}
+	}
+	return out[0]
+}

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"regexp"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/fastserve/fastserve/server"
+)
+
+// explain rewrites the library's errors about configs.Server or
+// configs.Proxy (of is "Server" or "Proxy") in the settings' names, one
+// line each: --keepalive-idle=500ms (flag --keepalive-idle): invalid
+// value: must be ...
+func (s *settings) explain(err error, of string) error {
+	var lines []error
+	for _, e := range unjoin(err) {
+		var ce *server.ConfigError
+		if !errors.As(e, &ce) {
+			lines = append(lines, e)
+			continue
+		}
+		if of == "Proxy" && strings.HasPrefix(ce.Field, "Routes[") {
+			lines = append(lines, s.explainRoute(ce))
+			continue
+		}
+		r, ok := fieldSetting(of + "." + ce.Field)
+		if !ok {
+			lines = append(lines, e)
+			continue
+		}
+		v := s.flags.Lookup(r.name).Value.String()
+		if s.value(r.name).Kind() == reflect.Slice {
+			v = fmt.Sprint(ce.Value) // the one value at fault
+		}
+		if ce.Allowed == "" || errors.Is(ce.Err, errors.ErrUnsupported) {
+			cause := ce.Err
+			if cause == nil || errors.Is(ce.Err, errors.ErrUnsupported) {
+				cause = e
+			}
+			lines = append(lines, fmt.Errorf("--%s=%s%s: %v", r.name, v, s.from(r.name), cause))
+			continue
+		}
+		lines = append(lines, fmt.Errorf("--%s=%s%s: invalid value: must be %s", r.name, v, s.from(r.name), ce.Allowed))
+	}
+	return errors.Join(lines...)
+}
+
+var listIndex = regexp.MustCompile(`\[\d+\]`)
+
+// fieldSetting is the setting of table that sets field, a path in
+// configs whose list indexes are ignored ("Server.TLS.Certificates[1]"):
+// the one that names it, or else the first that names a field inside it.
+func fieldSetting(field string) (setting, bool) {
+	field = strings.TrimSuffix(listIndex.ReplaceAllString(field, "[]"), "[]")
+	for _, r := range table {
+		if r.field == field || strings.HasPrefix(r.field, field+".") || strings.HasPrefix(r.field, field+"[]") {
+			return r, true
+		}
+	}
+	return setting{}, false
+}
+
+// explainRoute rewrites an error about a proxy route: a route of the
+// config file by its line, the route for "/" as --proxy.
+func (s *settings) explainRoute(ce *server.ConfigError) error {
+	var i, j int
+	field := ce.Field
+	if n, _ := fmt.Sscanf(ce.Field, "Routes[%d].Upstreams[%d]", &i, &j); n == 2 {
+		field = "Upstreams[]"
+	} else if n, _ := fmt.Sscanf(ce.Field, "Routes[%d].", &i); n == 1 {
+		field = ce.Field[strings.Index(ce.Field, "].")+2:]
+	}
+	if i < len(s.routes) {
+		key := map[string]string{"Path": "path", "Upstreams": "proxy", "Upstreams[]": fmt.Sprintf("proxy[%d]", j)}[field]
+		return fmt.Errorf("%s: routes[%d].%s=%v: invalid value: must be %s", s.routes[i].src, i, key, unquote(ce.Value), ce.Allowed)
+	}
+	if field == "Path" { // --proxy's route for "/" and a file route for "/"
+		return fmt.Errorf("--proxy=%s%s: invalid value: a route of the config file has the path \"/\" already", strings.Join(valueOf[[]string](s, "proxy"), ","), s.from("proxy"))
+	}
+	return fmt.Errorf("--proxy=%v%s: invalid value: must be %s", unquote(ce.Value), s.from("proxy"), ce.Allowed)
+}
+
+// unquote undoes the %q of a ConfigError's string value.
+func unquote(v any) any {
+	if str, ok := v.(string); ok && len(str) >= 2 && str[0] == '"' {
+		var u string
+		if _, err := fmt.Sscanf(str, "%q", &u); err == nil {
+			return u
+		}
+	}
+	return v
+}
+
+// badValue is the one-line error for a value a setting cannot take.
+func badValue(f *pflag.Flag, v, src string, err error) error {
+	return fmt.Errorf("--%s=%s (%s): invalid value: want %s", f.Name, v, src, wantOf(f))
+}
+
+func wantOf(f *pflag.Flag) string {
+	switch f.Value.Type() {
+	case "duration":
+		return "a duration such as 60s, 1m30s or 0"
+	case "int":
+		return "a whole number"
+	case "bool":
+		return "true or false"
+	case "networks":
+		return "a CIDR such as 10.0.0.0/8 or an address"
+	case "stringSlice":
+		return "names separated by commas"
+	}
+	return "a " + f.Value.Type()
+}
+
+// from names where a setting came from, for an error message.
+func (s *settings) from(flag string) string {
+	if src, ok := s.source[flag]; ok {
+		return " (" + src + ")"
+	}
+	return " (default)"
+}
+
+// unjoin flattens errors.Join trees into their leaves.
+func unjoin(err error) []error {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return []error{err}
+	}
+	var errs []error
+	for _, e := range j.Unwrap() {
+		errs = append(errs, unjoin(e)...)
+	}
+	return errs
+}

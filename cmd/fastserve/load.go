@@ -1,0 +1,231 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+
+	"github.com/spf13/pflag"
+	"go.yaml.in/yaml/v3"
+)
+
+// fileRoute is an entry of the config file's routes: list.
+type fileRoute struct {
+	route proxyRoute
+	src   string // config file F:LINE
+}
+
+// load fills the settings not given as flags from FASTSERVE_* variables,
+// then from the config file: flags win over the environment, which wins
+// over the file.
+func (s *settings) load(fs *pflag.FlagSet, lookupEnv func(string) (string, bool)) error {
+	s.flags = fs
+	s.source = map[string]string{}
+	fs.Visit(func(f *pflag.Flag) { s.source[f.Name] = "flag --" + f.Name })
+
+	var errs []error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Changed || f.Name == "config" {
+			return
+		}
+		name := envName(f.Name)
+		v, ok := lookupEnv(name)
+		if !ok {
+			return
+		}
+		src := "environment " + name
+		vals := []string{v}
+		if t := f.Value.Type(); t == "stringArray" || t == "stringSlice" {
+			vals = strings.Split(v, ",")
+		}
+		for _, v := range vals {
+			if err := f.Value.Set(strings.TrimSpace(v)); err != nil {
+				errs = append(errs, badValue(f, v, src, err))
+				return
+			}
+		}
+		f.Changed = true
+		s.source[f.Name] = src
+	})
+	if s.configFile == "" {
+		s.configFile, _ = lookupEnv(envName("config"))
+	}
+	if s.configFile != "" {
+		errs = append(errs, s.loadFile(fs)...)
+	}
+	return errors.Join(errs...)
+}
+
+func envName(flag string) string {
+	return "FASTSERVE_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// loadFile sets, from the YAML mapping in the config file, the settings
+// that neither a flag nor the environment gave.
+func (s *settings) loadFile(fs *pflag.FlagSet) []error {
+	b, err := os.ReadFile(s.configFile)
+	if err != nil {
+		return []error{fmt.Errorf("config file: %w", err)}
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return []error{fmt.Errorf("config file %s: %w", s.configFile, err)}
+	}
+	if len(doc.Content) == 0 {
+		return nil // an empty file sets nothing
+	}
+	top := doc.Content[0]
+	if top.Kind != yaml.MappingNode {
+		return []error{fmt.Errorf("config file %s:%d: want a mapping of setting names to values", s.configFile, top.Line)}
+	}
+	var errs []error
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		k, v := top.Content[i], top.Content[i+1]
+		src := fmt.Sprintf("config file %s:%d", s.configFile, k.Line)
+		if k.Value == "routes" {
+			if seen[k.Value] {
+				errs = append(errs, fmt.Errorf("%s: %q is set twice", src, k.Value))
+				continue
+			}
+			seen[k.Value] = true
+			errs = append(errs, s.loadRoutes(v)...)
+			continue
+		}
+		f := fs.Lookup(k.Value)
+		if f == nil || k.Value == "config" {
+			msg := fmt.Sprintf("%s: unknown setting %q", src, k.Value)
+			if alt := strings.ReplaceAll(strings.ToLower(k.Value), "_", "-"); alt != k.Value && fs.Lookup(alt) != nil {
+				msg += fmt.Sprintf(" (did you mean %q?)", alt)
+			}
+			errs = append(errs, errors.New(msg+"; settings are named as the flags in 'fastserve serve --help'"))
+			continue
+		}
+		if seen[k.Value] {
+			errs = append(errs, fmt.Errorf("%s: %q is set twice", src, k.Value))
+			continue
+		}
+		seen[k.Value] = true
+		if f.Changed {
+			continue // a flag or the environment wins
+		}
+		var vals []string
+		switch {
+		case v.Kind == yaml.ScalarNode:
+			vals = []string{v.Value}
+		case v.Kind == yaml.SequenceNode && isList(f):
+			for _, e := range v.Content {
+				vals = append(vals, e.Value)
+			}
+		default:
+			errs = append(errs, fmt.Errorf("%s: %q must be a single value", src, k.Value))
+			continue
+		}
+		for _, val := range vals {
+			if err := f.Value.Set(val); err != nil {
+				errs = append(errs, badValue(f, val, src, err))
+				break
+			}
+		}
+		f.Changed = true
+		s.source[f.Name] = src
+	}
+	return errs
+}
+
+// loadRoutes reads the config file's routes: a list of {path, proxy}
+// mappings, proxy being one URL or a list of them.
+func (s *settings) loadRoutes(v *yaml.Node) []error {
+	at := func(n *yaml.Node) string { return fmt.Sprintf("config file %s:%d", s.configFile, n.Line) }
+	const want = "want a list of {path: /prefix/, proxy: [http://host:port, ...]}"
+	if v.Kind != yaml.SequenceNode {
+		return []error{fmt.Errorf("%s: routes: %s", at(v), want)}
+	}
+	var errs []error
+	for i, e := range v.Content {
+		if e.Kind != yaml.MappingNode {
+			errs = append(errs, fmt.Errorf("%s: routes[%d]: %s", at(e), i, want))
+			continue
+		}
+		r := fileRoute{src: at(e)}
+		for j := 0; j+1 < len(e.Content); j += 2 {
+			key, val := e.Content[j], e.Content[j+1]
+			switch {
+			case key.Value == "path" && val.Kind == yaml.ScalarNode:
+				r.route.Path = val.Value
+			case key.Value == "proxy" && val.Kind == yaml.ScalarNode:
+				r.route.Upstreams = append(r.route.Upstreams, splitList(val.Value)...)
+			case key.Value == "proxy" && val.Kind == yaml.SequenceNode:
+				for _, u := range val.Content {
+					r.route.Upstreams = append(r.route.Upstreams, splitList(u.Value)...)
+				}
+			default:
+				errs = append(errs, fmt.Errorf("%s: routes[%d]: unknown key or value %q; %s", at(key), i, key.Value, want))
+			}
+		}
+		s.routes = append(s.routes, r)
+	}
+	if len(errs) == 0 {
+		s.source["routes"] = at(v)
+	}
+	return errs
+}
+
+// splitList splits a comma-separated list, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, e := range strings.Split(v, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// isList reports whether a setting takes several values: a config file may
+// give them as a YAML sequence.
+func isList(f *pflag.Flag) bool {
+	switch f.Value.Type() {
+	case "stringArray", "stringSlice", "networks":
+		return true
+	}
+	return false
+}
+
+// networks is a list of IP networks, each given as a CIDR or as one
+// address, separated by commas or given one per flag.
+type networks []netip.Prefix
+
+func (n *networks) String() string {
+	parts := make([]string, len(*n))
+	for i, p := range *n {
+		parts[i] = p.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+// Set adds the networks in v, all or none.
+func (n *networks) Set(v string) error {
+	var add []netip.Prefix
+	for _, part := range strings.Split(v, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(part)
+		if err != nil {
+			a, aerr := netip.ParseAddr(part)
+			if aerr != nil || a.Zone() != "" {
+				return err
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		add = append(add, p.Masked())
+	}
+	*n = append(*n, add...)
+	return nil
+}
+
+func (n *networks) Type() string { return "networks" }
