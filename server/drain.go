@@ -26,11 +26,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.tls.acme.Stop()
 	}
 	defer s.drainEnd.Do(func() { close(s.drained) })
-	s.mu.Lock()
-	if s.handoverLn != nil {
-		s.handoverLn.Close()
-	}
-	s.mu.Unlock()
+	s.handover.Close()
 	for _, l := range s.lns {
 		l.Close()
 	}

@@ -15,10 +15,8 @@ import (
 // same lifecycle: the admin endpoints and the redirect to HTTPS.
 type plainServer struct {
 	name string
-	addr string // as configured
 	fs   *fasthttp.Server
 	ln   *onceCloser
-	tl   *tune.Listener
 }
 
 // onceCloser is a listener that closing again leaves alone: Shutdown
@@ -50,7 +48,7 @@ func (s *Server) ListenerAddr(name string) net.Addr {
 func (s *Server) newPlain(name, addr string, h fasthttp.RequestHandler) (*plainServer, error) {
 	var ln net.Listener
 	var err error
-	if fs := s.inh.take(name, addr); len(fs) > 0 {
+	if fs := s.handover.Take(name, addr); len(fs) > 0 {
 		ln, err = tune.FileListener(fs[0], s.cfg.Tune)
 		for _, f := range fs {
 			f.Close()
@@ -61,9 +59,10 @@ func (s *Server) newPlain(name, addr string, h fasthttp.RequestHandler) (*plainS
 	if err != nil {
 		return nil, fmt.Errorf("server: %s listener: %w", name, err)
 	}
+	s.handover.Add(name, addr, ln.(*tune.Listener))
 	fs := s.newFastHTTP(nil)
 	fs.Handler = h
-	return &plainServer{name: name, addr: addr, ln: &onceCloser{Listener: ln}, tl: ln.(*tune.Listener), fs: fs}, nil
+	return &plainServer{name: name, ln: &onceCloser{Listener: ln}, fs: fs}, nil
 }
 
 // redirectHandler answers every request with a permanent redirect to the

@@ -17,6 +17,7 @@ import (
 
 	"github.com/fastserve/fastserve/accesslog"
 	"github.com/fastserve/fastserve/certs"
+	"github.com/fastserve/fastserve/handover"
 	"github.com/fastserve/fastserve/internal/ratelog"
 	"github.com/fastserve/fastserve/proxyproto"
 	"github.com/fastserve/fastserve/tune"
@@ -52,9 +53,7 @@ type Server struct {
 
 	proxyPolicy proxyproto.Policy // who must send a PROXY header (Config.ProxyProtocol)
 
-	inh        *inherited        // sockets from the process this one replaces, until serving
-	handoverLn *net.UnixListener // where the next process asks for the sockets, or nil
-	handedOver chan struct{}     // closed when the next process serves on the sockets
+	handover *handover.Registry // the sockets taken from the process this one replaces, and offered to the next; nil without Config.Handover
 }
 
 // New validates cfg, reporting every invalid field as a *ConfigError (all
@@ -86,7 +85,7 @@ func New(cfg Config, h fasthttp.RequestHandler) (*Server, error) {
 	// the listeners, and the sockets and connection of a hand-over, so
 	// that the process offering them serves on, and can offer them again.
 	if cfg.Handover != "" {
-		if s.inh, err = requestHandover(cfg.Handover); err != nil {
+		if s.handover, err = handover.Open(cfg.Handover, s.log); err != nil {
 			s.poller.stop()
 			return nil, err
 		}
@@ -111,7 +110,7 @@ var makePoller = newPoller
 func (s *Server) abandon() {
 	s.poller.stop()
 	s.closeListeners()
-	s.inh.close(false)
+	s.handover.Abandon()
 }
 
 // newServer is a Server for cfg (with its defaults) that has bound
@@ -124,7 +123,6 @@ func newServer(cfg Config) *Server {
 		conns:       make(map[*conn]struct{}),
 		perIP:       make(map[netip.Addr]int),
 		drained:     make(chan struct{}),
-		handedOver:  make(chan struct{}),
 		proxyPolicy: proxyproto.Policy{From: cfg.ProxyProtocolFrom},
 	}
 	if cfg.HSTS > 0 {
@@ -179,7 +177,7 @@ func (s *Server) newFastHTTP(h fasthttp.RequestHandler) *fasthttp.Server {
 func (s *Server) listen() error {
 	cfg := s.cfg
 	var tls []*tune.Listener
-	files := s.inh.take("https", cfg.Addr)
+	files := s.handover.Take("https", cfg.Addr)
 	for i, f := range files {
 		tl, err := tune.FileListener(f, cfg.Tune)
 		f.Close()
@@ -196,6 +194,7 @@ func (s *Server) listen() error {
 	}
 	for _, l := range tls {
 		s.lns = append(s.lns, &listener{tl: l, srv: s})
+		s.handover.Add("https", cfg.Addr, l)
 	}
 	if n := cfg.Listeners - len(tls); n > 0 {
 		addr := cfg.Addr
@@ -218,6 +217,7 @@ func (s *Server) listen() error {
 		}
 		for _, ln := range lns {
 			s.lns = append(s.lns, &listener{tl: ln.(*tune.Listener), srv: s})
+			s.handover.Add("https", cfg.Addr, ln.(*tune.Listener))
 		}
 	}
 	return s.newPlainServers()
@@ -320,16 +320,14 @@ func (s *Server) Serve(ctx context.Context) error {
 		as.Start() // once the listeners serve, to answer the challenges
 		defer as.Stop()
 	}
-	if s.inh != nil {
-		if err := s.inh.close(true); err != nil {
-			s.log.Warn("could not tell the previous process to drain; it serves on beside this one", "pid", s.inh.pid, "err", err)
-		} else {
-			s.log.Info("took the listeners over; the previous process drains", "from_pid", s.inh.pid)
+	if s.handover != nil {
+		switch prev, err := s.handover.Serving(); {
+		case err != nil:
+			s.log.Warn("could not tell the previous process to drain; it serves on beside this one", "pid", prev, "err", err)
+		case prev != 0:
+			s.log.Info("took the listeners over; the previous process drains", "from_pid", prev)
 		}
-		s.inh = nil
-	}
-	if s.cfg.Handover != "" {
-		if err := s.listenHandover(); err != nil {
+		if err := s.handover.Listen(); err != nil {
 			s.log.Error("no hand-over to a next process", "err", err)
 		}
 	}
@@ -339,7 +337,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 		err = s.drain()
-	case <-s.handedOver:
+	case <-s.handover.HandedOver():
 		err = s.drain()
 	case err = <-errc:
 		pending--

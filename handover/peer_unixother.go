@@ -1,6 +1,6 @@
 //go:build unix && !linux
 
-package server
+package handover
 
 import "net"
 
