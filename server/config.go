@@ -121,12 +121,12 @@ type Config struct {
 	// (one goroutine, epoll) holds the socket and serves it again when the
 	// client sends, its TLS state intact; the wait stays bounded by
 	// IdleTimeout (HeaderTimeout for a first request). That frees the
-	// goroutine's stack, most of what an idle connection costs: measured,
-	// 5,000 idle keep-alive TLS connections took 17 KiB each of heap and
-	// stack, 8 KiB parked (RSS 20 and 10 KiB, once settled). A busy keep-alive connection, whose next request
-	// comes sooner, never parks. If zero, 1 s; if negative, connections
-	// never park. Linux only (elsewhere leave it zero: it is off), and not
-	// with KeepIdleBuffers, whose buffers cost more than the goroutine.
+	// goroutine's stack, most of what an idle connection costs (the
+	// figures are in docs/performance.md). A busy keep-alive connection,
+	// whose next request comes sooner, never parks. If zero, 1 s; if
+	// negative, connections never park. Linux only (elsewhere leave it
+	// zero: it is off), and not with KeepIdleBuffers, whose buffers cost
+	// more than the goroutine.
 	IdleParkAfter time.Duration
 
 	// DrainTimeout bounds the graceful shutdown that Serve starts when its
@@ -199,10 +199,9 @@ type Config struct {
 
 	// KeepIdleBuffers keeps each connection's read and write buffers
 	// while it waits for its next request. By default they are released
-	// (fasthttp's ReduceMemoryUsage): measured side by side, that cut the
-	// memory of an idle keep-alive TLS connection from 52 to 28 KiB and
-	// served 1,000 keep-alive connections 14% faster [9-19%] (100
-	// connections: 0.98 [0.92-1.03], within noise).
+	// (fasthttp's ReduceMemoryUsage), which costs less memory per idle
+	// connection and, at many connections, is faster too
+	// (docs/performance.md has the side-by-side figures).
 	KeepIdleBuffers bool
 
 	// Name is sent in the Server header. If empty, "fastserve".
