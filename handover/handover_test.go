@@ -155,3 +155,15 @@ func TestNilRegistry(t *testing.T) {
 	r.Abandon()
 	r.Close()
 }
+
+// TestListenFails: a path the socket cannot be put at (here a directory)
+// is an error, not a registry that listens where nobody looks.
+func TestListenFails(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "handover.sock")
+	require.NoError(t, os.Mkdir(path, 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(path, "x"), nil, 0o600))
+	r := open(t, path, io.Discard)
+	assert.ErrorContains(t, r.Listen(), "handover: socket")
+	matches, _ := filepath.Glob(path + ".*.tmp")
+	assert.Empty(t, matches, "the temporary socket is removed")
+}

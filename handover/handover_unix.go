@@ -290,7 +290,8 @@ func (r *Registry) Listen() error {
 	}
 	// The file may be the next process's by the time this one closes.
 	ln.SetUnlinkOnClose(false)
-	if err := os.Chmod(tmp, 0o600); err == nil {
+	err = os.Chmod(tmp, 0o600)
+	if err == nil {
 		err = os.Rename(tmp, r.path)
 	}
 	if err != nil {
