@@ -76,6 +76,7 @@ type conn struct {
 	body bodyLimit
 
 	idleSince atomic.Int64 // when the connection went idle between requests (Unix ns), or 0
+	idleStamp time.Time    // the same, for the wait that follows (takeIdleStamp); zero once taken
 	requests  atomic.Uint64
 	bytesIn   atomic.Uint64
 	bytesOut  atomic.Uint64
@@ -249,8 +250,8 @@ func (s *Server) connState(nc net.Conn, st fasthttp.ConnState) {
 	}
 	switch st {
 	case fasthttp.StateIdle:
-		c.wait.stamp = time.Now()
-		if c.idleSince.Swap(c.wait.stamp.UnixNano()) == 0 {
+		c.idleStamp = time.Now()
+		if c.idleSince.Swap(c.idleStamp.UnixNano()) == 0 {
 			s.stats.idle.Add(1)
 		}
 	case fasthttp.StateClosed:
@@ -259,12 +260,24 @@ func (s *Server) connState(nc net.Conn, st fasthttp.ConnState) {
 			s.parkConn(c)
 			return
 		}
-		if c.idleSince.Swap(0) != 0 {
-			s.stats.idle.Add(-1)
-		}
+		c.endIdle()
 	case fasthttp.StateActive, fasthttp.StateHijacked:
-		if c.idleSince.Swap(0) != 0 {
-			s.stats.idle.Add(-1)
-		}
+		c.endIdle()
 	}
+}
+
+// endIdle ends the connection's idle time, if it was idle.
+func (c *conn) endIdle() {
+	if c.idleSince.Swap(0) != 0 {
+		c.srv.stats.idle.Add(-1)
+	}
+}
+
+// takeIdleStamp returns when fasthttp last called the connection idle,
+// once: zero after that, so that the wait that follows reads the clock
+// only if fasthttp did not just now.
+func (c *conn) takeIdleStamp() time.Time {
+	t := c.idleStamp
+	c.idleStamp = time.Time{}
+	return t
 }

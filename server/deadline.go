@@ -13,6 +13,9 @@ import (
 // the one there, a write deadline once it is an eighth of WriteTimeout
 // behind.
 type deadlines struct {
+	// beforeHandshake is the read deadline fasthttp set before the
+	// handshake, kept for it (the handshake has its own).
+	beforeHandshake time.Time
 	// asked is the read deadline fasthttp last set (zero for none): the
 	// bound of the current wait, header or body, before rate credit. A
 	// wait for the next request takes it as its end (park.go).
@@ -64,6 +67,22 @@ func (c *conn) setRead(t time.Time) error {
 func (c *conn) applyRead(t time.Time) error {
 	c.dl.applied = t
 	return c.Conn.SetReadDeadline(t)
+}
+
+// afterHandshake sets the deadlines for the first request: the header
+// timeout from now, if fasthttp asked for a read deadline before the
+// handshake, and no write deadline.
+func (c *conn) afterHandshake() error {
+	rd := time.Time{}
+	if !c.dl.beforeHandshake.IsZero() {
+		rd = time.Now().Add(c.srv.cfg.HeaderTimeout)
+	}
+	c.dl.asked = rd
+	if err := c.applyRead(rd); err != nil {
+		return err
+	}
+	c.dl.want = rd
+	return c.setWrite(time.Time{})
 }
 
 // ask takes a read deadline fasthttp sets (header, body, idle) as the
@@ -118,7 +137,7 @@ func (c *conn) setWrite(t time.Time) error {
 // the handshake has its own deadline.
 func (c *conn) SetReadDeadline(t time.Time) error {
 	if c.phase() == phaseNew {
-		c.hs.firstDeadline = t
+		c.dl.beforeHandshake = t
 		return nil
 	}
 	return c.ask(t)
@@ -129,7 +148,7 @@ func (c *conn) SetWriteDeadline(t time.Time) error { return c.setWrite(t) }
 
 func (c *conn) SetDeadline(t time.Time) error {
 	if c.phase() == phaseNew {
-		c.hs.firstDeadline = t
+		c.dl.beforeHandshake = t
 		return nil
 	}
 	if err := c.ask(t); err != nil {

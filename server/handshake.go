@@ -16,10 +16,9 @@ import (
 // handshake is what a connection knows of its TLS handshake, and of the
 // PROXY protocol header before it.
 type handshake struct {
-	err           error     // the handshake's outcome, once it ran
-	firstDeadline time.Time // the read deadline fasthttp set before the handshake
-	offered       uint16    // the highest TLS version the client offered
-	unknownName   bool      // StrictSNI found no certificate for the server name
+	err         error  // the handshake's outcome, once it ran
+	offered     uint16 // the highest TLS version the client offered
+	unknownName bool   // StrictSNI found no certificate for the server name
 }
 
 // connKey finds the conn of a handshake in its context, for the
@@ -66,16 +65,7 @@ func (c *conn) handshake() error {
 	if c.Conn.ConnectionState().NegotiatedProtocol == certs.ACMETLSProtocol {
 		return io.EOF // a TLS-ALPN-01 validation ends with its handshake
 	}
-	rd := time.Time{}
-	if !c.hs.firstDeadline.IsZero() {
-		rd = time.Now().Add(s.cfg.HeaderTimeout)
-	}
-	c.dl.asked = rd
-	if err := c.applyRead(rd); err != nil {
-		return err
-	}
-	c.dl.want = rd
-	return c.setWrite(time.Time{})
+	return c.afterHandshake()
 }
 
 // readProxyHeader reads a trusted peer's PROXY header under

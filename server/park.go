@@ -36,10 +36,9 @@ const parkSkew = 10 * time.Millisecond
 // idleWait is a connection's wait for its next request (or its first),
 // across parks.
 type idleWait struct {
-	on    bool      // a wait is under way
-	end   time.Time // its deadline (IdleTimeout, or HeaderTimeout before a first request), or zero for none
-	stamp time.Time // when fasthttp last called the connection idle, for the wait that follows to start from instead of reading the clock again; zero once taken
-	fd    int32     // the socket, while parked
+	on  bool      // a wait is under way
+	end time.Time // its deadline (IdleTimeout, or HeaderTimeout before a first request), or zero for none
+	fd  int32     // the socket, while parked
 }
 
 // errParked ends an idle wait that has lasted IdleParkAfter.
@@ -56,8 +55,7 @@ func (c *conn) waitRead(b []byte) (int, error) {
 	if !w.on {
 		w.on, w.end = true, c.dl.asked
 	}
-	now := w.stamp
-	w.stamp = time.Time{}
+	now := c.takeIdleStamp()
 	if now.IsZero() {
 		now = time.Now()
 	}
@@ -140,9 +138,7 @@ func (s *Server) resume(c *conn) {
 func (s *Server) closeParked(cs ...*conn) {
 	for _, c := range cs {
 		c.setPhase(phaseServing)
-		if c.idleSince.Swap(0) != 0 {
-			s.stats.idle.Add(-1)
-		}
+		c.endIdle()
 		_ = c.Close()
 	}
 }
