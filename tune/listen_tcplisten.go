@@ -36,4 +36,6 @@ func listen(network, addr string, o Options) (*Listener, error) {
 }
 
 // tcplistenBuilds says whether listen uses tcplisten on this platform.
+//
+//lint:ignore U1000 read by sockopt_other.go, which builds on the platforms other than Linux that use tcplisten
 const tcplistenBuilds = true
