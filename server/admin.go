@@ -43,11 +43,16 @@ type SocketInfo struct {
 	KeepAliveIntervalSeconds float64 `json:"keepalive_interval_seconds"`
 	KeepAliveCount           int     `json:"keepalive_count"`
 	UserTimeoutSeconds       float64 `json:"user_timeout_seconds"`
-	RTTMicros                int64   `json:"rtt_us"`
-	RTTVarMicros             int64   `json:"rttvar_us"`
-	Retransmits              uint32  `json:"retransmits_total"`
-	Unacked                  uint32  `json:"unacked"`
-	Lost                     uint32  `json:"lost"`
+	// DeadPeerAfterSeconds is how long after the client's last segment the
+	// kernel closes this connection, idle, if the client vanished (no FIN
+	// or RST reaches the server): from the keep-alive and user timeout it
+	// holds (tune.SocketState.DeadPeerAfter); 0 for never.
+	DeadPeerAfterSeconds float64 `json:"dead_peer_after_seconds"`
+	RTTMicros            int64   `json:"rtt_us"`
+	RTTVarMicros         int64   `json:"rttvar_us"`
+	Retransmits          uint32  `json:"retransmits_total"`
+	Unacked              uint32  `json:"unacked"`
+	Lost                 uint32  `json:"lost"`
 }
 
 func socketInfo(st tune.SocketState) *SocketInfo {
@@ -58,6 +63,7 @@ func socketInfo(st tune.SocketState) *SocketInfo {
 		KeepAliveIntervalSeconds: st.KeepAliveInterval.Seconds(),
 		KeepAliveCount:           st.KeepAliveCount,
 		UserTimeoutSeconds:       st.UserTimeout.Seconds(),
+		DeadPeerAfterSeconds:     st.DeadPeerAfter().Seconds(),
 		RTTMicros:                st.RTT.Microseconds(),
 		RTTVarMicros:             st.RTTVar.Microseconds(),
 		Retransmits:              st.TotalRetransmits,

@@ -489,6 +489,28 @@ func unjoin(err error) []error {
 	return []error{err}
 }
 
+// Notes are what cfg asks for that is valid but may surprise: for each, a
+// sentence saying what will happen. New logs them as warnings, and
+// fastserve check prints them.
+func (cfg Config) Notes() []string {
+	var notes []string
+	o := cfg.Tune
+	if o == (tune.Options{}) {
+		o = tune.Default()
+	}
+	if o.KeepAliveOverridden() {
+		ka := o.KeepAlive
+		count := ka.Count
+		if count == 0 {
+			count = 9
+		}
+		notes = append(notes, fmt.Sprintf("the TCP user timeout (%v) replaces the keep-alive probe count (%d): "+
+			"the kernel closes an idle connection whose peer vanished %v after its last segment, not idle + interval x count; "+
+			"leave the user timeout unset to derive it from keep-alive", o.UserTimeout, count, o.DeadPeerAfter()))
+	}
+	return notes
+}
+
 // defaultMaxConns is 7/8 of the file descriptor limit, or 10,000 where
 // there is none.
 func defaultMaxConns() int {

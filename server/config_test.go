@@ -71,7 +71,7 @@ func TestNewReportsEveryField(t *testing.T) {
 		Addr:          "nope",
 		BodyTimeout:   -1,
 		MaxConnsPerIP: -1,
-		Tune:          tune.Options{Backlog: -1, UserTimeout: -1},
+		Tune:          tune.Options{Backlog: -1, UserTimeout: 1500 * time.Microsecond},
 	}, hello)
 	var fields []string
 	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {

@@ -136,11 +136,13 @@ func TestAdmin(t *testing.T) {
 	require.NotNil(t, ci.Socket, ci.SocketError)
 	assert.Equal(t, server.SocketInfo{
 		State: "ESTABLISHED", KeepAlive: true, KeepAliveIdleSeconds: 21, KeepAliveIntervalSeconds: 3,
-		KeepAliveCount: 4, UserTimeoutSeconds: 110,
+		// The user timeout follows the keep-alive that replaced the
+		// default's: 21 + 3 x 4 s, not the default's 110 s.
+		KeepAliveCount: 4, UserTimeoutSeconds: 33, DeadPeerAfterSeconds: 33,
 	}, server.SocketInfo{
 		State: ci.Socket.State, KeepAlive: ci.Socket.KeepAlive, KeepAliveIdleSeconds: ci.Socket.KeepAliveIdleSeconds,
 		KeepAliveIntervalSeconds: ci.Socket.KeepAliveIntervalSeconds, KeepAliveCount: ci.Socket.KeepAliveCount,
-		UserTimeoutSeconds: ci.Socket.UserTimeoutSeconds,
+		UserTimeoutSeconds: ci.Socket.UserTimeoutSeconds, DeadPeerAfterSeconds: ci.Socket.DeadPeerAfterSeconds,
 	}, "the kernel's view of the client connection")
 	assert.Equal(t, fasthttp.StatusBadRequest, adminGet(t, ts, "/debug/conns?limit=x").StatusCode())
 

@@ -68,6 +68,9 @@ func New(cfg Config, h fasthttp.RequestHandler) (*Server, error) {
 		return nil, err
 	}
 	s := newServer(cfg)
+	for _, n := range cfg.Notes() {
+		s.log.Warn(n)
+	}
 	s.fs = s.newFastHTTP(h)
 	if s.tls, err = newTLSState(cfg.TLS, cfg.ACME.Enabled(), cfg.Logger); err != nil {
 		return nil, err

@@ -29,8 +29,8 @@ func apply(c *net.TCPConn, o Options) error {
 			return fmt.Errorf("tune: set keep-alive: %w", err)
 		}
 	}
-	if o.UserTimeout > 0 {
-		if err := setUserTimeout(c, o.UserTimeout); err != nil {
+	if ut := o.EffectiveUserTimeout(); ut > 0 {
+		if err := setUserTimeout(c, ut); err != nil {
 			return fmt.Errorf("tune: set TCP_USER_TIMEOUT: %w", err)
 		}
 	}

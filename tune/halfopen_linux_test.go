@@ -36,9 +36,20 @@ func TestHalfOpenPeer(t *testing.T) {
 	controlsAt := max(keepAliveBound, userTimeoutBound)
 
 	goDefault := tune.SocketState{KeepAlive: true, KeepAliveIdle: 15 * time.Second, KeepAliveInterval: 15 * time.Second, KeepAliveCount: 9}
-	fastState := tune.SocketState{KeepAlive: true, KeepAliveIdle: time.Second, KeepAliveInterval: time.Second, KeepAliveCount: 2}
+	// A keep-alive given without a user timeout brings its own: Idle +
+	// Interval×Count.
+	fastState := tune.SocketState{KeepAlive: true, KeepAliveIdle: time.Second, KeepAliveInterval: time.Second, KeepAliveCount: 2,
+		UserTimeout: 3 * time.Second}
+	fastNoUT := fastState
+	fastNoUT.UserTimeout = 0
 	userTimeoutState := goDefault
 	userTimeoutState.UserTimeout = userTimeout
+	// An explicit user timeout shorter than Idle + Interval×Count (1 + 1×5
+	// s) replaces the count: the connection goes at the first probe due
+	// once it has passed (DeadPeerAfter).
+	overridden := tune.Options{KeepAlive: net.KeepAliveConfig{Enable: true, Idle: time.Second, Interval: time.Second, Count: 5}, UserTimeout: userTimeout}
+	overriddenState := tune.SocketState{KeepAlive: true, KeepAliveIdle: time.Second, KeepAliveInterval: time.Second, KeepAliveCount: 5,
+		UserTimeout: userTimeout}
 
 	cases := []struct {
 		name string
@@ -61,9 +72,16 @@ func TestHalfOpenPeer(t *testing.T) {
 		// the data went out.
 		{name: "user-timeout", opts: tune.Options{UserTimeout: userTimeout}, want: userTimeoutState, write: true,
 			min: userTimeout, max: userTimeoutBound},
-		// Keep-alive sends no probe while data is unacknowledged: the case
+		// Keep-alive alone frees a socket with data in flight too, through
+		// the user timeout derived from it.
+		{name: "keepalive-unacked", opts: tune.Options{KeepAlive: fast}, want: fastState, write: true,
+			min: fastState.UserTimeout, max: keepAliveBound},
+		{name: "keepalive-overridden", opts: overridden, want: overriddenState,
+			min: overridden.DeadPeerAfter(), max: overridden.DeadPeerAfter() + margin},
+		// Keep-alive sends no probe while data is unacknowledged: with the
+		// user timeout turned off, nothing frees the socket. The case
 		// TCP_USER_TIMEOUT exists for.
-		{name: "unacked-no-user-timeout", opts: tune.Options{KeepAlive: fast}, want: fastState, write: true},
+		{name: "unacked-no-user-timeout", opts: tune.Options{KeepAlive: fast, UserTimeout: -1}, want: fastNoUT, write: true},
 	}
 
 	lns := make([]net.Listener, len(cases))

@@ -132,11 +132,22 @@ func TestListenAppliesOptions(t *testing.T) {
 		{"default", tune.Default(), func(k *keepAlive) {
 			k.Idle, k.Interval, k.Count, k.UserTimeout = 60*time.Second, 10*time.Second, 5, 110*time.Second
 		}},
+		// The user timeout follows keep-alive: Idle + Interval×Count.
 		{"keep-alive", tune.Options{KeepAlive: ka(7*time.Second, 3*time.Second, 4)}, func(k *keepAlive) {
-			k.Idle, k.Interval, k.Count = 7*time.Second, 3*time.Second, 4
+			k.Idle, k.Interval, k.Count, k.UserTimeout = 7*time.Second, 3*time.Second, 4, 19*time.Second
 		}},
 		{"keep-alive unset fields take Go's defaults", tune.Options{KeepAlive: ka(30*time.Second, 0, 0)}, func(k *keepAlive) {
-			k.Idle, k.Interval, k.Count = 30*time.Second, 15*time.Second, 9
+			k.Idle, k.Interval, k.Count, k.UserTimeout = 30*time.Second, 15*time.Second, 9, 165*time.Second
+		}},
+		{"default with keep-alive changed", func() tune.Options {
+			o := tune.Default()
+			o.KeepAlive = ka(time.Second, time.Second, 2)
+			return o
+		}(), func(k *keepAlive) {
+			k.Idle, k.Interval, k.Count, k.UserTimeout = time.Second, time.Second, 2, 3*time.Second
+		}},
+		{"keep-alive, user timeout off", tune.Options{KeepAlive: ka(7*time.Second, 3*time.Second, 4), UserTimeout: -1}, func(k *keepAlive) {
+			k.Idle, k.Interval, k.Count = 7*time.Second, 3*time.Second, 4
 		}},
 		{"keep-alive off", tune.Options{DisableKeepAlive: true}, func(k *keepAlive) { k.On = false }},
 		{"user timeout", tune.Options{UserTimeout: 2500 * time.Millisecond}, func(k *keepAlive) {
@@ -186,8 +197,8 @@ func TestApply(t *testing.T) {
 	require.NoError(t, tune.Apply(srv.(*net.TCPConn), tune.Options{DisableKeepAlive: true}))
 	assert.False(t, inspect(t, srv).KeepAlive)
 
-	err = tune.Apply(srv.(*net.TCPConn), tune.Options{UserTimeout: -1})
-	assert.EqualError(t, err, "tune: UserTimeout must be a whole number of milliseconds from 1ms to 596h31m23.647s, or 0 for the kernel default, got -1ns")
+	err = tune.Apply(srv.(*net.TCPConn), tune.Options{UserTimeout: 1500 * time.Microsecond})
+	assert.EqualError(t, err, "tune: UserTimeout must be a whole number of milliseconds from 1ms to 596h31m23.647s, 0 to derive it from KeepAlive, or negative for off, got 1.5ms")
 }
 
 func getsockopt(t testing.TB, c syscall.Conn, level, opt int) int {
@@ -422,7 +433,7 @@ func TestFileListener(t *testing.T) {
 	st, err := tune.Inspect(sc)
 	require.NoError(t, err)
 	require.Equal(t, o.KeepAlive.Idle, st.KeepAliveIdle)
-	require.Equal(t, o.UserTimeout, st.UserTimeout)
+	require.Equal(t, o.EffectiveUserTimeout(), st.UserTimeout)
 }
 
 func TestFileListenerNotTCP(t *testing.T) {

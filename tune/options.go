@@ -56,13 +56,23 @@ type Options struct {
 	// UserTimeout sets TCP_USER_TIMEOUT: how long sent data may stay
 	// unacknowledged before the kernel drops the connection (counted from
 	// the first retransmission, so it fires one retransmission timeout,
-	// 200 ms or more, after that). Keep-alive
-	// probes are not sent while data is outstanding, so without it a peer
-	// that vanished while a response was in flight holds the socket for
-	// about 15 minutes (the kernel's tcp_retries2). With keep-alive on, the
-	// kernel also uses it instead of Count to give up on an idle peer. If
-	// zero, the kernel default (off) applies. Whole milliseconds, up to
-	// 2^31-1 ms. Linux only.
+	// 200 ms or more, after that). Keep-alive probes are not sent while
+	// data is outstanding, so without it a peer that vanished while a
+	// response was in flight holds the socket for about 15 minutes (the
+	// kernel's tcp_retries2). With keep-alive on, the kernel also uses it
+	// instead of Count to give up on an idle peer: it closes the
+	// connection at the first probe due once UserTimeout has passed (see
+	// DeadPeerAfter), so a user timeout that differs from Idle +
+	// Interval×Count changes when a vanished idle peer is found.
+	//
+	// If zero, it is derived from KeepAlive when KeepAlive.Enable is set:
+	// Idle + Interval×Count (Go's defaults for zero fields), so that a
+	// vanished peer is found on the same bound with or without data in
+	// flight, and the keep-alive settings mean what they say. With
+	// KeepAlive not enabled, zero leaves the kernel default (off). A
+	// negative value turns it off explicitly. Whole milliseconds, up to
+	// 2^31-1 ms. Linux only; elsewhere only an explicit value is refused,
+	// and none is derived.
 	UserTimeout time.Duration
 
 	// NoDelay sets TCP_NODELAY (Nagle's algorithm off) on each accepted
@@ -102,9 +112,10 @@ type Options struct {
 //     350 s), so they never forget a live connection, and a peer that
 //     vanished is found within 110 s instead of Go's 150 s or the
 //     kernel's 2 h 11 min.
-//   - UserTimeout 110 s, equal to Idle + Interval×Count, so a peer that
-//     vanishes while a response is in flight is dropped on the same bound
-//     as an idle one.
+//   - UserTimeout 0: derived from KeepAlive, Idle + Interval×Count
+//     (110 s), so a peer that vanishes while a response is in flight is
+//     dropped on the same bound as an idle one, and changing KeepAlive
+//     moves both bounds.
 //   - NoDelay: responses go out as soon as they are written.
 //   - ReadBuffer and WriteBuffer 0: the kernel's autotuning keeps idle
 //     connections small and grows busy ones, which fixed sizes would undo
@@ -119,8 +130,7 @@ func Default() Options {
 			Interval: 10 * time.Second,
 			Count:    5,
 		},
-		UserTimeout: 110 * time.Second,
-		NoDelay:     true,
+		NoDelay: true,
 	}
 }
 
@@ -197,8 +207,8 @@ func (o Options) check(listener bool) error {
 		}
 	}
 
-	if o.UserTimeout < 0 || o.UserTimeout > maxUserTimeout || o.UserTimeout%time.Millisecond != 0 {
-		bad("UserTimeout", o.UserTimeout, "a whole number of milliseconds from 1ms to 596h31m23.647s, or 0 for the kernel default")
+	if o.UserTimeout > maxUserTimeout || (o.UserTimeout > 0 && o.UserTimeout%time.Millisecond != 0) {
+		bad("UserTimeout", o.UserTimeout, "a whole number of milliseconds from 1ms to 596h31m23.647s, 0 to derive it from KeepAlive, or negative for off")
 	}
 	if listener && o.Backlog < 0 {
 		bad("Backlog", o.Backlog, "0 (the kernel's somaxconn) or more")

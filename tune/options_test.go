@@ -3,6 +3,7 @@ package tune_test
 import (
 	"errors"
 	"net"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -42,10 +43,8 @@ func TestValidateRejects(t *testing.T) {
 			"tune: KeepAlive.Idle must be zero when KeepAlive.Enable is false (set Enable to use it), got 1m0s"},
 		{"keep-alive both on and off", tune.Options{DisableKeepAlive: true, KeepAlive: ka(time.Minute, 0, 0)},
 			"tune: KeepAlive must be zero when DisableKeepAlive is set, got {Enable:true Idle:1m0s Interval:0s Count:0}"},
-		{"negative user timeout", tune.Options{UserTimeout: -time.Second},
-			"tune: UserTimeout must be a whole number of milliseconds from 1ms to 596h31m23.647s, or 0 for the kernel default, got -1s"},
 		{"sub-millisecond user timeout", tune.Options{UserTimeout: 1500 * time.Microsecond},
-			"tune: UserTimeout must be a whole number of milliseconds from 1ms to 596h31m23.647s, or 0 for the kernel default, got 1.5ms"},
+			"tune: UserTimeout must be a whole number of milliseconds from 1ms to 596h31m23.647s, 0 to derive it from KeepAlive, or negative for off, got 1.5ms"},
 		{"negative backlog", tune.Options{Backlog: -1},
 			"tune: Backlog must be 0 (the kernel's somaxconn) or more, got -1"},
 		{"backlog above somaxconn", tune.Options{Backlog: somaxconn + 1},
@@ -72,7 +71,7 @@ func TestValidateRejects(t *testing.T) {
 }
 
 func TestValidateReportsEveryField(t *testing.T) {
-	err := tune.Options{Backlog: -1, ReadBuffer: -1, UserTimeout: -1}.Validate()
+	err := tune.Options{Backlog: -1, ReadBuffer: -1, UserTimeout: 1500 * time.Microsecond}.Validate()
 	var fields []string
 	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
 		var oe *tune.OptionError
@@ -112,4 +111,42 @@ func TestListenRejectsNetwork(t *testing.T) {
 	}
 	_, err := tune.ListenGroup("tcp4", "127.0.0.1:0", 0, tune.Options{})
 	assert.EqualError(t, err, "tune: ListenGroup needs n >= 1 listeners, got 0")
+}
+
+// TestDeadPeerAfter: the bound the kernel puts on a vanished idle peer,
+// as tcp_keepalive_timer computes it, and when a user timeout changes it.
+func TestDeadPeerAfter(t *testing.T) {
+	ka := func(idle, intvl time.Duration, n int) net.KeepAliveConfig {
+		return net.KeepAliveConfig{Enable: true, Idle: idle, Interval: intvl, Count: n}
+	}
+	s := time.Second
+	for _, tc := range []struct {
+		name       string
+		o          tune.Options
+		userTO     time.Duration // EffectiveUserTimeout
+		after      time.Duration // DeadPeerAfter
+		overridden bool
+	}{
+		{"default", tune.Default(), 110 * s, 110 * s, false},
+		{"keep-alive alone", tune.Options{KeepAlive: ka(s, s, 2)}, 3 * s, 3 * s, false},
+		{"Go's defaults", tune.Options{}, 0, 150 * s, false},
+		{"unset fields take Go's defaults", tune.Options{KeepAlive: ka(30*s, 0, 0)}, 165 * s, 165 * s, false},
+		{"user timeout off", tune.Options{KeepAlive: ka(s, s, 2), UserTimeout: -1}, 0, 3 * s, false},
+		{"longer user timeout", tune.Options{KeepAlive: ka(s, s, 2), UserTimeout: 110 * s}, 110 * s, 110 * s, true},
+		{"shorter user timeout", tune.Options{KeepAlive: ka(60*s, 10*s, 5), UserTimeout: 30 * s}, 30 * s, 70 * s, true},
+		{"between probes", tune.Options{KeepAlive: ka(60*s, 10*s, 5), UserTimeout: 85 * s}, 85 * s, 90 * s, true},
+		{"equal", tune.Options{KeepAlive: ka(60*s, 10*s, 5), UserTimeout: 110 * s}, 110 * s, 110 * s, false},
+		{"keep-alive off", tune.Options{DisableKeepAlive: true}, 0, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if runtime.GOOS != "linux" && tc.o.UserTimeout == 0 {
+				tc.userTO = 0
+			}
+			assert.Equal(t, tc.userTO, tc.o.EffectiveUserTimeout(), "EffectiveUserTimeout")
+			if runtime.GOOS == "linux" {
+				assert.Equal(t, tc.after, tc.o.DeadPeerAfter(), "DeadPeerAfter")
+			}
+			assert.Equal(t, tc.overridden, tc.o.KeepAliveOverridden(), "KeepAliveOverridden")
+		})
+	}
 }

@@ -102,8 +102,8 @@ func setInherited(ln *net.TCPListener, o Options) (Options, error) {
 	}
 	err = rc.Control(func(fd uintptr) {
 		s := int(fd)
-		if o.UserTimeout > 0 {
-			set(s, unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(o.UserTimeout/time.Millisecond), "TCP_USER_TIMEOUT")
+		if ut := o.EffectiveUserTimeout(); ut > 0 {
+			set(s, unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(ut/time.Millisecond), "TCP_USER_TIMEOUT")
 		}
 		if o.ReadBuffer > 0 {
 			set(s, unix.SOL_SOCKET, unix.SO_RCVBUF, o.ReadBuffer, "SO_RCVBUF")
@@ -115,7 +115,9 @@ func setInherited(ln *net.TCPListener, o Options) (Options, error) {
 	if err == nil {
 		err = serr
 	}
-	return Options{KeepAlive: o.KeepAlive, DisableKeepAlive: o.DisableKeepAlive}, err
+	// The user timeout, derived or not, is the listener's: none per
+	// connection.
+	return Options{KeepAlive: o.KeepAlive, DisableKeepAlive: o.DisableKeepAlive, UserTimeout: -1}, err
 }
 
 func setUserTimeout(c *net.TCPConn, d time.Duration) error {
@@ -188,3 +190,6 @@ func inspect(rc syscall.RawConn) (SocketState, error) {
 const tcpiOptSynData = 0x20
 
 const stateListen TCPState = 10
+
+// userTimeoutSupported: Linux has TCP_USER_TIMEOUT.
+const userTimeoutSupported = true

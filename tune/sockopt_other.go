@@ -16,7 +16,7 @@ func unsupported(field string, v any) error {
 
 func (o Options) platformErrors(listener bool) []error {
 	var errs []error
-	if o.UserTimeout != 0 {
+	if o.UserTimeout > 0 {
 		errs = append(errs, unsupported("UserTimeout", o.UserTimeout))
 	}
 	if !listener {
@@ -68,3 +68,7 @@ func setUserTimeout(*net.TCPConn, time.Duration) error {
 func inspect(syscall.RawConn) (SocketState, error) {
 	return SocketState{}, &OptionError{Field: "Inspect", Allowed: "on " + runtime.GOOS, Err: errors.ErrUnsupported}
 }
+
+// userTimeoutSupported: there is no TCP_USER_TIMEOUT here, so none is
+// derived from KeepAlive.
+const userTimeoutSupported = false

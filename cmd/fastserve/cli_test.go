@@ -136,7 +136,7 @@ access-log: "-"
 		"log-format":        "log-format: json  # flag --log-format",
 		"keepalive-count":   "keepalive-count: 5  # default",
 		"idle-timeout":      "idle-timeout: 10m20s  # default",
-		"tcp-user-timeout":  "tcp-user-timeout: 1m50s  # default",
+		"tcp-user-timeout":  "tcp-user-timeout: 0s  # default",
 		"admin":             "admin: 127.0.0.1:9090  # default",
 
 		"proxy-protocol":         "proxy-protocol: true  # config file " + cfg + ":7",

@@ -237,8 +237,12 @@ func newCheck(stdout io.Writer) *cobra.Command {
 		Short: "Validate the settings (flags, environment, --config file), print the effective ones, and exit",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if _, err := prepare(cmd, s); err != nil {
+			cfg, err := prepare(cmd, s)
+			if err != nil {
 				return err
+			}
+			for _, n := range cfg.Server.Notes() {
+				fmt.Fprintln(stdout, "# note: "+n)
 			}
 			for _, r := range s.routes {
 				fmt.Fprintf(stdout, "route: %s -> %s  # %s\n", r.route.Path, strings.Join(r.route.Upstreams, ","), r.src)

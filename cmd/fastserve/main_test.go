@@ -137,7 +137,14 @@ type proc struct {
 // start starts fastserve with args and env.
 func start(t testing.TB, env []string, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
+	return startCmd(t, exec.Command(binary, args...), env)
+}
+
+// startCmd is start for a command that runs fastserve itself (such as
+// "ip netns exec NS fastserve ...", which execs it).
+func startCmd(t testing.TB, cmd *exec.Cmd, env []string) *proc {
+	t.Helper()
+	args := cmd.Args[1:]
 	cmd.Env = env
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
@@ -392,6 +399,7 @@ type connInfo struct {
 		KeepAliveInterval float64 `json:"keepalive_interval_seconds"`
 		KeepAliveCount    int     `json:"keepalive_count"`
 		UserTimeout       float64 `json:"user_timeout_seconds"`
+		DeadPeerAfter     float64 `json:"dead_peer_after_seconds"`
 	} `json:"socket"`
 	SocketError string `json:"socket_error"`
 }

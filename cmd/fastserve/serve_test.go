@@ -122,6 +122,7 @@ func TestDebugConns(t *testing.T) {
 	assert.Equal(t, 4.0, ci.Socket.KeepAliveInterval)
 	assert.Equal(t, 3, ci.Socket.KeepAliveCount)
 	assert.Equal(t, 49.0, ci.Socket.UserTimeout)
+	assert.Equal(t, 49.0, ci.Socket.DeadPeerAfter, "idle + interval x count")
 
 	resp, body := adminGet(t, in, "/metrics")
 	assert.Equal(t, http.StatusOK, resp.StatusCode)

@@ -138,7 +138,7 @@ var table = []setting{
 		sets("Server.Tune.KeepAlive.Interval").requires("keepalive"),
 	integer("keepalive-count", tuned.KeepAlive.Count, "unanswered probes before the connection is dropped").
 		sets("Server.Tune.KeepAlive.Count").requires("keepalive"),
-	duration("tcp-user-timeout", tuned.UserTimeout, "TCP_USER_TIMEOUT: how long sent data may stay unacknowledged (0 = kernel default)").
+	duration("tcp-user-timeout", tuned.UserTimeout, "TCP_USER_TIMEOUT: how long sent data may stay unacknowledged (0 = keepalive idle + interval x count; negative = off)").
 		sets("Server.Tune.UserTimeout"),
 	boolean("reuseport", tuned.ReusePort, "SO_REUSEPORT, for hand-over to a new process and several listeners").sets("Server.Tune.ReusePort"),
 	boolean("defer-accept", tuned.DeferAccept, "TCP_DEFER_ACCEPT: accept a connection once its first bytes arrive").sets("Server.Tune.DeferAccept"),
