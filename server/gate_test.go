@@ -138,3 +138,44 @@ func TestRefusalsCountedByReason(t *testing.T) {
 		})
 	}
 }
+
+// TestRefusedBeforeBody: a request whose framing the gate refuses is
+// answered as soon as its header block is read, without waiting for a body
+// that has not all arrived (before: no answer until the body timeout).
+func TestRefusedBeforeBody(t *testing.T) {
+	for _, stream := range []bool{false, true} {
+		t.Run(map[bool]string{false: "buffered", true: "streamed"}[stream], func(t *testing.T) {
+			ts := start(t, server.Config{BodyTimeout: 30 * time.Second, StreamRequestBody: stream}, hello)
+			for _, tc := range []struct {
+				name, req, status string
+				reason            server.Reason
+			}{
+				{"TE with CL", "POST / HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n5\r\nhe",
+					"HTTP/1.1 400 ", server.RejectTransferEncoding},
+				// fasthttp's parser refuses this one itself, at once.
+				{"TE in HTTP/1.0", "POST / HTTP/1.0\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhe",
+					"HTTP/1.1 400 ", server.RejectBadRequest},
+				{"TRACE with a body", "TRACE / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\nhalf",
+					"HTTP/1.1 405 ", server.RejectMethod},
+				{"obs-fold with a body", "POST / HTTP/1.1\r\nHost: localhost\r\nX-A: a\r\n b\r\nContent-Length: 100\r\n\r\nhalf",
+					"HTTP/1.1 400 ", server.RejectHeaderSyntax},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					before := ts.Stats().Rejected
+					c := ts.Dial(t, nil)
+					start := time.Now()
+					_, err := io.WriteString(c, tc.req)
+					require.NoError(t, err)
+					wire := readWire(t, c, 5*time.Second)
+					assert.Less(t, time.Since(start), 2*time.Second, "answered at once, not after the body timeout")
+					assert.True(t, strings.HasPrefix(wire, tc.status), "the answer: %q", wire)
+					assert.Equal(t, 1, strings.Count(wire, "HTTP/1.1 "), "one answer: %q", wire)
+					want := before
+					want[tc.reason]++
+					assert.Eventually(t, func() bool { return ts.Stats().Rejected == want }, time.Second, 5*time.Millisecond,
+						"only %s counted: %v", tc.reason, ts.Stats().Rejected)
+				})
+			}
+		})
+	}
+}

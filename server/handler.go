@@ -140,8 +140,20 @@ func (s *Server) finish(ctx *fasthttp.RequestCtx) {
 
 // headerReceived gives a request with a body the body timeout, counted
 // from the end of its headers.
+//
+// A request with a body that the gate refuses is refused as soon as its
+// header block is read, before any of its body is awaited: it is told to
+// have none (Content-Length 0, its raw header lines unchanged), so that
+// fasthttp goes straight to handle, whose gate refuses it and closes the
+// connection, body unread. A request without a body waits for nothing, so
+// handle's gate suffices, and the gate runs once per request on the
+// common path.
 func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 	if h.ContentLength() != 0 {
+		if check(h) != nil {
+			h.SetContentLength(0)
+			return fasthttp.RequestConfig{}
+		}
 		return fasthttp.RequestConfig{ReadTimeout: s.cfg.BodyTimeout}
 	}
 	return fasthttp.RequestConfig{}
