@@ -127,11 +127,16 @@ func (c *conn) Read(b []byte) (int, error) {
 		// went away, and writes and logs nothing.
 		return 0, io.EOF
 	}
+	if c.scan.badHead != 0 && c.scan.badHead == c.reading() {
+		// A pipelined head with a bare LF, whose end fasthttp waits for.
+		c.refuseBareLF()
+		return 0, errAnswered
+	}
 	// The read that brings a new request (the first on the connection, or
 	// one while it waits between requests) starts with the request head.
 	between := c.bytesIn.Load() == 0 || c.idleSince.Load() != 0
 	if between {
-		c.scan.start()
+		c.scan.start(c.reading())
 	}
 	var n int
 	var err error
@@ -148,7 +153,7 @@ func (c *conn) Read(b []byte) (int, error) {
 	} else {
 		n, err = c.read(b)
 	}
-	if n > 0 && c.scan.on && c.scan.bareLF(b[:n]) {
+	if n > 0 && c.scanRead(b[:n]) {
 		c.refuseBareLF()
 		return 0, errAnswered
 	}

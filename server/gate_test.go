@@ -179,3 +179,39 @@ func TestRefusedBeforeBody(t *testing.T) {
 		})
 	}
 }
+
+// TestPipelinedBareLF: a bare LF in a pipelined request's head is refused
+// when that request's turn comes, whatever came before it, and the
+// requests before it are answered.
+func TestPipelinedBareLF(t *testing.T) {
+	echo := func(ctx *fasthttp.RequestCtx) { ctx.Write(ctx.PostBody()) }
+	ts := start(t, server.Config{}, echo)
+	for _, tc := range []struct {
+		name     string
+		req      string
+		answered int // 200s before the 400
+		refused  bool
+	}{
+		{"request line", "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\nHost: x\r\n\r\n", 1, true},
+		{"whole head", "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\nHost: x\n\n", 1, true},
+		{"after a body", "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\n\r\nline\nxyGET /b HTTP/1.1\nHost: x\r\n\r\n", 1, true},
+		{"third", "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\nGET /c HTTP/1.1\nHost: x\r\n\r\n", 2, true},
+		{"bare LF in a body is a body", "POST /a HTTP/1.1\r\nHost: x\r\ncontent-LENGTH:  5 \r\n\r\na\nb\ncGET /b HTTP/1.1\r\nHost: x\r\n\r\n", 2, false},
+		{"after a chunked body", "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\na\nb\r\n0\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n", 2, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := ts.Dial(t, nil)
+			_, err := io.WriteString(c, tc.req)
+			require.NoError(t, err)
+			wire := readWire(t, c, 2*time.Second)
+			assert.Equal(t, tc.answered, strings.Count(wire, "HTTP/1.1 200 "), "answered: %q", wire)
+			if tc.refused {
+				assert.Contains(t, wire, "HTTP/1.1 400 Bad Request")
+				assert.Contains(t, wire, "line ends in LF", "refused for its bare LF: %q", wire)
+				assert.Equal(t, tc.answered+1, strings.Count(wire, "HTTP/1.1 "), "nothing after the refusal: %q", wire)
+			} else {
+				assert.NotContains(t, wire, "HTTP/1.1 400")
+			}
+		})
+	}
+}

@@ -23,6 +23,10 @@ func (s *Server) handle(h fasthttp.RequestHandler) fasthttp.RequestHandler {
 			}
 			s.finish(ctx)
 		}()
+		if c, ok := ctx.Conn().(*conn); ok && c.bareLFPending() {
+			s.refuse(ctx, refuseBareLF) // found while following a pipeline
+			return
+		}
 		if r := check(&ctx.Request.Header); r != nil {
 			s.refuse(ctx, r)
 			return
