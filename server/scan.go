@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"io"
 	"time"
 )
@@ -21,46 +22,39 @@ import (
 // fasthttp comes to that request (badHead): in Read if its head needs
 // more bytes, in handle if fasthttp parsed it.
 type headScan struct {
-	on   bool   // bytes read are scanned
-	head uint64 // the ordinal on the connection of the head being scanned (or whose body is skipped)
-	prev byte   // the byte before the current one
-	line int    // bytes in the current line so far
-	skip int64  // body bytes to skip before the next head
+	on    bool   // bytes read are scanned
+	head  uint64 // the ordinal on the connection of the head being scanned (or whose body is skipped)
+	prev  byte   // the byte before the current one
+	lines int    // the head's lines ended so far: 0 while in the request line
+	line  int    // bytes of the current line so far
+	skip  int64  // body bytes to skip before the next head
 
-	// The header field being matched at the start of a line: which names
-	// it may still be, how far it is matched, and the Content-Length
-	// value read so far.
-	field   uint8 // a fieldMatch mask
-	pos     int
-	inValue uint8 // the field whose value is being read, or 0
-	length  int64 // Content-Length, or -1 for none yet
-	digits  bool  // the value has its digits, only spaces may follow
+	// The start of the current line, kept across reads: enough to tell a
+	// Content-Length or Transfer-Encoding line, and a length's value.
+	kept   [40]byte
+	length int64 // the head's Content-Length, or -1 for none
 
 	badHead uint64 // the ordinal of a head with a bare LF, still to refuse, or 0
 }
-
-const (
-	matchLength   uint8 = 1 << iota // "content-length:"
-	matchEncoding                   // "transfer-encoding:"
-)
-
-const (
-	nameLength   = "content-length"
-	nameEncoding = "transfer-encoding"
-)
 
 // start begins the scan of a new request head, the ordinal-th on the
 // connection.
 func (h *headScan) start(ordinal uint64) {
 	bad := h.badHead
-	*h = headScan{on: true, head: ordinal, length: -1} // the request line matches no field
+	h.reset(ordinal, 0)
 	if bad >= ordinal {
 		h.badHead = bad // found while following, not yet reached
 	}
 }
 
+func (h *headScan) reset(ordinal uint64, prev byte) {
+	bad := h.badHead
+	h.on, h.head, h.prev, h.lines, h.line, h.skip, h.length, h.badHead = true, ordinal, prev, 0, 0, 0, -1, bad
+}
+
 // scan reads the next bytes from the socket and reports the ordinal of a
-// head whose line ends in LF alone, or 0.
+// head with a line that ends in LF alone, or 0. It looks at each line's
+// end, and at the start of each header line.
 func (h *headScan) scan(b []byte) uint64 {
 	for len(b) > 0 && h.on {
 		if h.skip > 0 {
@@ -72,113 +66,86 @@ func (h *headScan) scan(b []byte) uint64 {
 			h.prev = b[n-1]
 			b = b[n:]
 			if h.skip == 0 {
-				h.next()
+				// The byte before the next head stays the one before, so
+				// that a CR that ends a body and an LF that begins the
+				// next head are seen as the CRLF they are on the wire.
+				h.reset(h.head+1, h.prev)
 			}
 			continue
 		}
-		ch := b[0]
-		b = b[1:]
-		if ch == '\n' {
-			if h.prev != '\r' {
-				h.on = false
-				return h.head
-			}
-			if h.line == 1 { // "\r\n" alone: the head is over
-				h.endHead()
-				continue
-			}
-			h.endLine()
-			continue
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			h.keep(b)
+			h.line += len(b)
+			h.prev = b[len(b)-1]
+			return 0
 		}
-		h.byteOfLine(ch)
-		h.line++
-		h.prev = ch
+		h.keep(b[:i])
+		before := h.prev
+		if i > 0 {
+			before = b[i-1]
+		}
+		if before != '\r' {
+			h.on = false
+			return h.head
+		}
+		n := h.line + i // the line's bytes, its CR included
+		b = b[i+1:]
+		h.line, h.prev = 0, '\n'
+		switch {
+		case n == 1: // "\r\n" alone: the head is over
+			if h.length > 0 {
+				h.skip, h.length = h.length, -1
+			} else {
+				h.reset(h.head+1, '\n')
+			}
+		case h.lines == 0: // the request line
+			h.lines++
+		default:
+			h.lines++
+			h.header(n - 1)
+		}
 	}
 	return 0
 }
 
-// byteOfLine follows a byte of a header line (not its line end) through
-// the match of the field names that delimit a body.
-func (h *headScan) byteOfLine(ch byte) {
-	if h.inValue != 0 {
-		switch {
-		case h.inValue == matchEncoding:
-		case ch >= '0' && ch <= '9' && !h.digits:
-			if h.length > 1<<40 {
-				h.on = false // far past any body limit: leave it to fasthttp
+// keep adds b to the kept start of the current line.
+func (h *headScan) keep(b []byte) {
+	if h.line < len(h.kept) {
+		copy(h.kept[h.line:], b)
+	}
+}
+
+// header reads a header line of n bytes (CR excluded) from its kept start:
+// a Transfer-Encoding (a chunked body) ends the following, as does a
+// Content-Length given twice or not as digits alone; one Content-Length
+// gives the body to skip.
+func (h *headScan) header(n int) {
+	line := h.kept[:min(n, len(h.kept))]
+	colon := bytes.IndexByte(line, ':')
+	if colon < 0 {
+		return // no name this short: neither field
+	}
+	name := line[:colon]
+	switch {
+	case bytes.EqualFold(name, []byte("transfer-encoding")):
+		h.on = false
+	case bytes.EqualFold(name, []byte("content-length")):
+		v := bytes.Trim(line[colon+1:], " \t")
+		if h.length >= 0 || n > len(h.kept) || len(v) == 0 || len(v) > 12 {
+			h.on = false
+			return
+		}
+		var l int64
+		for _, c := range v {
+			if c < '0' || c > '9' {
+				h.on = false
 				return
 			}
-			h.length = max(h.length, 0)*10 + int64(ch-'0')
-		case ch == ' ' || ch == '\t':
-			if h.length >= 0 {
-				h.digits = true
-			}
-		case ch == '\r':
-		default:
-			h.on = false // a value fasthttp would refuse, or read otherwise
+			l = l*10 + int64(c-'0')
 		}
-		return
+		h.length = l
 	}
-	if h.field == 0 {
-		return
-	}
-	if ch == ':' {
-		switch {
-		case h.field&matchLength != 0 && h.pos == len(nameLength):
-			if h.length >= 0 {
-				h.on = false // a second Content-Length
-				return
-			}
-			h.inValue = matchLength
-		case h.field&matchEncoding != 0 && h.pos == len(nameEncoding):
-			h.inValue = matchEncoding
-		}
-		h.field = 0
-		return
-	}
-	lower := ch
-	if 'A' <= ch && ch <= 'Z' {
-		lower += 'a' - 'A'
-	}
-	if h.field&matchLength != 0 && (h.pos >= len(nameLength) || nameLength[h.pos] != lower) {
-		h.field &^= matchLength
-	}
-	if h.field&matchEncoding != 0 && (h.pos >= len(nameEncoding) || nameEncoding[h.pos] != lower) {
-		h.field &^= matchEncoding
-	}
-	h.pos++
-}
-
-// endLine readies the match for the next header line.
-func (h *headScan) endLine() {
-	if h.inValue == matchEncoding {
-		h.on = false // a chunked body: not followed
-		return
-	}
-	if h.inValue == matchLength && h.length < 0 {
-		h.on = false // an empty value
-		return
-	}
-	h.line, h.prev = 0, '\n'
-	h.field, h.pos, h.inValue, h.digits = matchLength|matchEncoding, 0, 0, false
-}
-
-// endHead skips the body the head announced, or goes on to the next head.
-func (h *headScan) endHead() {
-	if h.length > 0 {
-		h.skip = h.length
-		h.length = -1
-		return
-	}
-	h.next()
-}
-
-// next begins the scan of the next, pipelined, head. The byte before it
-// stays the one before, so that a CR that ends a body and an LF that
-// begins the next head are seen as the CRLF they are on the wire.
-func (h *headScan) next() {
-	bad, prev := h.badHead, h.prev
-	*h = headScan{on: true, head: h.head + 1, length: -1, badHead: bad, prev: prev}
 }
 
 const bareLFResponse = "HTTP/1.1 400 Bad Request\r\n" +
