@@ -88,15 +88,18 @@ type Config struct {
 	HeaderTimeout time.Duration
 
 	// BodyTimeout bounds reading a request's body, counted from the end
-	// of its headers, and grows with the bytes received (MinRate). If
+	// of its headers, and grows with the bytes received (MinRate); and it
+	// bounds a stall: an upload that stops is cut BodyTimeout after it
+	// stopped, whatever it sent before (nginx's client_body_timeout). If
 	// zero, 60 s.
 	BodyTimeout time.Duration
 
 	// MinRate is the minimum transfer rate of a request, in bytes per
 	// second: HeaderTimeout and BodyTimeout (and IdleTimeout) each grow by
 	// 1 s for every MinRate bytes received while they run, so an upload at
-	// or above the rate is never cut, whatever its size, and a client below
-	// it is (the idea of Apache's mod_reqtimeout MinRate). If zero, 500
+	// or above the rate on average is never cut, whatever its size, and a
+	// client below it is (the idea of Apache's mod_reqtimeout MinRate); the
+	// credit never outlasts a stall longer than BodyTimeout. If zero, 500
 	// bytes per second, Apache's default.
 	MinRate int
 

@@ -93,12 +93,16 @@ func (c *conn) ask(t time.Time) error {
 }
 
 // creditRate applies the minimum transfer rate (Config.MinRate) to n
-// bytes read: the read deadline fasthttp set moves 1 s later for every
-// MinRate bytes received since, as Apache's mod_reqtimeout MinRate does.
-// A client sending at or above the rate is never cut, whatever the size
-// of its upload; one below it reaches the deadline. The deadline is moved
-// at most once per second of credit, so a small request moves it not at
-// all.
+// bytes read: the read deadline fasthttp set (header, body, idle) moves
+// 1 s later for every MinRate bytes received since, as Apache's
+// mod_reqtimeout MinRate does, so the client must average the rate after
+// the first timeout. A client sending at or above the rate is never cut,
+// whatever the size of its upload; one below it reaches the deadline. The
+// credit never outlasts a stall: the deadline is at most BodyTimeout after
+// the last credited read, as nginx's client_body_timeout bounds the time
+// between two reads, so an upload that stops is closed within BodyTimeout
+// of its stop, whatever it sent before. The deadline is moved at most once
+// per second of credit, so a small request moves it not at all.
 func (c *conn) creditRate(n int) {
 	if c.dl.asked.IsZero() {
 		return
@@ -108,7 +112,11 @@ func (c *conn) creditRate(n int) {
 	ext := time.Duration(c.dl.rateBytes/rate) * time.Second
 	if ext > c.dl.rateExtended {
 		c.dl.rateExtended = ext
-		_ = c.setRead(c.dl.asked.Add(ext))
+		t := c.dl.asked.Add(ext)
+		if stall := time.Now().Add(c.srv.cfg.BodyTimeout); stall.Before(t) {
+			t = stall
+		}
+		_ = c.setRead(t)
 	}
 }
 

@@ -59,3 +59,28 @@ func TestMinRate(t *testing.T) {
 	assert.Greater(t, took, time.Second)
 	t.Logf("slow upload cut after %v", took.Round(time.Millisecond))
 }
+
+// TestStalledUploadClosed: an upload that sends much at full speed, then
+// stops, is closed within the body timeout of its stop: the rate credit
+// it earned does not outlast the stall (before: 2 MiB earned 4,096 s at
+// 512 bytes/s, and the connection and its body were held that long).
+func TestStalledUploadClosed(t *testing.T) {
+	const bodyTimeout = 2 * time.Second
+	ts := start(t, server.Config{BodyTimeout: bodyTimeout, MinRate: 512, MaxBodyBytes: 8 << 20},
+		func(ctx *fasthttp.RequestCtx) { ctx.WriteString(strconv.Itoa(len(ctx.PostBody()))) })
+	c := ts.Dial(t, nil)
+	require.NoError(t, c.SetDeadline(time.Now().Add(20*time.Second)))
+	_, err := fmt.Fprintf(c, "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: %d\r\n\r\n", 4<<20)
+	require.NoError(t, err)
+	_, err = c.Write(bytes.Repeat([]byte("x"), 2<<20))
+	require.NoError(t, err)
+	stalled := time.Now()
+	resp := &fasthttp.Response{}
+	err = resp.Read(bufio.NewReader(c))
+	took := time.Since(stalled)
+	if err == nil {
+		assert.Equal(t, 408, resp.StatusCode())
+	}
+	assert.Less(t, took, bodyTimeout+time.Second, "closed within the body timeout of the stall")
+	t.Logf("stalled upload answered %v after it stopped (err %v)", took.Round(time.Millisecond), err)
+}
