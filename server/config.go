@@ -191,6 +191,14 @@ type Config struct {
 	// until it is parked (IdleParkAfter).
 	StreamRequestBody bool
 
+	// DiscardBodies says the handler takes no request body, as static
+	// files and the built-in page take none: a request that sends one is
+	// handed over with an empty body, its body is never read into memory
+	// (nor waited for), and its connection closes after the answer, with a
+	// lingering close that drops what the client still sends. It must be
+	// false with StreamRequestBody.
+	DiscardBodies bool
+
 	// MaxRequestsPerConn closes a connection after it has served this
 	// many requests (the last response says Connection: close). If zero,
 	// there is no bound.
@@ -385,6 +393,9 @@ func (cfg Config) withDefaults() (Config, error) {
 
 	if cfg.TLS.DisableSessionTickets && len(cfg.TLS.SessionTicketKeyFiles) > 0 {
 		bad("TLS.SessionTicketKeyFiles", cfg.TLS.SessionTicketKeyFiles, "none when TLS.DisableSessionTickets is set")
+	}
+	if cfg.DiscardBodies && cfg.StreamRequestBody {
+		bad("DiscardBodies", true, "false with StreamRequestBody (a handler that streams bodies takes them)")
 	}
 	if !cfg.ProxyProtocol {
 		if len(cfg.ProxyProtocolFrom) > 0 {

@@ -36,6 +36,9 @@ func (s *Server) handle(h fasthttp.RequestHandler) fasthttp.RequestHandler {
 			return
 		}
 		h(ctx)
+		if s.cfg.DiscardBodies && ctx.Request.Header.ConnectionClose() {
+			lingerAfter(ctx) // a body may follow, unread
+		}
 		if c, ok := ctx.Conn().(*conn); ok && c.body.left < 0 {
 			s.refuse(ctx, refuseBodyTooLarge) // whatever the handler answered
 		}
@@ -153,9 +156,18 @@ func (s *Server) finish(ctx *fasthttp.RequestCtx) {
 // handle's gate suffices, and the gate runs once per request on the
 // common path.
 func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
-	if h.ContentLength() != 0 {
+	// A body: a Content-Length above 0, or chunked (-1). fasthttp gives a
+	// request with neither -2, and reads no body for it.
+	if n := h.ContentLength(); n > 0 || n == -1 {
 		if check(h) != nil {
 			h.SetContentLength(0)
+			return fasthttp.RequestConfig{}
+		}
+		if s.cfg.DiscardBodies {
+			// The same, for a handler that takes no body; the request
+			// closes its connection (handle lingers), the body unread.
+			h.SetContentLength(0)
+			h.SetConnectionClose()
 			return fasthttp.RequestConfig{}
 		}
 		return fasthttp.RequestConfig{ReadTimeout: s.cfg.BodyTimeout}

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -209,7 +210,7 @@ func TestLimitHeaderBytes(t *testing.T) {
 			resp := roundTrip(t, c, br, getOfSize(t, tc.size))
 			assert.Equal(t, tc.want, resp.StatusCode())
 			if tc.want == fasthttp.StatusOK {
-				assert.False(t, resp.ConnectionClose())
+				assert.False(t, resp.ConnectionClose(), "%s", resp.Header.String())
 				assertServes(t, c) // and the connection goes on
 				return
 			}
@@ -276,7 +277,7 @@ func testLimitBodyBytes(t *testing.T, cfg server.Config, h fasthttp.RequestHandl
 			assert.Equal(t, tc.want, resp.StatusCode())
 			if tc.want == fasthttp.StatusOK {
 				assert.Equal(t, strconv.Itoa(limit), string(resp.Body()))
-				assert.False(t, resp.ConnectionClose())
+				assert.False(t, resp.ConnectionClose(), "%s", resp.Header.String())
 				return
 			}
 			rejected++
@@ -365,4 +366,34 @@ func TestOnConn(t *testing.T) {
 		assert.Zero(t, st.Handshakes)
 		assert.Equal(t, uint64(1), st.Accepted)
 	})
+}
+
+// TestDiscardBodies: for a handler that takes no body, a request's body is
+// neither read into memory nor waited for: the handler answers at once,
+// with an empty body, and the connection closes after the answer.
+func TestDiscardBodies(t *testing.T) {
+	var seen atomic.Int64
+	seen.Store(-1)
+	ts := start(t, server.Config{DiscardBodies: true, MaxBodyBytes: 8 << 20}, func(ctx *fasthttp.RequestCtx) {
+		seen.Store(int64(len(ctx.PostBody())))
+		ctx.Error("Method Not Allowed", fasthttp.StatusMethodNotAllowed)
+	})
+	c := ts.Dial(t, nil)
+	start := time.Now()
+	_, err := io.WriteString(c, "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4000000\r\n\r\nonly the start of it")
+	require.NoError(t, err)
+	wire := readWire(t, c, 3*time.Second)
+	assert.Less(t, time.Since(start), 2*time.Second, "answered without waiting for the body")
+	assert.True(t, strings.HasPrefix(wire, "HTTP/1.1 405 "), wire)
+	assert.Contains(t, wire, "Connection: close")
+	assert.Equal(t, int64(0), seen.Load(), "the handler got no body")
+
+	// A request without a body keeps its connection.
+	c2 := ts.Dial(t, nil)
+	br := bufio.NewReader(c2)
+	resp := roundTrip(t, c2, br, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+	assert.False(t, resp.ConnectionClose(), "%s", resp.Header.String())
+
+	_, err = server.New(server.Config{DiscardBodies: true, StreamRequestBody: true}, hello)
+	assert.ErrorContains(t, err, "DiscardBodies must be false with StreamRequestBody")
 }

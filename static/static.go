@@ -52,7 +52,22 @@ type Files struct {
 }
 
 // Handle serves the request's path from the root.
-func (sf *Files) Handle(ctx *fasthttp.RequestCtx) { sf.handle(ctx) }
+//
+// Only GET and HEAD are served; any other method gets 405 Method Not
+// Allowed with Allow: GET, HEAD, as nginx answers a POST to a file.
+func (sf *Files) Handle(ctx *fasthttp.RequestCtx) {
+	if !ctx.IsGet() && !ctx.IsHead() {
+		notAllowed(ctx)
+		return
+	}
+	sf.handle(ctx)
+}
+
+// notAllowed answers a method other than GET and HEAD.
+func notAllowed(ctx *fasthttp.RequestCtx) {
+	ctx.Error("Method Not Allowed\n", fasthttp.StatusMethodNotAllowed) // resets the headers: Allow after it
+	ctx.Response.Header.Set(fasthttp.HeaderAllow, "GET, HEAD")
+}
 
 // Close stops the background cleaner of the file cache.
 func (sf *Files) Close() { close(sf.stop) }
@@ -125,8 +140,7 @@ func defaultCompressCache(root string) (string, error) {
 // fastserve is running: the default content of a server with no files.
 func Welcome(ctx *fasthttp.RequestCtx) {
 	if !ctx.IsGet() && !ctx.IsHead() {
-		ctx.Response.Header.Set("Allow", "GET, HEAD")
-		ctx.Error("Method Not Allowed\n", fasthttp.StatusMethodNotAllowed)
+		notAllowed(ctx)
 		return
 	}
 	ctx.SetContentType("text/html; charset=utf-8")

@@ -95,3 +95,28 @@ func TestWelcome(t *testing.T) {
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Contains(t, string(body), "fastserve is running")
 }
+
+// TestMethods: only GET and HEAD read files; any other method is 405 with
+// Allow, and never gets the file (before: a POST got 200 and the file).
+func TestMethods(t *testing.T) {
+	root := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(root, "index.html"), []byte("page"), 0o644))
+	sf, err := static.New(static.Config{Root: root, DisableCompression: true})
+	require.NoError(t, err)
+	t.Cleanup(sf.Close)
+	for _, h := range []struct {
+		name    string
+		handler fasthttp.RequestHandler
+	}{{"files", sf.Handle}, {"welcome", static.Welcome}} {
+		ts := tlstest.Handler(t, h.handler)
+		c := ts.Dial(t)
+		br := bufio.NewReader(c)
+		for _, m := range []string{"POST", "PUT", "DELETE", "PATCH", "OPTIONS"} {
+			resp := tlstest.RoundTrip(t, c, br, m+" /index.html HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\n\r\nabc")
+			assert.Equal(t, 405, resp.StatusCode(), "%s %s", h.name, m)
+			assert.Equal(t, "GET, HEAD", string(resp.Header.Peek("Allow")), "%s %s", h.name, m)
+			assert.NotContains(t, string(resp.Body()), "page")
+		}
+		assert.Equal(t, 200, tlstest.RoundTrip(t, c, br, "GET /index.html HTTP/1.1\r\nHost: localhost\r\n\r\n").StatusCode())
+	}
+}

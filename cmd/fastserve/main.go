@@ -166,6 +166,8 @@ func runServe(cmd *cobra.Command, s *settings, stderr io.Writer) error {
 		for _, r := range c.Proxy.Routes {
 			logger.Info("proxying", "path", r.Path, "upstreams", r.Upstreams)
 		}
+	} else {
+		cfg.DiscardBodies = true // files and the built-in page take no body
 	}
 
 	srv, err := server.New(cfg, handler)

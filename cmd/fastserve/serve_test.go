@@ -284,3 +284,27 @@ func TestStatic(t *testing.T) {
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.NotContains(t, in.log(), "level=ERROR")
 }
+
+// TestStaticRefusesBodies: with --root, a POST, PUT or DELETE to a file is
+// 405 with Allow: GET, HEAD, not the file, and the body is not read.
+func TestStaticRefusesBodies(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(root, "index.html"), []byte("the page"), 0o644))
+	in := serve(t, childEnv(t), "serve", "--root", root)
+	c := httpsClient(t, insecure)
+	for _, m := range []string{http.MethodPost, http.MethodPut, http.MethodDelete} {
+		req, err := http.NewRequest(m, "https://"+in.https+"/index.html", strings.NewReader(strings.Repeat("x", 100<<10)))
+		require.NoError(t, err)
+		resp, err := c.Do(req)
+		require.NoError(t, err, m)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode, m)
+		assert.Equal(t, "GET, HEAD", resp.Header.Get("Allow"), m)
+		assert.NotContains(t, string(body), "the page", m)
+	}
+	resp, body := get(t, c, "https://"+in.https+"/index.html")
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "the page", body)
+}
