@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,6 +64,7 @@ type slowAttack struct {
 	path    string        // what the attack asks for
 	timeout time.Duration // the server's bound on such a connection
 	grows   bool          // whether --min-rate extends the bound
+	proxy   bool          // served through --proxy, whose handler reads bodies (files take none)
 }
 
 // TestSlowHTTPAttacks runs slowhttptest, the slow-HTTP attack tool, in
@@ -105,12 +107,15 @@ func TestSlowHTTPAttacks(t *testing.T) {
 		},
 		{
 			// R-U-Dead-Yet: a whole POST head announcing 4096 bytes, then
-			// up to 24 bytes of body every second.
+			// up to 24 bytes of body every second. Static files take no
+			// body and answer such a POST at once, so it goes to a
+			// reverse proxy, which reads bodies.
 			name:    "slowbody",
 			args:    []string{"-B", "-i", "1", "-x", "24", "-s", "4096"},
 			path:    "/index.html",
 			timeout: slowBodyTimeout,
 			grows:   true,
+			proxy:   true,
 		},
 		{
 			// Slow read: three pipelined GETs of the 4 MiB file (12 MiB,
@@ -130,11 +135,20 @@ func TestSlowHTTPAttacks(t *testing.T) {
 	for _, a := range attacks {
 		t.Run(a.name, func(t *testing.T) {
 			t.Parallel()
-			in := serve(t, childEnv(t), "serve", "--root", root,
+			args := []string{"serve", "--root", root,
 				"--header-timeout", slowHeaderTimeout.String(),
 				"--body-timeout", slowBodyTimeout.String(),
 				"--write-timeout", slowWriteTimeout.String(),
-				"--min-rate", strconv.Itoa(slowMinRate))
+				"--min-rate", strconv.Itoa(slowMinRate)}
+			if a.proxy {
+				up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					_, _ = io.Copy(io.Discard, r.Body)
+					_, _ = io.WriteString(w, "<h1>still here</h1>\n")
+				}))
+				t.Cleanup(up.Close)
+				args = append(args, "--proxy", up.URL)
+			}
+			in := serve(t, childEnv(t), args...)
 			runSlowAttack(t, in, tool, ssBin, a)
 		})
 	}
