@@ -757,3 +757,22 @@ func TestProxyForwardingLinesOnce(t *testing.T) {
 	assert.Equal(t, []string{"example.com"}, got.header("X-Forwarded-Host"))
 	assert.Equal(t, []string{"for=1.1.1.1, for=6.6.6.6, for=127.0.0.1;proto=https;host=example.com"}, got.header("Forwarded"))
 }
+
+// TestProxyConnectionNamesFraming: a Connection header that names
+// Content-Length or Host does not make the proxy drop them, and with them
+// the body (before: the upstream got Content-Length: 0 and no body).
+func TestProxyConnectionNamesFraming(t *testing.T) {
+	up := newRawUpstream(t, func(s seen) string {
+		return "HTTP/1.1 200 OK\r\nConnection: Content-Length\r\nContent-Length: 4\r\n\r\npong"
+	})
+	p := newProxy(t, proxy.Config{Routes: []proxy.Route{{Path: "/", Upstreams: []string{up.URL()}}}})
+	ts := startProxy(t, p)
+	_, resp, body := proxyExchange(t, ts, "POST / HTTP/1.1\r\nHost: localhost\r\nConnection: Content-Length, Host, X-Hop\r\nX-Hop: 1\r\nContent-Length: 5\r\n\r\nhello")
+	got := up.Seen()[0]
+	assert.Equal(t, "hello", string(got.Body), "the body reached the upstream")
+	assert.Equal(t, []string{"5"}, got.header("Content-Length"))
+	assert.Equal(t, "localhost", got.Host)
+	assert.Empty(t, got.header("X-Hop"), "a true hop-by-hop option is still dropped")
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.Equal(t, "pong", body, "the answer keeps its length too")
+}

@@ -160,11 +160,20 @@ func stripHopByHop(h header, buf []byte) []byte {
 	for rest := buf; len(rest) > 0; {
 		var tok []byte
 		tok, rest, _ = bytes.Cut(rest, []byte{','})
-		if tok = bytes.TrimSpace(tok); len(tok) > 0 {
+		if tok = bytes.TrimSpace(tok); len(tok) > 0 && !framing(tok) {
 			h.DelBytes(tok)
 		}
 	}
 	return buf
+}
+
+// framing reports whether a header named in Connection is one that frames
+// the message or routes it (Content-Length, Host): a peer cannot make the
+// proxy drop those, and with them the body (RFC 9110 7.6.1 lists the
+// headers Connection may name as hop-by-hop options; these are not).
+func framing(name []byte) bool {
+	return bytes.EqualFold(name, []byte(fasthttp.HeaderContentLength)) ||
+		bytes.EqualFold(name, []byte(fasthttp.HeaderHost))
 }
 
 // forwarded sets X-Forwarded-For (appended to), X-Forwarded-Proto,
