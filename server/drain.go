@@ -2,15 +2,26 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
 
-// drain is Shutdown bounded by Config.DrainTimeout.
+// drain is Shutdown bounded by Config.DrainTimeout. A drain that runs out
+// of time, or that a second Shutdown cuts short, has done its job: it
+// closed what was still open, and said so in the log; Serve returns nil.
 func (s *Server) drain() error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
 	defer cancel()
-	return s.Shutdown(ctx)
+	began := time.Now()
+	err := s.Shutdown(ctx)
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	if err == nil {
+		s.log.Info("drained", "took", time.Since(began).Round(time.Millisecond))
+	}
+	return err
 }
 
 // Shutdown stops accepting on every listener, answers requests that
@@ -19,6 +30,7 @@ func (s *Server) drain() error {
 // for Config.DrainIdleTimeout. If ctx ends first, it closes the
 // connections still open and returns ctx's error. Serve then returns nil.
 func (s *Server) Shutdown(ctx context.Context) error {
+	began := time.Now()
 	if s.draining.CompareAndSwap(false, true) {
 		s.log.Info("draining", "open", s.stats.open.Load())
 	}
@@ -32,8 +44,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.closeIdle(ctx)
 	err := s.fs.ShutdownWithContext(ctx)
-	// Nothing parks from here on; what is still parked is idle.
-	s.unpark(s.poller.stop()...)
+	// Nothing parks from here on; what is still parked is idle, and the
+	// drain is out of time for it (closeIdle waits for every connection).
+	parked := s.poller.stop()
+	s.unpark(parked...)
+	cut := len(parked)
 	if err != nil {
 		// Out of time: close the sockets themselves, outside the lock
 		// that closing connections take, and without a TLS close_notify,
@@ -47,10 +62,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		for _, c := range open {
 			c.tcp.Close()
 		}
+		cut += len(open)
 		err = fmt.Errorf("server: shutdown: %w", err)
 	} else {
 		// Every connection is closed: what the poller started is ending.
 		s.unparking.Wait()
+	}
+	if cut > 0 {
+		s.log.Warn("drain out of time: connections cut", "cut", cut, "after", time.Since(began).Round(time.Millisecond))
 	}
 	// The admin listener stays up through the drain, so /readyz reports
 	// it; it goes last.

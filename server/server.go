@@ -289,9 +289,10 @@ func (s *Server) Addrs() []net.Addr {
 // Serve accepts and serves connections on every listener until ctx ends,
 // then drains as Shutdown does, for at most Config.DrainTimeout. After a
 // Shutdown it returns once that Shutdown has returned. It returns nil
-// after a clean shutdown (by ctx or by Shutdown), or the error that
-// stopped a listener, after shutting the others down. It may be called
-// once.
+// after a shutdown by ctx or by Shutdown, also when the drain ran out of
+// DrainTimeout and cut the connections still open (the log says how many
+// and when), or the error that stopped a listener, after shutting the
+// others down. It may be called once.
 func (s *Server) Serve(ctx context.Context) error {
 	if !s.serving.CompareAndSwap(false, true) {
 		return errors.New("server: Serve called twice")

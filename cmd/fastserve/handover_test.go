@@ -61,7 +61,7 @@ func TestHandoverUnderLoad(t *testing.T) {
 		next.waitLog(`took the listeners over`, 0)
 		cur.waitLog(`handed the listeners over; draining`, 0)
 		require.Equal(t, 0, cur.wait(exitTimeout+5*time.Second), "hand-over %d: the old process exits 0 once drained", i+1)
-		m := cur.waitLog(`msg=stopped after=(\S+)`, 0)
+		m := cur.waitLog(`msg=stopped uptime=(\S+)`, 0)
 		t.Logf("hand-over %d done; the old process stopped (ran %s)", i+1, m[1])
 		cur = next
 	}

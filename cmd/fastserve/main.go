@@ -214,7 +214,7 @@ func runServe(cmd *cobra.Command, s *settings, stderr io.Writer) error {
 
 	start := time.Now()
 	err = srv.Serve(ctx)
-	logger.Info("stopped", "after", time.Since(start).Round(time.Millisecond), "err", err)
+	logger.Info("stopped", "uptime", time.Since(start).Round(time.Millisecond), "err", err)
 	return err
 }
 

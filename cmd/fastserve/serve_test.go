@@ -52,7 +52,7 @@ func TestDefaultRun(t *testing.T) {
 
 	in.signal(syscall.SIGTERM)
 	assert.Equal(t, 0, in.wait(exitTimeout))
-	assert.Regexp(t, `level=INFO msg=stopped after=\S+ err=<nil>`, in.log())
+	assert.Regexp(t, `level=INFO msg=stopped uptime=\S+ err=<nil>`, in.log())
 }
 
 // TestNoArguments runs fastserve exactly as the README says, on the

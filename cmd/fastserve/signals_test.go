@@ -220,7 +220,7 @@ func TestSIGTERMDrainsUnderLoad(t *testing.T) {
 	t.Logf("%d requests answered by %d clients", total, clients)
 	log := in.log()
 	assert.Regexp(t, `level=INFO msg=draining open=\d+`, log)
-	assert.Regexp(t, `level=INFO msg=stopped after=\S+ err=<nil>`, log)
+	assert.Regexp(t, `level=INFO msg=stopped uptime=\S+ err=<nil>`, log)
 	assert.NotContains(t, log, "level=ERROR")
 }
 
@@ -298,7 +298,7 @@ func TestSIGINT(t *testing.T) {
 	c.mustGet(t, "/")
 	in.signal(syscall.SIGINT)
 	assert.Equal(t, 0, in.wait(exitTimeout))
-	assert.Regexp(t, `level=INFO msg=stopped after=\S+ err=<nil>`, in.log())
+	assert.Regexp(t, `level=INFO msg=stopped uptime=\S+ err=<nil>`, in.log())
 }
 
 // combinedLine is a line of the combined log format with the duration
@@ -420,4 +420,21 @@ func TestAccessLogNoReferer(t *testing.T) {
 		referers = append(referers, m[3])
 	}
 	assert.Equal(t, []string{"-", "https://example.com/x"}, referers, "referers logged for /no-referer and /with-referer")
+}
+
+// TestDrainOutOfTimeExitsZero: a drain that reaches --drain-timeout cuts
+// what is still open, says how many it cut, and exits 0 like any drain:
+// under systemd's Restart=on-failure an exit 1 would restart the old
+// instance (before: exit 1, "context deadline exceeded").
+func TestDrainOutOfTimeExitsZero(t *testing.T) {
+	t.Parallel()
+	in := started(start(t, childEnv(t), "serve", "--addr", "127.0.0.1:0", "--admin", "127.0.0.1:0",
+		"--drain-timeout", "1s", "--drain-idle-timeout", "1m"))
+	c := dial(t, in.https, insecure)
+	c.mustGet(t, "/") // then idle: the drain waits for its next request
+	in.signal(syscall.SIGTERM)
+	in.waitLog(`msg=draining`, 0)
+	assert.Equal(t, 0, in.wait(exitTimeout))
+	in.waitLog(`msg="drain out of time: connections cut" cut=1 after=1`, 0)
+	in.waitLog(`msg=drained took=1`, 0)
 }
