@@ -96,7 +96,10 @@ const (
 
 func (c *conn) phase() phase { return phase(c.state.Load()) }
 
-func (c *conn) setPhase(p phase) { c.state.Store(uint32(p)) }
+// move changes the phase from from to to, and reports whether it did: a
+// connection that Close ended (from any goroutine: fasthttp's Shutdown
+// closes idle connections from its own) stays closed.
+func (c *conn) move(from, to phase) bool { return c.state.CompareAndSwap(uint32(from), uint32(to)) }
 
 // A closeMode is how Close ends the connection; the strongest asked for
 // wins.
@@ -147,7 +150,9 @@ func (c *conn) Read(b []byte) (int, error) {
 		// read into that empty buffer. Parking ends the wait either way:
 		// fasthttp returns and lets the buffer go.
 		if n, err = c.waitRead(b); err == errParked {
-			c.setPhase(phaseParking)
+			if !c.move(phaseServing, phaseParking) {
+				return 0, net.ErrClosed // closed meanwhile: it stays so
+			}
 			return 0, io.EOF
 		}
 	} else {

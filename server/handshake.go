@@ -28,11 +28,19 @@ type connKey struct{}
 // Handshake runs the TLS handshake once, under the handshake timeout.
 // fasthttp calls it before the first read; it hides the *tls.Conn's own.
 func (c *conn) Handshake() error {
-	if c.phase() == phaseNew {
-		if c.hs.err = c.handshake(); c.hs.err != nil {
-			c.setPhase(phaseFailed)
-		} else {
-			c.setPhase(phaseServing)
+	switch c.phase() {
+	case phaseNew:
+		c.hs.err = c.handshake()
+		to := phaseServing
+		if c.hs.err != nil {
+			to = phaseFailed
+		}
+		if !c.move(phaseNew, to) && c.hs.err == nil {
+			c.hs.err = net.ErrClosed // closed during the handshake
+		}
+	case phaseClosed:
+		if c.hs.err == nil {
+			return net.ErrClosed // closed before its handshake ran
 		}
 	}
 	return c.hs.err

@@ -121,7 +121,9 @@ func (s *Server) unpark(cs ...*conn) {
 func (s *Server) resume(c *conn) {
 	defer s.unparking.Done()
 	s.stats.parked.Add(-1)
-	c.setPhase(phaseServing)
+	if !c.move(phaseParking, phaseServing) {
+		return // closed meanwhile: nothing to serve
+	}
 	// The client sent (or hung up) before the poller closed the
 	// connection, whose wait may have ended meanwhile (the poller closes
 	// expired ones once a second): read what it sent.
@@ -137,9 +139,10 @@ func (s *Server) resume(c *conn) {
 // them as closed idle connections.
 func (s *Server) closeParked(cs ...*conn) {
 	for _, c := range cs {
-		c.setPhase(phaseServing)
 		c.endIdle()
-		_ = c.Close()
+		if c.move(phaseParking, phaseServing) {
+			_ = c.Close()
+		}
 	}
 }
 

@@ -471,3 +471,36 @@ func TestStreamWriterSetsWriteDeadline(t *testing.T) {
 	resp := roundTrip(t, c, bufio.NewReader(c), get)
 	assert.Equal(t, 200*len(chunk), len(resp.Body()))
 }
+
+// TestForcedShutdownWhileParking: a Shutdown out of time (a second
+// signal) closes idle connections from its own goroutine while their
+// goroutines are parking them; each is released once, and none is served
+// again after: Stats().Open ends at 0, never below (found by review: the
+// closed phase was overwritten by parking's).
+func TestForcedShutdownWhileParking(t *testing.T) {
+	for iter := range 8 {
+		ts := startServing(t, server.Config{IdleParkAfter: 30 * time.Millisecond}, hello)
+		var conns []*tls.Conn
+		for range 200 {
+			c, err := tls.Dial("tcp", ts.Addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+			require.NoError(t, err)
+			t.Cleanup(func() { c.Close() })
+			_, err = io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+			require.NoError(t, err)
+			conns = append(conns, c)
+		}
+		for _, c := range conns {
+			require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
+			resp := &fasthttp.Response{}
+			require.NoError(t, resp.Read(bufio.NewReader(c)))
+		}
+		time.Sleep(25*time.Millisecond + time.Duration(iter%10)*time.Millisecond/2)
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		_ = ts.Shutdown(ctx)
+		require.Eventually(t, func() bool { return ts.Stats().Open == 0 }, 2*time.Second, 10*time.Millisecond,
+			"iteration %d: open %d after a forced shutdown", iter, ts.Stats().Open)
+		time.Sleep(100 * time.Millisecond)
+		require.Equal(t, int64(0), ts.Stats().Open, "iteration %d: released twice", iter)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/fastserve/fastserve/certs"
@@ -35,6 +36,8 @@ type tlsState struct {
 	source  certs.Source      // files, or files and acme (certs.Pick)
 	tickets *certs.TicketKeys // or nil: session tickets disabled
 	strict  bool              // StrictSNI
+
+	reloadMu sync.Mutex // one reload at a time: certificates and keys from the same one
 }
 
 func newTLSState(c TLS, acme bool, logger *slog.Logger) (*tlsState, error) {
@@ -116,6 +119,8 @@ func (ts *tlsState) rotate(ctx context.Context, d time.Duration) {
 // reload re-reads the certificate files and the session ticket key files
 // and puts both in use, or neither: on an error the ones in use stay.
 func (ts *tlsState) reload() error {
+	ts.reloadMu.Lock()
+	defer ts.reloadMu.Unlock()
 	var keys [][32]byte
 	if ts.tickets != nil {
 		var err error
