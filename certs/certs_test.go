@@ -60,6 +60,9 @@ func TestFilesPickByName(t *testing.T) {
 	require.NoError(t, err)
 	strict, err := certs.LoadFiles([]certs.KeyPair{a, b}, true)
 	require.NoError(t, err)
+	assert.True(t, strict.CoversName("b.test"))
+	assert.False(t, strict.CoversName("c.test"))
+	assert.False(t, strict.CoversName(""))
 	for _, tc := range []struct {
 		sni          string
 		lax, strict  []string

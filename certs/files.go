@@ -105,6 +105,27 @@ func (f *Files) Certificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error
 	return f.pick(hello, f.strict), nil
 }
 
+// CoversName reports whether a certificate covers the server name name
+// (a DNS name, or an address), as its leaf's names say.
+func (f *Files) CoversName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for _, c := range *f.set.Load() {
+		leaf := c.Leaf
+		if leaf == nil {
+			var err error
+			if leaf, err = x509.ParseCertificate(c.Certificate[0]); err != nil {
+				continue
+			}
+		}
+		if leaf.VerifyHostname(name) == nil {
+			return true
+		}
+	}
+	return false
+}
+
 // Covering is the certificate that covers the client's server name, or
 // nil: Certificate with strict.
 func (f *Files) Covering(hello *tls.ClientHelloInfo) *tls.Certificate {

@@ -70,8 +70,23 @@ func newTLSState(c TLS, acme bool, logger *slog.Logger) (*tlsState, error) {
 		if ts.tickets, err = certs.NewTicketKeys(ts.cfg, c.SessionTicketKeyFiles); err != nil {
 			return nil, certsError("TLS.SessionTicketKeyFiles", err)
 		}
+		if c.StrictSNI {
+			ts.cfg.UnwrapSession = ts.unwrapStrict
+		}
 	}
 	return ts, nil
+}
+
+// unwrapStrict resumes a session only for a server name a certificate
+// covers, so that resumption obeys StrictSNI as a full handshake does: a
+// ticket got for one name, presented with another or with none, falls back
+// to a full handshake, which refuses the name.
+func (ts *tlsState) unwrapStrict(identity []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
+	name := cs.ServerName
+	if !ts.files.CoversName(name) && (ts.acme == nil || !ts.acme.Manages(name)) {
+		return nil, nil
+	}
+	return ts.cfg.DecryptTicket(identity, cs)
 }
 
 // certsError names, in a field error of package certs, the Config field

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bufio"
 	"crypto/rand"
 	"crypto/tls"
 	"os"
@@ -127,4 +128,52 @@ func TestSessionTicketKeyFiles(t *testing.T) {
 	require.NoError(t, os.WriteFile(shared, []byte("short"), 0o600))
 	assert.ErrorContains(t, a.Reload(), "5 bytes", "a broken file on reload keeps the keys in use")
 	assert.True(t, resumes(t, a.Addr, client))
+}
+
+// anyNameCache is a client session cache that offers the one session it
+// holds for any server name: a client replaying a ticket got for one name
+// under another.
+type anyNameCache struct{ s *tls.ClientSessionState }
+
+func (c *anyNameCache) Get(string) (*tls.ClientSessionState, bool) { return c.s, c.s != nil }
+func (c *anyNameCache) Put(_ string, s *tls.ClientSessionState) {
+	if s != nil {
+		c.s = s
+	}
+}
+
+// TestStrictSNIResumption: a session resumed with a name no certificate
+// covers, or with none, is refused as a full handshake with that name is
+// (before: TLS 1.3 resumption served it, bypassing StrictSNI); a covered
+// name still resumes.
+func TestStrictSNIResumption(t *testing.T) {
+	dir := t.TempDir()
+	a, poolA := certPair(t, dir, "a", "a.test")
+	strict := start(t, server.Config{TLS: server.TLS{Certificates: []certs.KeyPair{a}, StrictSNI: true}}, serverName)
+	cache := &anyNameCache{}
+	get := func(sni string) (*tls.Conn, error) {
+		cfg := &tls.Config{ServerName: sni, RootCAs: poolA, InsecureSkipVerify: sni != "a.test", ClientSessionCache: cache,
+			NextProtos: []string{"http/1.1"}}
+		c, err := handshake(t, strict.Addr, cfg)
+		if err != nil {
+			return nil, err
+		}
+		// The ticket comes after the handshake: a request fetches it.
+		resp := roundTrip(t, c, bufio.NewReader(c), "GET / HTTP/1.1\r\nHost: a.test\r\n\r\n")
+		require.Equal(t, 200, resp.StatusCode())
+		return c, nil
+	}
+	c, err := get("a.test")
+	require.NoError(t, err)
+	require.False(t, c.ConnectionState().DidResume)
+	require.NotNil(t, cache.s, "a ticket to replay")
+
+	c, err = get("a.test")
+	require.NoError(t, err)
+	assert.True(t, c.ConnectionState().DidResume, "a covered name resumes")
+
+	for _, sni := range []string{"c.test", ""} {
+		_, err := handshake(t, strict.Addr, &tls.Config{ServerName: sni, InsecureSkipVerify: true, ClientSessionCache: cache})
+		assertRemoteAlert(t, err, "unrecognized name")
+	}
 }
