@@ -25,7 +25,13 @@ func TestNewRejects(t *testing.T) {
 		want string
 	}{
 		{"address", server.Config{Addr: "8443"},
-			`server: Addr must be host:port, such as ":8443" or "127.0.0.1:0", got "8443"`},
+			`server: Addr must be host:port with a port from 0 to 65535, such as ":8443" or "127.0.0.1:0", got "8443"`},
+		{"port out of range", server.Config{Addr: "127.0.0.1:99999"},
+			`server: Addr must be host:port with a port from 0 to 65535, such as ":8443" or "127.0.0.1:0", got "127.0.0.1:99999"`},
+		{"admin on the HTTPS address", server.Config{Addr: ":8443", AdminAddr: "127.0.0.1:8443"},
+			`server: AdminAddr must be an address Addr does not listen on too (Addr is ":8443"), got "127.0.0.1:8443"`},
+		{"redirect on the admin address", server.Config{Addr: "127.0.0.1:0", AdminAddr: "127.0.0.1:9090", RedirectAddr: "127.0.0.1:9090"},
+			`server: RedirectAddr must be an address AdminAddr does not listen on too (AdminAddr is "127.0.0.1:9090"), got "127.0.0.1:9090"`},
 		{"listeners", server.Config{Listeners: -1},
 			"server: Listeners must be from 1 to 1024, or 0 for GOMAXPROCS, got -1"},
 		{"negative timeout", server.Config{IdleTimeout: -time.Second},

@@ -320,3 +320,28 @@ func TestBadInputReportsEveryProblem(t *testing.T) {
 		}, r.stderrLines())
 	})
 }
+
+// TestCheckRefusesAddresses: check refuses a port out of range, and a
+// listener on an address another one of the same process listens on
+// (before: --admin equal to --addr was valid, and a third of the TLS
+// connections landed on the plain admin listener).
+func TestCheckRefusesAddresses(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--admin", "127.0.0.1:8443"},
+			`fastserve: --admin=127.0.0.1:8443 (flag --admin): invalid value: must be an address Addr does not listen on too (Addr is ":8443")`},
+		{[]string{"--addr", "127.0.0.1:9443", "--redirect-http", ":9443"},
+			`fastserve: --redirect-http=:9443 (flag --redirect-http): invalid value: must be an address Addr does not listen on too (Addr is "127.0.0.1:9443")`},
+		{[]string{"--addr", ":99999"},
+			`fastserve: --addr=:99999 (flag --addr): invalid value: must be host:port with a port from 0 to 65535, such as ":8443" or "127.0.0.1:0"`},
+	} {
+		r := run(t, childEnv(t), append([]string{"check"}, tc.args...)...)
+		assert.Equal(t, 2, r.code, "%v", tc.args)
+		assert.Equal(t, tc.want+"\n", r.stderr, "%v", tc.args)
+	}
+	r := run(t, childEnv(t), "check", "--addr", "127.0.0.1:9443", "--admin", "127.0.0.2:9443")
+	assert.Equal(t, 0, r.code, "two hosts on one port: %s", r.stderr)
+}
