@@ -1,6 +1,7 @@
 package static
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -22,6 +23,12 @@ type Config struct {
 	// IndexNames are the files served for a directory. If nil,
 	// ["index.html"].
 	IndexNames []string
+
+	// Dotfiles serves files and directories whose name begins with a dot.
+	// By default a path with such a segment (/.env, /.git/config) is 404,
+	// as if the file were not there, but for /.well-known/ (RFC 8615),
+	// which is served.
+	Dotfiles bool
 
 	// ListDirectories generates a listing for a directory without an
 	// index file. Off by default: such a directory answers 403.
@@ -47,8 +54,9 @@ type Config struct {
 // Files serves the files under a root directory. Close stops its cache
 // cleaner.
 type Files struct {
-	handle fasthttp.RequestHandler
-	stop   chan struct{}
+	dotfiles bool
+	handle   fasthttp.RequestHandler
+	stop     chan struct{}
 }
 
 // Handle serves the request's path from the root.
@@ -60,7 +68,20 @@ func (sf *Files) Handle(ctx *fasthttp.RequestCtx) {
 		notAllowed(ctx)
 		return
 	}
+	if !sf.dotfiles && hidden(ctx.Path()) {
+		ctx.Error("Not Found\n", fasthttp.StatusNotFound)
+		return
+	}
 	sf.handle(ctx)
+}
+
+// hidden reports whether a path (normalized: no dot segments) names a
+// file or directory whose name begins with a dot, outside /.well-known/.
+func hidden(path []byte) bool {
+	if bytes.HasPrefix(path, []byte("/.well-known/")) {
+		path = path[len("/.well-known"):]
+	}
+	return bytes.Contains(path, []byte("/."))
 }
 
 // notAllowed answers a method other than GET and HEAD.
@@ -122,7 +143,7 @@ func New(cfg Config) (*Files, error) {
 		}
 		fs.CompressRoot = cache
 	}
-	return &Files{handle: fs.NewRequestHandler(), stop: stop}, nil
+	return &Files{handle: fs.NewRequestHandler(), stop: stop, dotfiles: cfg.Dotfiles}, nil
 }
 
 // defaultCompressCache is a directory per served root under the user's

@@ -120,3 +120,33 @@ func TestMethods(t *testing.T) {
 		assert.Equal(t, 200, tlstest.RoundTrip(t, c, br, "GET /index.html HTTP/1.1\r\nHost: localhost\r\n\r\n").StatusCode())
 	}
 }
+
+// TestDotfiles: files and directories whose name begins with a dot are
+// 404 by default (before: /.env and /.git/config were served), but for
+// /.well-known/; Config.Dotfiles serves them.
+func TestDotfiles(t *testing.T) {
+	root := t.TempDir()
+	for _, f := range []string{".env", ".git/config", "dir/.secret", ".well-known/acme", ".well-known/.hidden", "visible.txt"} {
+		require.NoError(t, os.MkdirAll(filepath.Join(root, filepath.Dir(f)), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(root, f), []byte(f), 0o644))
+	}
+	for _, allow := range []bool{false, true} {
+		sf, err := static.New(static.Config{Root: root, DisableCompression: true, Dotfiles: allow})
+		require.NoError(t, err)
+		t.Cleanup(sf.Close)
+		ts := tlstest.Handler(t, sf.Handle)
+		c := ts.Dial(t)
+		br := bufio.NewReader(c)
+		for path, hiddenByDefault := range map[string]bool{
+			"/.env": true, "/.git/config": true, "/dir/.secret": true, "/%2eenv": true, "/dir/../.env": true,
+			"/.well-known/acme": false, "/.well-known/.hidden": true, "/visible.txt": false,
+		} {
+			resp := tlstest.RoundTrip(t, c, br, "GET "+path+" HTTP/1.1\r\nHost: localhost\r\n\r\n")
+			want := 200
+			if hiddenByDefault && !allow {
+				want = 404
+			}
+			assert.Equal(t, want, resp.StatusCode(), "Dotfiles=%v %s", allow, path)
+		}
+	}
+}

@@ -145,7 +145,7 @@ func runServe(cmd *cobra.Command, s *settings, stderr io.Writer) error {
 
 	var handler fasthttp.RequestHandler = static.Welcome
 	if root := valueOf[string](s, "root"); root != "" {
-		files, err := static.New(static.Config{Root: root})
+		files, err := static.New(static.Config{Root: root, Dotfiles: valueOf[bool](s, "dotfiles")})
 		if err != nil {
 			return usageError{fmt.Errorf("--root=%s%s: %w", root, s.from("root"), err)}
 		}

@@ -179,6 +179,8 @@ var table = []setting{
 		sets("Server.KeepIdleBuffers").via(not),
 
 	text("root", "", "directory of static files to serve (empty = the built-in page)").wants(existingDir),
+	boolean("dotfiles", false, "serve files and directories whose name begins with a dot (.env, .git/); by default they are 404, but for /.well-known/").
+		requires("root"),
 	text("redirect-http", "", "host:port of a plain-HTTP listener that redirects to HTTPS (empty = none)").sets("Server.RedirectAddr"),
 	duration("hsts", 0, "Strict-Transport-Security max-age, such as 8760h (0 = none)").sets("Server.HSTS"),
 	text("access-log", "", "access log file, or - for standard output (empty = none); reopened on SIGHUP"),

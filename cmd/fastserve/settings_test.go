@@ -142,6 +142,7 @@ var requirements = map[string]string{
 	"proxy-protocol-from":    "proxy-protocol",
 	"proxy-protocol-timeout": "proxy-protocol",
 	"access-log-format":      "access-log",
+	"dotfiles":               "root",
 	"proxy-host-header":      "proxy",
 	"proxy-connect-timeout":  "proxy",
 	"proxy-timeout":          "proxy",
