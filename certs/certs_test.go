@@ -201,6 +201,7 @@ func TestTicketKeys(t *testing.T) {
 	require.NoError(t, os.WriteFile(keyFile, make([]byte, 10), 0o600))
 	_, err = certs.ReadTicketKeys([]string{keyFile})
 	assert.ErrorContains(t, err, "48 or 80 random bytes")
+	assert.NotContains(t, err.Error(), "> "+keyFile, "never advise overwriting the file given, which may be a certificate")
 
 }
 

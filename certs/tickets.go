@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -58,7 +59,7 @@ func ReadTicketKeys(files []string) ([][32]byte, error) {
 	for i, f := range files {
 		b, err := os.ReadFile(f)
 		if err == nil && len(b) != 48 && len(b) != 80 {
-			err = fmt.Errorf("%d bytes; a key file holds 48 or 80 random bytes (openssl rand 80 > %s)", len(b), f)
+			err = fmt.Errorf("%d bytes; a key file holds 48 or 80 random bytes: make one at a new path (openssl rand 80 > %s), and check that %s is the key file meant", len(b), newKeyPath(f), f)
 		}
 		if err != nil {
 			return nil, &field.Error{Pkg: "certs", Field: fmt.Sprintf("[%d]", i), Value: f, Err: err}
@@ -66,6 +67,12 @@ func ReadTicketKeys(files []string) ([][32]byte, error) {
 		keys = append(keys, sha256.Sum256(b))
 	}
 	return keys, nil
+}
+
+// newKeyPath is a path beside f for a new key file: never f itself, which
+// may be another file given by mistake (a certificate).
+func newKeyPath(f string) string {
+	return filepath.Join(filepath.Dir(f), "ticket-"+time.Now().Format("20060102")+".key")
 }
 
 // FromFiles reports whether the keys come from files.

@@ -31,6 +31,7 @@ func (s *Server) admit(tc *net.TCPConn) *conn {
 		if !s.countIP(peer) {
 			s.stats.open.Add(-1)
 			s.stats.reject(RejectMaxConnsPerIP)
+			s.logRefusal("connection refused", "reason", RejectMaxConnsPerIP.String(), "remote", peer.String())
 			resetConn(tc)
 			return nil
 		}

@@ -2,7 +2,9 @@ package server_test
 
 import (
 	"bufio"
+	"encoding/json"
 	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -213,5 +215,31 @@ func TestPipelinedBareLF(t *testing.T) {
 				assert.NotContains(t, wire, "HTTP/1.1 400")
 			}
 		})
+	}
+}
+
+// TestJSONLogAddresses: addresses in the server's log lines are text in
+// any format (before: slog's JSON handler printed them as Go structs).
+func TestJSONLogAddresses(t *testing.T) {
+	logs := &logBuffer{}
+	ts := start(t, server.Config{Logger: slog.New(slog.NewJSONHandler(logs, nil))}, hello)
+	c := ts.Dial(t, nil)
+	_, err := io.WriteString(c, "TRACE / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+	require.NoError(t, err)
+	readWire(t, c, time.Second)
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), `"request refused"`) }, time.Second, 5*time.Millisecond)
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &m), line)
+		for _, k := range []string{"remote", "peer", "addr"} {
+			if v, ok := m[k]; ok {
+				assert.IsType(t, "", v, "%s in %s", k, line)
+			}
+		}
+		if v, ok := m["addrs"]; ok {
+			for _, a := range v.([]any) {
+				assert.IsType(t, "", a, "addrs in %s", line)
+			}
+		}
 	}
 }

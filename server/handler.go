@@ -16,7 +16,7 @@ func (s *Server) handle(h fasthttp.RequestHandler) fasthttp.RequestHandler {
 		defer func() {
 			if r := recover(); r != nil {
 				s.stats.panics.Add(1)
-				s.log.Error("handler panicked", "panic", r, "uri", string(ctx.RequestURI()), "remote", ctx.RemoteAddr())
+				s.log.Error("handler panicked", "panic", r, "uri", string(ctx.RequestURI()), "remote", ctx.RemoteAddr().String())
 				ctx.ResetBody()
 				ctx.Error("Internal Server Error", fasthttp.StatusInternalServerError)
 				ctx.SetConnectionClose()
@@ -111,7 +111,7 @@ func (s *Server) refuse(ctx *fasthttp.RequestCtx, r *refusal) {
 	ctx.SetConnectionClose()
 	lingerAfter(ctx)
 	s.stats.reject(r.reason)
-	s.logRefusal("request refused", "status", r.status, "reason", r.reason.String(), "remote", ctx.RemoteAddr())
+	s.logRefusal("request refused", "status", r.status, "reason", r.reason.String(), "remote", ctx.RemoteAddr().String())
 }
 
 // logRefusal logs a refused request or connection at info, at most

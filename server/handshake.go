@@ -123,7 +123,7 @@ func (c *conn) refuseProxy(err error) error {
 	r, _ := proxyReason(err)
 	c.srv.stats.reject(r)
 	c.closeWith(closeReset)
-	c.srv.logRefusal("connection refused", "reason", r.String(), "peer", c.tcp.RemoteAddr(), "err", err)
+	c.srv.logRefusal("connection refused", "reason", r.String(), "peer", c.tcp.RemoteAddr().String(), "err", err)
 	return fmt.Errorf("server: %s: %w", r, err)
 }
 

@@ -154,6 +154,7 @@ func TestLimitMaxConnsPerIP(t *testing.T) {
 	st := ts.Stats()
 	assert.Equal(t, uint64(1), st.Rejected[server.RejectMaxConnsPerIP])
 	assert.Zero(t, st.Rejected[server.RejectMaxConns])
+	assert.Contains(t, ts.Logs.String(), `msg="connection refused" reason=max_conns_per_ip remote=127.0.0.1`, "logged, not only counted")
 }
 
 // getOfSize returns a GET whose request line and headers, the blank line

@@ -50,6 +50,12 @@ func TestRedirectHTTP(t *testing.T) {
 		assert.Equal(t, fasthttp.StatusMovedPermanently, resp.StatusCode(), tc.host)
 		assert.Equal(t, tc.want, string(resp.Header.Peek("Location")), tc.host)
 	}
+	// A method other than GET and HEAD keeps its method and body: 308.
+	for _, m := range []string{"POST", "PUT", "DELETE"} {
+		resp := plainGet(t, ts.Plain("redirect"), m+" /form HTTP/1.1\r\nHost: example.com\r\nContent-Length: 0\r\n\r\n")
+		assert.Equal(t, fasthttp.StatusPermanentRedirect, resp.StatusCode(), m)
+		assert.Equal(t, "https://example.com:"+port+"/form", string(resp.Header.Peek("Location")), m)
+	}
 }
 
 func TestHSTS(t *testing.T) {

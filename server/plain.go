@@ -66,7 +66,8 @@ func (s *Server) newPlain(name, addr string, h fasthttp.RequestHandler) (*plainS
 }
 
 // redirectHandler answers every request with a permanent redirect to the
-// same host and URI over HTTPS, on httpsPort.
+// same host and URI over HTTPS, on httpsPort: 301 for GET and HEAD, 308
+// for other methods, whose clients must not turn them into a GET.
 func redirectHandler(httpsPort int) fasthttp.RequestHandler {
 	suffix := ""
 	if httpsPort != 443 {
@@ -86,6 +87,12 @@ func redirectHandler(httpsPort int) fasthttp.RequestHandler {
 		}
 		ctx.Response.Header.Set("Location", "https://"+host+suffix+string(ctx.RequestURI()))
 		ctx.Response.Header.Set("Connection", "close")
-		ctx.SetStatusCode(fasthttp.StatusMovedPermanently)
+		if ctx.IsGet() || ctx.IsHead() {
+			ctx.SetStatusCode(fasthttp.StatusMovedPermanently)
+		} else {
+			// 301 lets a client turn a POST into a GET; 308 keeps the
+			// method and body.
+			ctx.SetStatusCode(fasthttp.StatusPermanentRedirect)
+		}
 	}
 }

@@ -186,5 +186,5 @@ func (c *conn) refuseBareLF() {
 	_ = c.Conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
 	_, _ = io.WriteString(c.Conn, bareLFResponse)
 	c.closeWith(closeLinger)
-	s.logRefusal("request refused", "status", 400, "reason", RejectHeaderSyntax.String(), "detail", "bare LF", "remote", c.RemoteAddr())
+	s.logRefusal("request refused", "status", 400, "reason", RejectHeaderSyntax.String(), "detail", "bare LF", "remote", c.RemoteAddr().String())
 }

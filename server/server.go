@@ -277,6 +277,16 @@ func (s *Server) closeListeners() {
 	}
 }
 
+// addrStrings is addrs as text, as a log line shows them in any format
+// (slog's JSON handler would print a *net.TCPAddr as a struct).
+func addrStrings(addrs []net.Addr) []string {
+	out := make([]string, len(addrs))
+	for i, a := range addrs {
+		out[i] = a.String()
+	}
+	return out
+}
+
 // Addrs returns the addresses the listeners are bound to.
 func (s *Server) Addrs() []net.Addr {
 	addrs := make([]net.Addr, len(s.lns))
@@ -317,9 +327,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	for _, p := range s.plain {
 		go func() { errc <- p.fs.Serve(p.ln) }()
-		s.log.Info("serving "+p.name, "addr", p.ln.Addr())
+		s.log.Info("serving "+p.name, "addr", p.ln.Addr().String())
 	}
-	s.log.Info("serving HTTPS", "addrs", s.Addrs(), "listeners", len(s.lns))
+	s.log.Info("serving HTTPS", "addrs", addrStrings(s.Addrs()), "listeners", len(s.lns))
 	if as := s.tls.acme; as != nil {
 		as.Start() // once the listeners serve, to answer the challenges
 		defer as.Stop()
