@@ -20,15 +20,16 @@ import (
 
 func newBench(stdout io.Writer) *cobra.Command {
 	var (
-		cfg      bench.Config
-		headers  []string
-		body     string
-		insecure bool
-		sni      string
-		resume   bool
-		jsonOut  bool
-		vs       string
-		rounds   int
+		cfg         bench.Config
+		headers     []string
+		body        string
+		insecure    bool
+		sni         string
+		resume      bool
+		jsonOut     bool
+		vs          string
+		rounds      int
+		allowErrors bool
 	)
 	cmd := &cobra.Command{
 		Use:   "bench URL",
@@ -58,7 +59,7 @@ func newBench(stdout io.Writer) *cobra.Command {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			if vs != "" {
-				return runCompare(ctx, stdout, cfg, vs, rounds, jsonOut)
+				return runCompare(ctx, stdout, cfg, vs, rounds, jsonOut, allowErrors)
 			}
 			if isTerminal(os.Stdout) && !jsonOut {
 				cfg.Progress = func(p bench.Progress) {
@@ -76,10 +77,13 @@ func newBench(stdout io.Writer) *cobra.Command {
 			if jsonOut {
 				enc := json.NewEncoder(stdout)
 				enc.SetIndent("", "  ")
-				return enc.Encode(r)
+				if err := enc.Encode(r); err != nil {
+					return err
+				}
+			} else {
+				report(stdout, cfg, r)
 			}
-			report(stdout, cfg, r)
-			return nil
+			return failed(r.Errors, allowErrors)
 		},
 	}
 	f := cmd.Flags()
@@ -99,6 +103,7 @@ func newBench(stdout io.Writer) *cobra.Command {
 	f.BoolVar(&jsonOut, "json", false, "print the result as JSON")
 	f.StringVar(&vs, "vs", "", "second URL: alternate runs against both and compare")
 	f.IntVar(&rounds, "rounds", 5, "runs against each server with --vs")
+	f.BoolVar(&allowErrors, "allow-errors", false, "exit 0 even when requests failed (by default any failed request makes the exit code 1)")
 	cmd.SetFlagErrorFunc(flagError)
 	return cmd
 }
@@ -130,7 +135,7 @@ func us(v int64) string {
 	return (time.Duration(v) * time.Microsecond).String()
 }
 
-func runCompare(ctx context.Context, w io.Writer, a bench.Config, urlB string, rounds int, jsonOut bool) error {
+func runCompare(ctx context.Context, w io.Writer, a bench.Config, urlB string, rounds int, jsonOut, allowErrors bool) error {
 	b := a
 	b.URL = urlB
 	if a.Duration == 0 || a.Requests > 0 {
@@ -158,7 +163,17 @@ func runCompare(ctx context.Context, w io.Writer, a bench.Config, urlB string, r
 	row("p50 µs", c.A.P50, c.B.P50, c.P50Ratio, "%.0f")
 	row("p99 µs", c.A.P99, c.B.P99, c.P99Ratio, "%.0f")
 	fmt.Fprintf(w, "  errors     A %d, B %d\n", c.A.Errors, c.B.Errors)
-	return nil
+	return failed(c.A.Errors+c.B.Errors, allowErrors)
+}
+
+// failed is the command's error when requests failed: a load test whose
+// requests fail measured nothing, and a script must see it (exit 1),
+// unless --allow-errors says failures are expected.
+func failed(errors uint64, allow bool) error {
+	if errors == 0 || allow {
+		return nil
+	}
+	return fmt.Errorf("%d requests failed (--allow-errors to exit 0 anyway)", errors)
 }
 
 // isTerminal reports whether f is a character device, as a terminal is.

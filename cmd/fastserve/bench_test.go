@@ -37,10 +37,13 @@ func TestBenchCommand(t *testing.T) {
 	assert.NotContains(t, r.stdout, "\r", "no progress line when stdout is not a terminal")
 
 	r = run(t, env, "bench", "-c", "1", "-d", "300ms", url)
-	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, 1, r.code, "failed requests fail the command")
 	assert.Contains(t, r.stdout, "first error tls: ", "an untrusted certificate is named")
+	assert.Contains(t, r.stderr, "requests failed (--allow-errors to exit 0 anyway)")
+	r = run(t, env, "bench", "-c", "1", "-d", "300ms", "--allow-errors", url)
+	assert.Equal(t, 0, r.code, r.stderr)
 
-	r = run(t, env, "bench", "-k", "-c", "2", "-d", "200ms", "--rounds", "2", "--vs", url+"x", url)
+	r = run(t, env, "bench", "-k", "-c", "2", "-d", "200ms", "--rounds", "2", "--allow-errors", "--vs", url+"x", url)
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Contains(t, r.stdout, "2 rounds of 200ms each")
 	assert.Regexp(t, `req/s +\d+ \[\d+-\d+\] +\d+ \[\d+-\d+\] +\d\.\d{3} \[`, r.stdout)
