@@ -345,3 +345,36 @@ func TestCheckRefusesAddresses(t *testing.T) {
 	r := run(t, childEnv(t), "check", "--addr", "127.0.0.1:9443", "--admin", "127.0.0.2:9443")
 	assert.Equal(t, 0, r.code, "two hosts on one port: %s", r.stderr)
 }
+
+// TestCertForceReplacesLinks: cert --force replaces a symbolic link at the
+// key's path instead of writing through it, and the key is 0600 whatever
+// the file it replaces was (before: the link's target was overwritten and
+// kept its 0644).
+func TestCertForceReplacesLinks(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	target := writeFile(t, dir, "elsewhere.txt", "not a key\n")
+	require.NoError(t, os.Chmod(target, 0o644))
+	keyFile, certFile := filepath.Join(dir, "key.pem"), filepath.Join(dir, "cert.pem")
+	require.NoError(t, os.Symlink(target, keyFile))
+	require.NoError(t, os.WriteFile(certFile, []byte("old"), 0o666))
+
+	r := run(t, childEnv(t), "cert", "--cert-file", certFile, "--key-file", keyFile)
+	assert.Equal(t, 1, r.code, "without --force an existing path is kept")
+	assert.Contains(t, r.stderr, "use --force to overwrite")
+
+	r = run(t, childEnv(t), "cert", "--force", "--cert-file", certFile, "--key-file", keyFile)
+	require.Equal(t, 0, r.code, r.stderr)
+	got, err := os.ReadFile(target)
+	require.NoError(t, err)
+	assert.Equal(t, "not a key\n", string(got), "the link's target is untouched")
+	fi, err := os.Lstat(keyFile)
+	require.NoError(t, err)
+	assert.True(t, fi.Mode().IsRegular(), "the link was replaced by the key")
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	fi, err = os.Stat(certFile)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o644), fi.Mode().Perm())
+	leftovers, _ := filepath.Glob(filepath.Join(dir, ".*"))
+	assert.Empty(t, leftovers, "no temporary file left")
+}

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -283,10 +284,6 @@ func newCert(stderr io.Writer) *cobra.Command {
 			if validFor <= 0 {
 				return usageError{fmt.Errorf("--valid-for=%v: invalid value: want a positive duration such as 8760h", validFor)}
 			}
-			flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
-			if force {
-				flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
-			}
 			certPEM, keyPEM, err := selfsigned.PEM(validFor, hosts...)
 			if err != nil {
 				return usageError{fmt.Errorf("--host: %w", err)}
@@ -296,15 +293,7 @@ func newCert(stderr io.Writer) *cobra.Command {
 				data []byte
 				mode os.FileMode
 			}{{keyFile, keyPEM, 0o600}, {certFile, certPEM, 0o644}} {
-				out, err := os.OpenFile(f.path, flags, f.mode)
-				if err != nil {
-					return fmt.Errorf("%w (use --force to overwrite)", err)
-				}
-				if _, err := out.Write(f.data); err != nil {
-					out.Close()
-					return err
-				}
-				if err := out.Close(); err != nil {
+				if err := writeNew(f.path, f.data, f.mode, force); err != nil {
 					return err
 				}
 			}
@@ -319,6 +308,40 @@ func newCert(stderr io.Writer) *cobra.Command {
 	cmd.Flags().BoolVar(&force, "force", false, "overwrite existing files")
 	cmd.SetFlagErrorFunc(flagError)
 	return cmd
+}
+
+// writeNew writes data to path with mode. Without force, an existing path
+// (a symbolic link included) is an error. With force, the file is written
+// beside path and renamed over it: a symbolic link at path is replaced,
+// not followed, and the file gets mode whatever the old one had.
+func writeNew(path string, data []byte, mode os.FileMode, force bool) error {
+	if !force {
+		out, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+		if err != nil {
+			return fmt.Errorf("%w (use --force to overwrite)", err)
+		}
+		if _, err := out.Write(data); err != nil {
+			out.Close()
+			return err
+		}
+		return out.Close()
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // gone once renamed
+	err = tmp.Chmod(mode)
+	if err == nil {
+		_, err = tmp.Write(data)
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }
 
 func newVersion(stdout io.Writer) *cobra.Command {
