@@ -7,18 +7,24 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/fastserve/fastserve/internal/ratelog"
 )
 
 // newZapLogger is a zap logger (certmagic's) that writes to l, so that
 // certmagic's lines come out with the server's, in its format and level.
+// Its errors are logged at most ratelog.Burst a second: certmagic logs one
+// for each TLS-ALPN-01 handshake it has no challenge for, which any client
+// can send, with a server name of the client's choosing.
 func newZapLogger(l *slog.Logger) *zap.Logger {
-	return zap.New(&slogCore{h: l.Handler()})
+	return zap.New(&slogCore{h: l.Handler(), errLimit: new(ratelog.Limiter)})
 }
 
 // slogCore is a zapcore.Core over a slog.Handler.
 type slogCore struct {
-	h     slog.Handler
-	attrs []slog.Attr // from With, before h's own
+	h        slog.Handler
+	attrs    []slog.Attr      // from With, before h's own
+	errLimit *ratelog.Limiter // shared by the cores With makes
 }
 
 var _ zapcore.Core = (*slogCore)(nil)
@@ -40,7 +46,7 @@ func (c *slogCore) Enabled(l zapcore.Level) bool {
 }
 
 func (c *slogCore) With(fields []zapcore.Field) zapcore.Core {
-	return &slogCore{h: c.h, attrs: append(slices.Clip(c.attrs), attrs(fields)...)}
+	return &slogCore{h: c.h, attrs: append(slices.Clip(c.attrs), attrs(fields)...), errLimit: c.errLimit}
 }
 
 func (c *slogCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
@@ -51,6 +57,17 @@ func (c *slogCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.Che
 }
 
 func (c *slogCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
+	if e.Level >= zapcore.ErrorLevel {
+		ok, suppressed := c.errLimit.Allow()
+		if !ok {
+			return nil
+		}
+		if suppressed > 0 {
+			r := slog.NewRecord(e.Time, slog.LevelWarn, "certmagic error log lines suppressed", 0)
+			r.AddAttrs(slog.Int("count", suppressed), slog.Int("limit_per_second", ratelog.Burst))
+			_ = c.h.Handle(context.Background(), r)
+		}
+	}
 	r := slog.NewRecord(e.Time, slogLevel(e.Level), e.Message, 0)
 	r.AddAttrs(c.attrs...)
 	if e.LoggerName != "" {
