@@ -43,12 +43,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		l.Close()
 	}
 	s.closeIdle(ctx)
+	// Out of time (closeIdle waits for every connection): what is still
+	// open is cut, below or by fasthttp's Shutdown.
+	cut := int64(0)
+	if ctx.Err() != nil {
+		cut = s.stats.open.Load()
+	}
 	err := s.fs.ShutdownWithContext(ctx)
-	// Nothing parks from here on; what is still parked is idle, and the
-	// drain is out of time for it (closeIdle waits for every connection).
-	parked := s.poller.stop()
-	s.unpark(parked...)
-	cut := len(parked)
+	// Nothing parks from here on; what is still parked is idle.
+	s.unpark(s.poller.stop()...)
 	if err != nil {
 		// Out of time: close the sockets themselves, outside the lock
 		// that closing connections take, and without a TLS close_notify,
@@ -62,7 +65,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		for _, c := range open {
 			c.tcp.Close()
 		}
-		cut += len(open)
 		err = fmt.Errorf("server: shutdown: %w", err)
 	} else {
 		// Every connection is closed: what the poller started is ending.

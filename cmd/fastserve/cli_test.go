@@ -378,3 +378,16 @@ func TestCertForceReplacesLinks(t *testing.T) {
 	leftovers, _ := filepath.Glob(filepath.Join(dir, ".*"))
 	assert.Empty(t, leftovers, "no temporary file left")
 }
+
+// TestUnknownEnvironment: a FASTSERVE_* variable that names no setting is
+// an error, as an unknown config file key is (before: ignored in silence,
+// so a misspelt one took no effect).
+func TestUnknownEnvironment(t *testing.T) {
+	t.Parallel()
+	r := run(t, childEnv(t, "FASTSERVE_KEEPALIVE_IDEL=30s"), "check")
+	assert.Equal(t, 2, r.code)
+	assert.Equal(t, "fastserve: environment FASTSERVE_KEEPALIVE_IDEL: unknown setting (did you mean FASTSERVE_KEEPALIVE_IDLE?); "+
+		"variables are FASTSERVE_ and a flag's name of 'fastserve serve --help', upper case, _ for -\n", r.stderr)
+	r = run(t, childEnv(t, "FASTSERVE_KEEPALIVE_IDLE=30s", "FASTSERVE_CONFIG="), "check")
+	assert.Equal(t, 0, r.code, r.stderr)
+}

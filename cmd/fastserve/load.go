@@ -49,6 +49,7 @@ func (s *settings) load(fs *pflag.FlagSet, lookupEnv func(string) (string, bool)
 		f.Changed = true
 		s.source[f.Name] = src
 	})
+	errs = append(errs, unknownEnv(fs, environ())...)
 	if s.configFile == "" {
 		s.configFile, _ = lookupEnv(envName("config"))
 	}
@@ -56,6 +57,51 @@ func (s *settings) load(fs *pflag.FlagSet, lookupEnv func(string) (string, bool)
 		errs = append(errs, s.loadFile(fs)...)
 	}
 	return errors.Join(errs...)
+}
+
+// environ is the process's environment, for unknownEnv.
+var environ = os.Environ
+
+// unknownEnv reports each FASTSERVE_* variable in env that names no
+// setting, as an unknown config file key is: a misspelt variable would
+// otherwise be ignored in silence.
+func unknownEnv(fs *pflag.FlagSet, env []string) []error {
+	known := map[string]bool{}
+	fs.VisitAll(func(f *pflag.Flag) { known[envName(f.Name)] = true })
+	var errs []error
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, "FASTSERVE_") || known[name] {
+			continue
+		}
+		msg := fmt.Sprintf("environment %s: unknown setting", name)
+		if f := closest(fs, name); f != "" {
+			msg += fmt.Sprintf(" (did you mean %s?)", envName(f))
+		}
+		errs = append(errs, errors.New(msg+"; variables are FASTSERVE_ and a flag's name of 'fastserve serve --help', upper case, _ for -"))
+	}
+	return errs
+}
+
+// closest is the flag whose variable name is most like name (characters
+// in common at the same place, after FASTSERVE_), if it is alike in most
+// of them.
+func closest(fs *pflag.FlagSet, name string) string {
+	name = strings.TrimPrefix(name, "FASTSERVE_")
+	best, bestScore := "", 0
+	fs.VisitAll(func(f *pflag.Flag) {
+		v := strings.TrimPrefix(envName(f.Name), "FASTSERVE_")
+		score := 0
+		for i := 0; i < min(len(v), len(name)); i++ {
+			if v[i] == name[i] {
+				score++
+			}
+		}
+		if score > bestScore && score*4 >= max(len(v), len(name))*3 {
+			best, bestScore = f.Name, score
+		}
+	})
+	return best
 }
 
 func envName(flag string) string {
