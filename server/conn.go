@@ -12,6 +12,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/fastserve/fastserve/internal/httpsyntax"
 	"github.com/fastserve/fastserve/proxyproto"
 	"github.com/fastserve/fastserve/tune"
 )
@@ -71,7 +72,7 @@ type conn struct {
 
 	hs   handshake
 	dl   deadlines
-	scan headScan
+	scan httpsyntax.HeadScan
 	wait idleWait
 	body bodyLimit
 
@@ -130,7 +131,7 @@ func (c *conn) Read(b []byte) (int, error) {
 		// went away, and writes and logs nothing.
 		return 0, io.EOF
 	}
-	if c.scan.badHead != 0 && c.scan.badHead == c.reading() {
+	if c.bareLFPending() {
 		// A pipelined head with a bare LF, whose end fasthttp waits for.
 		c.refuseBareLF()
 		return 0, errAnswered
@@ -139,7 +140,7 @@ func (c *conn) Read(b []byte) (int, error) {
 	// one while it waits between requests) starts with the request head.
 	between := c.bytesIn.Load() == 0 || c.idleSince.Load() != 0
 	if between {
-		c.scan.start(c.reading())
+		c.scan.Start(c.reading())
 	}
 	var n int
 	var err error

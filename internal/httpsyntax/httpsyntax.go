@@ -1,5 +1,8 @@
-// Package httpsyntax holds the HTTP grammar that more than one package
-// checks bytes against (RFC 9110).
+// Package httpsyntax holds the HTTP/1 syntax that fastserve checks
+// untrusted bytes against, apart from the code that decides what a
+// violation costs: the token characters of RFC 9110 (the request gate and
+// the reverse proxy), and the scan of request heads for bare LF line
+// endings along a pipeline (the engine's connections; HeadScan).
 package httpsyntax
 
 // IsTokenChar reports whether c may appear in a token (RFC 9110 5.6.2):

@@ -1,4 +1,4 @@
-package server
+package httpsyntax
 
 import (
 	"bytes"
@@ -7,11 +7,11 @@ import (
 
 // scanAll scans in as it would arrive in reads of seg bytes.
 func scanAll(in []byte, seg int) uint64 {
-	var h headScan
-	h.start(1)
+	var h HeadScan
+	h.Start(1)
 	for len(in) > 0 && h.on {
 		n := min(seg, len(in))
-		if bad := h.scan(in[:n]); bad != 0 {
+		if bad := h.Scan(in[:n]); bad != 0 {
 			return bad
 		}
 		in = in[n:]
