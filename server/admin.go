@@ -130,10 +130,11 @@ func (s *Server) Conns(limit int) []ConnInfo {
 //	              balancer stops sending new connections
 //	/debug/conns  Conns as JSON; ?limit=N (default 1000, 0 for all)
 //	/debug/pprof/ Go's profiles (net/http/pprof), such as
-//	              /debug/pprof/profile?seconds=10 for the CPU
+//	              /debug/pprof/profile?seconds=10 for the CPU, with
+//	              Config.AdminProfiles only
 func (s *Server) AdminHandler() fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
-		if bytes.HasPrefix(ctx.Path(), []byte("/debug/pprof/")) {
+		if bytes.HasPrefix(ctx.Path(), []byte("/debug/pprof/")) && s.cfg.AdminProfiles {
 			pprofhandler.PprofHandler(ctx)
 			return
 		}

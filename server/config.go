@@ -239,6 +239,12 @@ type Config struct {
 	// loopback or internal address.
 	AdminAddr string
 
+	// AdminProfiles serves Go's profiles (/debug/pprof/) on the admin
+	// listener. Off by default: a profile shows the program's memory and
+	// can take seconds of CPU, and admin listeners do end up on networks
+	// wider than meant (a pod network, say).
+	AdminProfiles bool
+
 	// RedirectAddr, if set, serves plain HTTP on this address, answering
 	// every request with a 301 to the same host and URI over HTTPS on
 	// Addr's port. With ACME, it also answers the CA's HTTP-01 challenges.
@@ -543,22 +549,14 @@ func unjoin(err error) []error {
 // sentence saying what will happen. New logs them as warnings, and
 // fastserve check prints them.
 func (cfg Config) Notes() []string {
-	var notes []string
 	o := cfg.Tune
 	if o == (tune.Options{}) {
 		o = tune.Default()
 	}
-	if o.KeepAliveOverridden() {
-		ka := o.KeepAlive
-		count := ka.Count
-		if count == 0 {
-			count = 9
-		}
-		notes = append(notes, fmt.Sprintf("the TCP user timeout (%v) replaces the keep-alive probe count (%d): "+
-			"the kernel closes an idle connection whose peer vanished %v after its last segment, not idle + interval x count; "+
-			"leave the user timeout unset to derive it from keep-alive", o.UserTimeout, count, o.DeadPeerAfter()))
+	if n := o.KeepAliveNote(); n != "" {
+		return []string{n}
 	}
-	return notes
+	return nil
 }
 
 // defaultMaxConns is 7/8 of the file descriptor limit, or 10,000 where

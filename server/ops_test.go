@@ -117,10 +117,12 @@ func TestAdmin(t *testing.T) {
 	assert.Equal(t, "ready\n", string(adminGet(t, ts, "/readyz").Body()))
 	assert.Contains(t, string(adminGet(t, ts, "/metrics").Body()), "fastserve_requests_total 1\n")
 	assert.Equal(t, fasthttp.StatusNotFound, adminGet(t, ts, "/nope").StatusCode())
-	heap := adminGet(t, ts, "/debug/pprof/heap")
+	assert.Equal(t, fasthttp.StatusNotFound, adminGet(t, ts, "/debug/pprof/heap").StatusCode(), "profiles are opt-in")
+	prof := start(t, server.Config{AdminAddr: "127.0.0.1:0", AdminProfiles: true}, hello)
+	heap := adminGet(t, prof, "/debug/pprof/heap")
 	assert.Equal(t, fasthttp.StatusOK, heap.StatusCode())
 	assert.Equal(t, []byte{0x1f, 0x8b}, heap.Body()[:2], "a gzipped profile")
-	assert.Contains(t, string(adminGet(t, ts, "/debug/pprof/").Body()), "goroutine", "the index of profiles")
+	assert.Contains(t, string(adminGet(t, prof, "/debug/pprof/").Body()), "goroutine", "the index of profiles")
 
 	var conns struct {
 		Open  int

@@ -1,6 +1,7 @@
 package tune
 
 import (
+	"fmt"
 	"net"
 	"time"
 )
@@ -62,6 +63,18 @@ func (o Options) KeepAliveOverridden() bool {
 	}
 	ka := keepAliveEffective(o.KeepAlive)
 	return o.DeadPeerAfter() != ka.Idle+ka.Interval*time.Duration(ka.Count)
+}
+
+// KeepAliveNote says, when KeepAliveOverridden, what the kernel will do
+// instead of what the keep-alive settings say, for an operator to read;
+// otherwise it is empty.
+func (o Options) KeepAliveNote() string {
+	if !o.KeepAliveOverridden() {
+		return ""
+	}
+	return fmt.Sprintf("the TCP user timeout (%v) replaces the keep-alive probe count (%d): "+
+		"the kernel closes an idle connection whose peer vanished %v after its last segment, not idle + interval x count; "+
+		"leave the user timeout unset to derive it from keep-alive", o.UserTimeout, keepAliveEffective(o.KeepAlive).Count, o.DeadPeerAfter())
 }
 
 // DeadPeerAfter is how long after the last segment received from it this

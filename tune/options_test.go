@@ -147,6 +147,7 @@ func TestDeadPeerAfter(t *testing.T) {
 				assert.Equal(t, tc.after, tc.o.DeadPeerAfter(), "DeadPeerAfter")
 			}
 			assert.Equal(t, tc.overridden, tc.o.KeepAliveOverridden(), "KeepAliveOverridden")
+			assert.Equal(t, tc.overridden, tc.o.KeepAliveNote() != "", "KeepAliveNote: %q", tc.o.KeepAliveNote())
 		})
 	}
 }

@@ -186,6 +186,8 @@ var table = []setting{
 	text("access-log", "", "access log file, or - for standard output (empty = none); reopened on SIGHUP"),
 	text("access-log-format", "combined", "access log format: combined or json").sets("Server.AccessLogFormat").requires("access-log"),
 	text("admin", "127.0.0.1:9090", "host:port of the admin listener: /metrics, /healthz, /readyz, /debug/conns (empty = none)").sets("Server.AdminAddr"),
+	boolean("admin-profiles", false, "serve Go's profiles at /debug/pprof/ on the admin listener (off: they show memory and cost CPU)").
+		sets("Server.AdminProfiles").requires("admin"),
 	text("log-format", "text", "log format: text or json").wants(oneOf("text", "json")),
 	text("log-level", "info", "log level: debug, info, warn or error").wants(oneOf("debug", "info", "warn", "error")),
 

@@ -143,6 +143,7 @@ var requirements = map[string]string{
 	"proxy-protocol-timeout": "proxy-protocol",
 	"access-log-format":      "access-log",
 	"dotfiles":               "root",
+	"admin-profiles":         "admin",
 	"proxy-host-header":      "proxy",
 	"proxy-connect-timeout":  "proxy",
 	"proxy-timeout":          "proxy",
@@ -175,6 +176,10 @@ func TestEveryRequirementIsChecked(t *testing.T) {
 			case bool:
 				if def {
 					args = append(args, "--"+r.needs+"=false")
+				}
+			case string:
+				if def != "" {
+					args = append(args, "--"+r.needs+"=") // on by default: turned off
 				}
 			default:
 				require.Zero(t, reflect.ValueOf(def).Len(), "--%s is off by default", r.needs)
