@@ -19,6 +19,7 @@ type handshake struct {
 	err         error  // the handshake's outcome, once it ran
 	offered     uint16 // the highest TLS version the client offered
 	unknownName bool   // StrictSNI found no certificate for the server name
+	certSent    bool   // a certificate was given for the handshake
 }
 
 // connKey finds the conn of a handshake in its context, for the
@@ -147,11 +148,12 @@ func maxVersion(vs []uint16) uint16 {
 	return m
 }
 
-// noteUnknownName records that no certificate answers the handshake's
-// server name: crypto/tls then sends the unrecognized_name alert.
-func noteUnknownName(hello *tls.ClientHelloInfo) {
+// noteCertificate records whether a certificate answers the handshake's
+// server name (if none does, crypto/tls sends the unrecognized_name
+// alert), so that a failure can be counted by reason.
+func noteCertificate(hello *tls.ClientHelloInfo, sent bool) {
 	if c, ok := hello.Context().Value(connKey{}).(*conn); ok {
-		c.hs.unknownName = true
+		c.hs.certSent, c.hs.unknownName = sent, !sent
 	}
 }
 
@@ -170,9 +172,11 @@ func (s *Server) handshakeFailed(c *conn, err error) {
 		f = FailUnknownName
 	case c.hs.offered != 0 && c.hs.offered < s.cfg.TLS.MinVersion:
 		f = FailVersion
-	case errors.As(err, &op) && op.Op == "remote error":
+	case errors.As(err, &op) && (op.Op == "remote error" || op.Op == "local error" && c.hs.certSent):
 		// The client sent an alert: it refused our certificate or our
-		// parameters.
+		// parameters. A TLS 1.3 client built on OpenSSL (curl) sends its
+		// alert in a record crypto/tls cannot read, once it has the
+		// certificate: a local error (bad record MAC) then.
 		f = FailPeerRejected
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed):
 		f = FailClosed

@@ -109,8 +109,8 @@ func certsError(prefix string, err error) error {
 // and a note for the failure counters when it has none for the name.
 func (ts *tlsState) certificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	c, err := ts.source.Certificate(hello)
-	if c == nil && err == nil {
-		noteUnknownName(hello)
+	if err == nil {
+		noteCertificate(hello, c != nil)
 	}
 	return c, err
 }

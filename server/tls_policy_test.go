@@ -177,3 +177,21 @@ func TestStrictSNIResumption(t *testing.T) {
 		assertRemoteAlert(t, err, "unrecognized name")
 	}
 }
+
+// TestPeerRejectedCounted: a client that refuses the server's certificate
+// is counted as peer_rejected, whether it is a Go client (an alert crypto/tls
+// reads) or curl on OpenSSL (an alert it cannot: before, counted as other).
+func TestPeerRejectedCounted(t *testing.T) {
+	ts := start(t, server.Config{}, hello)
+	_, err := tls.Dial("tcp", ts.Addr, &tls.Config{ServerName: "localhost"}) // the system's roots
+	require.Error(t, err)
+	want := server.HandshakeFailures{server.FailPeerRejected: 1}
+	if curl, err := exec.LookPath("curl"); err == nil {
+		require.Error(t, exec.Command(curl, "-s", "-o", "/dev/null", "--max-time", "5", "https://"+ts.Addr+"/").Run())
+		want[server.FailPeerRejected]++
+	} else {
+		t.Log("curl is not installed: its half is skipped")
+	}
+	assert.Eventually(t, func() bool { return ts.Stats().HandshakeFailures == want }, 2*time.Second, 10*time.Millisecond,
+		"counted %v, want %v", ts.Stats().HandshakeFailures, want)
+}
