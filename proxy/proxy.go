@@ -80,6 +80,13 @@ type Config struct {
 	// whichever is shorter.
 	HealthTimeout time.Duration
 
+	// ErrorDetails names the upstream and what went wrong in the body of a
+	// 502, 503 or 504 the proxy answers ("502 Bad Gateway: upstream
+	// 10.0.0.5:9001 refused the connection"). Off by default: clients get
+	// the status line alone, since upstream addresses are internal; the
+	// log always has the detail.
+	ErrorDetails bool
+
 	// PassServerHeader sends the upstream's Server header to the client.
 	// By default it is dropped, and the server's own Name goes instead.
 	PassServerHeader bool

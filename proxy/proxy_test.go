@@ -328,7 +328,7 @@ func TestProxyRefused(t *testing.T) {
 	for range 2 { // the second finds the upstream down, and tries it all the same
 		_, resp, body := proxyExchange(t, ts, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
 		assert.Equal(t, http.StatusBadGateway, resp.StatusCode)
-		assert.Equal(t, "502 Bad Gateway: upstream "+addr+" refused the connection\n", body)
+		assert.Equal(t, "502 Bad Gateway\n", body, "no internal address to the client")
 		assert.Equal(t, "fastserve", resp.Header.Get("Server"))
 	}
 	st := p.Stats().Upstreams
@@ -348,15 +348,16 @@ func TestProxyTimeout(t *testing.T) {
 	})
 	t.Cleanup(func() { close(release) }) // runs before the upstream's Close
 	p := newProxy(t, proxy.Config{
-		Routes:      []proxy.Route{{Path: "/", Upstreams: []string{stalled.URL()}}},
-		ReadTimeout: 300 * time.Millisecond,
+		Routes:       []proxy.Route{{Path: "/", Upstreams: []string{stalled.URL()}}},
+		ReadTimeout:  300 * time.Millisecond,
+		ErrorDetails: true,
 	})
 	ts := startProxy(t, p)
 	begin := time.Now()
 	_, resp, body := proxyExchange(t, ts, "GET /slow HTTP/1.1\r\nHost: localhost\r\n\r\n")
 	took := time.Since(begin)
 	assert.Equal(t, http.StatusGatewayTimeout, resp.StatusCode)
-	assert.Equal(t, "504 Gateway Timeout: upstream "+stalled.Addr()+" did not answer within 300ms\n", body)
+	assert.Equal(t, "504 Gateway Timeout: upstream "+stalled.Addr()+" did not answer within 300ms\n", body, "with ErrorDetails")
 	assert.GreaterOrEqual(t, took, 300*time.Millisecond)
 	assert.Less(t, took, 3*time.Second)
 	assert.Len(t, stalled.Seen(), 1, "a timeout is not retried")
@@ -432,7 +433,7 @@ func TestProxyRetry(t *testing.T) {
 			_, resp, body := proxyExchange(t, ts, "POST /post HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\n\r\nabc")
 			statuses = append(statuses, resp.StatusCode)
 			if resp.StatusCode == http.StatusBadGateway {
-				assert.Equal(t, "502 Bad Gateway: upstream "+closer.Addr()+" closed the connection before answering\n", body)
+				assert.Equal(t, "502 Bad Gateway\n", body)
 			}
 		}
 		assert.ElementsMatch(t, []int{http.StatusOK, http.StatusBadGateway}, statuses, "the POST that reached closer is not retried")

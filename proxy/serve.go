@@ -349,8 +349,9 @@ func retryable(k errKind, h *fasthttp.RequestHeader, streamed bool) bool {
 	return h.IsGet() || h.IsHead() || h.IsOptions() || h.IsPut() || h.IsDelete()
 }
 
-// fail answers a request no upstream answered: 502, 503 or 504, with a
-// line saying what happened.
+// fail answers a request no upstream answered: 502, 503 or 504, with its
+// status line, and with what happened and where if Config.ErrorDetails
+// (logError has logged it either way).
 func (p *Proxy) fail(ctx *fasthttp.RequestCtx, u *upstream, k errKind) {
 	ctx.Response.Reset()
 	var status int
@@ -373,7 +374,11 @@ func (p *Proxy) fail(ctx *fasthttp.RequestCtx, u *upstream, k errKind) {
 	default:
 		status, what = fasthttp.StatusBadGateway, "sent an invalid answer, or the request body failed"
 	}
-	ctx.Error(strconv.Itoa(status)+" "+fasthttp.StatusMessage(status)+": upstream "+u.addr+" "+what+"\n", status)
+	line := strconv.Itoa(status) + " " + fasthttp.StatusMessage(status)
+	if p.cfg.ErrorDetails {
+		line += ": upstream " + u.addr + " " + what
+	}
+	ctx.Error(line+"\n", status)
 }
 
 // clientBodyFailed answers a request whose body the client did not send

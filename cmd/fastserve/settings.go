@@ -199,6 +199,8 @@ var table = []setting{
 		sets("Proxy.ConnectTimeout").requires("proxy"),
 	duration("proxy-timeout", proxy.DefaultReadTimeout, "bound on each wait for an upstream's bytes: its response head (past it, 504) and between two reads of its body").
 		sets("Proxy.ReadTimeout").requires("proxy"),
+	boolean("proxy-error-details", false, "name the upstream and what failed in the body of a 502, 503 or 504 (off: the status line alone; the log has the detail)").
+		sets("Proxy.ErrorDetails").requires("proxy"),
 	integer("proxy-max-conns", proxy.DefaultMaxConns, "connections open to each upstream at once").sets("Proxy.MaxConns").requires("proxy"),
 	text("proxy-health-path", proxy.DefaultHealthPath, "path of the upstreams' health check (GET; 2xx or 3xx = up)").
 		sets("Proxy.HealthPath").requires("proxy"),

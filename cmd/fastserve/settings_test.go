@@ -144,6 +144,7 @@ var requirements = map[string]string{
 	"access-log-format":      "access-log",
 	"dotfiles":               "root",
 	"admin-profiles":         "admin",
+	"proxy-error-details":    "proxy",
 	"proxy-host-header":      "proxy",
 	"proxy-connect-timeout":  "proxy",
 	"proxy-timeout":          "proxy",
