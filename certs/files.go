@@ -112,14 +112,7 @@ func (f *Files) CoversName(name string) bool {
 		return false
 	}
 	for _, c := range *f.set.Load() {
-		leaf := c.Leaf
-		if leaf == nil {
-			var err error
-			if leaf, err = x509.ParseCertificate(c.Certificate[0]); err != nil {
-				continue
-			}
-		}
-		if leaf.VerifyHostname(name) == nil {
+		if leaf := leafOf(c); leaf != nil && leaf.VerifyHostname(name) == nil {
 			return true
 		}
 	}
@@ -153,6 +146,19 @@ func (f *Files) pick(hello *tls.ClientHelloInfo, strict bool) *tls.Certificate {
 	return &certs[0]
 }
 
+// leafOf is c's leaf certificate, parsed if tls did not (it does since Go
+// 1.23), or nil if it does not parse.
+func leafOf(c tls.Certificate) *x509.Certificate {
+	if c.Leaf != nil {
+		return c.Leaf
+	}
+	leaf, err := x509.ParseCertificate(c.Certificate[0])
+	if err != nil {
+		return nil
+	}
+	return leaf
+}
+
 // An Expiry is when the certificate served for a name ends.
 type Expiry struct {
 	Name     string
@@ -164,12 +170,9 @@ type Expiry struct {
 // the first's, as SNI picks it.
 func (f *Files) expiries(ends map[string]time.Time) {
 	for _, c := range *f.set.Load() {
-		leaf := c.Leaf
+		leaf := leafOf(c)
 		if leaf == nil {
-			var err error
-			if leaf, err = x509.ParseCertificate(c.Certificate[0]); err != nil {
-				continue
-			}
+			continue
 		}
 		names := slices.Clone(leaf.DNSNames)
 		for _, ip := range leaf.IPAddresses {

@@ -254,10 +254,8 @@ func (cfg Config) Validate() error {
 // withDefaults returns cfg with every zero field set to its default, and
 // every invalid field reported.
 func (cfg Config) withDefaults() (Config, error) {
-	var errs []error
-	bad := func(name string, v any, allowed string) {
-		errs = append(errs, &field.Error{Pkg: "proxy", Field: name, Value: v, Allowed: allowed})
-	}
+	es := field.Errors{Pkg: "proxy"}
+	bad := es.Bad
 	if len(cfg.Routes) == 0 {
 		bad("Routes", "none", "at least one route")
 	}
@@ -274,7 +272,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		}
 		for j, raw := range r.Upstreams {
 			if _, err := parseUpstream(raw); err != nil {
-				errs = append(errs, &field.Error{Pkg: "proxy",
+				es.Add(&field.Error{Pkg: "proxy",
 					Field: fmt.Sprintf("Routes[%d].Upstreams[%d]", i, j), Value: fmt.Sprintf("%q", raw),
 					Allowed: `an http:// or https:// URL with a host and no path, such as "http://127.0.0.1:9001"`, Err: err,
 				})
@@ -301,12 +299,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		{"HealthInterval", &cfg.HealthInterval, DefaultHealthInterval},
 	}
 	for _, d := range durations {
-		switch {
-		case *d.d < 0 || (*d.d > 0 && *d.d < time.Millisecond):
-			bad(d.name, *d.d, fmt.Sprintf("1ms or more, or 0 for %v", d.def))
-		case *d.d == 0:
-			*d.d = d.def
-		}
+		es.Duration(d.name, d.d, d.def)
 	}
 	switch {
 	case cfg.HealthTimeout < 0 || (cfg.HealthTimeout > 0 && cfg.HealthTimeout < time.Millisecond):
@@ -335,7 +328,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return cfg, errors.Join(errs...)
+	return cfg, es.Err()
 }
 
 // validHostChars reports whether h is printable ASCII, as a Host value

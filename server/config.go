@@ -334,10 +334,8 @@ type ConfigError = field.Error
 // withDefaults returns cfg with every zero field set to its default, and
 // every invalid field reported.
 func (cfg Config) withDefaults() (Config, error) {
-	var errs []error
-	bad := func(field string, v any, allowed string) {
-		errs = append(errs, &ConfigError{Pkg: "server", Field: field, Value: v, Allowed: allowed})
-	}
+	es := field.Errors{Pkg: "server"}
+	bad := es.Bad
 	if cfg.Addr == "" {
 		cfg.Addr = DefaultAddr
 	}
@@ -357,9 +355,9 @@ func (cfg Config) withDefaults() (Config, error) {
 		for _, e := range unjoin(err) {
 			var oe *tune.OptionError
 			if errors.As(e, &oe) {
-				errs = append(errs, &ConfigError{Pkg: "server", Field: "Tune." + oe.Field, Value: oe.Value, Allowed: oe.Allowed, Err: oe.Err})
+				es.Add(&ConfigError{Pkg: "server", Field: "Tune." + oe.Field, Value: oe.Value, Allowed: oe.Allowed, Err: oe.Err})
 			} else {
-				errs = append(errs, e)
+				es.Add(e)
 			}
 		}
 	}
@@ -379,12 +377,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		{"TLS.SessionTicketRotation", &cfg.TLS.SessionTicketRotation, DefaultSessionTicketRotation},
 	}
 	for _, d := range durations {
-		switch {
-		case *d.d < 0 || (*d.d > 0 && *d.d < time.Millisecond):
-			bad(d.name, *d.d, fmt.Sprintf("1ms or more, or 0 for %v", d.def))
-		case *d.d == 0:
-			*d.d = d.def
-		}
+		es.Duration(d.name, d.d, d.def)
 	}
 
 	switch {
@@ -417,12 +410,7 @@ func (cfg Config) withDefaults() (Config, error) {
 				bad(fmt.Sprintf("ProxyProtocolFrom[%d]", i), p, "a network such as 10.0.0.0/8 (netip.MustParsePrefix)")
 			}
 		}
-		switch d := cfg.ProxyProtocolTimeout; {
-		case d < 0 || (d > 0 && d < time.Millisecond):
-			bad("ProxyProtocolTimeout", d, fmt.Sprintf("1ms or more, or 0 for %v", DefaultProxyProtocolTimeout))
-		case d == 0:
-			cfg.ProxyProtocolTimeout = DefaultProxyProtocolTimeout
-		}
+		es.Duration("ProxyProtocolTimeout", &cfg.ProxyProtocolTimeout, DefaultProxyProtocolTimeout)
 	}
 
 	if cfg.MaxConns < 0 {
@@ -475,7 +463,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	var acmeErr error
 	if cfg.ACME, acmeErr = cfg.ACME.WithDefaults(); acmeErr != nil {
 		for _, e := range unjoin(acmeErr) {
-			errs = append(errs, certsError("ACME", e))
+			es.Add(certsError("ACME", e))
 		}
 	}
 	if cfg.Name == "" {
@@ -509,7 +497,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return cfg, errors.Join(errs...)
+	return cfg, es.Err()
 }
 
 // splitAddr splits host:port and reads the port (a number from 0 to

@@ -23,7 +23,8 @@ func (s *Server) handle(h fasthttp.RequestHandler) fasthttp.RequestHandler {
 			}
 			s.finish(ctx)
 		}()
-		if c, ok := ctx.Conn().(*conn); ok && c.bareLFPending() {
+		c, _ := ctx.Conn().(*conn) // nil in the fuzz harness
+		if c != nil && c.bareLFPending() {
 			s.refuse(ctx, refuseBareLF) // found while following a pipeline
 			return
 		}
@@ -39,7 +40,7 @@ func (s *Server) handle(h fasthttp.RequestHandler) fasthttp.RequestHandler {
 		if s.cfg.DiscardBodies && ctx.Request.Header.ConnectionClose() {
 			lingerAfter(ctx) // a body may follow, unread
 		}
-		if c, ok := ctx.Conn().(*conn); ok && c.body.left < 0 {
+		if c != nil && c.body.left < 0 {
 			s.refuse(ctx, refuseBodyTooLarge) // whatever the handler answered
 		}
 	}

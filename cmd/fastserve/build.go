@@ -65,6 +65,15 @@ func (s *settings) build() (configs, error) {
 		errs = append(errs, fmt.Errorf("--cert and --key come in pairs, got %d --cert and %d --key", nc, nk))
 		c.Server.TLS.Certificates = nil // that is the one error about them
 	}
+	// Files serve what no route takes: a route for "/" takes every path.
+	if root := valueOf[string](s, "root"); root != "" {
+		for _, r := range c.Proxy.Routes {
+			if r.Path == "/" {
+				errs = append(errs, fmt.Errorf("--root=%s%s: takes no effect, since a proxy route for \"/\" takes every request (--proxy, or the config file's routes:)", root, s.from("root")))
+				break
+			}
+		}
+	}
 	return c, errors.Join(errs...)
 }
 

@@ -391,3 +391,16 @@ func TestUnknownEnvironment(t *testing.T) {
 	r = run(t, childEnv(t, "FASTSERVE_KEEPALIVE_IDLE=30s", "FASTSERVE_CONFIG="), "check")
 	assert.Equal(t, 0, r.code, r.stderr)
 }
+
+// TestRootUnderProxyRefused: --root with a proxy route for "/" would serve
+// nothing (the route takes every request): check refuses it, naming both.
+func TestRootUnderProxyRefused(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	r := run(t, childEnv(t), "check", "--root", root, "--proxy", "http://127.0.0.1:9001")
+	assert.Equal(t, 2, r.code)
+	assert.Equal(t, "fastserve: --root="+root+" (flag --root): takes no effect, since a proxy route for \"/\" takes every request (--proxy, or the config file's routes:)\n", r.stderr)
+	file := writeFile(t, t.TempDir(), "routes.yaml", "routes:\n  - path: /api/\n    proxy: http://127.0.0.1:9001\n")
+	r = run(t, childEnv(t), "check", "--root", root, "--config", file)
+	assert.Equal(t, 0, r.code, "files serve what the routes do not: %s", r.stderr)
+}

@@ -135,7 +135,7 @@ func TestSlowHTTPAttacks(t *testing.T) {
 	for _, a := range attacks {
 		t.Run(a.name, func(t *testing.T) {
 			t.Parallel()
-			args := []string{"serve", "--root", root,
+			args := []string{"serve",
 				"--header-timeout", slowHeaderTimeout.String(),
 				"--body-timeout", slowBodyTimeout.String(),
 				"--write-timeout", slowWriteTimeout.String(),
@@ -147,6 +147,8 @@ func TestSlowHTTPAttacks(t *testing.T) {
 				}))
 				t.Cleanup(up.Close)
 				args = append(args, "--proxy", up.URL)
+			} else {
+				args = append(args, "--root", root)
 			}
 			in := serve(t, childEnv(t), args...)
 			runSlowAttack(t, in, tool, ssBin, a)

@@ -8,7 +8,11 @@
 // errors.As without importing this internal package.
 package field
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+	"time"
+)
 
 // An Error reports an invalid configuration field.
 type Error struct {
@@ -28,11 +32,25 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// Errors collects the invalid fields of one configuration, for
-// errors.Join.
+// Errors collects the invalid fields of one configuration (Err joins
+// them) for the package Pkg.
 type Errors struct {
 	Pkg  string
 	List []error
+}
+
+// Err is every error collected, joined, or nil.
+func (es *Errors) Err() error { return errors.Join(es.List...) }
+
+// Duration gives a zero duration field its default, def, and reports one
+// that is negative or below 1 ms.
+func (es *Errors) Duration(name string, d *time.Duration, def time.Duration) {
+	switch {
+	case *d < 0 || (*d > 0 && *d < time.Millisecond):
+		es.Bad(name, *d, fmt.Sprintf("1ms or more, or 0 for %v", def))
+	case *d == 0:
+		*d = def
+	}
 }
 
 // Bad records field with value v, and what it allows.
