@@ -170,3 +170,33 @@ func TestAdmin(t *testing.T) {
 	close(block)
 	require.NoError(t, <-done)
 }
+
+// TestPlainListenerFloodSparesHTTPS: connections flooding the redirect
+// listener (port 80 is public) are bounded by a budget of their own, so
+// the HTTPS listener keeps its descriptors and answers (before: the flood
+// took every descriptor of the process).
+func TestPlainListenerFloodSparesHTTPS(t *testing.T) {
+	ts := start(t, server.Config{RedirectAddr: "127.0.0.1:0", MaxConns: 28 * 16}, hello) // a budget of 16
+	var flood []net.Conn
+	t.Cleanup(func() {
+		for _, c := range flood {
+			c.Close()
+		}
+	})
+	refused := 0
+	for range 40 {
+		c, err := net.Dial("tcp", ts.Plain("redirect"))
+		require.NoError(t, err)
+		flood = append(flood, c)
+	}
+	for _, c := range flood {
+		require.NoError(t, c.SetReadDeadline(time.Now().Add(300*time.Millisecond)))
+		if b, err := io.ReadAll(c); err == nil && (strings.HasPrefix(string(b), "HTTP/1.1 503") || strings.HasPrefix(string(b), "HTTP/1.1 429")) {
+			refused++ // past the budget (or the per-client share): answered and closed at once
+		}
+	}
+	assert.GreaterOrEqual(t, refused, 40-16, "connections past the plain listener's budget are closed at once")
+	c := ts.Dial(t, nil)
+	resp := roundTrip(t, c, bufio.NewReader(c), "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+	assert.Equal(t, 200, resp.StatusCode(), "HTTPS still serves")
+}

@@ -106,6 +106,11 @@ func New(cfg Config, h fasthttp.RequestHandler) (*Server, error) {
 	return s, nil
 }
 
+// plainConns is each plain listener's connection budget: 1/28 of
+// MaxConns (MaxConns being 7/8 of the descriptor limit by default, the two
+// take 1/16 of it), from 16 to 1024.
+func plainConns(maxConns int) int { return min(max(maxConns/28, 16), 1024) }
+
 // makePoller is newPoller, but for the test that makes it fail.
 var makePoller = newPoller
 
@@ -151,6 +156,14 @@ func (s *Server) newFastHTTP(h fasthttp.RequestHandler) *fasthttp.Server {
 		Logger:      s.fastLog,
 	}
 	if h == nil {
+		// The plain listeners (admin, redirect: port 80 is public) get a
+		// budget of their own out of the descriptors MaxConns leaves, so
+		// that a flood on them cannot take HTTPS's: fasthttp answers a
+		// connection past it 503 and closes it. A connection idles no
+		// longer than a header may take.
+		fs.Concurrency = plainConns(cfg.MaxConns)
+		fs.MaxConnsPerIP = max(fs.Concurrency/4, 1)
+		fs.IdleTimeout = cfg.HeaderTimeout
 		fs.WriteTimeout = cfg.WriteTimeout
 		fs.MaxRequestBodySize = minBuffer
 		return fs
