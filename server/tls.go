@@ -5,6 +5,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -71,22 +73,42 @@ func newTLSState(c TLS, acme bool, logger *slog.Logger) (*tlsState, error) {
 			return nil, certsError("TLS.SessionTicketKeyFiles", err)
 		}
 		if c.StrictSNI {
+			ts.cfg.WrapSession = ts.wrapWithName
 			ts.cfg.UnwrapSession = ts.unwrapStrict
 		}
 	}
 	return ts, nil
 }
 
-// unwrapStrict resumes a session only for a server name a certificate
-// covers, so that resumption obeys StrictSNI as a full handshake does: a
-// ticket got for one name, presented with another or with none, falls back
-// to a full handshake, which refuses the name.
+// sniTag starts the entry of SessionState.Extra that holds the server
+// name a session was made for (Extra is shared: entries are tagged).
+const sniTag = "fastserve-sni:"
+
+// wrapWithName seals a session ticket with the server name it was made
+// for, so that unwrapStrict can tell.
+func (ts *tlsState) wrapWithName(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
+	ss.Extra = append(ss.Extra, []byte(sniTag+strings.ToLower(cs.ServerName)))
+	return ts.cfg.EncryptTicket(cs, ss)
+}
+
+// unwrapStrict resumes a session only for the server name it was made for
+// (RFC 6066 section 3), and one a certificate still covers, so that
+// resumption obeys StrictSNI as a full handshake does: a ticket presented
+// with another name, or none, falls back to a full handshake, which picks
+// the name's certificate or refuses the name.
 func (ts *tlsState) unwrapStrict(identity []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
-	name := cs.ServerName
+	ss, err := ts.cfg.DecryptTicket(identity, cs)
+	if ss == nil || err != nil {
+		return ss, err
+	}
+	name := strings.ToLower(cs.ServerName)
+	if !slices.ContainsFunc(ss.Extra, func(e []byte) bool { return string(e) == sniTag+name }) {
+		return nil, nil
+	}
 	if !ts.files.CoversName(name) && (ts.acme == nil || !ts.acme.Manages(name)) {
 		return nil, nil
 	}
-	return ts.cfg.DecryptTicket(identity, cs)
+	return ss, nil
 }
 
 // certsError names, in a field error of package certs, the Config field

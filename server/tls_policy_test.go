@@ -176,6 +176,20 @@ func TestStrictSNIResumption(t *testing.T) {
 		_, err := handshake(t, strict.Addr, &tls.Config{ServerName: sni, InsecureSkipVerify: true, ClientSessionCache: cache})
 		assertRemoteAlert(t, err, "unrecognized name")
 	}
+
+	// A name another certificate covers gets that certificate by a full
+	// handshake, not the session made for a.test (RFC 6066 section 3).
+	b, _ := certPair(t, dir, "b", "b.test")
+	two := start(t, server.Config{TLS: server.TLS{Certificates: []certs.KeyPair{a, b}, StrictSNI: true}}, serverName)
+	cache2 := &anyNameCache{}
+	c, err = handshake(t, two.Addr, &tls.Config{ServerName: "a.test", RootCAs: poolA, ClientSessionCache: cache2, NextProtos: []string{"http/1.1"}})
+	require.NoError(t, err)
+	roundTrip(t, c, bufio.NewReader(c), "GET / HTTP/1.1\r\nHost: a.test\r\n\r\n") // the ticket
+	require.NotNil(t, cache2.s)
+	c, err = handshake(t, two.Addr, &tls.Config{ServerName: "b.test", InsecureSkipVerify: true, ClientSessionCache: cache2})
+	require.NoError(t, err)
+	assert.False(t, c.ConnectionState().DidResume, "a.test's session is not resumed as b.test")
+	assert.Equal(t, []string{"b.test"}, c.ConnectionState().PeerCertificates[0].DNSNames)
 }
 
 // TestPeerRejectedCounted: a client that refuses the server's certificate
