@@ -159,11 +159,31 @@ func TestNilRegistry(t *testing.T) {
 // TestListenFails: a path the socket cannot be put at (here a directory)
 // is an error, not a registry that listens where nobody looks.
 func TestListenFails(t *testing.T) {
+	// A directory at the path: not replaced, and said so.
 	path := filepath.Join(t.TempDir(), "handover.sock")
 	require.NoError(t, os.Mkdir(path, 0o700))
 	require.NoError(t, os.WriteFile(filepath.Join(path, "x"), nil, 0o600))
 	r := open(t, path, io.Discard)
-	assert.ErrorContains(t, r.Listen(), "handover: socket")
+	assert.ErrorContains(t, r.Listen(), "is not a socket")
 	matches, _ := filepath.Glob(path + ".*.tmp")
 	assert.Empty(t, matches, "the temporary socket is removed")
+
+	// No directory to put the socket in.
+	path = filepath.Join(t.TempDir(), "missing", "handover.sock")
+	r = open(t, path, io.Discard)
+	assert.ErrorContains(t, r.Listen(), "handover: socket")
+	matches, _ = filepath.Glob(path + ".*.tmp")
+	assert.Empty(t, matches, "the temporary socket is removed")
+}
+
+// TestListenKeepsFiles: a file at the path is never replaced by the
+// socket (before: a typo's path lost its file).
+func TestListenKeepsFiles(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "important.yaml")
+	require.NoError(t, os.WriteFile(path, []byte("keep me\n"), 0o600))
+	r := open(t, path, io.Discard)
+	assert.ErrorContains(t, r.Listen(), "is not a socket")
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, "keep me\n", string(b))
 }

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
@@ -27,7 +29,8 @@ type Config struct {
 	Addr string
 
 	// Listeners is how many SO_REUSEPORT listeners, each with its own
-	// accept loop, share Addr. If zero, GOMAXPROCS.
+	// accept loop, share Addr. If zero, GOMAXPROCS, or 1 when Tune does
+	// not set ReusePort (more than 1 then is an error).
 	Listeners int
 
 	// Tune sets the listening sockets and the TCP options of every
@@ -345,8 +348,12 @@ func (cfg Config) withDefaults() (Config, error) {
 	switch {
 	case cfg.Listeners < 0 || cfg.Listeners > 1024:
 		bad("Listeners", cfg.Listeners, "from 1 to 1024, or 0 for GOMAXPROCS")
+	case cfg.Listeners == 0 && !cfg.Tune.ReusePort && cfg.Tune != (tune.Options{}):
+		cfg.Listeners = 1 // several listeners share an address by SO_REUSEPORT
 	case cfg.Listeners == 0:
 		cfg.Listeners = runtime.GOMAXPROCS(0)
+	case cfg.Listeners > 1 && !cfg.Tune.ReusePort && cfg.Tune != (tune.Options{}):
+		bad("Listeners", cfg.Listeners, "1 or 0 without Tune.ReusePort (several listeners share one address by SO_REUSEPORT)")
 	}
 	if cfg.Tune == (tune.Options{}) {
 		cfg.Tune = tune.Default()
@@ -413,6 +420,15 @@ func (cfg Config) withDefaults() (Config, error) {
 		es.Duration("ProxyProtocolTimeout", &cfg.ProxyProtocolTimeout, DefaultProxyProtocolTimeout)
 	}
 
+	if cfg.Handover != "" {
+		// The socket is put at the path by a rename, which would replace
+		// a file there; and its directory must be there to put it in.
+		if fi, err := os.Lstat(cfg.Handover); err == nil && fi.Mode()&os.ModeSocket == 0 {
+			bad("Handover", fmt.Sprintf("%q", cfg.Handover), "a free path or a hand-over socket (a file is there, which the socket would replace)")
+		} else if fi, err := os.Stat(filepath.Dir(cfg.Handover)); err != nil || !fi.IsDir() {
+			bad("Handover", fmt.Sprintf("%q", cfg.Handover), "a path in an existing directory")
+		}
+	}
 	if cfg.MaxConns < 0 {
 		bad("MaxConns", cfg.MaxConns, "1 or more, or 0 for 7/8 of the file descriptor limit")
 	} else if cfg.MaxConns == 0 {

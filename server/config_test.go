@@ -5,6 +5,8 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -34,6 +36,8 @@ func TestNewRejects(t *testing.T) {
 			`server: RedirectAddr must be an address AdminAddr does not listen on too (AdminAddr is "127.0.0.1:9090"), got "127.0.0.1:9090"`},
 		{"listeners", server.Config{Listeners: -1},
 			"server: Listeners must be from 1 to 1024, or 0 for GOMAXPROCS, got -1"},
+		{"listeners without SO_REUSEPORT", server.Config{Listeners: 2, Tune: tune.Options{NoDelay: true}},
+			"server: Listeners must be 1 or 0 without Tune.ReusePort (several listeners share one address by SO_REUSEPORT), got 2"},
 		{"negative timeout", server.Config{IdleTimeout: -time.Second},
 			"server: IdleTimeout must be 1ms or more, or 0 for 10m20s, got -1s"},
 		{"tiny timeout", server.Config{HandshakeTimeout: time.Microsecond},
@@ -135,4 +139,36 @@ func TestMetrics(t *testing.T) {
 	} {
 		assert.Contains(t, lines, line)
 	}
+}
+
+// TestNoReusePortOneListener: without SO_REUSEPORT the server binds one
+// listener, and a second server on its address fails, as the setting says
+// (before: GOMAXPROCS listeners, bound with SO_REUSEPORT whatever Tune
+// said, and a second instance joined them).
+func TestNoReusePortOneListener(t *testing.T) {
+	cfg := server.Config{Addr: "127.0.0.1:0", Tune: tune.Options{NoDelay: true}, Logger: slogTo(io.Discard)}
+	srv, err := server.New(cfg, hello)
+	require.NoError(t, err)
+	addr := runServer(t, srv)
+	assert.Len(t, srv.Addrs(), 1)
+	cfg.Addr = addr
+	_, err = server.New(cfg, hello)
+	assert.ErrorContains(t, err, "address already in use")
+}
+
+// TestHandoverPathChecked: check and New refuse a hand-over path that holds
+// a file (the socket would replace it) or lies in no directory.
+func TestHandoverPathChecked(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "fastserve.yaml")
+	require.NoError(t, os.WriteFile(file, []byte("addr: :443\n"), 0o600))
+	for path, want := range map[string]string{
+		file:                                    "a free path or a hand-over socket",
+		filepath.Join(dir, "missing", "h.sock"): "a path in an existing directory",
+	} {
+		err := server.Config{Addr: "127.0.0.1:0", Handover: path}.Validate()
+		assert.ErrorContains(t, err, "server: Handover must be "+want, path)
+	}
+	b, _ := os.ReadFile(file)
+	assert.Equal(t, "addr: :443\n", string(b))
 }
