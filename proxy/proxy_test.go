@@ -777,3 +777,23 @@ func TestProxyConnectionNamesFraming(t *testing.T) {
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.Equal(t, "pong", body, "the answer keeps its length too")
 }
+
+// TestProxyHTTP10Upstream: an HTTP/1.0 upstream that closes its connection
+// after each answer gets the client an HTTP/1.1 answer on a connection kept
+// alive (before: the client got the upstream's HTTP/1.0 status line).
+func TestProxyHTTP10Upstream(t *testing.T) {
+	up := newRawUpstream(t, func(seen) string {
+		return "HTTP/1.0 404 File not found\r\nConnection: close\r\nContent-Length: 2\r\n\r\nno"
+	})
+	p := newProxy(t, proxy.Config{Routes: []proxy.Route{{Path: "/", Upstreams: []string{up.URL()}}}})
+	ts := startProxy(t, p)
+	c := ts.Dial(t)
+	br := bufio.NewReader(c)
+	for i := range 2 {
+		resp := tlstest.RoundTrip(t, c, br, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+		assert.Equal(t, "HTTP/1.1", string(resp.Header.Protocol()), "answer %d", i)
+		assert.Equal(t, 404, resp.StatusCode())
+		assert.False(t, resp.ConnectionClose(), "the client's connection is its own")
+		assert.Equal(t, "no", string(resp.Body()))
+	}
+}

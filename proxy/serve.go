@@ -280,10 +280,13 @@ func (p *Proxy) answer(ctx *fasthttp.RequestCtx, sc *proxyScratch) {
 	h := &ctx.Response.Header
 	sc.buf = stripHopByHop(h, sc.buf[:0])
 	h.ResetConnectionClose() // the upstream's connection, not the client's
+	h.SetProtocol(http11)    // the proxy's version, not an HTTP/1.0 upstream's
 	if !p.cfg.PassServerHeader {
 		h.Del(fasthttp.HeaderServer)
 	}
 }
+
+var http11 = []byte("HTTP/1.1")
 
 // errKind is why a request to an upstream failed, a label of
 // fastserve_upstream_errors_total.
