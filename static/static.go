@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -40,10 +41,13 @@ type Config struct {
 	// CompressCache.
 	DisableCompression bool
 
-	// CompressCache is the directory that keeps compressed copies. If
-	// empty, a directory under the user's cache directory
-	// ($XDG_CACHE_HOME/fastserve/compressed/...), so that Root itself is
-	// never written to.
+	// CompressCache is the directory that keeps compressed copies, so
+	// that Root itself is never written to; New fails if it cannot be
+	// made. If empty, a directory under $CACHE_DIRECTORY (systemd's
+	// CacheDirectory=), else under the user's cache directory
+	// ($XDG_CACHE_HOME/fastserve/compressed/...); if that cannot be made
+	// (a system user with no home), files are served uncompressed and
+	// Warning says so.
 	CompressCache string
 
 	// CacheDuration is how long an open file handle (or a small file's
@@ -55,6 +59,7 @@ type Config struct {
 // cleaner.
 type Files struct {
 	dotfiles bool
+	warning  string
 	handle   fasthttp.RequestHandler
 	stop     chan struct{}
 }
@@ -89,6 +94,10 @@ func notAllowed(ctx *fasthttp.RequestCtx) {
 	ctx.Error("Method Not Allowed\n", fasthttp.StatusMethodNotAllowed) // resets the headers: Allow after it
 	ctx.Response.Header.Set(fasthttp.HeaderAllow, "GET, HEAD")
 }
+
+// Warning says what New could not set up but served without (the
+// default compression cache), or is empty.
+func (sf *Files) Warning() string { return sf.warning }
 
 // Close stops the background cleaner of the file cache.
 func (sf *Files) Close() { close(sf.stop) }
@@ -131,30 +140,47 @@ func New(cfg Config) (*Files, error) {
 			ctx.Error("Not Found\n", fasthttp.StatusNotFound)
 		},
 	}
+	var warning string
 	if fs.Compress {
 		cache := cfg.CompressCache
 		if cache == "" {
-			if cache, err = defaultCompressCache(root); err != nil {
-				return nil, err
-			}
+			cache, err = defaultCompressCache(root)
 		}
-		if err := os.MkdirAll(cache, 0o700); err != nil {
+		if err == nil {
+			err = os.MkdirAll(cache, 0o700)
+		}
+		switch {
+		case err == nil:
+			fs.CompressRoot = cache
+		case cfg.CompressCache != "":
 			return nil, fmt.Errorf("static: compression cache: %w", err)
+		default:
+			// A system user with no home: serve, uncompressed.
+			fs.Compress = false
+			warning = "static: no compression cache, files are served uncompressed (set CACHE_DIRECTORY, as systemd's CacheDirectory= does, or XDG_CACHE_HOME): " + err.Error()
 		}
-		fs.CompressRoot = cache
 	}
-	return &Files{handle: fs.NewRequestHandler(), stop: stop, dotfiles: cfg.Dotfiles}, nil
+	return &Files{handle: fs.NewRequestHandler(), stop: stop, dotfiles: cfg.Dotfiles, warning: warning}, nil
 }
 
 // defaultCompressCache is a directory per served root under the user's
 // cache directory.
 func defaultCompressCache(root string) (string, error) {
 	base, err := os.UserCacheDir()
-	if err != nil {
-		return "", errors.New("static: no user cache directory for compressed files (set Config.CompressCache): " + err.Error())
+	if dirs := os.Getenv("CACHE_DIRECTORY"); dirs != "" {
+		base, _, _ = strings.Cut(dirs, ":") // systemd's CacheDirectory=
+		return filepath.Join(base, "compressed", rootKey(root)), nil
 	}
+	if err != nil {
+		return "", errors.New("no user cache directory for compressed files: " + err.Error())
+	}
+	return filepath.Join(base, "fastserve", "compressed", rootKey(root)), nil
+}
+
+// rootKey names a root's cache directory.
+func rootKey(root string) string {
 	sum := sha256.Sum256([]byte(root))
-	return filepath.Join(base, "fastserve", "compressed", hex.EncodeToString(sum[:8])), nil
+	return hex.EncodeToString(sum[:8])
 }
 
 // Welcome answers every request with a small HTML page saying that

@@ -150,3 +150,39 @@ func TestDotfiles(t *testing.T) {
 		}
 	}
 }
+
+// TestNoHomeServesUncompressed: with no cache directory to be had (a
+// system user with no home), files are served, uncompressed, with a
+// warning, instead of New failing (before: serve failed where check
+// passed); CACHE_DIRECTORY (systemd's CacheDirectory=) is used first.
+func TestNoHomeServesUncompressed(t *testing.T) {
+	root := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(root, "index.html"), []byte(strings.Repeat("page ", 100)), 0o644))
+	t.Setenv("HOME", "/nonexistent")
+	t.Setenv("XDG_CACHE_HOME", "")
+	t.Setenv("CACHE_DIRECTORY", "")
+	blocked := filepath.Join(t.TempDir(), "file")
+	require.NoError(t, os.WriteFile(blocked, nil, 0o600))
+	t.Setenv("XDG_CACHE_HOME", blocked) // a cache "directory" that is a file: cannot be made
+	sf, err := static.New(static.Config{Root: root})
+	require.NoError(t, err)
+	t.Cleanup(sf.Close)
+	assert.Contains(t, sf.Warning(), "served uncompressed")
+	ts := tlstest.Handler(t, sf.Handle)
+	c := ts.Dial(t)
+	resp := tlstest.RoundTrip(t, c, bufio.NewReader(c), "GET / HTTP/1.1\r\nHost: localhost\r\nAccept-Encoding: gzip\r\n\r\n")
+	assert.Equal(t, 200, resp.StatusCode())
+	assert.Empty(t, resp.Header.ContentEncoding())
+
+	cacheDir := t.TempDir()
+	t.Setenv("CACHE_DIRECTORY", cacheDir)
+	sf2, err := static.New(static.Config{Root: root})
+	require.NoError(t, err)
+	t.Cleanup(sf2.Close)
+	assert.Empty(t, sf2.Warning())
+	entries, _ := os.ReadDir(filepath.Join(cacheDir, "compressed"))
+	assert.Len(t, entries, 1, "the cache is under CACHE_DIRECTORY")
+
+	_, err = static.New(static.Config{Root: root, CompressCache: filepath.Join(blocked, "sub")})
+	assert.ErrorContains(t, err, "static: compression cache", "an explicit cache that cannot be made is an error")
+}

@@ -404,3 +404,13 @@ func TestRootUnderProxyRefused(t *testing.T) {
 	r = run(t, childEnv(t), "check", "--root", root, "--config", file)
 	assert.Equal(t, 0, r.code, "files serve what the routes do not: %s", r.stderr)
 }
+
+// TestCheckAccessLogDirectory: check refuses an access log in a directory
+// that is not there, as serve would (before: check passed, serve failed).
+func TestCheckAccessLogDirectory(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "missing", "access.log")
+	r := run(t, childEnv(t), "check", "--access-log", path)
+	assert.Equal(t, 2, r.code)
+	assert.Equal(t, "fastserve: --access-log="+path+" (flag --access-log): invalid value: want a file in an existing directory, or - for standard output\n", r.stderr)
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/tls"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -183,7 +184,7 @@ var table = []setting{
 		requires("root"),
 	text("redirect-http", "", "host:port of a plain-HTTP listener that redirects to HTTPS (empty = none)").sets("Server.RedirectAddr"),
 	duration("hsts", 0, "Strict-Transport-Security max-age, such as 8760h (0 = none)").sets("Server.HSTS"),
-	text("access-log", "", "access log file, or - for standard output (empty = none); reopened on SIGHUP"),
+	text("access-log", "", "access log file, or - for standard output (empty = none); reopened on SIGHUP").wants(logPath),
 	text("access-log-format", "combined", "access log format: combined or json").sets("Server.AccessLogFormat").requires("access-log"),
 	text("admin", "127.0.0.1:9090", "host:port of the admin listener: /metrics, /healthz, /readyz, /debug/conns (empty = none)").sets("Server.AdminAddr"),
 	boolean("admin-profiles", false, "serve Go's profiles at /debug/pprof/ on the admin listener (off: they show memory and cost CPU)").
@@ -249,6 +250,18 @@ func oneOf(choices ...string) func(string) string {
 		}
 		return want
 	}
+}
+
+// logPath wants a file in an existing directory, or - for standard
+// output: what serve opens, check looks for.
+func logPath(v string) string {
+	if v == "" || v == "-" {
+		return ""
+	}
+	if fi, err := os.Stat(filepath.Dir(v)); err != nil || !fi.IsDir() {
+		return "a file in an existing directory, or - for standard output"
+	}
+	return ""
 }
 
 func existingDir(v string) string {
