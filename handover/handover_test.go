@@ -164,14 +164,14 @@ func TestListenFails(t *testing.T) {
 	require.NoError(t, os.Mkdir(path, 0o700))
 	require.NoError(t, os.WriteFile(filepath.Join(path, "x"), nil, 0o600))
 	r := open(t, path, io.Discard)
-	assert.ErrorContains(t, r.Listen(), "is not a socket")
+	assert.ErrorContains(t, r.Listen(), "must be a free path or a hand-over socket")
 	matches, _ := filepath.Glob(path + ".*.tmp")
 	assert.Empty(t, matches, "the temporary socket is removed")
 
 	// No directory to put the socket in.
 	path = filepath.Join(t.TempDir(), "missing", "handover.sock")
 	r = open(t, path, io.Discard)
-	assert.ErrorContains(t, r.Listen(), "handover: socket")
+	assert.ErrorContains(t, r.Listen(), "handover: "+path+" must be a path in an existing directory")
 	matches, _ = filepath.Glob(path + ".*.tmp")
 	assert.Empty(t, matches, "the temporary socket is removed")
 }
@@ -182,7 +182,7 @@ func TestListenKeepsFiles(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "important.yaml")
 	require.NoError(t, os.WriteFile(path, []byte("keep me\n"), 0o600))
 	r := open(t, path, io.Discard)
-	assert.ErrorContains(t, r.Listen(), "is not a socket")
+	assert.ErrorContains(t, r.Listen(), "must be a free path or a hand-over socket")
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
 	assert.Equal(t, "keep me\n", string(b))

@@ -282,8 +282,8 @@ func (r *Registry) Listen() error {
 	}
 	// Bound under a temporary name and renamed into place once it is
 	// 0600, so that no one connects while it has the umask's mode.
-	if fi, err := os.Lstat(r.path); err == nil && fi.Mode()&os.ModeSocket == 0 {
-		return fmt.Errorf("handover: %s is not a socket: not replacing it", r.path)
+	if err := CheckPath(r.path); err != nil {
+		return fmt.Errorf("handover: %s must be %w", r.path, err)
 	}
 	tmp := fmt.Sprintf("%s.%d.tmp", r.path, os.Getpid())
 	_ = os.Remove(tmp)

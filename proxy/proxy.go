@@ -287,38 +287,19 @@ func (cfg Config) withDefaults() (Config, error) {
 		bad("HostHeader", fmt.Sprintf("%q", h), `"pass", "upstream" or a host[:port] to send`)
 	}
 
-	durations := []struct {
-		name string
-		d    *time.Duration
-		def  time.Duration
-	}{
-		{"ConnectTimeout", &cfg.ConnectTimeout, DefaultConnectTimeout},
-		{"ReadTimeout", &cfg.ReadTimeout, DefaultReadTimeout},
-		{"WriteTimeout", &cfg.WriteTimeout, DefaultWriteTimeout},
-		{"IdleTimeout", &cfg.IdleTimeout, DefaultIdleTimeout},
-		{"HealthInterval", &cfg.HealthInterval, DefaultHealthInterval},
-	}
-	for _, d := range durations {
-		es.Duration(d.name, d.d, d.def)
-	}
+	es.Duration("ConnectTimeout", &cfg.ConnectTimeout, DefaultConnectTimeout)
+	es.Duration("ReadTimeout", &cfg.ReadTimeout, DefaultReadTimeout)
+	es.Duration("WriteTimeout", &cfg.WriteTimeout, DefaultWriteTimeout)
+	es.Duration("IdleTimeout", &cfg.IdleTimeout, DefaultIdleTimeout)
+	es.Duration("HealthInterval", &cfg.HealthInterval, DefaultHealthInterval)
 	switch {
 	case cfg.HealthTimeout < 0 || (cfg.HealthTimeout > 0 && cfg.HealthTimeout < time.Millisecond):
 		bad("HealthTimeout", cfg.HealthTimeout, "1ms or more, or 0 for the shorter of 2s and HealthInterval")
 	case cfg.HealthTimeout == 0:
 		cfg.HealthTimeout = min(defaultHealthTimeout, cfg.HealthInterval)
 	}
-	switch {
-	case cfg.MaxConns < 0:
-		bad("MaxConns", cfg.MaxConns, fmt.Sprintf("1 or more, or 0 for %d", DefaultMaxConns))
-	case cfg.MaxConns == 0:
-		cfg.MaxConns = DefaultMaxConns
-	}
-	switch {
-	case cfg.BufferBodyBytes < 0 || cfg.BufferBodyBytes > 1<<30:
-		bad("BufferBodyBytes", cfg.BufferBodyBytes, fmt.Sprintf("from 1 to 1073741824 bytes, or 0 for %d", DefaultBufferBodyBytes))
-	case cfg.BufferBodyBytes == 0:
-		cfg.BufferBodyBytes = DefaultBufferBodyBytes
-	}
+	es.Int("MaxConns", &cfg.MaxConns, 1, 0, DefaultMaxConns, "")
+	es.Int("BufferBodyBytes", &cfg.BufferBodyBytes, 1, 1<<30, DefaultBufferBodyBytes, " bytes")
 	switch {
 	case cfg.HealthPath == "":
 		cfg.HealthPath = DefaultHealthPath

@@ -8,14 +8,13 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
 
 	"github.com/fastserve/fastserve/accesslog"
 	"github.com/fastserve/fastserve/certs"
+	"github.com/fastserve/fastserve/handover"
 	"github.com/fastserve/fastserve/internal/field"
 	"github.com/fastserve/fastserve/tune"
 )
@@ -359,7 +358,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		cfg.Tune = tune.Default()
 	}
 	if err := cfg.Tune.Validate(); err != nil {
-		for _, e := range unjoin(err) {
+		for _, e := range field.Leaves(err) {
 			var oe *tune.OptionError
 			if errors.As(e, &oe) {
 				es.Add(&ConfigError{Pkg: "server", Field: "Tune." + oe.Field, Value: oe.Value, Allowed: oe.Allowed, Err: oe.Err})
@@ -369,23 +368,14 @@ func (cfg Config) withDefaults() (Config, error) {
 		}
 	}
 
-	durations := []struct {
-		name string
-		d    *time.Duration
-		def  time.Duration
-	}{
-		{"HandshakeTimeout", &cfg.HandshakeTimeout, DefaultHandshakeTimeout},
-		{"HeaderTimeout", &cfg.HeaderTimeout, DefaultHeaderTimeout},
-		{"BodyTimeout", &cfg.BodyTimeout, DefaultBodyTimeout},
-		{"WriteTimeout", &cfg.WriteTimeout, DefaultWriteTimeout},
-		{"IdleTimeout", &cfg.IdleTimeout, DefaultIdleTimeout},
-		{"DrainTimeout", &cfg.DrainTimeout, DefaultDrainTimeout},
-		{"DrainIdleTimeout", &cfg.DrainIdleTimeout, DefaultDrainIdleTimeout},
-		{"TLS.SessionTicketRotation", &cfg.TLS.SessionTicketRotation, DefaultSessionTicketRotation},
-	}
-	for _, d := range durations {
-		es.Duration(d.name, d.d, d.def)
-	}
+	es.Duration("HandshakeTimeout", &cfg.HandshakeTimeout, DefaultHandshakeTimeout)
+	es.Duration("HeaderTimeout", &cfg.HeaderTimeout, DefaultHeaderTimeout)
+	es.Duration("BodyTimeout", &cfg.BodyTimeout, DefaultBodyTimeout)
+	es.Duration("WriteTimeout", &cfg.WriteTimeout, DefaultWriteTimeout)
+	es.Duration("IdleTimeout", &cfg.IdleTimeout, DefaultIdleTimeout)
+	es.Duration("DrainTimeout", &cfg.DrainTimeout, DefaultDrainTimeout)
+	es.Duration("DrainIdleTimeout", &cfg.DrainIdleTimeout, DefaultDrainIdleTimeout)
+	es.Duration("TLS.SessionTicketRotation", &cfg.TLS.SessionTicketRotation, DefaultSessionTicketRotation)
 
 	switch {
 	case cfg.IdleParkAfter > 0 && cfg.IdleParkAfter < time.Millisecond:
@@ -421,12 +411,8 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 
 	if cfg.Handover != "" {
-		// The socket is put at the path by a rename, which would replace
-		// a file there; and its directory must be there to put it in.
-		if fi, err := os.Lstat(cfg.Handover); err == nil && fi.Mode()&os.ModeSocket == 0 {
-			bad("Handover", fmt.Sprintf("%q", cfg.Handover), "a free path or a hand-over socket (a file is there, which the socket would replace)")
-		} else if fi, err := os.Stat(filepath.Dir(cfg.Handover)); err != nil || !fi.IsDir() {
-			bad("Handover", fmt.Sprintf("%q", cfg.Handover), "a path in an existing directory")
+		if err := handover.CheckPath(cfg.Handover); err != nil {
+			bad("Handover", fmt.Sprintf("%q", cfg.Handover), err.Error())
 		}
 	}
 	if cfg.MaxConns < 0 {
@@ -434,35 +420,16 @@ func (cfg Config) withDefaults() (Config, error) {
 	} else if cfg.MaxConns == 0 {
 		cfg.MaxConns = defaultMaxConns()
 	}
-	switch {
-	case cfg.MinRate < 0:
-		bad("MinRate", cfg.MinRate, "1 or more bytes per second, or 0 for 500")
-	case cfg.MinRate == 0:
-		cfg.MinRate = DefaultMinRate
-	}
+	es.Int("MinRate", &cfg.MinRate, 1, 0, DefaultMinRate, " bytes per second")
 	if cfg.MaxConnsPerIP < 0 {
 		bad("MaxConnsPerIP", cfg.MaxConnsPerIP, "1 or more, or 0 for no bound")
 	}
 	if cfg.MaxRequestsPerConn < 0 {
 		bad("MaxRequestsPerConn", cfg.MaxRequestsPerConn, "1 or more, or 0 for no bound")
 	}
-	sizes := []struct {
-		name string
-		v    *int
-		def  int
-	}{
-		{"MaxHeaderBytes", &cfg.MaxHeaderBytes, DefaultMaxHeaderBytes},
-		{"MaxBodyBytes", &cfg.MaxBodyBytes, DefaultMaxBodyBytes},
-		{"WriteBufferSize", &cfg.WriteBufferSize, DefaultWriteBufferSize},
-	}
-	for _, s := range sizes {
-		switch {
-		case *s.v < 0 || (*s.v > 0 && *s.v < minBuffer) || *s.v > 1<<30:
-			bad(s.name, *s.v, fmt.Sprintf("from 1024 to 1073741824 bytes, or 0 for %d", s.def))
-		case *s.v == 0:
-			*s.v = s.def
-		}
-	}
+	es.Int("MaxHeaderBytes", &cfg.MaxHeaderBytes, minBuffer, 1<<30, DefaultMaxHeaderBytes, " bytes")
+	es.Int("MaxBodyBytes", &cfg.MaxBodyBytes, minBuffer, 1<<30, DefaultMaxBodyBytes, " bytes")
+	es.Int("WriteBufferSize", &cfg.WriteBufferSize, minBuffer, 1<<30, DefaultWriteBufferSize, " bytes")
 
 	switch cfg.TLS.MinVersion {
 	case 0:
@@ -478,7 +445,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	var acmeErr error
 	if cfg.ACME, acmeErr = cfg.ACME.WithDefaults(); acmeErr != nil {
-		for _, e := range unjoin(acmeErr) {
+		for _, e := range field.Leaves(acmeErr) {
 			es.Add(certsError("ACME", e))
 		}
 	}
@@ -540,13 +507,6 @@ func sameAddr(a, b string) bool {
 	hb, _, _ := net.SplitHostPort(b)
 	any := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
 	return any(ha) || any(hb) || strings.EqualFold(ha, hb)
-}
-
-func unjoin(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()
-	}
-	return []error{err}
 }
 
 // Notes are what cfg asks for that is valid but may surprise: for each, a

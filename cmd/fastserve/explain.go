@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/fastserve/fastserve/internal/field"
 	"github.com/fastserve/fastserve/server"
 )
 
@@ -18,7 +19,7 @@ import (
 // value: must be ...
 func (s *settings) explain(err error, of string) error {
 	var lines []error
-	for _, e := range unjoin(err) {
+	for _, e := range field.Leaves(err) {
 		var ce *server.ConfigError
 		if !errors.As(e, &ce) {
 			lines = append(lines, e)
@@ -123,17 +124,4 @@ func (s *settings) from(flag string) string {
 		return " (" + src + ")"
 	}
 	return " (default)"
-}
-
-// unjoin flattens errors.Join trees into their leaves.
-func unjoin(err error) []error {
-	j, ok := err.(interface{ Unwrap() []error })
-	if !ok {
-		return []error{err}
-	}
-	var errs []error
-	for _, e := range j.Unwrap() {
-		errs = append(errs, unjoin(e)...)
-	}
-	return errs
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/fastserve/fastserve/accesslog"
+	"github.com/fastserve/fastserve/internal/field"
 	"github.com/fastserve/fastserve/internal/selfsigned"
 	"github.com/fastserve/fastserve/proxy"
 	"github.com/fastserve/fastserve/server"
@@ -54,7 +55,7 @@ func main() {
 	if errors.As(err, &ue) {
 		code, err = 2, ue.error
 	}
-	for _, e := range unjoin(err) {
+	for _, e := range field.Leaves(err) {
 		fmt.Fprintln(os.Stderr, "fastserve:", e)
 	}
 	os.Exit(code)

@@ -53,6 +53,22 @@ func (es *Errors) Duration(name string, d *time.Duration, def time.Duration) {
 	}
 }
 
+// Int gives a zero int field its default, def, and reports one below lo
+// or, if hi is not 0, above hi; unit follows the range in the report, as
+// in " bytes".
+func (es *Errors) Int(name string, v *int, lo, hi, def int, unit string) {
+	switch {
+	case *v < 0 || (*v > 0 && *v < lo) || (hi > 0 && *v > hi):
+		allowed := fmt.Sprintf("%d or more%s", lo, unit)
+		if hi > 0 {
+			allowed = fmt.Sprintf("from %d to %d%s", lo, hi, unit)
+		}
+		es.Bad(name, *v, fmt.Sprintf("%s, or 0 for %d", allowed, def))
+	case *v == 0:
+		*v = def
+	}
+}
+
 // Bad records field with value v, and what it allows.
 func (es *Errors) Bad(field string, v any, allowed string) {
 	es.List = append(es.List, &Error{Pkg: es.Pkg, Field: field, Value: v, Allowed: allowed})
@@ -60,3 +76,16 @@ func (es *Errors) Bad(field string, v any, allowed string) {
 
 // Add records an error as it is.
 func (es *Errors) Add(err ...error) { es.List = append(es.List, err...) }
+
+// Leaves flattens a tree of errors.Join into its leaves.
+func Leaves(err error) []error {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return []error{err}
+	}
+	var errs []error
+	for _, e := range j.Unwrap() {
+		errs = append(errs, Leaves(e)...)
+	}
+	return errs
+}
