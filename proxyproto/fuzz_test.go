@@ -71,6 +71,12 @@ func FuzzProxyHeader(f *testing.F) {
 	f.Add([]byte("GET / HTTP/1.1\r\n\r\n"), uint8(1))
 
 	f.Fuzz(func(t *testing.T, in []byte, seg uint8) {
+		// Longer inputs add no path through the parser (a v2 length is
+		// read as two bytes whatever follows) and make the fuzzer's
+		// minimization quadratic in their length.
+		if len(in) > 1024 {
+			return
+		}
 		whole, wholeRest, wholeErr := parseSegmented(in, len(in)+1)
 		split, splitRest, splitErr := parseSegmented(in, int(seg%32)+1)
 		if (wholeErr == nil) != (splitErr == nil) {
