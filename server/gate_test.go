@@ -101,6 +101,25 @@ func TestExpectContinue(t *testing.T) {
 	}
 }
 
+// TestExpectContinueNoBodyTaken: with DiscardBodies (a handler that
+// takes no body: static files), a POST with "Expect: 100-continue" gets
+// the handler's answer (405) at once, with no 100 before it (before: 100
+// Continue, then 405 once the client had sent its body).
+func TestExpectContinueNoBodyTaken(t *testing.T) {
+	notAllowed := func(ctx *fasthttp.RequestCtx) {
+		if !ctx.IsGet() {
+			ctx.Error("Method Not Allowed\n", fasthttp.StatusMethodNotAllowed)
+		}
+	}
+	ts := start(t, server.Config{DiscardBodies: true}, notAllowed)
+	c := ts.Dial(t, nil)
+	_, err := io.WriteString(c, "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100000\r\nExpect: 100-continue\r\n\r\n")
+	require.NoError(t, err)
+	wire := readWire(t, c, 2*time.Second)
+	assert.NotContains(t, wire, "100 Continue")
+	assert.True(t, strings.HasPrefix(wire, "HTTP/1.1 405 "), "the answer, at once: %q", wire)
+}
+
 // TestRefusalsCountedByReason: each kind of refused request is counted
 // under its own reason, and under no other.
 func TestRefusalsCountedByReason(t *testing.T) {

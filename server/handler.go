@@ -166,9 +166,11 @@ func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfi
 		}
 		if s.cfg.DiscardBodies {
 			// The same, for a handler that takes no body; the request
-			// closes its connection (handle lingers), the body unread.
+			// closes its connection (handle lingers), the body unread,
+			// and its answer (a 405) comes at once, not after a 100.
 			h.SetContentLength(0)
 			h.SetConnectionClose()
+			h.Del(fasthttp.HeaderExpect)
 			return fasthttp.RequestConfig{}
 		}
 		return fasthttp.RequestConfig{ReadTimeout: s.cfg.BodyTimeout}

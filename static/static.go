@@ -2,14 +2,13 @@ package static
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
-	"time"
+	"sync"
+	"sync/atomic"
+	"syscall"
 
 	"github.com/valyala/fasthttp"
 )
@@ -18,7 +17,8 @@ import (
 type Config struct {
 	// Root is the directory served. Paths never leave it: dot segments
 	// (plain or percent-encoded) are resolved before the file is opened,
-	// and symbolic links that lead outside it are not followed.
+	// and symbolic links that lead outside it are not followed (the files
+	// are opened through an os.Root).
 	Root string
 
 	// IndexNames are the files served for a directory. If nil,
@@ -35,77 +35,70 @@ type Config struct {
 	// index file. Off by default: such a directory answers 403.
 	ListDirectories bool
 
-	// DisableCompression turns off serving compressed variants. By
-	// default a client that accepts them gets brotli, zstd or gzip
-	// (in that order of preference), compressed once and kept in
-	// CompressCache.
+	// DisableCompression turns off compressed answers. By default a
+	// client that accepts them gets a textual file (HTML, CSS,
+	// JavaScript, JSON, XML, SVG, ...) of up to MaxMemoryFileBytes in
+	// brotli, zstd or gzip, in that order of preference, compressed once
+	// per version of the file and kept in memory.
 	DisableCompression bool
 
-	// CompressCache is the directory that keeps compressed copies, so
-	// that Root itself is never written to; New fails if it cannot be
-	// made. If empty, a directory under $CACHE_DIRECTORY (systemd's
-	// CacheDirectory=), else under the user's cache directory
-	// ($XDG_CACHE_HOME/fastserve/compressed/...); if that cannot be made
-	// (a system user with no home), files are served uncompressed and
-	// Warning says so.
-	CompressCache string
+	// MaxMemoryFileBytes is the size up to which a file is read whole
+	// into memory, checked to be one version of the file (see Files), and
+	// kept for the requests that follow while the file does not change.
+	// A larger file is sent from disk as it is read. If zero, 4 MiB.
+	MaxMemoryFileBytes int
 
-	// CacheDuration is how long an open file handle (or a small file's
-	// content) is reused before its changes are seen. If zero, 10 s.
-	CacheDuration time.Duration
+	// CacheBytes bounds the memory kept for files and their compressed
+	// variants; past it, entries not used since the last sweep are
+	// dropped. If zero, 64 MiB.
+	CacheBytes int64
 }
 
-// Files serves the files under a root directory. Close stops its cache
-// cleaner.
-type Files struct {
-	dotfiles bool
-	warning  string
-	handle   fasthttp.RequestHandler
-	stop     chan struct{}
-}
+// Defaults.
+const (
+	DefaultMaxMemoryFileBytes = 4 << 20
+	DefaultCacheBytes         = 64 << 20
+)
 
-// Handle serves the request's path from the root.
+// Files serves the files under a root directory. Make one with New; Close
+// it when done.
 //
-// Only GET and HEAD are served; any other method gets 405 Method Not
-// Allowed with Allow: GET, HEAD, as nginx answers a POST to a file.
-func (sf *Files) Handle(ctx *fasthttp.RequestCtx) {
-	if !ctx.IsGet() && !ctx.IsHead() {
-		notAllowed(ctx)
-		return
-	}
-	if !sf.dotfiles && hidden(ctx.Path()) {
-		ctx.Error("Not Found\n", fasthttp.StatusNotFound)
-		return
-	}
-	sf.handle(ctx)
+// No response is torn: its bytes, Content-Length, ETag and Last-Modified
+// belong to one version of the file, even while the file is edited in
+// place (cp, rsync --inplace, a shell redirection). A file of up to
+// MaxMemoryFileBytes is read whole between two looks at its inode
+// (size, modification and change times) that must agree, or it is read
+// again; a larger file is sent as it is read, and if it is no longer the
+// version its headers announced when its last bytes are due, the
+// connection is cut short of them, so the client sees an incomplete
+// response, never a complete wrong one. A version kept in memory is
+// checked again (one stat) when it was last seen more than 0.1 s before,
+// so a change shows within 0.1 s, in every encoding. A file
+// replaced by rename (what deployment tools do) is simply a new version.
+//
+// Nothing but the file requested (or a directory's index names) is read
+// from the root, and nothing is ever written there. Files hold a
+// descriptor only while they send a large file, so a connection holds at
+// most one; running out of descriptors is 503 with Retry-After, never
+// 404.
+type Files struct {
+	root       *os.Root
+	dir        *os.File // the root again, for the stat of cached files
+	dirfd      int
+	dotfiles   bool
+	listing    bool
+	compress   bool
+	index      []string
+	maxMem     int
+	cacheBytes int64
+
+	mu      sync.RWMutex
+	entries map[string]*entry
+	size    atomic.Int64 // bytes held by entries and their variants
 }
 
-// hidden reports whether a path (normalized: no dot segments) names a
-// file or directory whose name begins with a dot, outside /.well-known/.
-func hidden(path []byte) bool {
-	if bytes.HasPrefix(path, []byte("/.well-known/")) {
-		path = path[len("/.well-known"):]
-	}
-	return bytes.Contains(path, []byte("/."))
-}
-
-// notAllowed answers a method other than GET and HEAD.
-func notAllowed(ctx *fasthttp.RequestCtx) {
-	ctx.Error("Method Not Allowed\n", fasthttp.StatusMethodNotAllowed) // resets the headers: Allow after it
-	ctx.Response.Header.Set(fasthttp.HeaderAllow, "GET, HEAD")
-}
-
-// Warning says what New could not set up but served without (the
-// default compression cache), or is empty.
-func (sf *Files) Warning() string { return sf.warning }
-
-// Close stops the background cleaner of the file cache.
-func (sf *Files) Close() { close(sf.stop) }
-
-// New serves the files under cfg.Root with fasthttp's FS: byte
-// ranges, ETag and Last-Modified with 304 answers, content types from the
-// file name, and compressed variants. It fails, naming the path, if Root
-// is not a readable directory or the compression cache cannot be made.
+// New serves the files under cfg.Root. It fails, naming the path, if Root
+// is not a readable directory.
 func New(cfg Config) (*Files, error) {
 	root, err := filepath.Abs(cfg.Root)
 	if err != nil {
@@ -118,69 +111,143 @@ func New(cfg Config) (*Files, error) {
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("static: root %s is not a directory", root)
 	}
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return nil, fmt.Errorf("static: root: %w", err)
+	}
+	dir, err := os.Open(root)
+	if err != nil {
+		r.Close()
+		return nil, fmt.Errorf("static: root: %w", err)
+	}
 	if cfg.IndexNames == nil {
 		cfg.IndexNames = []string{"index.html"}
 	}
-	if cfg.CacheDuration == 0 {
-		cfg.CacheDuration = 10 * time.Second
-	}
-	stop := make(chan struct{})
-	fs := &fasthttp.FS{
-		CleanStop:          stop,
-		Root:               root,
-		IndexNames:         cfg.IndexNames,
-		GenerateIndexPages: cfg.ListDirectories,
-		AcceptByteRange:    true,
-		GenerateETag:       true,
-		CacheDuration:      cfg.CacheDuration,
-		Compress:           !cfg.DisableCompression,
-		CompressBrotli:     true,
-		CompressZstd:       true,
-		PathNotFound: func(ctx *fasthttp.RequestCtx) {
-			ctx.Error("Not Found\n", fasthttp.StatusNotFound)
-		},
-	}
-	var warning string
-	if fs.Compress {
-		cache := cfg.CompressCache
-		if cache == "" {
-			cache, err = defaultCompressCache(root)
-		}
-		if err == nil {
-			err = os.MkdirAll(cache, 0o700)
-		}
-		switch {
-		case err == nil:
-			fs.CompressRoot = cache
-		case cfg.CompressCache != "":
-			return nil, fmt.Errorf("static: compression cache: %w", err)
-		default:
-			// A system user with no home: serve, uncompressed.
-			fs.Compress = false
-			warning = "static: no compression cache, files are served uncompressed (set CACHE_DIRECTORY, as systemd's CacheDirectory= does, or XDG_CACHE_HOME): " + err.Error()
+	for _, name := range cfg.IndexNames {
+		if name == "" || name != filepath.Base(name) {
+			r.Close()
+			dir.Close()
+			return nil, fmt.Errorf("static: index name %q must be a file name, without a directory", name)
 		}
 	}
-	return &Files{handle: fs.NewRequestHandler(), stop: stop, dotfiles: cfg.Dotfiles, warning: warning}, nil
+	sf := &Files{
+		root:       r,
+		dir:        dir,
+		dirfd:      int(dir.Fd()),
+		dotfiles:   cfg.Dotfiles,
+		listing:    cfg.ListDirectories,
+		compress:   !cfg.DisableCompression,
+		index:      cfg.IndexNames,
+		maxMem:     cfg.MaxMemoryFileBytes,
+		cacheBytes: cfg.CacheBytes,
+		entries:    make(map[string]*entry),
+	}
+	if sf.maxMem <= 0 {
+		sf.maxMem = DefaultMaxMemoryFileBytes
+	}
+	if sf.cacheBytes <= 0 {
+		sf.cacheBytes = DefaultCacheBytes
+	}
+	return sf, nil
 }
 
-// defaultCompressCache is a directory per served root under the user's
-// cache directory.
-func defaultCompressCache(root string) (string, error) {
-	base, err := os.UserCacheDir()
-	if dirs := os.Getenv("CACHE_DIRECTORY"); dirs != "" {
-		base, _, _ = strings.Cut(dirs, ":") // systemd's CacheDirectory=
-		return filepath.Join(base, "compressed", rootKey(root)), nil
+// Close releases the root directory. Requests served after it fail.
+func (sf *Files) Close() {
+	sf.root.Close()
+	sf.dir.Close()
+}
+
+// Handle serves the request's path from the root.
+//
+// Only GET and HEAD are served; any other method gets 405 Method Not
+// Allowed with Allow: GET, HEAD, as nginx answers a POST to a file.
+func (sf *Files) Handle(ctx *fasthttp.RequestCtx) {
+	if !ctx.IsGet() && !ctx.IsHead() {
+		notAllowed(ctx)
+		return
+	}
+	path := ctx.Path() // normalized by fasthttp: decoded, no dot segments
+	if !sf.dotfiles && hidden(path) {
+		notFound(ctx)
+		return
+	}
+	name := path[1:]
+	if len(name) == 0 || name[len(name)-1] == '/' {
+		sf.serveDir(ctx, name)
+		return
+	}
+	v, err := sf.open(name)
+	if errors.Is(err, errIsDir) {
+		// As nginx: the directory's URL ends with a slash.
+		loc := append(append([]byte(nil), path...), '/')
+		if q := ctx.URI().QueryString(); len(q) > 0 {
+			loc = append(append(loc, '?'), q...)
+		}
+		ctx.Response.Header.SetBytesV(fasthttp.HeaderLocation, loc)
+		ctx.SetStatusCode(fasthttp.StatusMovedPermanently)
+		return
 	}
 	if err != nil {
-		return "", errors.New("no user cache directory for compressed files: " + err.Error())
+		sf.openFailed(ctx, err)
+		return
 	}
-	return filepath.Join(base, "fastserve", "compressed", rootKey(root)), nil
+	sf.respond(ctx, v)
 }
 
-// rootKey names a root's cache directory.
-func rootKey(root string) string {
-	sum := sha256.Sum256([]byte(root))
-	return hex.EncodeToString(sum[:8])
+// serveDir serves a directory's index file, or its listing.
+func (sf *Files) serveDir(ctx *fasthttp.RequestCtx, dir []byte) {
+	var buf [256]byte
+	for _, idx := range sf.index {
+		v, err := sf.open(append(append(buf[:0], dir...), idx...))
+		if err == nil {
+			sf.respond(ctx, v)
+			return
+		}
+		if !errors.Is(err, os.ErrNotExist) && !errors.Is(err, errIsDir) {
+			sf.openFailed(ctx, err)
+			return
+		}
+	}
+	if !sf.listing {
+		ctx.Error("Forbidden\n", fasthttp.StatusForbidden)
+		return
+	}
+	sf.list(ctx, string(dir))
+}
+
+// openFailed answers a file that could not be served: 404 if it is not
+// there (or not a regular file), 503 if the process is out of
+// descriptors or memory for it, 403 if it may not be read.
+func (sf *Files) openFailed(ctx *fasthttp.RequestCtx, err error) {
+	switch {
+	case errors.Is(err, syscall.EMFILE), errors.Is(err, syscall.ENFILE), errors.Is(err, syscall.ENOMEM),
+		errors.Is(err, errChanging):
+		ctx.Error("Service Unavailable\n", fasthttp.StatusServiceUnavailable)
+		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, "1")
+	case errors.Is(err, os.ErrPermission):
+		ctx.Error("Forbidden\n", fasthttp.StatusForbidden)
+	default:
+		notFound(ctx)
+	}
+}
+
+// hidden reports whether a path (normalized: no dot segments) names a
+// file or directory whose name begins with a dot, outside /.well-known/.
+func hidden(path []byte) bool {
+	if bytes.HasPrefix(path, []byte("/.well-known/")) {
+		path = path[len("/.well-known"):]
+	}
+	return bytes.Contains(path, []byte("/."))
+}
+
+func notFound(ctx *fasthttp.RequestCtx) {
+	ctx.Error("Not Found\n", fasthttp.StatusNotFound)
+}
+
+// notAllowed answers a method other than GET and HEAD.
+func notAllowed(ctx *fasthttp.RequestCtx) {
+	ctx.Error("Method Not Allowed\n", fasthttp.StatusMethodNotAllowed) // resets the headers: Allow after it
+	ctx.Response.Header.Set(fasthttp.HeaderAllow, "GET, HEAD")
 }
 
 // Welcome answers every request with a small HTML page saying that

@@ -152,9 +152,6 @@ func runServe(cmd *cobra.Command, s *settings, stderr io.Writer) error {
 			return usageError{fmt.Errorf("--root=%s%s: %w", root, s.from("root"), err)}
 		}
 		defer files.Close()
-		if w := files.Warning(); w != "" {
-			logger.Warn(w)
-		}
 		handler = files.Handle
 	}
 
