@@ -385,21 +385,24 @@ func (s *Server) Serve(ctx context.Context) error {
 	return err
 }
 
-// Reload re-reads the certificate files and swaps them in at once: open
-// connections are untouched, new handshakes get the new certificates. If a
-// file cannot be read or parsed, the certificates in use stay and the
-// error names the file.
+// Reload re-reads the certificate and session ticket key files and swaps
+// them in at once: open connections are untouched, new handshakes get the
+// new ones. Each part on its own: if its files cannot be read or parsed,
+// it keeps what it had, and the error names the file.
 func (s *Server) Reload() error {
-	if err := s.tls.reload(); err != nil {
-		s.log.Error("certificate reload failed; still serving the previous certificates", "err", err)
-		return err
+	certErr, keyErr := s.tls.reload()
+	if certErr != nil {
+		s.log.Error("certificate reload failed; still serving the previous certificates", "err", certErr)
+	} else {
+		s.log.Info("certificates reloaded", "files", len(s.cfg.TLS.Certificates))
 	}
-	s.log.Info("certificates reloaded", "files", len(s.cfg.TLS.Certificates))
-	return nil
+	if keyErr != nil {
+		s.log.Error("session ticket key reload failed; the previous keys stay", "err", keyErr)
+	}
+	return errors.Join(certErr, keyErr)
 }
 
-// fastLogger passes fasthttp's own log lines to slog through a limiter:
-// fasthttp logs some client errors per request (a static file not found).
+// fastLogger passes fasthttp's own log lines to slog through a limiter.
 type fastLogger struct {
 	l       *slog.Logger
 	limiter ratelog.Limiter

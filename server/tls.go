@@ -153,23 +153,22 @@ func (ts *tlsState) rotate(ctx context.Context, d time.Duration) {
 	}
 }
 
-// reload re-reads the certificate files and the session ticket key files
-// and puts both in use, or neither: on an error the ones in use stay.
-func (ts *tlsState) reload() error {
+// reload re-reads the certificate files and the session ticket key
+// files, each part on its own: a part that fails keeps what it had, and
+// never holds the other back (a broken key file does not keep a renewed
+// certificate out).
+func (ts *tlsState) reload() (certErr, keyErr error) {
 	ts.reloadMu.Lock()
 	defer ts.reloadMu.Unlock()
-	var keys [][32]byte
+	if err := ts.files.Reload(); err != nil {
+		certErr = certsError("TLS.Certificates", err)
+	}
 	if ts.tickets != nil {
-		var err error
-		if keys, err = ts.tickets.Read(); err != nil {
-			return certsError("TLS.SessionTicketKeyFiles", err)
+		if keys, err := ts.tickets.Read(); err != nil {
+			keyErr = certsError("TLS.SessionTicketKeyFiles", err)
+		} else {
+			ts.tickets.Set(keys)
 		}
 	}
-	if err := ts.files.Reload(); err != nil {
-		return certsError("TLS.Certificates", err)
-	}
-	if ts.tickets != nil {
-		ts.tickets.Set(keys)
-	}
-	return nil
+	return certErr, keyErr
 }

@@ -128,6 +128,17 @@ func TestSessionTicketKeyFiles(t *testing.T) {
 	require.NoError(t, os.WriteFile(shared, []byte("short"), 0o600))
 	assert.ErrorContains(t, a.Reload(), "5 bytes", "a broken file on reload keeps the keys in use")
 	assert.True(t, resumes(t, a.Addr, client))
+
+	// ... and does not keep a renewed certificate out (before: both parts
+	// or neither, so a bad key file kept an expiring certificate in use).
+	_, newPool := certPair(t, dir, "localhost", "localhost")
+	err = a.Reload()
+	assert.ErrorContains(t, err, shared, "the key file is named")
+	assert.NotContains(t, err.Error(), files.CertFile)
+	c, err := handshake(t, a.Addr, &tls.Config{RootCAs: newPool, ServerName: "localhost"})
+	require.NoError(t, err, "the renewed certificate is served")
+	c.Close()
+	assert.Contains(t, a.Logs.String(), "session ticket key reload failed")
 }
 
 // anyNameCache is a client session cache that offers the one session it
