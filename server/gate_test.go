@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -260,5 +261,39 @@ func TestJSONLogAddresses(t *testing.T) {
 				assert.IsType(t, "", a, "addrs in %s", line)
 			}
 		}
+	}
+}
+
+// TestErrorBodies: every answer the engine makes itself has one shape, a
+// status text with an optional reason and a newline (before: "Bad
+// Request" and "Request Timeout" had no newline, the gate's answers had).
+func TestErrorBodies(t *testing.T) {
+	panics := func(ctx *fasthttp.RequestCtx) {
+		if string(ctx.Path()) == "/panic" {
+			panic("test")
+		}
+		ctx.WriteString("hello")
+	}
+	ts := start(t, server.Config{MaxHeaderBytes: 4096, MaxBodyBytes: 1024, HeaderTimeout: 300 * time.Millisecond}, panics)
+	shape := regexp.MustCompile(`^(Bad Request|Request Timeout|Request Header Fields Too Large|Request Entity Too Large|Internal Server Error)(: [^\n]+)?\n$`)
+	for _, tc := range []struct{ name, req string }{
+		{"garbage", "GARBAGE\r\n\r\n"},
+		{"framing", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"},
+		{"header too large", "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 8000) + "\r\n\r\n"},
+		{"body too large", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n" + strings.Repeat("b", 2000)},
+		{"timeout", "GET / HTTP/1.1\r\nHost: x\r\n"},
+		{"panic", "GET /panic HTTP/1.1\r\nHost: x\r\n\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := ts.Dial(t, nil)
+			_, err := io.WriteString(c, tc.req)
+			require.NoError(t, err)
+			wire := readWire(t, c, 3*time.Second)
+			var resp fasthttp.Response
+			require.NoError(t, resp.Read(bufio.NewReader(strings.NewReader(wire))), "%q", wire)
+			assert.GreaterOrEqual(t, resp.StatusCode(), 400)
+			assert.Regexp(t, shape, string(resp.Body()))
+			assert.Equal(t, "text/plain; charset=utf-8", string(resp.Header.ContentType()))
+		})
 	}
 }

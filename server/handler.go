@@ -18,7 +18,7 @@ func (s *Server) handle(h fasthttp.RequestHandler) fasthttp.RequestHandler {
 				s.stats.panics.Add(1)
 				s.log.Error("handler panicked", "panic", r, "uri", string(ctx.RequestURI()), "remote", ctx.RemoteAddr().String())
 				ctx.ResetBody()
-				ctx.Error("Internal Server Error", fasthttp.StatusInternalServerError)
+				ctx.Error("Internal Server Error\n", fasthttp.StatusInternalServerError)
 				ctx.SetConnectionClose()
 			}
 			s.finish(ctx)
@@ -185,16 +185,16 @@ func (s *Server) errorResponse(ctx *fasthttp.RequestCtx, err error) {
 	switch {
 	case errors.As(err, &small):
 		s.stats.reject(RejectHeaderTooLarge)
-		ctx.Error("Request Header Fields Too Large", fasthttp.StatusRequestHeaderFieldsTooLarge)
+		ctx.Error("Request Header Fields Too Large\n", fasthttp.StatusRequestHeaderFieldsTooLarge)
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		s.stats.reject(RejectBodyTooLarge)
-		ctx.Error("Request Entity Too Large", fasthttp.StatusRequestEntityTooLarge)
+		ctx.Error("Request Entity Too Large\n", fasthttp.StatusRequestEntityTooLarge)
 	case isTimeout(err):
 		s.stats.reject(RejectTimeout)
-		ctx.Error("Request Timeout", fasthttp.StatusRequestTimeout)
+		ctx.Error("Request Timeout\n", fasthttp.StatusRequestTimeout)
 	default:
 		s.stats.reject(RejectBadRequest)
-		ctx.Error("Bad Request", fasthttp.StatusBadRequest)
+		ctx.Error("Bad Request\n", fasthttp.StatusBadRequest)
 	}
 	lingerAfter(ctx)
 	s.finish(ctx)
