@@ -1,10 +1,10 @@
 package static
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"mime"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,21 +17,38 @@ import (
 
 var (
 	errIsDir    = errors.New("is a directory")
+	errLarge    = errors.New("over MaxMemoryFileBytes: streamed")
 	errChanging = errors.New("file changed while it was read, three times over")
 	errChanged  = errors.New("file changed while it was sent")
+	errBusy     = errors.New("MaxOpenFiles files are being sent")
+	errClosed   = errors.New("static: Files closed")
 )
 
-// version identifies one version of a file: what a stat says of it. A
-// write changes the change time (and on Linux 6.13+ a change seen by a
-// stat is never hidden inside one clock tick: multigrain timestamps).
+// version identifies one version of a file: what a stat says of it.
 type version struct {
 	dev, ino    uint64
 	size        int64
 	mtime       int64 // ns
-	ctime       int64 // ns; 0 where the platform has none (then mtime)
+	ctime       int64 // ns; mtime where the platform has none
 	regular     bool
 	isDirectory bool
 }
+
+// settleAfter is how long after its last change a file's stat is trusted
+// to tell its versions apart. A write sets the file's times when it
+// starts, before it copies its bytes, so a read that overlaps the copy
+// sees the same stat before and after it; a version changed this
+// recently is therefore read twice and the bytes compared, and once kept
+// it is looked at on every request, and read again once it has settled
+// (as Git treats "racily clean" files).
+const settleAfter = time.Second
+
+// revalidate is how long a settled version kept in memory is served
+// before the file is looked at again (one stat): a change shows within it.
+const revalidate = 100 * time.Millisecond
+
+// entryOverhead is what an entry costs beyond its bytes, for CacheBytes.
+const entryOverhead = 640
 
 // entry is one version of a file read whole, with what its answers need.
 type entry struct {
@@ -39,12 +56,18 @@ type entry struct {
 	ver      version
 	content  []byte
 	ctype    []byte
-	etag     []byte // "mtime-size", quoted: stable across servers with the same files
+	etag     []byte // "mtime-size", quoted
 	modified []byte // Last-Modified
 	modTime  time.Time
 	zip      bool // a textual type worth compressing
+	settled  bool // unchanged for settleAfter when read
 	used     atomic.Bool
 	checked  atomic.Int64 // when the file was last seen to be this version, in ns
+
+	// Under Files.mu: where e is in Files.ring (-1: not kept), and the
+	// bytes counted for it in Files.size.
+	slot int
+	cost int64
 
 	variants [len(encodings)]variant
 }
@@ -60,95 +83,154 @@ type variant struct {
 // to be sent as it is read.
 type opened struct {
 	e *entry
-	f *os.File // a file over MaxMemoryFileBytes: e has its headers, no content
+	s *fileStream // a file over MaxMemoryFileBytes: e has its headers, no content
 }
 
-// revalidate is how long a version kept in memory is served before the
-// file is looked at again (one stat): a change shows within it.
-const revalidate = 100 * time.Millisecond
-
 // open finds the current version of name: from memory when the file was
-// that version within the last revalidate, otherwise read from disk (and
-// kept, if it fits and did not change within the last second).
+// that version within the last revalidate, otherwise read from disk.
 func (sf *Files) open(name []byte) (opened, error) {
+	if sf.closed.Load() {
+		return opened{}, errClosed
+	}
 	sf.mu.RLock()
 	e := sf.entries[string(name)]
 	sf.mu.RUnlock()
 	if e != nil {
 		now := time.Now().UnixNano()
-		if now-e.checked.Load() < int64(revalidate) {
+		if e.settled && now-e.checked.Load() < int64(revalidate) {
 			e.use()
 			return opened{e: e}, nil
 		}
-		if v, err := sf.stat(e.name); err == nil && v == e.ver {
+		v, err := sf.stat(e.name)
+		if err == nil && v == e.ver && (e.settled || now-v.ctime < int64(settleAfter)) {
 			e.checked.Store(now)
 			e.use()
 			return opened{e: e}, nil
 		}
-		sf.drop(e)
+		sf.drop(e) // changed, or settled since it was read: read it again
 	}
-	return sf.load(string(name))
+	key := string(name)
+	r, err, _ := sf.flight.Do(key, func() (any, error) { return sf.load(key) })
+	if errors.Is(err, errLarge) {
+		return sf.openStream(key)
+	}
+	if err != nil {
+		return opened{}, err
+	}
+	return opened{e: r.(*entry)}, nil
 }
 
-// use marks e used since the last sweep.
+// use marks e used since the clock hand last passed it.
 func (e *entry) use() {
 	if !e.used.Load() {
 		e.used.Store(true)
 	}
 }
 
-// load reads name from disk: whole, between two stats that agree, for a
-// file of up to MaxMemoryFileBytes; else opened, for streaming.
-func (sf *Files) load(name string) (opened, error) {
+// openFile opens name under the root, without blocking on a FIFO or a
+// device, and says which version it is; only regular files are served.
+func (sf *Files) openFile(name string) (*os.File, version, error) {
+	f, err := sf.root.OpenFile(name, os.O_RDONLY|openNonblock, 0)
+	if err != nil {
+		return nil, version{}, err
+	}
+	v, err := versionOf(f)
+	switch {
+	case err != nil:
+	case v.isDirectory:
+		err = errIsDir
+	case !v.regular:
+		err = os.ErrNotExist
+	}
+	if err != nil {
+		f.Close()
+		return nil, version{}, err
+	}
+	return f, v, nil
+}
+
+// load reads name whole, between two stats that agree (and, for a
+// version that has not settled, twice, comparing the bytes), and keeps
+// it. Concurrent requests for one name share one load (Files.flight).
+func (sf *Files) load(name string) (*entry, error) {
 	for attempt := 0; attempt < 3; attempt++ {
-		f, err := sf.root.Open(name)
+		f, before, err := sf.openFile(name)
 		if err != nil {
-			return opened{}, err
-		}
-		before, err := versionOf(f)
-		if err != nil {
-			f.Close()
-			return opened{}, err
-		}
-		if before.isDirectory {
-			f.Close()
-			return opened{}, errIsDir
-		}
-		if !before.regular {
-			f.Close()
-			return opened{}, os.ErrNotExist
+			return nil, err
 		}
 		if before.size > int64(sf.maxMem) {
-			e := &entry{}
-			sf.describe(e, name, before, nil)
-			return opened{e: e, f: f}, nil
+			f.Close()
+			return nil, errLarge
 		}
-		content := make([]byte, before.size)
-		_, err = io.ReadFull(f, content)
-		if err == nil {
-			var one [1]byte
-			if n, _ := f.Read(one[:]); n > 0 {
-				err = errChanged // grew: the read above had a part of it
+		content, err := readVersion(f, before, nil)
+		settled := time.Since(time.Unix(0, before.ctime)) >= settleAfter
+		if err == nil && !settled {
+			// Changed within settleAfter: a write may still be copying
+			// its bytes under an unchanged stat. A second read must
+			// find the same bytes.
+			var again []byte
+			if again, err = readVersion(f, before, make([]byte, before.size)); err == nil && !bytes.Equal(content, again) {
+				err = errChanged
 			}
 		}
-		after, serr := versionOf(f)
 		f.Close()
-		if serr != nil {
-			return opened{}, serr
+		if errors.Is(err, errChanged) {
+			continue
 		}
-		if err != nil && !errors.Is(err, errChanged) && !errors.Is(err, io.ErrUnexpectedEOF) && err != io.EOF {
-			return opened{}, err
+		if err != nil {
+			return nil, err
 		}
-		if err != nil || after != before {
-			continue // changed while read: read the new version
-		}
-		e := &entry{}
+		e := &entry{settled: settled, slot: -1}
 		sf.describe(e, name, before, content)
 		e.checked.Store(time.Now().UnixNano())
 		sf.keep(e)
-		return opened{e: e}, nil
+		return e, nil
 	}
-	return opened{}, errChanging
+	return nil, errChanging
+}
+
+// readVersion reads f, of version v, whole into buf (made if nil), and
+// fails with errChanged unless f is still v afterwards, with no more bytes.
+func readVersion(f *os.File, v version, buf []byte) ([]byte, error) {
+	if buf == nil {
+		buf = make([]byte, v.size)
+	}
+	if _, err := f.ReadAt(buf, 0); err != nil {
+		if err == io.EOF {
+			return nil, errChanged // shrunk
+		}
+		return nil, err
+	}
+	var one [1]byte
+	if n, _ := f.ReadAt(one[:], v.size); n > 0 {
+		return nil, errChanged // grew
+	}
+	after, err := versionOf(f)
+	if err != nil {
+		return nil, err
+	}
+	if after != v {
+		return nil, errChanged
+	}
+	return buf, nil
+}
+
+// openStream opens a large file to send as it is read, within
+// MaxOpenFiles.
+func (sf *Files) openStream(name string) (opened, error) {
+	select {
+	case sf.streams <- struct{}{}:
+	default:
+		return opened{}, errBusy
+	}
+	f, v, err := sf.openFile(name)
+	if err != nil {
+		<-sf.streams
+		return opened{}, err
+	}
+	e := &entry{slot: -1}
+	sf.describe(e, name, v, nil)
+	return opened{e: e, s: &fileStream{f: f, ver: v, left: v.size, slots: sf.streams}}, nil
 }
 
 // describe fills in e's headers for version v of name.
@@ -156,10 +238,7 @@ func (sf *Files) describe(e *entry, name string, v version, content []byte) {
 	e.name, e.ver, e.content = name, v, content
 	ctype := mime.TypeByExtension(filepath.Ext(name))
 	if ctype == "" {
-		ctype = "application/octet-stream"
-		if content != nil {
-			ctype = http.DetectContentType(content)
-		}
+		ctype = "application/octet-stream" // as nginx's default_type: never sniffed
 	}
 	e.ctype = []byte(ctype)
 	e.zip = sf.compress && content != nil && len(content) >= minCompressBytes && compressible(ctype)
@@ -169,71 +248,87 @@ func (sf *Files) describe(e *entry, name string, v version, content []byte) {
 	e.modified = fasthttp.AppendHTTPDate(nil, e.modTime)
 }
 
-// keep adds e to the cache, unless it changed within the last second:
-// timestamps move in clock ticks (10 ms here), and a write in the tick of
-// the last one may leave the stat as it was, so a version that recent is
-// served but not kept (as Git treats "racily clean" files). Past
-// CacheBytes, entries not used since the last sweep are dropped, and
-// the others marked unused.
+// keep adds e to the cache (replacing the version before it), then
+// sweeps it back under CacheBytes.
 func (sf *Files) keep(e *entry) {
-	if time.Since(time.Unix(0, e.ver.ctime)) < time.Second {
-		return // still being written, likely: read it again next time
-	}
 	sf.mu.Lock()
 	defer sf.mu.Unlock()
 	if old := sf.entries[e.name]; old != nil {
-		sf.size.Add(-old.bytes())
+		sf.remove(old)
 	}
+	e.cost = int64(len(e.content)+2*len(e.name)) + entryOverhead
+	e.slot = len(sf.ring)
+	sf.ring = append(sf.ring, e)
 	sf.entries[e.name] = e
+	sf.size.Add(e.cost)
 	e.used.Store(true)
-	if sf.size.Add(e.bytes()) > sf.cacheBytes {
-		sf.sweep()
-	}
+	sf.sweep()
 }
 
-// sweep drops entries not used since the last sweep (CLOCK), and every
-// other one if that is not enough. sf.mu is held.
+// sweep drops entries until the cache is under CacheBytes: a CLOCK hand
+// goes round the ring, sparing once each entry used since it last passed
+// (clearing the mark), dropping the others. sf.mu is held.
 func (sf *Files) sweep() {
-	for pass := 0; pass < 2 && sf.size.Load() > sf.cacheBytes*3/4; pass++ {
-		for name, e := range sf.entries {
-			if pass == 0 && e.used.Swap(false) {
-				continue
-			}
-			delete(sf.entries, name)
-			sf.size.Add(-e.bytes())
+	for n := 0; sf.size.Load() > sf.cacheBytes && len(sf.ring) > 0 && n < 2*len(sf.ring)+1; n++ {
+		if sf.hand >= len(sf.ring) {
+			sf.hand = 0
 		}
+		e := sf.ring[sf.hand]
+		if e.used.Swap(false) {
+			sf.hand++
+			continue
+		}
+		sf.remove(e) // the last entry moves into the hand's slot: looked at next
 	}
 }
 
-// drop removes e, a version no longer current.
+// remove takes e out of the cache. sf.mu is held.
+func (sf *Files) remove(e *entry) {
+	if e.slot < 0 {
+		return
+	}
+	last := len(sf.ring) - 1
+	sf.ring[e.slot] = sf.ring[last]
+	sf.ring[e.slot].slot = e.slot
+	sf.ring[last] = nil
+	sf.ring = sf.ring[:last]
+	e.slot = -1
+	delete(sf.entries, e.name)
+	sf.size.Add(-e.cost)
+}
+
+// drop removes e, a version no longer current, if it is still kept.
 func (sf *Files) drop(e *entry) {
 	sf.mu.Lock()
 	if sf.entries[e.name] == e {
-		delete(sf.entries, e.name)
-		sf.size.Add(-e.bytes())
+		sf.remove(e)
 	}
 	sf.mu.Unlock()
 }
 
-// bytes is what e may hold in memory: its content, and as much again
-// for compressed variants (together they are smaller than the original
-// for textual types, and a variant not smaller is not kept).
-func (e *entry) bytes() int64 {
-	if e.zip {
-		return 2 * int64(len(e.content))
+// counted adds n bytes made for e (a variant) to the cache's size, if e
+// is kept.
+func (sf *Files) counted(e *entry, n int) {
+	sf.mu.Lock()
+	if e.slot >= 0 {
+		e.cost += int64(n)
+		sf.size.Add(int64(n))
+		sf.sweep()
 	}
-	return int64(len(e.content))
+	sf.mu.Unlock()
 }
 
 // fileStream sends a large file's bytes, as many as its version
 // announced; before it hands over the last of them, it checks that the
 // file is still that version, and fails otherwise, so that fasthttp cuts
 // the connection short: the client sees an incomplete response, never a
-// complete mixed one.
+// complete mixed one. Close gives back its MaxOpenFiles slot.
 type fileStream struct {
-	f    *os.File
-	ver  version
-	left int64
+	f     *os.File
+	ver   version
+	left  int64
+	slots chan struct{}
+	once  sync.Once
 }
 
 func (s *fileStream) Read(p []byte) (int, error) {
@@ -260,4 +355,8 @@ func (s *fileStream) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-func (s *fileStream) Close() error { return s.f.Close() }
+func (s *fileStream) Close() error {
+	err := s.f.Close()
+	s.once.Do(func() { <-s.slots })
+	return err
+}

@@ -53,7 +53,9 @@ func (sf *Files) list(ctx *fasthttp.RequestCtx, dir string) {
 		if e.IsDir() {
 			n += "/"
 		}
-		fmt.Fprintf(&b, "<li><a href=\"%s\">%s</a></li>\n", (&url.URL{Path: n}).EscapedPath(), html.EscapeString(n))
+		// "./" first: a name such as "javascript:alert(1)" is a path,
+		// never a scheme (as net/http's FileServer does).
+		fmt.Fprintf(&b, "<li><a href=\"%s\">%s</a></li>\n", html.EscapeString("./"+(&url.URL{Path: n}).EscapedPath()), html.EscapeString(n))
 	}
 	b.WriteString("</ul></body></html>\n")
 	ctx.SetContentType("text/html; charset=utf-8")

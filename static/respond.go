@@ -2,6 +2,7 @@ package static
 
 import (
 	"bytes"
+	"io"
 	"strconv"
 	"strings"
 
@@ -54,7 +55,7 @@ func (sf *Files) respond(ctx *fasthttp.RequestCtx, o opened) {
 	// Which representation: a range is served from the original bytes.
 	body, etag, enc := e.content, e.etag, ""
 	rangeHdr := req.Peek(fasthttp.HeaderRange)
-	if !bytes.HasPrefix(rangeHdr, []byte("bytes=")) || bytes.IndexByte(rangeHdr, ',') >= 0 {
+	if len(rangeHdr) < 6 || !bytes.EqualFold(rangeHdr[:6], []byte("bytes=")) || bytes.IndexByte(rangeHdr, ',') >= 0 {
 		rangeHdr = nil // another unit, or several ranges: the whole file (RFC 9110 14.2 allows it)
 	}
 	if e.zip {
@@ -64,7 +65,7 @@ func (sf *Files) respond(ctx *fasthttp.RequestCtx, o opened) {
 				if !req.HasAcceptEncoding(encodings[i].name) {
 					continue
 				}
-				if v := e.variant(i); v.body != nil {
+				if v := e.variant(sf, i); v.body != nil {
 					body, etag, enc = v.body, v.etag, encodings[i].name
 				}
 				break
@@ -77,13 +78,14 @@ func (sf *Files) respond(ctx *fasthttp.RequestCtx, o opened) {
 	h.Set(fasthttp.HeaderAcceptRanges, "bytes")
 
 	if status := preconditions(ctx, e, etag); status != 0 {
-		if o.f != nil {
-			o.f.Close()
+		if o.s != nil {
+			o.s.Close()
+		}
+		if status == fasthttp.StatusPreconditionFailed {
+			ctx.Error("Precondition Failed\n", status)
+			return
 		}
 		ctx.SetStatusCode(status)
-		if status == fasthttp.StatusPreconditionFailed {
-			ctx.SetBodyString("Precondition Failed\n")
-		}
 		return
 	}
 	if enc != "" {
@@ -93,22 +95,22 @@ func (sf *Files) respond(ctx *fasthttp.RequestCtx, o opened) {
 	size := e.ver.size
 	start, end := int64(0), size-1
 	if len(rangeHdr) > 0 && enc == "" && rangeApplies(ctx, e) {
-		s, t, err := fasthttp.ParseByteRange(rangeHdr, int(size))
-		if err != nil {
-			if o.f != nil {
-				o.f.Close()
+		s, t, ok := parseRange(rangeHdr, size)
+		if !ok {
+			if o.s != nil {
+				o.s.Close()
 			}
 			h.Del(fasthttp.HeaderContentType)
 			ctx.SetStatusCode(fasthttp.StatusRequestedRangeNotSatisfiable)
 			h.Set(fasthttp.HeaderContentRange, "bytes */"+strconv.FormatInt(size, 10))
 			return
 		}
-		start, end = int64(s), int64(t)
+		start, end = s, t
 		ctx.SetStatusCode(fasthttp.StatusPartialContent)
-		h.SetContentRange(s, t, int(size))
+		h.SetContentRange(int(s), int(t), int(size))
 	}
 
-	if o.f == nil {
+	if o.s == nil {
 		if enc != "" {
 			start, end = 0, int64(len(body))-1
 		}
@@ -116,23 +118,24 @@ func (sf *Files) respond(ctx *fasthttp.RequestCtx, o opened) {
 		return
 	}
 	if ctx.IsHead() {
-		o.f.Close()
+		o.s.Close()
 		h.SetContentLength(int(end - start + 1))
 		ctx.Response.SkipBody = true
 		return
 	}
 	if start > 0 {
-		if _, err := o.f.Seek(start, 0); err != nil {
-			o.f.Close()
+		if _, err := o.s.f.Seek(start, io.SeekStart); err != nil {
+			o.s.Close()
 			ctx.Error("Service Unavailable\n", fasthttp.StatusServiceUnavailable)
 			return
 		}
 	}
-	ctx.SetBodyStream(&fileStream{f: o.f, ver: e.ver, left: end - start + 1}, int(end-start+1))
+	o.s.left = end - start + 1
+	ctx.SetBodyStream(o.s, int(o.s.left))
 }
 
 // variant is e's content in encoding i, made on first use.
-func (e *entry) variant(i int) *variant {
+func (e *entry) variant(sf *Files, i int) *variant {
 	v := &e.variants[i]
 	v.once.Do(func() {
 		b := encodings[i].append(nil, e.content)
@@ -141,6 +144,7 @@ func (e *entry) variant(i int) *variant {
 		}
 		v.etag = append(append(append([]byte(nil), e.etag[:len(e.etag)-1]...), encodings[i].suffix...), '"')
 		v.body = b
+		sf.counted(e, len(b))
 	})
 	return v
 }
@@ -209,4 +213,47 @@ func etagMatch(list, etag []byte, weak bool) bool {
 		}
 	}
 	return false
+}
+
+// parseRange reads a single byte range, "bytes=" already checked (RFC
+// 9110 section 14.1.2): first-last, first-, or -suffix, spaces allowed
+// around the numbers; a last position past the end means the end. It
+// reports false for a range that is malformed or starts past the end
+// (416).
+func parseRange(h []byte, size int64) (start, end int64, ok bool) {
+	spec := bytes.TrimSpace(h[6:])
+	first, last, found := bytes.Cut(spec, []byte{'-'})
+	if !found {
+		return 0, 0, false
+	}
+	first, last = bytes.TrimSpace(first), bytes.TrimSpace(last)
+	num := func(b []byte) (int64, bool) {
+		if len(b) == 0 || len(b) > 18 {
+			if len(b) > 18 && len(bytes.Trim(b, "0123456789")) == 0 {
+				return 1 << 62, true // past any file
+			}
+			return 0, false
+		}
+		n, err := strconv.ParseInt(string(b), 10, 64)
+		return n, err == nil
+	}
+	if len(first) == 0 { // the last N bytes
+		n, ok := num(last)
+		if !ok || n == 0 || size == 0 {
+			return 0, 0, false
+		}
+		return max(size-n, 0), size - 1, true
+	}
+	start, ok = num(first)
+	if !ok || start >= size {
+		return 0, 0, false
+	}
+	end = size - 1
+	if len(last) > 0 {
+		if end, ok = num(last); !ok || end < start {
+			return 0, 0, false
+		}
+		end = min(end, size-1)
+	}
+	return start, end, true
 }

@@ -4,13 +4,16 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 
 	"github.com/valyala/fasthttp"
+	"golang.org/x/sync/singleflight"
 )
 
 // Config configures a static file handler.
@@ -49,9 +52,16 @@ type Config struct {
 	MaxMemoryFileBytes int
 
 	// CacheBytes bounds the memory kept for files and their compressed
-	// variants; past it, entries not used since the last sweep are
-	// dropped. If zero, 64 MiB.
+	// variants; past it, files not used lately are dropped (CLOCK). If
+	// zero, 64 MiB.
 	CacheBytes int64
+
+	// MaxOpenFiles bounds the files over MaxMemoryFileBytes being sent at
+	// once, each holding a descriptor for as long as its client takes to
+	// read it; past it, such a request gets 503 with Retry-After. If zero,
+	// 1/16 of the process's descriptor limit (RLIMIT_NOFILE), at least 16:
+	// half of what the server's default MaxConns leaves.
+	MaxOpenFiles int
 }
 
 // Defaults.
@@ -68,19 +78,23 @@ const (
 // place (cp, rsync --inplace, a shell redirection). A file of up to
 // MaxMemoryFileBytes is read whole between two looks at its inode
 // (size, modification and change times) that must agree, or it is read
-// again; a larger file is sent as it is read, and if it is no longer the
-// version its headers announced when its last bytes are due, the
-// connection is cut short of them, so the client sees an incomplete
-// response, never a complete wrong one. A version kept in memory is
-// checked again (one stat) when it was last seen more than 0.1 s before,
-// so a change shows within 0.1 s, in every encoding. A file
-// replaced by rename (what deployment tools do) is simply a new version.
+// again; one changed within the last second is read twice and the bytes
+// compared, since a write sets the times before it copies its bytes. So a
+// response is the file as it stood at one moment: a write in progress, or
+// a writer paused in the middle of one, is such a moment, as for any
+// reader of the file; deploy by renaming a complete file over the old one
+// to never serve a half-written one. A larger file is sent as it is read,
+// and if it is no longer the version its headers announced when its last
+// bytes are due, the connection is cut short of them. A version kept in
+// memory is looked at again (one stat) when it was last seen more than
+// 0.1 s before (on every request in its first second), so a change shows
+// within 0.1 s, in every encoding.
 //
 // Nothing but the file requested (or a directory's index names) is read
-// from the root, and nothing is ever written there. Files hold a
-// descriptor only while they send a large file, so a connection holds at
-// most one; running out of descriptors is 503 with Retry-After, never
-// 404.
+// from the root, and nothing is ever written there. A file is open only
+// while it is read, or while a large one is sent (at most MaxOpenFiles at
+// once), so a connection holds at most one descriptor beside its socket;
+// running out of descriptors is 503 with Retry-After, never 404.
 type Files struct {
 	root       *os.Root
 	dir        *os.File // the root again, for the stat of cached files
@@ -94,7 +108,13 @@ type Files struct {
 
 	mu      sync.RWMutex
 	entries map[string]*entry
-	size    atomic.Int64 // bytes held by entries and their variants
+	ring    []*entry // the entries, in the order the CLOCK hand visits them
+	hand    int
+	size    atomic.Int64 // bytes counted for the entries (entry.cost)
+
+	flight  singleflight.Group // one load per name at a time
+	streams chan struct{}      // a slot per large file being sent (MaxOpenFiles)
+	closed  atomic.Bool
 }
 
 // New serves the files under cfg.Root. It fails, naming the path, if Root
@@ -148,11 +168,19 @@ func New(cfg Config) (*Files, error) {
 	if sf.cacheBytes <= 0 {
 		sf.cacheBytes = DefaultCacheBytes
 	}
+	open := cfg.MaxOpenFiles
+	if open <= 0 {
+		open = max(fileLimit()/16, 16)
+	}
+	sf.streams = make(chan struct{}, open)
 	return sf, nil
 }
 
-// Close releases the root directory. Requests served after it fail.
+// Close releases the root directory. Requests after it get 503.
 func (sf *Files) Close() {
+	if sf.closed.Swap(true) {
+		return
+	}
 	sf.root.Close()
 	sf.dir.Close()
 }
@@ -179,11 +207,8 @@ func (sf *Files) Handle(ctx *fasthttp.RequestCtx) {
 	v, err := sf.open(name)
 	if errors.Is(err, errIsDir) {
 		// As nginx: the directory's URL ends with a slash.
-		loc := append(append([]byte(nil), path...), '/')
-		if q := ctx.URI().QueryString(); len(q) > 0 {
-			loc = append(append(loc, '?'), q...)
-		}
-		ctx.Response.Header.SetBytesV(fasthttp.HeaderLocation, loc)
+		loc := (&url.URL{Path: string(path) + "/", RawQuery: string(ctx.URI().QueryString())}).String()
+		ctx.Response.Header.Set(fasthttp.HeaderLocation, loc)
 		ctx.SetStatusCode(fasthttp.StatusMovedPermanently)
 		return
 	}
@@ -208,6 +233,17 @@ func (sf *Files) serveDir(ctx *fasthttp.RequestCtx, dir []byte) {
 			return
 		}
 	}
+	name := strings.TrimSuffix(string(dir), "/")
+	if name == "" {
+		name = "."
+	}
+	if v, err := sf.stat(name); err != nil || !v.isDirectory {
+		if err == nil {
+			err = os.ErrNotExist
+		}
+		sf.openFailed(ctx, err) // no such directory: 404, as nginx
+		return
+	}
 	if !sf.listing {
 		ctx.Error("Forbidden\n", fasthttp.StatusForbidden)
 		return
@@ -221,7 +257,7 @@ func (sf *Files) serveDir(ctx *fasthttp.RequestCtx, dir []byte) {
 func (sf *Files) openFailed(ctx *fasthttp.RequestCtx, err error) {
 	switch {
 	case errors.Is(err, syscall.EMFILE), errors.Is(err, syscall.ENFILE), errors.Is(err, syscall.ENOMEM),
-		errors.Is(err, errChanging):
+		errors.Is(err, errChanging), errors.Is(err, errBusy), errors.Is(err, errClosed):
 		ctx.Error("Service Unavailable\n", fasthttp.StatusServiceUnavailable)
 		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, "1")
 	case errors.Is(err, os.ErrPermission):
@@ -234,7 +270,7 @@ func (sf *Files) openFailed(ctx *fasthttp.RequestCtx, err error) {
 // hidden reports whether a path (normalized: no dot segments) names a
 // file or directory whose name begins with a dot, outside /.well-known/.
 func hidden(path []byte) bool {
-	if bytes.HasPrefix(path, []byte("/.well-known/")) {
+	if bytes.HasPrefix(path, []byte("/.well-known/")) || string(path) == "/.well-known" {
 		path = path[len("/.well-known"):]
 	}
 	return bytes.Contains(path, []byte("/."))

@@ -54,3 +54,16 @@ func versionOfStat(st *unix.Stat_t) version {
 		isDirectory: st.Mode&unix.S_IFMT == unix.S_IFDIR,
 	}
 }
+
+// openNonblock opens a FIFO or a device without waiting for a peer: they
+// are refused once open, never waited on.
+const openNonblock = unix.O_NONBLOCK
+
+// fileLimit is the soft RLIMIT_NOFILE, or 0 if unknown.
+func fileLimit() int {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil || lim.Cur > 1<<30 {
+		return 0
+	}
+	return int(lim.Cur)
+}

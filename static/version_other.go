@@ -31,3 +31,10 @@ func versionOfInfo(fi fs.FileInfo) version {
 	t := fi.ModTime().UnixNano()
 	return version{size: fi.Size(), mtime: t, ctime: t, regular: fi.Mode().IsRegular(), isDirectory: fi.IsDir()}
 }
+
+// openNonblock is 0 outside Linux: a FIFO under the root blocks the
+// request that opens it.
+const openNonblock = 0
+
+// fileLimit is unknown outside Linux: MaxOpenFiles defaults to 16.
+func fileLimit() int { return 0 }

@@ -281,3 +281,45 @@ func TestOutOfDescriptors(t *testing.T) {
 	assert.Equal(t, 200, resp.StatusCode())
 	assert.Equal(t, "a", string(resp.Body()))
 }
+
+// TestStalledDownloadsBounded: clients that ask for large files and read
+// nothing hold at most MaxOpenFiles descriptors; the next such request
+// gets 503 with Retry-After, files read whole are still served, and the
+// slots come back when those clients go (before: every stalled download
+// held a descriptor, until accept itself failed).
+func TestStalledDownloadsBounded(t *testing.T) {
+	root := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(root, "big.bin"), bytes.Repeat([]byte("x"), 8<<20), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(root, "small.txt"), []byte("small"), 0o644))
+	sf, err := static.New(static.Config{Root: root, MaxMemoryFileBytes: 64 << 10, MaxOpenFiles: 2})
+	require.NoError(t, err)
+	t.Cleanup(sf.Close)
+	ts := tlstest.Handler(t, sf.Handle)
+
+	var stalled []net.Conn
+	for range 2 {
+		c := ts.Dial(t)
+		_, err := io.WriteString(c, "GET /big.bin HTTP/1.1\r\nHost: localhost\r\n\r\n")
+		require.NoError(t, err)
+		br := bufio.NewReader(c)
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		line, err := br.ReadString('\n')
+		require.NoError(t, err)
+		require.Equal(t, "HTTP/1.1 200 OK\r\n", line)
+		stalled = append(stalled, c) // and reads no more
+	}
+	c := ts.Dial(t)
+	br := bufio.NewReader(c)
+	resp := tlstest.RoundTrip(t, c, br, "GET /big.bin HTTP/1.1\r\nHost: localhost\r\n\r\n")
+	assert.Equal(t, 503, resp.StatusCode())
+	assert.Equal(t, "1", string(resp.Header.Peek("Retry-After")))
+	assert.Equal(t, 200, tlstest.RoundTrip(t, c, br, "GET /small.txt HTTP/1.1\r\nHost: localhost\r\n\r\n").StatusCode())
+
+	for _, s := range stalled {
+		s.Close()
+	}
+	require.Eventually(t, func() bool {
+		resp := tlstest.RoundTrip(t, c, br, "GET /big.bin HTTP/1.1\r\nHost: localhost\r\nRange: bytes=0-0\r\n\r\n")
+		return resp.StatusCode() == 206
+	}, 10*time.Second, 50*time.Millisecond, "the slots come back")
+}
