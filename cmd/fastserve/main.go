@@ -72,7 +72,9 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE:          serve.RunE,
+		Version:       versionString(), // --version prints what 'fastserve version' does
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.Flags().AddFlagSet(serve.Flags())
 	root.AddCommand(serve, newCheck(stdout), newCert(stderr), newVersion(stdout), newBench(stdout))
 	root.SetFlagErrorFunc(flagError)
