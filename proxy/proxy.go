@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -59,13 +60,40 @@ type Config struct {
 	// not sent on a connection the upstream is closing.
 	IdleTimeout time.Duration
 
-	// BufferBodyBytes is the size up to which a request body is read
-	// whole before it is sent, so that the request can be retried on
-	// another upstream. A larger body, or a chunked one, is streamed to
-	// the upstream as it arrives, if the server streams request bodies
-	// (Config.StreamRequestBody); if it does not, every body is already in
-	// memory, up to Config.MaxBodyBytes. If zero, 64 KiB.
+	// BufferBodyBytes is how much of a request body is held in memory.
+	// The proxy reads a request's whole body from the client before it
+	// picks an upstream, as nginx's proxy_request_buffering does: in
+	// memory up to this size, beyond it in a temporary file in
+	// BodyTempDir. A slow upload then holds a client connection and that
+	// memory or file, never one of an upstream's MaxConns connections;
+	// the upstream gets the body with a Content-Length (a chunked body
+	// included), at the speed of the network between them; and every such
+	// request can be retried on another upstream. The server bounds the
+	// body (Config.MaxBodyBytes, 413 past it) and the client's stalls
+	// (Config.BodyTimeout). With StreamRequestBodies, a body up to this
+	// size is still read whole, and can be retried. If the server does not
+	// stream request bodies (Config.StreamRequestBody), every body is
+	// already in memory, up to its Config.MaxBodyBytes. If zero, 64 KiB.
 	BufferBodyBytes int
+
+	// BodyTempDir is the directory of the temporary files that hold the
+	// request bodies larger than BufferBodyBytes: each is made with mode
+	// 0600, without a name on Linux (O_TMPFILE) or else removed as soon
+	// as it is made, so that nothing is left behind even by a crash, and
+	// closed (its space freed) when its request ends. New fails if no file
+	// can be made there. If empty, os.TempDir() ($TMPDIR, or /tmp).
+	BodyTempDir string
+
+	// StreamRequestBodies sends a request body larger than
+	// BufferBodyBytes, or chunked, to the upstream as it arrives from the
+	// client instead of reading it whole first (nginx's
+	// proxy_request_buffering off), for an upstream that must see an
+	// upload while it lasts. The cost: each such upload holds one of the
+	// upstream's MaxConns connections for as long as the client takes to
+	// send it (a stall is cut after the server's Config.BodyTimeout, not
+	// before), so MaxConns slow clients can make every other request wait
+	// and get 503; and a streamed request is never retried. Off by default.
+	StreamRequestBodies bool
 
 	// HealthPath is the path of the active health check: a GET with the
 	// upstream's host as Host. A 2xx or 3xx answer within HealthTimeout
@@ -300,6 +328,19 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	es.Int("MaxConns", &cfg.MaxConns, 1, 0, DefaultMaxConns, "")
 	es.Int("BufferBodyBytes", &cfg.BufferBodyBytes, 1, 1<<30, DefaultBufferBodyBytes, " bytes")
+	if cfg.BodyTempDir == "" {
+		cfg.BodyTempDir = os.TempDir()
+	}
+	if !cfg.StreamRequestBodies {
+		if err := probeTempDir(cfg.BodyTempDir); err != nil {
+			cause := err
+			if pe, ok := errors.AsType[*os.PathError](err); ok {
+				cause = pe.Err
+			}
+			es.Add(&field.Error{Pkg: "proxy", Field: "BodyTempDir", Value: fmt.Sprintf("%q", cfg.BodyTempDir),
+				Allowed: fmt.Sprintf("a directory the server can make files in (%v)", cause), Err: err})
+		}
+	}
 	switch {
 	case cfg.HealthPath == "":
 		cfg.HealthPath = DefaultHealthPath

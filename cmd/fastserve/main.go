@@ -166,7 +166,7 @@ func runServe(cmd *cobra.Command, s *settings, stderr io.Writer) error {
 		}
 		defer upstreams.Close()
 		handler = upstreams.Handler(handler)
-		cfg.StreamRequestBody = true // uploads go upstream as they arrive
+		cfg.StreamRequestBody = true // the proxy reads bodies itself: to memory or a file, or streamed upstream
 		cfg.Metrics = upstreams.WritePrometheus
 		for _, r := range c.Proxy.Routes {
 			logger.Info("proxying", "path", r.Path, "upstreams", r.Upstreams)
