@@ -95,6 +95,13 @@ type Config struct {
 	// and get 503; and a streamed request is never retried. Off by default.
 	StreamRequestBodies bool
 
+	// MaxResponseHeaderBytes bounds an upstream's response head: its
+	// status line and headers (fasthttp's HostClient.ReadBufferSize). A
+	// larger head gets 502. Each request waiting for an upstream holds a
+	// buffer of this size. If zero, 4 KiB, as nginx's proxy_buffer_size
+	// on most platforms (one memory page).
+	MaxResponseHeaderBytes int
+
 	// HealthPath is the path of the active health check: a GET with the
 	// upstream's host as Host. A 2xx or 3xx answer within HealthTimeout
 	// marks the upstream up; anything else marks it down. If empty, "/".
@@ -151,15 +158,16 @@ type ConfigError = field.Error
 
 // Defaults.
 const (
-	DefaultConnectTimeout  = 5 * time.Second
-	DefaultReadTimeout     = 60 * time.Second
-	DefaultWriteTimeout    = 60 * time.Second
-	DefaultMaxConns        = 512
-	DefaultIdleTimeout     = 4 * time.Second
-	DefaultBufferBodyBytes = 64 << 10
-	DefaultHealthPath      = "/"
-	DefaultHealthInterval  = 5 * time.Second
-	defaultHealthTimeout   = 2 * time.Second
+	DefaultConnectTimeout         = 5 * time.Second
+	DefaultReadTimeout            = 60 * time.Second
+	DefaultWriteTimeout           = 60 * time.Second
+	DefaultMaxConns               = 512
+	DefaultIdleTimeout            = 4 * time.Second
+	DefaultBufferBodyBytes        = 64 << 10
+	DefaultMaxResponseHeaderBytes = 4 << 10
+	DefaultHealthPath             = "/"
+	DefaultHealthInterval         = 5 * time.Second
+	defaultHealthTimeout          = 2 * time.Second
 )
 
 // A Proxy is a reverse proxy: it sends requests to upstream HTTP or HTTPS
@@ -328,6 +336,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	es.Int("MaxConns", &cfg.MaxConns, 1, 0, DefaultMaxConns, "")
 	es.Int("BufferBodyBytes", &cfg.BufferBodyBytes, 1, 1<<30, DefaultBufferBodyBytes, " bytes")
+	es.Int("MaxResponseHeaderBytes", &cfg.MaxResponseHeaderBytes, 1<<10, 1<<20, DefaultMaxResponseHeaderBytes, " bytes")
 	if cfg.BodyTempDir == "" {
 		cfg.BodyTempDir = os.TempDir()
 	}

@@ -414,7 +414,11 @@ func clientBodyFailed(ctx *fasthttp.RequestCtx, err error) {
 	ctx.SetConnectionClose()
 }
 
-// logError logs a failed attempt, at most logBurst lines a second.
+// logError logs a failed attempt, at most logBurst lines a second. An
+// answer that is not HTTP is logged without its bytes (redacted).
 func (p *Proxy) logError(u *upstream, k errKind, attempt int, err error) {
+	if k == errProtocol {
+		err = redacted{err}
+	}
 	p.errLog.Log(p.log, slog.LevelWarn, "upstream error", "upstream error", "upstream", u.url, "kind", k.String(), "attempt", attempt, "err", err)
 }

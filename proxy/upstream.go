@@ -46,6 +46,10 @@ func (p *Proxy) newUpstream(uu upstreamURL) *upstream {
 			return u.dial(addr, cfg.ConnectTimeout, cfg.ReadTimeout, cfg.WriteTimeout)
 		},
 		MaxIdleConnDuration: cfg.IdleTimeout,
+		ReadBufferSize:      cfg.MaxResponseHeaderBytes,
+		// Errors about an answer that is not HTTP do not quote its bytes,
+		// which may hold cookies or credentials: they go to the log.
+		SecureErrorLogMessage: true,
 		// The balancer retries on another upstream; a HostClient of its
 		// own would retry on the same one.
 		MaxIdemponentCallAttempts: 1,
@@ -69,6 +73,8 @@ func (p *Proxy) newUpstream(uu upstreamURL) *upstream {
 		MaxIdemponentCallAttempts: 1,
 		NoDefaultUserAgentHeader:  true,
 		MaxResponseBodySize:       64 << 10,
+		ReadBufferSize:            cfg.MaxResponseHeaderBytes,
+		SecureErrorLogMessage:     true,
 	}
 	return u
 }
@@ -219,7 +225,7 @@ func (p *Proxy) setDown(u *upstream, down bool, why error) {
 		return
 	}
 	if down {
-		p.log.Warn("upstream down", "upstream", u.url, "err", why)
+		p.log.Warn("upstream down", "upstream", u.url, "err", redacted{why})
 	} else {
 		p.log.Info("upstream up", "upstream", u.url, "path", p.cfg.HealthPath)
 	}

@@ -266,6 +266,8 @@ func TestBadInput(t *testing.T) {
 			"fastserve: --proxy-body-temp-dir=" + notDir + " (environment FASTSERVE_PROXY_BODY_TEMP_DIR): invalid value: must be a directory the server can make files in (not a directory)"},
 		{"proxy body buffer", nil, []string{"--proxy", "http://127.0.0.1:9001", "--proxy-body-buffer-bytes", "-1"},
 			"fastserve: --proxy-body-buffer-bytes=-1 (flag --proxy-body-buffer-bytes): invalid value: must be from 1 to 1073741824 bytes, or 0 for 65536"},
+		{"proxy max header bytes", nil, []string{"--proxy", "http://127.0.0.1:9001", "--proxy-max-header-bytes", "100"},
+			"fastserve: --proxy-max-header-bytes=100 (flag --proxy-max-header-bytes): invalid value: must be from 1024 to 1048576 bytes, or 0 for 4096"},
 		{"route in the file", nil, []string{"--config", badRouteFile},
 			"fastserve: config file " + badRouteFile + `:3: routes[0].proxy[1]=http://127.0.0.1:9002/v1: invalid value: must be an http:// or https:// URL with a host and no path, such as "http://127.0.0.1:9001"`},
 	} {

@@ -209,6 +209,8 @@ var table = []setting{
 		sets("Proxy.BufferBodyBytes").requires("proxy"),
 	text("proxy-body-temp-dir", "", "directory of the files that hold request bodies over --proxy-body-buffer-bytes, up to --max-body-bytes each: unnamed (O_TMPFILE) or removed at once, closed when the request ends (empty = $TMPDIR, or /tmp)").
 		sets("Proxy.BodyTempDir").requires("proxy"),
+	integer("proxy-max-header-bytes", proxy.DefaultMaxResponseHeaderBytes, "bound on an upstream's response head, status line and headers (larger gets 502); each request waiting for an upstream holds a buffer this size").
+		sets("Proxy.MaxResponseHeaderBytes").requires("proxy"),
 	text("proxy-health-path", proxy.DefaultHealthPath, "path of the upstreams' health check (GET; 2xx or 3xx = up)").
 		sets("Proxy.HealthPath").requires("proxy"),
 	duration("proxy-health-interval", proxy.DefaultHealthInterval, "time between two health checks of an upstream").

@@ -158,6 +158,7 @@ var requirements = map[string]string{
 	"proxy-request-buffering": "proxy",
 	"proxy-body-buffer-bytes": "proxy",
 	"proxy-body-temp-dir":     "proxy",
+	"proxy-max-header-bytes":  "proxy",
 }
 
 // TestEveryRequirementIsChecked: each setting of the table that requires
