@@ -181,6 +181,7 @@ type Proxy struct {
 	fixedHost []byte
 	log       *slog.Logger
 	errLog    ratelog.Limiter
+	conns     connSet // every connection open to an upstream, for Abort
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -252,6 +253,17 @@ func (p *Proxy) Close() error {
 		}
 	})
 	return nil
+}
+
+// Abort closes every connection to the upstreams at once, those that
+// requests in flight are using included, and fails every connection
+// tried from then on: the requests waiting for an upstream end at once
+// (their clients, if still there, get 502). It is for a shutdown that
+// must not wait, such as a second signal: the server's drain waits for
+// its handlers, and a proxied request can wait up to ReadTimeout for its
+// upstream. Close is still needed to stop the health checks.
+func (p *Proxy) Abort() {
+	p.conns.abort()
 }
 
 // Handler returns a handler that proxies the requests a route matches and
