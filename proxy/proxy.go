@@ -131,6 +131,22 @@ type Config struct {
 	// the server name.
 	TLS *tls.Config
 
+	// ClientGone reports whether the client of a request has closed or
+	// reset its connection. While a request waits for its upstream's
+	// answer, and while the answer's body streams, the proxy asks it every
+	// 250 ms of waiting (a shorter wait costs nothing); once it says so,
+	// the proxy closes the request's upstream connection, as nginx does
+	// when a client aborts: the upstream sees the request cancelled, and
+	// its connection, one of MaxConns, is free at once rather than when
+	// the upstream answers. The request is logged with status 499 and
+	// counts as no upstream error. A client that half-closes its
+	// connection after sending a request (shutdown(SHUT_WR)) counts as
+	// gone. If nil, the kernel's TCP state of ctx.Conn() tells
+	// (tune.PeerClosed: a FIN or a reset came), where it can be read
+	// (Linux); elsewhere, a request waits for its upstream whatever its
+	// client does.
+	ClientGone func(ctx *fasthttp.RequestCtx) bool
+
 	// Logger receives upstreams going down and up, and upstream errors (at
 	// most 10 lines a second). If nil, slog.Default().
 	Logger *slog.Logger
@@ -370,6 +386,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.ClientGone == nil {
+		cfg.ClientGone = peerClosed
 	}
 	return cfg, es.Err()
 }

@@ -73,7 +73,7 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, r *proxyRoute) {
 		p.target(ctx, req, u)
 		start := time.Now()
 		u.inflight.Add(1)
-		err = u.hc.Do(req, &ctx.Response)
+		err = p.roundTrip(ctx, u, req, &ctx.Response)
 		u.inflight.Add(-1)
 		u.stats.requests.Add(1)
 		if err == nil {
@@ -86,6 +86,13 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, r *proxyRoute) {
 		}
 		if sc.stream.err != nil {
 			clientBodyFailed(ctx, sc.stream.err)
+			return
+		}
+		if err == errClientGone {
+			// nginx's 499, for the access log: nobody reads the answer.
+			ctx.Response.Reset()
+			ctx.SetStatusCode(statusClientClosed)
+			ctx.SetConnectionClose()
 			return
 		}
 		kind := classify(err)
@@ -301,6 +308,10 @@ func (p *Proxy) answer(ctx *fasthttp.RequestCtx, sc *proxyScratch) {
 }
 
 var http11 = []byte("HTTP/1.1")
+
+// statusClientClosed is nginx's 499 Client Closed Request: the status a
+// request whose client left before the answer is logged with.
+const statusClientClosed = 499
 
 // errKind is why a request to an upstream failed, a label of
 // fastserve_upstream_errors_total.

@@ -179,6 +179,12 @@ type timedConn struct {
 	read, write     time.Duration
 	readAt, writeAt time.Time // the deadlines on the socket
 	set             *connSet  // where the connection is recorded while open
+
+	// While a request waits on the connection: its client, and how to
+	// tell it is gone (watch, watchedRead); gone once it is.
+	client     *fasthttp.RequestCtx
+	clientGone func(*fasthttp.RequestCtx) bool
+	gone       bool
 }
 
 func (c *timedConn) Close() error {
@@ -198,6 +204,9 @@ func (c *timedConn) cut() {
 }
 
 func (c *timedConn) Read(b []byte) (int, error) {
+	if c.client != nil {
+		return c.watchedRead(b)
+	}
 	if d := time.Now().Add(c.read); c.readAt.Before(d.Add(-c.read / 8)) {
 		if err := c.Conn.SetReadDeadline(d); err != nil {
 			return 0, err
