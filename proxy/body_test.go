@@ -179,3 +179,21 @@ func TestProxyRetriesBufferedBody(t *testing.T) {
 	require.Equal(t, 2, len(up.Seen()), "requests the upstream read")
 	assert.Equal(t, len(body), len(up.Seen()[0].Body), "the first attempt sent the whole body")
 }
+
+// TestProxyBodyTempDirGone: a body that cannot be spooled (the directory
+// is gone) gets 500 and a log line, and never reaches the upstream.
+func TestProxyBodyTempDirGone(t *testing.T) {
+	up := newRawUpstream(t, ok("up"))
+	tmp := filepath.Join(t.TempDir(), "bodies")
+	require.NoError(t, os.Mkdir(tmp, 0o700))
+	var log syncBuffer
+	p := newProxy(t, proxy.Config{Routes: []proxy.Route{{Path: "/", Upstreams: []string{up.URL()}}}, BodyTempDir: tmp, Logger: slogTo(&log)})
+	ts := startProxy(t, p)
+	require.NoError(t, os.Remove(tmp))
+
+	body := strings.Repeat("b", 100<<10)
+	_, resp, _ := proxyExchange(t, ts, "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"+body)
+	assert.Equal(t, http.StatusInternalServerError, resp.StatusCode)
+	assert.Contains(t, log.String(), `level=ERROR msg="request body not buffered" dir=`+tmp)
+	assert.Empty(t, up.Seen())
+}

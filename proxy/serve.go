@@ -59,7 +59,11 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, r *proxyRoute) {
 	if se, ok := errors.AsType[*spoolError](err); ok {
 		p.errLog.Log(p.log, slog.LevelError, "request body not buffered", "request body not buffered", "dir", p.cfg.BodyTempDir, "err", se.err)
 		ctx.Error("Internal Server Error\n", fasthttp.StatusInternalServerError)
-		ctx.SetConnectionClose() // the rest of the body is unread
+		// The rest of the body is read and dropped (the server bounds it),
+		// so that the client reads the answer rather than a reset.
+		if _, err := io.Copy(io.Discard, ctx.RequestBodyStream()); err != nil {
+			ctx.SetConnectionClose()
+		}
 		return
 	} else if err != nil {
 		clientBodyFailed(ctx, err)
