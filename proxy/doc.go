@@ -14,8 +14,13 @@
 //
 // A Proxy is a fasthttp.RequestHandler (Handler) and knows nothing of the
 // server it runs in. Served with StreamRequestBody (the engine's
-// Config.StreamRequestBody), bodies above Config.BufferBodyBytes stream
-// to the upstream as they arrive; responses always stream to the client.
+// Config.StreamRequestBody), it reads each request body from the client
+// whole before it picks an upstream, in memory up to
+// Config.BufferBodyBytes and in an unnamed temporary file beyond, so that
+// a slow upload holds no upstream connection (Config.StreamRequestBodies
+// streams them instead); answers stream to the client (but small ones,
+// read whole). A request whose client leaves while it waits for its
+// upstream closes its upstream connection (Config.ClientGone).
 // Stats and WritePrometheus report each upstream: up or down, requests,
 // errors by kind, the time to the response head.
 //

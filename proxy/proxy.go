@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -59,13 +60,47 @@ type Config struct {
 	// not sent on a connection the upstream is closing.
 	IdleTimeout time.Duration
 
-	// BufferBodyBytes is the size up to which a request body is read
-	// whole before it is sent, so that the request can be retried on
-	// another upstream. A larger body, or a chunked one, is streamed to
-	// the upstream as it arrives, if the server streams request bodies
-	// (Config.StreamRequestBody); if it does not, every body is already in
-	// memory, up to Config.MaxBodyBytes. If zero, 64 KiB.
+	// BufferBodyBytes is how much of a request body is held in memory.
+	// The proxy reads a request's whole body from the client before it
+	// picks an upstream, as nginx's proxy_request_buffering does: in
+	// memory up to this size, beyond it in a temporary file in
+	// BodyTempDir. A slow upload then holds a client connection and that
+	// memory or file, never one of an upstream's MaxConns connections;
+	// the upstream gets the body with a Content-Length (a chunked body
+	// included), at the speed of the network between them; and every such
+	// request can be retried on another upstream. The server bounds the
+	// body (Config.MaxBodyBytes, 413 past it) and the client's stalls
+	// (Config.BodyTimeout). With StreamRequestBodies, a body up to this
+	// size is still read whole, and can be retried. If the server does not
+	// stream request bodies (Config.StreamRequestBody), every body is
+	// already in memory, up to its Config.MaxBodyBytes. If zero, 64 KiB.
 	BufferBodyBytes int
+
+	// BodyTempDir is the directory of the temporary files that hold the
+	// request bodies larger than BufferBodyBytes: each is made with mode
+	// 0600, without a name on Linux (O_TMPFILE) or else removed as soon
+	// as it is made, so that nothing is left behind even by a crash, and
+	// closed (its space freed) when its request ends. New fails if no file
+	// can be made there. If empty, os.TempDir() ($TMPDIR, or /tmp).
+	BodyTempDir string
+
+	// StreamRequestBodies sends a request body larger than
+	// BufferBodyBytes, or chunked, to the upstream as it arrives from the
+	// client instead of reading it whole first (nginx's
+	// proxy_request_buffering off), for an upstream that must see an
+	// upload while it lasts. The cost: each such upload holds one of the
+	// upstream's MaxConns connections for as long as the client takes to
+	// send it (a stall is cut after the server's Config.BodyTimeout, not
+	// before), so MaxConns slow clients can make every other request wait
+	// and get 503; and a streamed request is never retried. Off by default.
+	StreamRequestBodies bool
+
+	// MaxResponseHeaderBytes bounds an upstream's response head: its
+	// status line and headers (fasthttp's HostClient.ReadBufferSize). A
+	// larger head gets 502. Each request waiting for an upstream holds a
+	// buffer of this size. If zero, 4 KiB, as nginx's proxy_buffer_size
+	// on most platforms (one memory page).
+	MaxResponseHeaderBytes int
 
 	// HealthPath is the path of the active health check: a GET with the
 	// upstream's host as Host. A 2xx or 3xx answer within HealthTimeout
@@ -96,6 +131,22 @@ type Config struct {
 	// the server name.
 	TLS *tls.Config
 
+	// ClientGone reports whether the client of a request has closed or
+	// reset its connection. While a request waits for its upstream's
+	// answer, and while the answer's body streams, the proxy asks it every
+	// 250 ms of waiting (a shorter wait costs nothing); once it says so,
+	// the proxy closes the request's upstream connection, as nginx does
+	// when a client aborts: the upstream sees the request cancelled, and
+	// its connection, one of MaxConns, is free at once rather than when
+	// the upstream answers. The request is logged with status 499 and
+	// counts as no upstream error. A client that half-closes its
+	// connection after sending a request (shutdown(SHUT_WR)) counts as
+	// gone. If nil, the kernel's TCP state of ctx.Conn() tells
+	// (tune.PeerClosed: a FIN or a reset came), where it can be read
+	// (Linux); elsewhere, a request waits for its upstream whatever its
+	// client does.
+	ClientGone func(ctx *fasthttp.RequestCtx) bool
+
 	// Logger receives upstreams going down and up, and upstream errors (at
 	// most 10 lines a second). If nil, slog.Default().
 	Logger *slog.Logger
@@ -123,15 +174,16 @@ type ConfigError = field.Error
 
 // Defaults.
 const (
-	DefaultConnectTimeout  = 5 * time.Second
-	DefaultReadTimeout     = 60 * time.Second
-	DefaultWriteTimeout    = 60 * time.Second
-	DefaultMaxConns        = 512
-	DefaultIdleTimeout     = 4 * time.Second
-	DefaultBufferBodyBytes = 64 << 10
-	DefaultHealthPath      = "/"
-	DefaultHealthInterval  = 5 * time.Second
-	defaultHealthTimeout   = 2 * time.Second
+	DefaultConnectTimeout         = 5 * time.Second
+	DefaultReadTimeout            = 60 * time.Second
+	DefaultWriteTimeout           = 60 * time.Second
+	DefaultMaxConns               = 512
+	DefaultIdleTimeout            = 4 * time.Second
+	DefaultBufferBodyBytes        = 64 << 10
+	DefaultMaxResponseHeaderBytes = 4 << 10
+	DefaultHealthPath             = "/"
+	DefaultHealthInterval         = 5 * time.Second
+	defaultHealthTimeout          = 2 * time.Second
 )
 
 // A Proxy is a reverse proxy: it sends requests to upstream HTTP or HTTPS
@@ -145,6 +197,7 @@ type Proxy struct {
 	fixedHost []byte
 	log       *slog.Logger
 	errLog    ratelog.Limiter
+	conns     connSet // every connection open to an upstream, for Abort
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -216,6 +269,17 @@ func (p *Proxy) Close() error {
 		}
 	})
 	return nil
+}
+
+// Abort closes every connection to the upstreams at once, those that
+// requests in flight are using included, and fails every connection
+// tried from then on: the requests waiting for an upstream end at once
+// (their clients, if still there, get 502). It is for a shutdown that
+// must not wait, such as a second signal: the server's drain waits for
+// its handlers, and a proxied request can wait up to ReadTimeout for its
+// upstream. Close is still needed to stop the health checks.
+func (p *Proxy) Abort() {
+	p.conns.abort()
 }
 
 // Handler returns a handler that proxies the requests a route matches and
@@ -300,6 +364,20 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	es.Int("MaxConns", &cfg.MaxConns, 1, 0, DefaultMaxConns, "")
 	es.Int("BufferBodyBytes", &cfg.BufferBodyBytes, 1, 1<<30, DefaultBufferBodyBytes, " bytes")
+	es.Int("MaxResponseHeaderBytes", &cfg.MaxResponseHeaderBytes, 1<<10, 1<<20, DefaultMaxResponseHeaderBytes, " bytes")
+	if cfg.BodyTempDir == "" {
+		cfg.BodyTempDir = os.TempDir()
+	}
+	if !cfg.StreamRequestBodies {
+		if err := probeTempDir(cfg.BodyTempDir); err != nil {
+			cause := err
+			if pe, ok := errors.AsType[*os.PathError](err); ok {
+				cause = pe.Err
+			}
+			es.Add(&field.Error{Pkg: "proxy", Field: "BodyTempDir", Value: fmt.Sprintf("%q", cfg.BodyTempDir),
+				Allowed: fmt.Sprintf("a directory the server can make files in (%v)", cause), Err: err})
+		}
+	}
 	switch {
 	case cfg.HealthPath == "":
 		cfg.HealthPath = DefaultHealthPath
@@ -308,6 +386,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.ClientGone == nil {
+		cfg.ClientGone = peerClosed
 	}
 	return cfg, es.Err()
 }

@@ -53,6 +53,8 @@ type rawUpstream struct {
 	reqs    []seen
 	wg      sync.WaitGroup
 	conns   sync.Map
+
+	accepted atomic.Int64 // connections accepted so far
 }
 
 func newRawUpstream(t testing.TB, respond func(seen) string) *rawUpstream {
@@ -82,6 +84,7 @@ func (u *rawUpstream) accept() {
 		if err != nil {
 			return
 		}
+		u.accepted.Add(1)
 		u.conns.Store(c, true)
 		u.wg.Add(1)
 		go u.serve(c)
@@ -517,9 +520,9 @@ func eventually(d time.Duration, cond func() bool) bool {
 	return true
 }
 
-// TestProxyStreamsBodies: an 8 MiB upload reaches the upstream while the
-// client is still sending it, and an 8 MiB download reaches the client
-// while the upstream is still sending it. A proxy that held either whole
+// TestProxyStreamsBodies: with StreamRequestBodies, an 8 MiB upload
+// reaches the upstream while the client is still sending it, and an 8
+// MiB download reaches the client while the upstream is still sending it. A proxy that held either whole
 // would stall each side waiting for the other, and fail within 5 s.
 func TestProxyStreamsBodies(t *testing.T) {
 	const size = 8 << 20
@@ -556,7 +559,7 @@ func TestProxyStreamsBodies(t *testing.T) {
 		require.NoError(t, upstream.Shutdown())
 		require.NoError(t, <-done)
 	})
-	p := newProxy(t, proxy.Config{Routes: []proxy.Route{{Path: "/", Upstreams: []string{"http://" + ln.Addr().String()}}}})
+	p := newProxy(t, proxy.Config{Routes: []proxy.Route{{Path: "/", Upstreams: []string{"http://" + ln.Addr().String()}}}, StreamRequestBodies: true})
 	ts := tlstest.Start(t, &fasthttp.Server{Handler: p.Handler(nil), StreamRequestBody: true, MaxRequestBodySize: 16 << 20, Logger: quiet{}})
 
 	t.Run("upload", func(t *testing.T) {
@@ -650,6 +653,8 @@ func TestProxyConfigErrors(t *testing.T) {
 			"MaxConns", "proxy: MaxConns must be 1 or more, or 0 for 512, got -1"},
 		{"health path", proxy.Config{Routes: []proxy.Route{{Path: "/", Upstreams: []string{"http://a"}}}, HealthPath: "healthz"},
 			"HealthPath", `proxy: HealthPath must be a path starting with "/", such as "/healthz", got "healthz"`},
+		{"body temp dir", proxy.Config{Routes: []proxy.Route{{Path: "/", Upstreams: []string{"http://a"}}}, BodyTempDir: "/nonexistent/fastserve"},
+			"BodyTempDir", `proxy: BodyTempDir must be a directory the server can make files in (no such file or directory), got "/nonexistent/fastserve"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := proxy.New(tc.cfg)

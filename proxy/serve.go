@@ -22,8 +22,9 @@ import (
 // upstream: pooled, so that a request allocates nothing.
 type proxyScratch struct {
 	buf    []byte     // header values being built
-	body   []byte     // a request body read whole (BufferBodyBytes)
-	stream clientBody // a request body streamed
+	body   []byte     // a request body read whole, or its first BufferBodyBytes
+	stream clientBody // a request body streamed, or being spooled to file
+	file   bodyFile   // a request body past BufferBodyBytes, spooled
 }
 
 // clientBody is a request body streamed from the client, which keeps the
@@ -51,19 +52,32 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, r *proxyRoute) {
 	defer func() {
 		fasthttp.ReleaseRequest(req)
 		sc.stream = clientBody{}
+		sc.file.close()
 		scratchPool.Put(sc)
 	}()
 	streamed, err := p.prepare(ctx, req, sc)
-	if err != nil {
+	if se, ok := errors.AsType[*spoolError](err); ok {
+		p.errLog.Log(p.log, slog.LevelError, "request body not buffered", "request body not buffered", "dir", p.cfg.BodyTempDir, "err", se.err)
+		ctx.Error("Internal Server Error\n", fasthttp.StatusInternalServerError)
+		// The rest of the body is read and dropped (the server bounds it),
+		// so that the client reads the answer rather than a reset.
+		if _, err := io.Copy(io.Discard, ctx.RequestBodyStream()); err != nil {
+			ctx.SetConnectionClose()
+		}
+		return
+	} else if err != nil {
 		clientBodyFailed(ctx, err)
 		return
 	}
 	u := r.pick(nil)
 	for attempt := 1; ; attempt++ {
+		if attempt > 1 && sc.file.f != nil {
+			sc.file.rewind(req)
+		}
 		p.target(ctx, req, u)
 		start := time.Now()
 		u.inflight.Add(1)
-		err = u.hc.Do(req, &ctx.Response)
+		err = p.roundTrip(ctx, u, req, &ctx.Response)
 		u.inflight.Add(-1)
 		u.stats.requests.Add(1)
 		if err == nil {
@@ -76,6 +90,13 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, r *proxyRoute) {
 		}
 		if sc.stream.err != nil {
 			clientBodyFailed(ctx, sc.stream.err)
+			return
+		}
+		if err == errClientGone {
+			// nginx's 499, for the access log: nobody reads the answer.
+			ctx.Response.Reset()
+			ctx.SetStatusCode(statusClientClosed)
+			ctx.SetConnectionClose()
 			return
 		}
 		kind := classify(err)
@@ -100,8 +121,9 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, r *proxyRoute) {
 
 // prepare builds the request to send upstream from the client's: the
 // headers but the hop-by-hop ones, the forwarding headers, and the body,
-// read whole or streamed. It reports whether the body streams (then the
-// request cannot be sent twice).
+// read whole (bufferBody) or, with StreamRequestBodies, streamed. It
+// reports whether the body streams (then the request cannot be sent
+// twice).
 func (p *Proxy) prepare(ctx *fasthttp.RequestCtx, req *fasthttp.Request, sc *proxyScratch) (streamed bool, err error) {
 	ctx.Request.Header.CopyTo(&req.Header)
 	h := &req.Header
@@ -110,18 +132,21 @@ func (p *Proxy) prepare(ctx *fasthttp.RequestCtx, req *fasthttp.Request, sc *pro
 	h.Del(fasthttp.HeaderExpect) // the server answered it already
 	p.forwarded(ctx, h, sc)
 
-	switch {
+	switch size := ctx.Request.Header.ContentLength(); {
 	case !ctx.Request.IsBodyStream():
 		req.SetBodyRaw(ctx.Request.Body())
-	case h.ContentLength() >= 0 && h.ContentLength() <= p.cfg.BufferBodyBytes:
-		n := h.ContentLength()
-		if cap(sc.body) < n {
-			sc.body = make([]byte, n)
+	case size >= 0 && size <= p.cfg.BufferBodyBytes:
+		if cap(sc.body) < size {
+			sc.body = make([]byte, size)
 		}
-		if _, err := io.ReadFull(ctx.RequestBodyStream(), sc.body[:n]); err != nil {
+		if _, err := io.ReadFull(ctx.RequestBodyStream(), sc.body[:size]); err != nil {
 			return false, err
 		}
-		req.SetBodyRaw(sc.body[:n])
+		req.SetBodyRaw(sc.body[:size])
+	case !p.cfg.StreamRequestBodies:
+		if err := p.bufferBody(ctx.RequestBodyStream(), req, sc, size); err != nil {
+			return false, err
+		}
 	default:
 		sc.stream = clientBody{r: ctx.RequestBodyStream()}
 		req.SetBodyStream(&sc.stream, h.ContentLength())
@@ -288,6 +313,10 @@ func (p *Proxy) answer(ctx *fasthttp.RequestCtx, sc *proxyScratch) {
 
 var http11 = []byte("HTTP/1.1")
 
+// statusClientClosed is nginx's 499 Client Closed Request: the status a
+// request whose client left before the answer is logged with.
+const statusClientClosed = 499
+
 // errKind is why a request to an upstream failed, a label of
 // fastserve_upstream_errors_total.
 type errKind int
@@ -400,7 +429,11 @@ func clientBodyFailed(ctx *fasthttp.RequestCtx, err error) {
 	ctx.SetConnectionClose()
 }
 
-// logError logs a failed attempt, at most logBurst lines a second.
+// logError logs a failed attempt, at most logBurst lines a second. An
+// answer that is not HTTP is logged without its bytes (redacted).
 func (p *Proxy) logError(u *upstream, k errKind, attempt int, err error) {
+	if k == errProtocol {
+		err = redacted{err}
+	}
 	p.errLog.Log(p.log, slog.LevelWarn, "upstream error", "upstream error", "upstream", u.url, "kind", k.String(), "attempt", attempt, "err", err)
 }

@@ -76,7 +76,7 @@ type UpstreamErrors struct {
 	Busy           uint64 // 503: its MaxConns connections busy for ConnectTimeout
 	Timeout        uint64 // 504: no answer within ReadTimeout, or a write stalled
 	Reset          uint64 // 502: the connection closed before the answer
-	Protocol       uint64 // 502: an answer that is not HTTP
+	Protocol       uint64 // 502: an answer that is not HTTP, or a head over MaxResponseHeaderBytes
 	Status5xx      uint64 // answers with a 5xx status, passed to the client
 }
 

@@ -3,8 +3,10 @@ package proxy
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -22,10 +24,12 @@ type upstream struct {
 	down     atomic.Bool
 	inflight atomic.Int64
 	stats    upstreamCounters
+
+	conns *connSet // the proxy's: every connection open to an upstream
 }
 
 func (p *Proxy) newUpstream(uu upstreamURL) *upstream {
-	u := &upstream{upstreamURL: uu}
+	u := &upstream{upstreamURL: uu, conns: &p.conns}
 	if uu.tls {
 		if p.cfg.TLS != nil {
 			u.tls = p.cfg.TLS.Clone()
@@ -46,6 +50,10 @@ func (p *Proxy) newUpstream(uu upstreamURL) *upstream {
 			return u.dial(addr, cfg.ConnectTimeout, cfg.ReadTimeout, cfg.WriteTimeout)
 		},
 		MaxIdleConnDuration: cfg.IdleTimeout,
+		ReadBufferSize:      cfg.MaxResponseHeaderBytes,
+		// Errors about an answer that is not HTTP do not quote its bytes,
+		// which may hold cookies or credentials: they go to the log.
+		SecureErrorLogMessage: true,
 		// The balancer retries on another upstream; a HostClient of its
 		// own would retry on the same one.
 		MaxIdemponentCallAttempts: 1,
@@ -69,6 +77,8 @@ func (p *Proxy) newUpstream(uu upstreamURL) *upstream {
 		MaxIdemponentCallAttempts: 1,
 		NoDefaultUserAgentHeader:  true,
 		MaxResponseBodySize:       64 << 10,
+		ReadBufferSize:            cfg.MaxResponseHeaderBytes,
+		SecureErrorLogMessage:     true,
 	}
 	return u
 }
@@ -94,14 +104,66 @@ func (u *upstream) dial(addr string, connect, read, write time.Duration) (net.Co
 		return nil, &dialError{err: err}
 	}
 	if u.tls == nil {
-		return &timedConn{Conn: c, read: read, write: write}, nil
+		t := &timedConn{Conn: c, read: read, write: write, set: u.conns}
+		if err := u.conns.add(t); err != nil {
+			return nil, err
+		}
+		return t, nil
 	}
 	tc := tls.Client(c, u.tls)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		c.Close()
 		return nil, &dialError{err: err, handshake: true}
 	}
-	return &timedTLSConn{timedConn{Conn: tc, read: read, write: write}}, nil
+	t := &timedTLSConn{timedConn{Conn: tc, read: read, write: write, set: u.conns}}
+	if err := u.conns.add(&t.timedConn); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// errAborted fails a connection made after Abort.
+var errAborted = errors.New("proxy: aborted: no new connections to upstreams")
+
+// connSet is every connection open to the upstreams, so that Abort can
+// close them, those in use included.
+type connSet struct {
+	mu      sync.Mutex
+	conns   map[*timedConn]struct{}
+	aborted bool
+}
+
+// add records c, or, after Abort, closes it and fails as a connect does.
+func (s *connSet) add(c *timedConn) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.aborted {
+		c.cut()
+		return &dialError{err: errAborted}
+	}
+	if s.conns == nil {
+		s.conns = map[*timedConn]struct{}{}
+	}
+	s.conns[c] = struct{}{}
+	return nil
+}
+
+func (s *connSet) remove(c *timedConn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// abort closes every connection, and every one made from now on.
+func (s *connSet) abort() {
+	s.mu.Lock()
+	s.aborted = true
+	conns := s.conns
+	s.conns = nil
+	s.mu.Unlock()
+	for c := range conns {
+		c.cut()
+	}
 }
 
 // timedConn gives each read and each write its own deadline, as nginx's
@@ -116,9 +178,35 @@ type timedConn struct {
 	net.Conn
 	read, write     time.Duration
 	readAt, writeAt time.Time // the deadlines on the socket
+	set             *connSet  // where the connection is recorded while open
+
+	// While a request waits on the connection: its client, and how to
+	// tell it is gone (watch, watchedRead); gone once it is.
+	client     *fasthttp.RequestCtx
+	clientGone func(*fasthttp.RequestCtx) bool
+	gone       bool
+}
+
+func (c *timedConn) Close() error {
+	c.set.remove(c)
+	return c.Conn.Close()
+}
+
+// cut closes the socket under c at once: no TLS close_notify, which could
+// wait on an upstream that reads nothing. A read or write in progress
+// fails.
+func (c *timedConn) cut() {
+	if tc, ok := c.Conn.(*tls.Conn); ok {
+		tc.NetConn().Close()
+		return
+	}
+	c.Conn.Close()
 }
 
 func (c *timedConn) Read(b []byte) (int, error) {
+	if c.client != nil {
+		return c.watchedRead(b)
+	}
 	if d := time.Now().Add(c.read); c.readAt.Before(d.Add(-c.read / 8)) {
 		if err := c.Conn.SetReadDeadline(d); err != nil {
 			return 0, err
@@ -219,7 +307,7 @@ func (p *Proxy) setDown(u *upstream, down bool, why error) {
 		return
 	}
 	if down {
-		p.log.Warn("upstream down", "upstream", u.url, "err", why)
+		p.log.Warn("upstream down", "upstream", u.url, "err", redacted{why})
 	} else {
 		p.log.Info("upstream up", "upstream", u.url, "path", p.cfg.HealthPath)
 	}

@@ -59,22 +59,65 @@ func (s TCPState) String() string {
 // SyscallConn method, listeners' sockets included. On platforms other than
 // Linux it returns an error that wraps errors.ErrUnsupported.
 func Inspect(c net.Conn) (SocketState, error) {
+	rc, err := rawConn(c)
+	if err != nil {
+		return SocketState{}, err
+	}
+	return inspect(rc)
+}
+
+// PeerClosed reports whether the peer of the TCP connection under c has
+// closed it (a FIN came: CLOSE_WAIT) or reset it (CLOSE), from the
+// kernel's TCP state: one getsockopt(TCP_INFO), which consumes nothing the
+// peer sent. A reverse proxy asks it while a request waits for its
+// upstream, to give up on a client that left. It reaches the socket as
+// Inspect does. On a connection closed on this side it returns an error
+// that wraps net.ErrClosed; on platforms other than Linux, one that wraps
+// errors.ErrUnsupported.
+func PeerClosed(c net.Conn) (bool, error) {
+	rc, err := rawConn(c)
+	if err != nil {
+		return false, err
+	}
+	st, err := tcpState(rc)
+	if err != nil {
+		return false, err
+	}
+	switch st {
+	case stateCloseWait, stateClose, stateLastAck, stateClosing, stateTimeWait:
+		return true, nil
+	}
+	return false, nil
+}
+
+// The TCP states after the peer's FIN or reset (include/net/tcp_states.h).
+const (
+	stateTimeWait  TCPState = 6
+	stateClose     TCPState = 7
+	stateCloseWait TCPState = 8
+	stateLastAck   TCPState = 9
+	stateClosing   TCPState = 11
+)
+
+// rawConn reaches the socket under c: through NetConn() wrappers (a
+// *tls.Conn among them) to one with SyscallConn.
+func rawConn(c net.Conn) (syscall.RawConn, error) {
 	orig := c
 	for c != nil {
 		switch v := c.(type) {
 		case syscall.Conn:
 			rc, err := v.SyscallConn()
 			if err != nil {
-				return SocketState{}, fmt.Errorf("tune: %w", err)
+				return nil, fmt.Errorf("tune: %w", err)
 			}
-			return inspect(rc)
+			return rc, nil
 		case interface{ NetConn() net.Conn }:
 			c = v.NetConn()
 		default:
-			return SocketState{}, fmt.Errorf("tune: cannot reach a socket under %T: it has neither SyscallConn nor NetConn", orig)
+			return nil, fmt.Errorf("tune: cannot reach a socket under %T: it has neither SyscallConn nor NetConn", orig)
 		}
 	}
-	return SocketState{}, fmt.Errorf("tune: cannot reach a socket under %T: NetConn returned nil", orig)
+	return nil, fmt.Errorf("tune: cannot reach a socket under %T: NetConn returned nil", orig)
 }
 
 // InspectListener reads back the options of a listening socket (for

@@ -185,6 +185,24 @@ func inspect(rc syscall.RawConn) (SocketState, error) {
 	return st, gerr
 }
 
+// tcpState reads the socket's TCP state alone, from TCP_INFO.
+func tcpState(rc syscall.RawConn) (TCPState, error) {
+	var st TCPState
+	var gerr error
+	err := rc.Control(func(fd uintptr) {
+		ti, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
+		if err != nil {
+			gerr = fmt.Errorf("tune: getsockopt TCP_INFO: %w", err)
+			return
+		}
+		st = TCPState(ti.State)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("tune: %w", err)
+	}
+	return st, gerr
+}
+
 // tcpiOptSynData is TCPI_OPT_SYN_DATA from include/uapi/linux/tcp.h, which
 // golang.org/x/sys/unix does not define.
 const tcpiOptSynData = 0x20

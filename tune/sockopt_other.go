@@ -69,6 +69,10 @@ func inspect(syscall.RawConn) (SocketState, error) {
 	return SocketState{}, &OptionError{Field: "Inspect", Allowed: "on " + runtime.GOOS, Err: errors.ErrUnsupported}
 }
 
+func tcpState(syscall.RawConn) (TCPState, error) {
+	return 0, &OptionError{Field: "PeerClosed", Allowed: "on " + runtime.GOOS, Err: errors.ErrUnsupported}
+}
+
 // userTimeoutSupported: there is no TCP_USER_TIMEOUT here, so none is
 // derived from KeepAlive.
 const userTimeoutSupported = false

@@ -210,6 +210,7 @@ func TestBadInput(t *testing.T) {
 	unknownKeyFile := writeFile(t, dir, "unknown-key.yaml", "keepalive-idle: 30s\nkeepalive_count: 3\n")
 	notDir := writeFile(t, dir, "file.txt", "not a directory\n")
 	missingCert, missingKey := filepath.Join(dir, "missing.crt"), filepath.Join(dir, "missing.key")
+	missingDir := filepath.Join(dir, "missing")
 	badCIDRFile := writeFile(t, dir, "bad-cidr.yaml", "proxy-protocol: true\nproxy-protocol-from: [10.0.0.0/8, 10.1.2.3/8/8]\n")
 	badRouteFile := writeFile(t, dir, "bad-route.yaml", "keepalive-idle: 30s\nroutes:\n  - path: /api/\n    proxy: [http://127.0.0.1:9001, http://127.0.0.1:9002/v1]\n")
 
@@ -259,6 +260,14 @@ func TestBadInput(t *testing.T) {
 			"fastserve: --proxy-connect-timeout=-1s (flag --proxy-connect-timeout): invalid value: must be 1ms or more, or 0 for 5s"},
 		{"proxy host header", nil, []string{"--proxy", "http://127.0.0.1:9001", "--proxy-host-header", "a b"},
 			`fastserve: --proxy-host-header=a b (flag --proxy-host-header): invalid value: must be "pass", "upstream" or a host[:port] to send`},
+		{"proxy body temp dir", nil, []string{"--proxy", "http://127.0.0.1:9001", "--proxy-body-temp-dir", missingDir},
+			"fastserve: --proxy-body-temp-dir=" + missingDir + " (flag --proxy-body-temp-dir): invalid value: must be a directory the server can make files in (no such file or directory)"},
+		{"proxy body temp dir a file", []string{"FASTSERVE_PROXY=http://127.0.0.1:9001", "FASTSERVE_PROXY_BODY_TEMP_DIR=" + notDir}, nil,
+			"fastserve: --proxy-body-temp-dir=" + notDir + " (environment FASTSERVE_PROXY_BODY_TEMP_DIR): invalid value: must be a directory the server can make files in (not a directory)"},
+		{"proxy body buffer", nil, []string{"--proxy", "http://127.0.0.1:9001", "--proxy-body-buffer-bytes", "-1"},
+			"fastserve: --proxy-body-buffer-bytes=-1 (flag --proxy-body-buffer-bytes): invalid value: must be from 1 to 1073741824 bytes, or 0 for 65536"},
+		{"proxy max header bytes", nil, []string{"--proxy", "http://127.0.0.1:9001", "--proxy-max-header-bytes", "100"},
+			"fastserve: --proxy-max-header-bytes=100 (flag --proxy-max-header-bytes): invalid value: must be from 1024 to 1048576 bytes, or 0 for 4096"},
 		{"route in the file", nil, []string{"--config", badRouteFile},
 			"fastserve: config file " + badRouteFile + `:3: routes[0].proxy[1]=http://127.0.0.1:9002/v1: invalid value: must be an http:// or https:// URL with a host and no path, such as "http://127.0.0.1:9001"`},
 	} {

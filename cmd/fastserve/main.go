@@ -92,7 +92,8 @@ func newServe(stderr io.Writer) *cobra.Command {
 			"(FASTSERVE_KEEPALIVE_IDLE for --keepalive-idle) or a YAML --config file keyed by flag name;\n" +
 			"flags win over the environment, which wins over the file.\n\n" +
 			"Signals: SIGTERM and SIGINT drain gracefully (up to --drain-timeout) and exit 0; a second one\n" +
-			"closes every connection at once. SIGHUP  reloads the certificates and reopens the access log.\n\n" +
+			"closes every connection at once, to the clients and to the proxy's upstreams. SIGHUP reloads\n" +
+			"the certificates and reopens the access log.\n\n" +
 			"Zero-downtime restart: run the new binary or configuration with the same --handover path;\n" +
 			"it takes the listening sockets from the running process, which then drains and exits 0.",
 		Args: cobra.NoArgs,
@@ -157,6 +158,7 @@ func runServe(cmd *cobra.Command, s *settings, stderr io.Writer) error {
 		handler = files.Handle
 	}
 
+	abort := func() {} // what a second signal does beyond the server's Shutdown
 	if c.proxying() {
 		c.Proxy.Logger = logger
 		upstreams, err := proxy.New(c.Proxy)
@@ -164,8 +166,9 @@ func runServe(cmd *cobra.Command, s *settings, stderr io.Writer) error {
 			return s.explain(err, "Proxy")
 		}
 		defer upstreams.Close()
+		abort = upstreams.Abort // the drain waits for the handlers, which wait for their upstreams
 		handler = upstreams.Handler(handler)
-		cfg.StreamRequestBody = true // uploads go upstream as they arrive
+		cfg.StreamRequestBody = true // the proxy reads bodies itself: to memory or a file, or streamed upstream
 		cfg.Metrics = upstreams.WritePrometheus
 		for _, r := range c.Proxy.Routes {
 			logger.Info("proxying", "path", r.Path, "upstreams", r.Upstreams)
@@ -200,7 +203,8 @@ func runServe(cmd *cobra.Command, s *settings, stderr io.Writer) error {
 	}()
 
 	// A second SIGINT or SIGTERM during the drain closes every connection
-	// at once (the drain waits up to --drain-idle-timeout for idle ones).
+	// at once, the clients' and the upstreams' (the drain waits up to
+	// --drain-idle-timeout for idle ones, and for the requests in flight).
 	go func() {
 		<-ctx.Done()
 		again := make(chan os.Signal, 1)
@@ -211,6 +215,7 @@ func runServe(cmd *cobra.Command, s *settings, stderr io.Writer) error {
 			logger.Warn("second signal: closing every connection now", "signal", sig.String())
 			now, cancel := context.WithCancel(context.Background())
 			cancel()
+			abort()
 			_ = srv.Shutdown(now)
 		case <-srv.Drained():
 		}

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bufio"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -101,6 +104,67 @@ func TestProxyRefusedThroughBinary(t *testing.T) {
 	assert.Equal(t, http.StatusBadGateway, resp.StatusCode)
 	assert.Equal(t, "502 Bad Gateway\n", body, "no internal address to the client")
 	in.waitLog(`level=WARN msg="upstream down" upstream=http://127.0.0.1:`+itoa(port), 0)
+}
+
+// TestProxyClientGoneThroughBinary: through the engine's connections, a
+// client that closes while its request waits for the upstream cancels
+// it: the upstream's connection closes within 2 s, and with
+// --proxy-max-conns 1 the next request is answered.
+func TestProxyClientGoneThroughBinary(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	got := make(chan struct{}, 1)
+	closed := make(chan time.Duration, 1)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for range 100 {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					if req.URL.Path != "/slow" {
+						io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nfast")
+						continue
+					}
+					got <- struct{}{}
+					start := time.Now()
+					c.SetReadDeadline(start.Add(5 * time.Second))
+					br.ReadByte() // EOF when the proxy closes the connection
+					closed <- time.Since(start)
+					return
+				}
+			}()
+		}
+	}()
+	in := serve(t, childEnv(t), "--proxy", "http://"+ln.Addr().String(), "--proxy-health-interval", "1h",
+		"--proxy-max-conns", "1", "--proxy-connect-timeout", "1s")
+	c := dial(t, in.https, insecure)
+	_, err = io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: localhost\r\n\r\n")
+	require.NoError(t, err)
+	select {
+	case <-got:
+	case <-time.After(5 * time.Second):
+		require.FailNow(t, "the request did not reach the upstream", in.log())
+	}
+	require.NoError(t, c.Close())
+	select {
+	case d := <-closed:
+		assert.Less(t, d, 2*time.Second, "the upstream's connection closed after %v", d)
+	case <-time.After(6 * time.Second):
+		require.FailNow(t, "the upstream saw nothing")
+	}
+	resp, body := get(t, httpsClient(t, insecure), "https://"+in.https+"/fast")
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "fast", body)
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

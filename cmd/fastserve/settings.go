@@ -203,6 +203,14 @@ var table = []setting{
 	boolean("proxy-error-details", false, "name the upstream and what failed in the body of a 502, 503 or 504 (off: the status line alone; the log has the detail)").
 		sets("Proxy.ErrorDetails").requires("proxy"),
 	integer("proxy-max-conns", proxy.DefaultMaxConns, "connections open to each upstream at once").sets("Proxy.MaxConns").requires("proxy"),
+	boolean("proxy-request-buffering", true, "read each request body whole before it goes upstream, as nginx does: a slow upload then holds no upstream connection, and any request can be retried (false: stream bodies over --proxy-body-buffer-bytes as they arrive; each slow upload then holds an upstream connection for as long as --body-timeout lets it stall)").
+		sets("Proxy.StreamRequestBodies").via(not).requires("proxy"),
+	integer("proxy-body-buffer-bytes", proxy.DefaultBufferBodyBytes, "request body held in memory, per request; a larger one goes to a file in --proxy-body-temp-dir").
+		sets("Proxy.BufferBodyBytes").requires("proxy"),
+	text("proxy-body-temp-dir", "", "directory of the files that hold request bodies over --proxy-body-buffer-bytes, up to --max-body-bytes each: unnamed (O_TMPFILE) or removed at once, closed when the request ends (empty = $TMPDIR, or /tmp)").
+		sets("Proxy.BodyTempDir").requires("proxy"),
+	integer("proxy-max-header-bytes", proxy.DefaultMaxResponseHeaderBytes, "bound on an upstream's response head, status line and headers (larger gets 502); each request waiting for an upstream holds a buffer this size").
+		sets("Proxy.MaxResponseHeaderBytes").requires("proxy"),
 	text("proxy-health-path", proxy.DefaultHealthPath, "path of the upstreams' health check (GET; 2xx or 3xx = up)").
 		sets("Proxy.HealthPath").requires("proxy"),
 	duration("proxy-health-interval", proxy.DefaultHealthInterval, "time between two health checks of an upstream").

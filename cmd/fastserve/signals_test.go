@@ -291,6 +291,82 @@ func TestSecondSignal(t *testing.T) {
 	assert.Contains(t, in.log(), "second signal: closing every connection now")
 }
 
+// silentUpstream accepts connections on 127.0.0.1:0 and reads from them,
+// never answering; got receives each request's first bytes. Its
+// connections close at the end of the test.
+func silentUpstream(t testing.TB) (url string, got <-chan string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ch := make(chan string, 16)
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			go func() {
+				b := make([]byte, 4096)
+				for {
+					n, err := c.Read(b)
+					if n > 0 {
+						select {
+						case ch <- string(b[:n]):
+						default:
+						}
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return "http://" + ln.Addr().String(), ch
+}
+
+// TestSecondSignalWithProxiedRequest: a second SIGTERM exits at once even
+// while a proxied request waits for an upstream that never answers (the
+// drain, and --proxy-timeout, would wait a minute).
+func TestSecondSignalWithProxiedRequest(t *testing.T) {
+	t.Parallel()
+	upstream, got := silentUpstream(t)
+	in := serve(t, childEnv(t), "--proxy", upstream, "--proxy-health-interval", "1h", "--drain-timeout", "1m")
+	c := dial(t, in.https, insecure)
+	_, err := io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: localhost\r\n\r\n")
+	require.NoError(t, err)
+	select {
+	case req := <-got:
+		require.Contains(t, req, "GET /slow HTTP/1.1")
+	case <-time.After(5 * time.Second):
+		require.FailNow(t, "the request did not reach the upstream", in.log())
+	}
+
+	from := in.mark()
+	in.signal(syscall.SIGTERM)
+	in.waitLog(`msg=draining`, from)
+	time.Sleep(200 * time.Millisecond)
+	require.NoError(t, in.cmd.Process.Signal(syscall.Signal(0)), "still draining, waiting on the proxied request")
+	t0 := time.Now()
+	in.signal(syscall.SIGTERM)
+	assert.Equal(t, 0, in.wait(2*time.Second), "exit code")
+	t.Logf("exited %v after the second signal", time.Since(t0).Round(time.Millisecond))
+	assert.Contains(t, in.log(), "second signal: closing every connection now")
+}
+
 func TestSIGINT(t *testing.T) {
 	t.Parallel()
 	in := serve(t, childEnv(t))

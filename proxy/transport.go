@@ -1,0 +1,252 @@
+package proxy
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/fastserve/fastserve/tune"
+)
+
+// The round trip to an upstream is the proxy's own, on the HostClient's
+// pool of connections (AcquireConn, ReleaseConn), rather than
+// HostClient.Do: holding the connection, the proxy knows which one its
+// request waits on, and gives up on it when the request's client leaves
+// (Config.ClientGone), which HostClient.Do, taking no context, cannot.
+
+// clientCheck is how often a request waiting on its upstream looks
+// whether its client is gone: a wait shorter than this costs nothing.
+const clientCheck = 250 * time.Millisecond
+
+// errClientGone ends a request whose client closed its connection while
+// it waited for the upstream: not the upstream's fault.
+var errClientGone = errors.New("proxy: the client closed its connection")
+
+// smallBody is the size up to which an answer's body with a
+// Content-Length is read whole before it is passed on, so that its
+// connection goes back to the pool at once; a larger one, or one without
+// a length, streams.
+const smallBody = 16 << 10
+
+// maxInterim bounds the 1xx answers read before the final one.
+const maxInterim = 8
+
+// peerClosed is ClientGone's default: the kernel's TCP state of the
+// client's connection (tune.PeerClosed). A connection closed on this side
+// (a server's Shutdown ran out of time) is gone too.
+func peerClosed(ctx *fasthttp.RequestCtx) bool {
+	gone, err := tune.PeerClosed(ctx.Conn())
+	return gone || errors.Is(err, net.ErrClosed)
+}
+
+// roundTrip sends req to u, on a connection of u's pool, and reads the
+// answer into resp: the head, and the body whole if it is small, else a
+// stream of it that gives the connection back once read. While it waits,
+// the connection watches ctx's client (watchedRead).
+func (p *Proxy) roundTrip(ctx *fasthttp.RequestCtx, u *upstream, req *fasthttp.Request, resp *fasthttp.Response) error {
+	hc := u.hc
+	resp.Reset()
+	req.URI().DisablePathNormalizing = true
+	cc, err := hc.AcquireConn(0, req.ConnectionClose())
+	if err != nil {
+		return err
+	}
+	conn := cc.Conn()
+	tc := timedOf(conn)
+	resp.ParseNetConn(conn)
+	tc.watch(ctx, p.cfg.ClientGone)
+	fail := func(err error) error {
+		gone := tc.gone
+		tc.unwatch()
+		hc.CloseConn(cc)
+		if gone {
+			return errClientGone
+		}
+		if err == io.EOF {
+			return fasthttp.ErrConnectionClosed
+		}
+		return err
+	}
+
+	bw := hc.AcquireWriter(conn)
+	err = req.Write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	hc.ReleaseWriter(bw)
+	if err != nil {
+		return fail(err)
+	}
+
+	resp.Header.DisableNormalizing()
+	resp.SkipBody = req.Header.IsHead()
+	br := hc.AcquireReader(conn)
+	if err := readHead(&resp.Header, br); err != nil {
+		hc.ReleaseReader(br)
+		return fail(err)
+	}
+	st, size := resp.Header.StatusCode(), resp.Header.ContentLength()
+	closeConn := req.ConnectionClose() || resp.ConnectionClose() || st == fasthttp.StatusSwitchingProtocols
+	switch {
+	case resp.SkipBody || st < 200 || st == fasthttp.StatusNoContent || st == fasthttp.StatusNotModified || size == 0:
+	case size > 0 && size <= smallBody:
+		if err := resp.ReadBody(br, 0); err != nil {
+			hc.ReleaseReader(br)
+			return fail(err)
+		}
+	default:
+		// The body streams from a response of its own, whose stream
+		// gives the connection back when closed: resp's own body stream
+		// cannot be wrapped once set.
+		b := bodyPool.Get().(*upstreamBody)
+		b.from.StreamBody = true
+		b.from.Header.SetContentLength(size)
+		_ = b.from.ReadBody(br, 0) // only sets the stream up
+		b.r, b.conn = b.from.BodyStream(), tc
+		b.release = func(discard bool) {
+			hc.ReleaseReader(br)
+			if discard || closeConn || size == -2 { // -2: the body ends with the connection
+				hc.CloseConn(cc)
+			} else {
+				hc.ReleaseConn(cc)
+			}
+		}
+		resp.SetBodyStream(b, size)
+		return nil
+	}
+	tc.unwatch()
+	hc.ReleaseReader(br)
+	if closeConn {
+		hc.CloseConn(cc)
+	} else {
+		hc.ReleaseConn(cc)
+	}
+	return nil
+}
+
+// readHead reads an answer's head into h, past any 1xx interim answers
+// (but 101).
+func readHead(h *fasthttp.ResponseHeader, br *bufio.Reader) error {
+	for range maxInterim {
+		if err := h.Read(br); err != nil {
+			return err
+		}
+		if st := h.StatusCode(); st >= 200 || st == fasthttp.StatusSwitchingProtocols {
+			return nil
+		}
+	}
+	return errors.New("proxy: too many 1xx answers")
+}
+
+// upstreamBody is an answer's body streaming from its upstream
+// connection to the client; closing it gives the connection back to the
+// pool if the body was read to its end, and closes it otherwise. The
+// server reads and closes it from one goroutine; Abort may close the
+// socket under a Read from another.
+type upstreamBody struct {
+	from      fasthttp.Response // whose body stream r is
+	r         io.Reader
+	conn      *timedConn
+	release   func(discard bool)
+	fullyRead bool
+	mu        sync.Mutex
+	closed    atomic.Bool
+}
+
+var bodyPool = sync.Pool{New: func() any { return &upstreamBody{} }}
+
+func (b *upstreamBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed.Load() {
+		return 0, io.ErrClosedPipe
+	}
+	n, err := b.r.Read(p)
+	if err == io.EOF {
+		b.fullyRead = true
+	}
+	return n, err
+}
+
+// CloseWithError is how fasthttp closes a response's body stream, with
+// the error that stopped the write to the client, if any.
+func (b *upstreamBody) CloseWithError(err error) error {
+	if b.closed.Swap(true) {
+		return nil
+	}
+	locked := b.mu.TryLock()
+	discard := err != nil || !locked || !b.fullyRead
+	if discard {
+		b.conn.cut() // also ends a Read in progress
+	}
+	if !locked {
+		b.mu.Lock()
+	}
+	b.conn.unwatch()
+	_ = b.from.CloseBodyStream()
+	b.release(discard)
+	b.from.Reset()
+	b.r, b.conn, b.release, b.fullyRead = nil, nil, nil, false
+	b.mu.Unlock()
+	b.closed.Store(false)
+	bodyPool.Put(b)
+	return nil
+}
+
+// timedOf is the timedConn under a connection the upstream's dial made.
+func timedOf(c net.Conn) *timedConn {
+	if t, ok := c.(*timedTLSConn); ok {
+		return &t.timedConn
+	}
+	return c.(*timedConn)
+}
+
+// watch makes the connection's reads look for ctx's client gone, with
+// gone, until unwatch; a nil gone watches nothing.
+func (c *timedConn) watch(ctx *fasthttp.RequestCtx, gone func(*fasthttp.RequestCtx) bool) {
+	if gone != nil {
+		c.client, c.clientGone = ctx, gone
+	}
+}
+
+func (c *timedConn) unwatch() {
+	c.client, c.clientGone, c.gone = nil, nil, false
+}
+
+// watchedRead is Read while a request's client is watched: the socket's
+// deadline is never more than clientCheck ahead, and each time it passes
+// with nothing read, the client is looked at. A client gone cuts the
+// connection (the upstream sees the request cancelled) and fails the
+// read; nothing read for ReadTimeout fails it as Read does.
+func (c *timedConn) watchedRead(b []byte) (int, error) {
+	end := time.Now().Add(c.read)
+	for {
+		now := time.Now()
+		d := now.Add(clientCheck)
+		if d.After(end) {
+			d = end
+		}
+		if c.readAt.Before(now) || c.readAt.After(d) {
+			if err := c.Conn.SetReadDeadline(d); err != nil {
+				return 0, err
+			}
+			c.readAt = d
+		}
+		n, err := c.Conn.Read(b)
+		if n > 0 || !errors.Is(err, os.ErrDeadlineExceeded) || !time.Now().Before(end) {
+			return n, err
+		}
+		if c.clientGone(c.client) {
+			c.gone = true
+			c.cut()
+			return 0, errClientGone
+		}
+	}
+}
