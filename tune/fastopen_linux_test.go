@@ -47,12 +47,18 @@ func TestFastOpen(t *testing.T) {
 		}
 		return serr
 	}}
-	for i, wantSynData := range []bool{false, true} {
+	// A returning client gets three tries: one clean CI clone saw the
+	// second connection without SYN data (not seen again in 300 runs; the
+	// kernel's client cookie cache is tcp_metrics, which also records SYN
+	// losses that switch Fast Open off for a while). Never sending data
+	// in its SYN fails.
+	synData := func() bool {
 		var c net.Conn
 		require.NoError(t, p.Do(p.B, func() (err error) {
 			c, err = dialer.Dial("tcp4", ln.Addr().String())
 			return err
 		}))
+		defer c.Close()
 		_, err := c.Write([]byte("hello"))
 		require.NoError(t, err)
 		srv := accept(t, ln, 5*time.Second)
@@ -60,7 +66,12 @@ func TestFastOpen(t *testing.T) {
 		require.NoError(t, srv.SetReadDeadline(time.Now().Add(5*time.Second)))
 		_, err = io.ReadFull(srv, buf)
 		require.NoError(t, err)
-		assert.Equal(t, wantSynData, inspect(t, srv).SynData, "connection %d", i)
-		c.Close()
+		return inspect(t, srv).SynData
 	}
+	assert.False(t, synData(), "a first connection has no cookie: no data in its SYN")
+	returning := false
+	for i := 0; i < 3 && !returning; i++ {
+		returning = synData()
+	}
+	assert.True(t, returning, "a returning client sends its first bytes with the SYN")
 }
