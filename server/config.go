@@ -32,6 +32,14 @@ type Config struct {
 	// not set ReusePort (more than 1 then is an error).
 	Listeners int
 
+	// SharePort lets the listeners join the ones another process has on
+	// Addr and RedirectAddr (SO_REUSEPORT; the kernel then spreads the
+	// connections over both), for deliberate multi-process serving. By
+	// default New refuses an address a socket listens on already: a second
+	// instance that joined would take a share of the connections unseen.
+	// To replace a running server, use Handover. AdminAddr never shares.
+	SharePort bool
+
 	// Tune sets the listening sockets and the TCP options of every
 	// accepted connection, before TLS. If it is the zero value,
 	// tune.Default() is used.

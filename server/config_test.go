@@ -3,6 +3,7 @@ package server_test
 import (
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -108,6 +109,34 @@ func TestNewAddressInUse(t *testing.T) {
 	defer ln.Close()
 	_, err = server.New(server.Config{Addr: ln.Addr().String()}, hello)
 	assert.ErrorContains(t, err, "address already in use")
+}
+
+// TestNewRefusesAddressServed: New refuses an address a server already
+// listens on with SO_REUSEPORT, naming the field, instead of joining its
+// group (before: the second server took a share of the connections);
+// with SharePort it joins, as the redirect listener does, and the admin
+// listener never does.
+func TestNewRefusesAddressServed(t *testing.T) {
+	a := start(t, server.Config{RedirectAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", SharePort: true}, hello)
+	redirect, admin := a.ListenerAddr("redirect").String(), a.ListenerAddr("admin").String()
+	for _, tc := range []struct {
+		cfg   server.Config
+		field string
+	}{
+		{server.Config{Addr: a.Addr}, "Addr"},
+		{server.Config{RedirectAddr: redirect}, "RedirectAddr"},
+		{server.Config{SharePort: true, AdminAddr: admin}, "AdminAddr"},
+	} {
+		tc.cfg.Logger = slog.New(slog.DiscardHandler)
+		_, err := server.New(tc.cfg, hello)
+		var ce *server.ConfigError
+		require.ErrorAs(t, err, &ce, "%+v", tc.cfg)
+		assert.Equal(t, tc.field, ce.Field)
+		var inUse *tune.AddrInUseError
+		assert.ErrorAs(t, err, &inUse)
+	}
+	b := start(t, server.Config{Addr: a.Addr, RedirectAddr: redirect, SharePort: true}, hello)
+	assert.Equal(t, a.Addrs(), b.Addrs())
 }
 
 func TestMetrics(t *testing.T) {

@@ -221,15 +221,20 @@ func (s *Server) listen() error {
 		}
 		var lns []net.Listener
 		var err error
-		if n == 1 && len(tls) == 0 {
+		if len(tls) == 0 && !cfg.SharePort {
+			err = tune.Probe("tcp", addr) // before this process binds: its own sockets would be in the way
+		}
+		switch {
+		case err != nil:
+		case n == 1 && len(tls) == 0:
 			var ln net.Listener
 			ln, err = tune.Listen("tcp", addr, cfg.Tune)
 			lns = []net.Listener{ln}
-		} else {
+		default:
 			lns, err = tune.ListenGroup("tcp", addr, n, cfg.Tune)
 		}
 		if err != nil {
-			return fmt.Errorf("server: %w", err)
+			return &ConfigError{Pkg: "server", Field: "Addr", Value: cfg.Addr, Err: err}
 		}
 		for _, ln := range lns {
 			s.lns = append(s.lns, &listener{tl: ln.(*tune.Listener), srv: s})
@@ -264,7 +269,7 @@ func (s *Server) setUpACME() error {
 // newPlainServers binds the admin and redirect listeners.
 func (s *Server) newPlainServers() error {
 	if s.cfg.AdminAddr != "" {
-		p, err := s.newPlain("admin", s.cfg.AdminAddr, s.AdminHandler())
+		p, err := s.newPlain("admin", "AdminAddr", s.cfg.AdminAddr, s.AdminHandler())
 		if err != nil {
 			return err
 		}
@@ -272,7 +277,7 @@ func (s *Server) newPlainServers() error {
 	}
 	if s.cfg.RedirectAddr != "" {
 		port := s.lns[0].Addr().(*net.TCPAddr).Port
-		p, err := s.newPlain("redirect", s.cfg.RedirectAddr, redirectHandler(port))
+		p, err := s.newPlain("redirect", "RedirectAddr", s.cfg.RedirectAddr, redirectHandler(port))
 		if err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/fastserve/fastserve/internal/field"
 	"github.com/fastserve/fastserve/server"
+	"github.com/fastserve/fastserve/tune"
 )
 
 // explain rewrites the library's errors about configs.Server or
@@ -35,6 +36,11 @@ func (s *settings) explain(err error, of string) error {
 			continue
 		}
 		v := s.flags.Lookup(r.name).Value.String()
+		var inUse *tune.AddrInUseError
+		if errors.As(ce.Err, &inUse) {
+			lines = append(lines, fmt.Errorf("--%s=%s%s: %s", r.name, v, s.from(r.name), inUseAdvice(r.name, v)))
+			continue
+		}
 		if s.value(r.name).Kind() == reflect.Slice {
 			v = fmt.Sprint(ce.Value) // the one value at fault
 		}
@@ -49,6 +55,17 @@ func (s *settings) explain(err error, of string) error {
 		lines = append(lines, fmt.Errorf("--%s=%s%s: invalid value: must be %s", r.name, v, s.from(r.name), ce.Allowed))
 	}
 	return errors.Join(lines...)
+}
+
+// inUseAdvice says what to do when the listener of the setting name
+// cannot bind addr, which a socket listens on already.
+func inUseAdvice(name, addr string) string {
+	msg := "address " + addr + " in use by another process"
+	if name == "admin" {
+		return msg + "; an admin listener is never shared: give each process its own --admin"
+	}
+	return msg + "; to replace the running server, start both with --handover PATH; " +
+		"to serve one address from several processes on purpose, give every one --share-port (same user only)"
 }
 
 var listIndex = regexp.MustCompile(`\[\d+\]`)

@@ -142,6 +142,8 @@ var table = []setting{
 	duration("tcp-user-timeout", tuned.UserTimeout, "TCP_USER_TIMEOUT: how long sent data may stay unacknowledged (0 = keepalive idle + interval x count; negative = off)").
 		sets("Server.Tune.UserTimeout"),
 	boolean("reuseport", tuned.ReusePort, "SO_REUSEPORT, for hand-over to a new process and several listeners").sets("Server.Tune.ReusePort"),
+	boolean("share-port", false, "join the listeners another process has on --addr and --redirect-http (SO_REUSEPORT: the kernel spreads connections over both), for deliberate multi-process serving; off, an address in use is refused (to replace a running server, use --handover)").
+		sets("Server.SharePort").requires("reuseport"),
 	boolean("defer-accept", tuned.DeferAccept, "TCP_DEFER_ACCEPT: accept a connection once its first bytes arrive").sets("Server.Tune.DeferAccept"),
 	boolean("fastopen", tuned.FastOpen, "TCP Fast Open (needs net.ipv4.tcp_fastopen with bit 0x2)").sets("Server.Tune.FastOpen"),
 	integer("backlog", tuned.Backlog, "accept queue length (0 = net.core.somaxconn)").sets("Server.Tune.Backlog"),

@@ -151,6 +151,7 @@ var requirements = map[string]string{
 	"proxy-max-conns":        "proxy",
 	"proxy-health-path":      "proxy",
 	"proxy-health-interval":  "proxy",
+	"share-port":             "reuseport",
 }
 
 // TestEveryRequirementIsChecked: each setting of the table that requires
