@@ -70,8 +70,10 @@ type Config struct {
 	// ProxyProtocolFrom are the networks of the load balancers trusted to
 	// send a PROXY protocol header. A peer outside them that sends one is
 	// refused; one that sends none is served as a direct client, with its
-	// own address. If empty, every peer must send a header. It must be
-	// empty unless ProxyProtocol is set.
+	// own address. It must be set with ProxyProtocol, as nginx's
+	// set_real_ip_from is, and empty without: 0.0.0.0/0 and ::/0 make every
+	// peer a balancer, so that any client that reaches the port chooses
+	// the address it is logged and limited by (New logs a warning).
 	ProxyProtocolFrom []netip.Prefix
 
 	// ProxyProtocolTimeout bounds reading the PROXY protocol header,
@@ -410,6 +412,9 @@ func (cfg Config) withDefaults() (Config, error) {
 			bad("ProxyProtocolTimeout", cfg.ProxyProtocolTimeout, "0 unless ProxyProtocol is set")
 		}
 	} else {
+		if len(cfg.ProxyProtocolFrom) == 0 {
+			bad("ProxyProtocolFrom", "[]", "the load balancers' networks, or 0.0.0.0/0 and ::/0 to trust every peer")
+		}
 		for i, p := range cfg.ProxyProtocolFrom {
 			if !p.IsValid() {
 				bad(fmt.Sprintf("ProxyProtocolFrom[%d]", i), p, "a network such as 10.0.0.0/8 (netip.MustParsePrefix)")
@@ -525,10 +530,17 @@ func (cfg Config) Notes() []string {
 	if o == (tune.Options{}) {
 		o = tune.Default()
 	}
+	var notes []string
 	if n := o.KeepAliveNote(); n != "" {
-		return []string{n}
+		notes = append(notes, n)
 	}
-	return nil
+	for _, p := range cfg.ProxyProtocolFrom {
+		if p.Bits() == 0 && cfg.ProxyProtocol {
+			notes = append(notes, "every peer may send a PROXY header ("+p.String()+"): a client that reaches the port directly chooses the address it is logged and limited by")
+			break
+		}
+	}
+	return notes
 }
 
 // defaultMaxConns is 7/8 of the file descriptor limit, or 10,000 where

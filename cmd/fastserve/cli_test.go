@@ -242,14 +242,20 @@ func TestBadInput(t *testing.T) {
 		{"log format", nil, []string{"--log-format", "xml"},
 			"fastserve: --log-format=xml (flag --log-format): invalid value: want text or json"},
 		{"bad CIDR flag", nil, []string{"--proxy-protocol", "--proxy-protocol-from", "10.0.0.0/33"},
-			"fastserve: --proxy-protocol-from=10.0.0.0/33 (flag --proxy-protocol-from): invalid value: want a CIDR such as 10.0.0.0/8 or an address"},
+			"fastserve: --proxy-protocol-from=10.0.0.0/33 (flag --proxy-protocol-from): invalid value: want a CIDR such as 10.0.0.0/8, an address, or any"},
 		{"bad CIDR in a list", []string{"FASTSERVE_PROXY_PROTOCOL=true", "FASTSERVE_PROXY_PROTOCOL_FROM=10.0.0.0/8,lb.internal"}, nil,
-			"fastserve: --proxy-protocol-from=10.0.0.0/8,lb.internal (environment FASTSERVE_PROXY_PROTOCOL_FROM): invalid value: want a CIDR such as 10.0.0.0/8 or an address"},
+			"fastserve: --proxy-protocol-from=10.0.0.0/8,lb.internal (environment FASTSERVE_PROXY_PROTOCOL_FROM): invalid value: want a CIDR such as 10.0.0.0/8, an address, or any"},
 		{"bad CIDR in the file", nil, []string{"--config", badCIDRFile},
-			"fastserve: --proxy-protocol-from=10.1.2.3/8/8 (config file " + badCIDRFile + ":2): invalid value: want a CIDR such as 10.0.0.0/8 or an address"},
+			"fastserve: --proxy-protocol-from=10.1.2.3/8/8 (config file " + badCIDRFile + ":2): invalid value: want a CIDR such as 10.0.0.0/8, an address, or any"},
 		{"PROXY networks without PROXY protocol", nil, []string{"--proxy-protocol-from", "10.0.0.0/8"},
 			"fastserve: --proxy-protocol-from=10.0.0.0/8 (flag --proxy-protocol-from): takes effect only with --proxy-protocol, which is false (default)"},
-		{"PROXY timeout", nil, []string{"--proxy-protocol", "--proxy-protocol-timeout", "-1s"},
+		{"PROXY protocol without its balancers", nil, []string{"--proxy-protocol"},
+			"fastserve: --proxy-protocol-from= (default): invalid value: must be the load balancers' networks, as CIDR[,CIDR...] (10.0.0.0/8,192.168.1.10), " +
+				"or any to trust every peer (dangerous: a client that reaches the port directly chooses the address it is logged and limited by)"},
+		{"PROXY protocol without its balancers, from the environment", []string{"FASTSERVE_PROXY_PROTOCOL=true"}, nil,
+			"fastserve: --proxy-protocol-from= (default): invalid value: must be the load balancers' networks, as CIDR[,CIDR...] (10.0.0.0/8,192.168.1.10), " +
+				"or any to trust every peer (dangerous: a client that reaches the port directly chooses the address it is logged and limited by)"},
+		{"PROXY timeout", nil, []string{"--proxy-protocol", "--proxy-protocol-from", "10.0.0.0/8", "--proxy-protocol-timeout", "-1s"},
 			"fastserve: --proxy-protocol-timeout=-1s (flag --proxy-protocol-timeout): invalid value: must be 1ms or more, or 0 for 3s"},
 		{"proxy scheme", nil, []string{"--proxy", "ftp://127.0.0.1:9001"},
 			`fastserve: --proxy=ftp://127.0.0.1:9001 (flag --proxy): invalid value: must be an http:// or https:// URL with a host and no path, such as "http://127.0.0.1:9001"`},
@@ -403,6 +409,21 @@ func TestRootUnderProxyRefused(t *testing.T) {
 	file := writeFile(t, t.TempDir(), "routes.yaml", "routes:\n  - path: /api/\n    proxy: http://127.0.0.1:9001\n")
 	r = run(t, childEnv(t), "check", "--root", root, "--config", file)
 	assert.Equal(t, 0, r.code, "files serve what the routes do not: %s", r.stderr)
+}
+
+// TestProxyProtocolFromAny: --proxy-protocol-from any trusts every peer,
+// as the one way to ask for it (before: an empty list did, silently);
+// check says what it means, and serve starts with a warning.
+func TestProxyProtocolFromAny(t *testing.T) {
+	t.Parallel()
+	r := run(t, childEnv(t), "check", "--proxy-protocol", "--proxy-protocol-from", "any")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "proxy-protocol-from: any  # flag --proxy-protocol-from\n")
+	assert.Contains(t, r.stdout, "# note: every peer may send a PROXY header")
+	in := serve(t, childEnv(t, "FASTSERVE_PROXY_PROTOCOL=true", "FASTSERVE_PROXY_PROTOCOL_FROM=any"), "serve")
+	in.waitLog(`level=WARN msg="every peer may send a PROXY header`, 0)
+	in.signal(15)
+	assert.Equal(t, 0, in.wait(exitTimeout))
 }
 
 // TestCheckAccessLogDirectory: check refuses an access log in a directory

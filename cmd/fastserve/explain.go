@@ -35,13 +35,16 @@ func (s *settings) explain(err error, of string) error {
 			lines = append(lines, e)
 			continue
 		}
+		if s.unset[r.name] {
+			continue // its refused value is reported already
+		}
 		v := s.flags.Lookup(r.name).Value.String()
 		var inUse *tune.AddrInUseError
 		if errors.As(ce.Err, &inUse) {
 			lines = append(lines, fmt.Errorf("--%s=%s%s: %s", r.name, v, s.from(r.name), inUseAdvice(r.name, v)))
 			continue
 		}
-		if s.value(r.name).Kind() == reflect.Slice {
+		if sv := s.value(r.name); sv.Kind() == reflect.Slice && sv.Len() > 0 {
 			v = fmt.Sprint(ce.Value) // the one value at fault
 		}
 		if ce.Allowed == "" || errors.Is(ce.Err, errors.ErrUnsupported) {
@@ -52,7 +55,11 @@ func (s *settings) explain(err error, of string) error {
 			lines = append(lines, fmt.Errorf("--%s=%s%s: %v", r.name, v, s.from(r.name), cause))
 			continue
 		}
-		lines = append(lines, fmt.Errorf("--%s=%s%s: invalid value: must be %s", r.name, v, s.from(r.name), ce.Allowed))
+		allowed := ce.Allowed
+		if r.allowed != "" {
+			allowed = r.allowed
+		}
+		lines = append(lines, fmt.Errorf("--%s=%s%s: invalid value: must be %s", r.name, v, s.from(r.name), allowed))
 	}
 	return errors.Join(lines...)
 }
@@ -128,7 +135,7 @@ func wantOf(f *pflag.Flag) string {
 	case "bool":
 		return "true or false"
 	case "networks":
-		return "a CIDR such as 10.0.0.0/8 or an address"
+		return "a CIDR such as 10.0.0.0/8, an address, or any"
 	case "stringSlice":
 		return "names separated by commas"
 	}

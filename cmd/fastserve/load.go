@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -23,6 +24,7 @@ type fileRoute struct {
 func (s *settings) load(fs *pflag.FlagSet, lookupEnv func(string) (string, bool)) error {
 	s.flags = fs
 	s.source = map[string]string{}
+	s.unset = map[string]bool{}
 	fs.Visit(func(f *pflag.Flag) { s.source[f.Name] = "flag --" + f.Name })
 
 	var errs []error
@@ -43,6 +45,7 @@ func (s *settings) load(fs *pflag.FlagSet, lookupEnv func(string) (string, bool)
 		for _, v := range vals {
 			if err := f.Value.Set(strings.TrimSpace(v)); err != nil {
 				errs = append(errs, badValue(f, v, src, err))
+				s.unset[f.Name] = true
 				return
 			}
 		}
@@ -172,6 +175,7 @@ func (s *settings) loadFile(fs *pflag.FlagSet) []error {
 		for _, val := range vals {
 			if err := f.Value.Set(val); err != nil {
 				errs = append(errs, badValue(f, val, src, err))
+				s.unset[f.Name] = true
 				break
 			}
 		}
@@ -245,6 +249,9 @@ func isList(f *pflag.Flag) bool {
 type networks []netip.Prefix
 
 func (n *networks) String() string {
+	if slices.Equal(*n, anyNetwork) {
+		return "any"
+	}
 	parts := make([]string, len(*n))
 	for i, p := range *n {
 		parts[i] = p.String()
@@ -252,12 +259,19 @@ func (n *networks) String() string {
 	return strings.Join(parts, ",")
 }
 
-// Set adds the networks in v, all or none.
+// anyNetwork is every address, IPv4 and IPv6: "any".
+var anyNetwork = networks{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}
+
+// Set adds the networks in v, all or none; "any" is every address.
 func (n *networks) Set(v string) error {
 	var add []netip.Prefix
 	for _, part := range strings.Split(v, ",") {
 		part = strings.TrimSpace(part)
 		if part == "" {
+			continue
+		}
+		if part == "any" {
+			add = append(add, anyNetwork...)
 			continue
 		}
 		p, err := netip.ParsePrefix(part)

@@ -27,6 +27,7 @@ type settings struct {
 	values map[string]any    // by setting name, a *T of the setting's type
 	routes []fileRoute       // from the config file's routes: key
 	source map[string]string // where each setting that is not a default came from
+	unset  map[string]bool   // settings whose value from the environment or file was refused: their other errors are noise
 }
 
 // A setting is a row of table: a flag, a FASTSERVE_* variable and a config
@@ -53,6 +54,10 @@ type setting struct {
 	conv   any // func(T) V: the value as field takes it, if not as it is
 	setter any // func(*configs, T): sets field itself, where that is more than one assignment
 	valid  any // func(T) (want string): what the value must be, if it is not
+	// allowed is what the setting takes, in the command's words, for an
+	// error about field whose library wording would not do (empty: the
+	// library's).
+	allowed string
 }
 
 // A row of table starts with the constructor of its type, which is its
@@ -101,6 +106,7 @@ func (r setting) by(setter any) setting        { r.setter = setter; return r }
 func (r setting) wants(valid any) setting      { r.valid = valid; return r }
 func (r setting) requires(name string) setting { r.needs = name; return r }
 func (r setting) orRoutes() setting            { r.routesToo = true; return r }
+func (r setting) allows(what string) setting   { r.allowed = what; return r }
 
 // tuned are the tune package's defaults, the TCP settings' defaults.
 var tuned = tune.Default()
@@ -168,8 +174,9 @@ var table = []setting{
 
 	boolean("proxy-protocol", false, "read a PROXY protocol v1/v2 header from the load balancer before TLS: its client address is the one logged, limited and shown").
 		sets("Server.ProxyProtocol"),
-	cidrList("proxy-protocol-from", "networks of the balancers that must send a PROXY header, as `CIDR[,CIDR...]`; other peers are direct clients (empty = every peer must send one)").
-		sets("Server.ProxyProtocolFrom").requires("proxy-protocol"),
+	cidrList("proxy-protocol-from", "networks of the balancers that must send a PROXY header, as `CIDR[,CIDR...]`, required with --proxy-protocol; other peers are direct clients; any: every peer must send one (dangerous: a client that reaches the port directly chooses its address)").
+		sets("Server.ProxyProtocolFrom").requires("proxy-protocol").
+		allows("the load balancers' networks, as CIDR[,CIDR...] (10.0.0.0/8,192.168.1.10), or any to trust every peer (dangerous: a client that reaches the port directly chooses the address it is logged and limited by)"),
 	duration("proxy-protocol-timeout", server.DefaultProxyProtocolTimeout, "bound on reading the PROXY header").
 		sets("Server.ProxyProtocolTimeout").requires("proxy-protocol"),
 
