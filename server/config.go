@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
-	"strings"
 	"time"
 
 	"github.com/fastserve/fastserve/accesslog"
@@ -351,7 +350,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Addr == "" {
 		cfg.Addr = DefaultAddr
 	}
-	if _, ok := splitAddr(cfg.Addr); !ok {
+	if _, ok := tune.Port(cfg.Addr); !ok {
 		bad("Addr", fmt.Sprintf("%q", cfg.Addr), `host:port with a port from 0 to 65535, such as ":8443" or "127.0.0.1:0"`)
 	}
 	switch {
@@ -478,14 +477,14 @@ func (cfg Config) withDefaults() (Config, error) {
 		if a.addr == "" || i == 0 {
 			continue
 		}
-		if _, ok := splitAddr(a.addr); !ok {
+		if _, ok := tune.Port(a.addr); !ok {
 			bad(a.name, fmt.Sprintf("%q", a.addr), `host:port with a port from 0 to 65535, such as "127.0.0.1:9090", or empty for none`)
 			continue
 		}
 		// Listeners share nothing: SO_REUSEPORT would let two of this
 		// process's listeners split one address's connections.
 		for _, b := range addrs[:i] {
-			if b.addr != "" && sameAddr(a.addr, b.addr) {
+			if b.addr != "" && tune.SameAddr(a.addr, b.addr) {
 				bad(a.name, fmt.Sprintf("%q", a.addr), fmt.Sprintf("an address %s does not listen on too (%s is %q)", b.name, b.name, b.addr))
 			}
 		}
@@ -494,32 +493,6 @@ func (cfg Config) withDefaults() (Config, error) {
 		cfg.Logger = slog.Default()
 	}
 	return cfg, es.Err()
-}
-
-// splitAddr splits host:port and reads the port (a number from 0 to
-// 65535, or a service name).
-func splitAddr(addr string) (port int, ok bool) {
-	_, p, err := net.SplitHostPort(addr)
-	if err != nil {
-		return 0, false
-	}
-	port, err = net.LookupPort("tcp", p)
-	return port, err == nil
-}
-
-// sameAddr reports whether two listen addresses would take the same
-// connections: one port (not 0, which picks a free one), and one host, or
-// either host every address.
-func sameAddr(a, b string) bool {
-	pa, _ := splitAddr(a)
-	pb, _ := splitAddr(b)
-	if pa == 0 || pa != pb {
-		return false
-	}
-	ha, _, _ := net.SplitHostPort(a)
-	hb, _, _ := net.SplitHostPort(b)
-	any := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
-	return any(ha) || any(hb) || strings.EqualFold(ha, hb)
 }
 
 // Notes are what cfg asks for that is valid but may surprise: for each, a

@@ -18,6 +18,7 @@ import (
 	"github.com/fastserve/fastserve/accesslog"
 	"github.com/fastserve/fastserve/certs"
 	"github.com/fastserve/fastserve/handover"
+	"github.com/fastserve/fastserve/internal/httpsyntax"
 	"github.com/fastserve/fastserve/internal/ratelog"
 	"github.com/fastserve/fastserve/proxyproto"
 	"github.com/fastserve/fastserve/tune"
@@ -404,12 +405,14 @@ func (s *Server) Reload() error {
 }
 
 // fastLogger passes fasthttp's own log lines to slog through a limiter:
-// fasthttp logs some client errors per request (a static file not found).
+// fasthttp logs some client errors per request (a static file not found),
+// and a request it could not read with its raw bytes: credentials in
+// them are redacted.
 type fastLogger struct {
 	l       *slog.Logger
 	limiter ratelog.Limiter
 }
 
 func (f *fastLogger) Printf(format string, args ...any) {
-	f.limiter.Log(f.l, slog.LevelWarn, "fasthttp", fmt.Sprintf(format, args...), "from", "fasthttp")
+	f.limiter.Log(f.l, slog.LevelWarn, "fasthttp", httpsyntax.Redact(fmt.Sprintf(format, args...)), "from", "fasthttp")
 }
