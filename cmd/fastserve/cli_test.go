@@ -338,9 +338,9 @@ func TestCheckRefusesAddresses(t *testing.T) {
 		want string
 	}{
 		{[]string{"--admin", "127.0.0.1:8443"},
-			`fastserve: --admin=127.0.0.1:8443 (flag --admin): invalid value: must be an address Addr does not listen on too (Addr is ":8443")`},
+			`fastserve: --admin=127.0.0.1:8443 (flag --admin): invalid value: must be an address --addr does not listen on too (--addr is ":8443")`},
 		{[]string{"--addr", "127.0.0.1:9443", "--redirect-http", ":9443"},
-			`fastserve: --redirect-http=:9443 (flag --redirect-http): invalid value: must be an address Addr does not listen on too (Addr is "127.0.0.1:9443")`},
+			`fastserve: --redirect-http=:9443 (flag --redirect-http): invalid value: must be an address --addr does not listen on too (--addr is "127.0.0.1:9443")`},
 		{[]string{"--addr", ":99999"},
 			`fastserve: --addr=:99999 (flag --addr): invalid value: must be host:port with a port from 0 to 65535, such as ":8443" or "127.0.0.1:0"`},
 	} {
@@ -396,6 +396,61 @@ func TestUnknownEnvironment(t *testing.T) {
 		"variables are FASTSERVE_ and a flag's name of 'fastserve serve --help', upper case, _ for -\n", r.stderr)
 	r = run(t, childEnv(t, "FASTSERVE_KEEPALIVE_IDLE=30s", "FASTSERVE_CONFIG="), "check")
 	assert.Equal(t, 0, r.code, r.stderr)
+}
+
+// TestEnvironmentTakesEffectOrFails: every FASTSERVE_* variable takes
+// effect or fails naming it (before: FASTSERVE_HELP=1 and an empty
+// FASTSERVE_ROOT were accepted and did nothing). An empty value is an
+// error but where empty is a choice of the setting (FASTSERVE_ADMIN=: no
+// admin listener) and for FASTSERVE_CONFIG (no file).
+func TestEnvironmentTakesEffectOrFails(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		env  string
+		want string // the whole of stderr; empty: accepted
+	}{
+		{"FASTSERVE_HELP=1", "fastserve: environment FASTSERVE_HELP: unknown setting; variables are FASTSERVE_ and a flag's name of 'fastserve serve --help', upper case, _ for -"},
+		{"FASTSERVE_ROOT=", "fastserve: environment FASTSERVE_ROOT: empty: give it a value, or unset it for the default (none)"},
+		{"FASTSERVE_ADDR= ", "fastserve: environment FASTSERVE_ADDR: empty: give it a value, or unset it for the default (:8443)"},
+		{"FASTSERVE_MAX_CONNS=", "fastserve: environment FASTSERVE_MAX_CONNS: empty: give it a value (a whole number), or unset it for the default (0)"},
+		{"FASTSERVE_ACME=", "fastserve: environment FASTSERVE_ACME: empty: give it a value (names separated by commas), or unset it for the default (none)"},
+		{"FASTSERVE_ADMIN=", ""},
+		{"FASTSERVE_CONFIG=", ""},
+	} {
+		r := run(t, childEnv(t, tc.env), "check")
+		if tc.want == "" {
+			assert.Equal(t, 0, r.code, "%s: %s", tc.env, r.stderr)
+			continue
+		}
+		assert.Equal(t, 2, r.code, tc.env)
+		assert.Equal(t, tc.want+"\n", r.stderr, tc.env)
+	}
+	file := writeFile(t, t.TempDir(), "help.yaml", "help: true\n")
+	r := run(t, childEnv(t), "check", "--config", file)
+	assert.Equal(t, 2, r.code)
+	assert.Contains(t, r.stderr, `unknown setting "help"`)
+	r = run(t, childEnv(t, "FASTSERVE_ADMIN="), "check")
+	assert.Contains(t, r.stdout, "admin:   # environment FASTSERVE_ADMIN\n")
+}
+
+// TestErrorsNameFlags: an error about a setting names the settings, not
+// the library fields they set (before: "with KeepIdleBuffers", "without
+// Tune.ReusePort").
+func TestErrorsNameFlags(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--reduce-memory=false", "--idle-park-after", "2s"},
+			"fastserve: --idle-park-after=2s (flag --idle-park-after): invalid value: must be 0 or negative with --reduce-memory=false"},
+		{[]string{"--reuseport=false", "--listeners", "2"},
+			"fastserve: --listeners=2 (flag --listeners): invalid value: must be 1 or 0 without --reuseport (several listeners share one address by SO_REUSEPORT)"},
+	} {
+		r := run(t, childEnv(t), append([]string{"check"}, tc.args...)...)
+		assert.Equal(t, 2, r.code, "%v", tc.args)
+		assert.Equal(t, tc.want+"\n", r.stderr, "%v", tc.args)
+	}
 }
 
 // TestRootUnderProxyRefused: --root with a proxy route for "/" would serve

@@ -52,14 +52,14 @@ func (s *settings) explain(err error, of string) error {
 			if cause == nil || errors.Is(ce.Err, errors.ErrUnsupported) {
 				cause = e
 			}
-			lines = append(lines, fmt.Errorf("--%s=%s%s: %v", r.name, v, s.from(r.name), cause))
+			lines = append(lines, fmt.Errorf("--%s=%s%s: %s", r.name, v, s.from(r.name), flagWords(cause.Error(), of)))
 			continue
 		}
 		allowed := ce.Allowed
 		if r.allowed != "" {
 			allowed = r.allowed
 		}
-		lines = append(lines, fmt.Errorf("--%s=%s%s: invalid value: must be %s", r.name, v, s.from(r.name), allowed))
+		lines = append(lines, fmt.Errorf("--%s=%s%s: invalid value: must be %s", r.name, v, s.from(r.name), flagWords(allowed, of)))
 	}
 	return errors.Join(lines...)
 }
@@ -73,6 +73,25 @@ func inUseAdvice(name, addr string) string {
 	}
 	return msg + "; to replace the running server, start both with --handover PATH; " +
 		"to serve one address from several processes on purpose, give every one --share-port (same user only)"
+}
+
+// flagWords rewrites the names of configs.Server or configs.Proxy fields
+// (of is "Server" or "Proxy") in a library's message as the settings that
+// set them: "0 or negative with KeepIdleBuffers" says "with
+// --reduce-memory=false". A field the command does not set keeps its name.
+func flagWords(msg, of string) string {
+	for _, r := range table {
+		name, ok := strings.CutPrefix(r.field, of+".")
+		if !ok || r.setter != nil || strings.Contains(name, "[]") {
+			continue
+		}
+		flag := "--" + r.name
+		if r.conv != nil && reflect.ValueOf(r.conv).Pointer() == reflect.ValueOf(not).Pointer() {
+			flag += "=false"
+		}
+		msg = regexp.MustCompile(`\b`+regexp.QuoteMeta(name)+`\b`).ReplaceAllLiteralString(msg, flag)
+	}
+	return msg
 }
 
 var listIndex = regexp.MustCompile(`\[\d+\]`)
@@ -138,6 +157,8 @@ func wantOf(f *pflag.Flag) string {
 		return "a CIDR such as 10.0.0.0/8, an address, or any"
 	case "stringSlice":
 		return "names separated by commas"
+	case "string", "stringArray":
+		return "a value"
 	}
 	return "a " + f.Value.Type()
 }

@@ -58,6 +58,9 @@ type setting struct {
 	// error about field whose library wording would not do (empty: the
 	// library's).
 	allowed string
+	// emptyIsNone: an empty value is one of the setting's choices (none),
+	// not its default, so an empty FASTSERVE_* variable may give it.
+	emptyIsNone bool
 }
 
 // A row of table starts with the constructor of its type, which is its
@@ -107,6 +110,7 @@ func (r setting) wants(valid any) setting      { r.valid = valid; return r }
 func (r setting) requires(name string) setting { r.needs = name; return r }
 func (r setting) orRoutes() setting            { r.routesToo = true; return r }
 func (r setting) allows(what string) setting   { r.allowed = what; return r }
+func (r setting) orNone() setting              { r.emptyIsNone = true; return r }
 
 // tuned are the tune package's defaults, the TCP settings' defaults.
 var tuned = tune.Default()
@@ -195,7 +199,7 @@ var table = []setting{
 	duration("hsts", 0, "Strict-Transport-Security max-age, such as 8760h (0 = none)").sets("Server.HSTS"),
 	text("access-log", "", "access log file, or - for standard output (empty = none); reopened on SIGHUP").wants(logPath),
 	text("access-log-format", "combined", "access log format: combined or json").sets("Server.AccessLogFormat").requires("access-log"),
-	text("admin", "127.0.0.1:9090", "host:port of the admin listener: /metrics, /healthz, /readyz, /debug/conns (empty = none)").sets("Server.AdminAddr"),
+	text("admin", "127.0.0.1:9090", "host:port of the admin listener: /metrics, /healthz, /readyz, /debug/conns (empty = none)").sets("Server.AdminAddr").orNone(),
 	boolean("admin-profiles", false, "serve Go's profiles at /debug/pprof/ on the admin listener (off: they show memory and cost CPU)").
 		sets("Server.AdminProfiles").requires("admin"),
 	text("log-format", "text", "log format: text or json").wants(oneOf("text", "json")),
