@@ -49,6 +49,7 @@ type Server struct {
 
 	serving  atomic.Bool
 	draining atomic.Bool
+	drainAt  atomic.Int64  // when the first Shutdown began, in Unix nanoseconds
 	drained  chan struct{} // closed when the first Shutdown returns
 	drainEnd sync.Once
 
