@@ -495,17 +495,30 @@ func (cfg Config) withDefaults() (Config, error) {
 	return cfg, es.Err()
 }
 
+// Effective is cfg with every zero field set to the value New uses (the
+// derived ones too: Listeners, MaxConns, IdleParkAfter), or the errors
+// Validate reports about its fields.
+func (cfg Config) Effective() (Config, error) { return cfg.withDefaults() }
+
 // Notes are what cfg asks for that is valid but may surprise: for each, a
 // sentence saying what will happen. New logs them as warnings, and
 // fastserve check prints them.
 func (cfg Config) Notes() []string {
-	o := cfg.Tune
-	if o == (tune.Options{}) {
-		o = tune.Default()
+	if full, err := cfg.withDefaults(); err == nil {
+		cfg = full
 	}
 	var notes []string
-	if n := o.KeepAliveNote(); n != "" {
+	if n := cfg.Tune.KeepAliveNote(); n != "" {
 		notes = append(notes, n)
+	}
+	if cfg.MaxConnsPerIP > cfg.MaxConns {
+		notes = append(notes, fmt.Sprintf("a client address may open %d connections, more than the %d the server admits in all: the per-address bound bounds nothing", cfg.MaxConnsPerIP, cfg.MaxConns))
+	}
+	if cfg.DrainIdleTimeout > cfg.DrainTimeout {
+		notes = append(notes, fmt.Sprintf("the drain gives an idle connection %v for its next request, longer than the %v the whole drain may take: none waits past the drain", cfg.DrainIdleTimeout, cfg.DrainTimeout))
+	}
+	if cfg.Listeners > 256 {
+		notes = append(notes, fmt.Sprintf("%d listeners, each with its own socket and accept loop: more than the %d CPUs adds memory, not speed", cfg.Listeners, runtime.NumCPU()))
 	}
 	for _, p := range cfg.ProxyProtocolFrom {
 		if p.Bits() == 0 && cfg.ProxyProtocol {

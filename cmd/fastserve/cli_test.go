@@ -9,12 +9,16 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fastserve/fastserve/certs"
 )
 
 func TestVersion(t *testing.T) {
@@ -136,7 +140,7 @@ access-log: "-"
 		"log-format":        "log-format: json  # flag --log-format",
 		"keepalive-count":   "keepalive-count: 5  # default",
 		"idle-timeout":      "idle-timeout: 10m20s  # default",
-		"tcp-user-timeout":  "tcp-user-timeout: 0s  # default",
+		"tcp-user-timeout":  "tcp-user-timeout: 1m20s  # default, derived from 0s",
 		"admin":             "admin: 127.0.0.1:9090  # default",
 
 		"proxy-protocol":         "proxy-protocol: true  # config file " + cfg + ":7",
@@ -451,6 +455,78 @@ func TestErrorsNameFlags(t *testing.T) {
 		assert.Equal(t, 2, r.code, "%v", tc.args)
 		assert.Equal(t, tc.want+"\n", r.stderr, "%v", tc.args)
 	}
+}
+
+// TestCheckPrintsEffective: check prints the values serve will use where
+// the server derives them from what was given (before: 0 for max-conns,
+// listeners, idle-park-after and tcp-user-timeout), and notes what is
+// valid but takes no effect or surprises.
+func TestCheckPrintsEffective(t *testing.T) {
+	t.Parallel()
+	r := run(t, childEnv(t, "GOMAXPROCS=3"), "check")
+	require.Equal(t, 0, r.code, r.stderr)
+	lines := strings.Split(r.stdout, "\n")
+	assert.Contains(t, lines, "listeners: 3  # default, derived from 0")
+	assert.Contains(t, lines, "idle-park-after: 1s  # default, derived from 0s")
+	assert.Contains(t, lines, "tcp-user-timeout: 1m50s  # default, derived from 0s")
+	assert.Regexp(t, `(?m)^max-conns: [1-9]\d*  # default, derived from 0$`, r.stdout)
+	assert.NotContains(t, r.stdout, "# note:")
+
+	r = run(t, childEnv(t), "check", "--max-conns", "100", "--max-conns-per-ip", "200", "--drain-idle-timeout", "1m", "--listeners", "300")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "# note: a client address may open 200 connections, more than the 100 the server admits in all")
+	assert.Contains(t, r.stdout, "# note: the drain gives an idle connection 1m0s for its next request, longer than the 30s the whole drain may take")
+	assert.Contains(t, r.stdout, "# note: 300 listeners, each with its own socket and accept loop")
+	assert.Contains(t, r.stdout, "\nlisteners: 300  # flag --listeners\n")
+
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
+	r = run(t, childEnv(t), "cert", "--cert-file", certFile, "--key-file", keyFile, "--valid-for", "72h")
+	require.Equal(t, 0, r.code, r.stderr)
+	r = run(t, childEnv(t), "check", "--cert", certFile, "--key", keyFile)
+	require.Equal(t, 0, r.code, "a certificate that ends soon is a note, not an error: %s", r.stderr)
+	assert.Regexp(t, `# note: certificate `+regexp.QuoteMeta(certFile)+` expires on \d{4}-\d\d-\d\dT\S+, within 7 days: renew it`, r.stdout)
+	notes := certNotes([]certs.KeyPair{{CertFile: certFile, KeyFile: keyFile}}, time.Now().Add(100*time.Hour))
+	require.Len(t, notes, 1)
+	assert.Contains(t, notes[0], "certificate "+certFile+" expired on ")
+}
+
+// TestBadValuesExit2: every value the command refuses exits 2, in check
+// and in serve alike, naming the setting (before: an ACME storage that
+// cannot be made passed check and exited serve with 1; an access log
+// that cannot be written passed check).
+func TestBadValuesExit2(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	short := writeFile(t, dir, "short.key", "x")
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		setting string
+	}{
+		{"bad duration", []string{"--idle-timeout", "soon"}, "--idle-timeout"},
+		{"bad port", []string{"--redirect-http", "127.0.0.1:70000"}, "--redirect-http"},
+		{"missing cert file", []string{"--cert", filepath.Join(dir, "none.crt"), "--key", filepath.Join(dir, "none.key")}, "--cert"},
+		{"short ticket key", []string{"--session-ticket-keys", short}, "--session-ticket-keys"},
+		{"missing ticket key", []string{"--session-ticket-keys", filepath.Join(dir, "none.key")}, "--session-ticket-keys"},
+		{"access log directory", []string{"--access-log", filepath.Join(dir, "none", "access.log")}, "--access-log"},
+		{"access log not writable", []string{"--access-log", "/proc/fastserve-access.log"}, "--access-log"},
+		{"ACME storage", []string{"--acme", "example.com", "--acme-storage", "/proc/fastserve-acme"}, "--acme-storage"},
+		{"PROXY protocol", []string{"--proxy-protocol"}, "--proxy-protocol-from"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			for _, command := range []string{"check", "serve"} {
+				args := append([]string{command, "--addr", "127.0.0.1:0", "--admin", "127.0.0.1:0"}, tc.args...)
+				r := run(t, childEnv(t), args...)
+				assert.Equal(t, 2, r.code, "fastserve %s: %s", strings.Join(args, " "), r.stderr)
+				assert.Contains(t, r.stderr, "fastserve: "+tc.setting+"=", command)
+				assert.NotContains(t, r.stderr, "serving HTTPS", command)
+			}
+		})
+	}
+	_, err := os.Stat("/proc/fastserve-acme")
+	assert.ErrorIs(t, err, os.ErrNotExist)
 }
 
 // TestRootUnderProxyRefused: --root with a proxy route for "/" would serve

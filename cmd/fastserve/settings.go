@@ -2,6 +2,8 @@ package main
 
 import (
 	"crypto/tls"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -140,7 +142,7 @@ var table = []setting{
 	text("acme-ca-root", "", "PEM file of roots to trust for the ACME CA's own HTTPS, in place of the system's (a private CA such as step-ca)").
 		sets("Server.ACME.CARootFile").requires("acme"),
 	text("acme-storage", certs.DefaultACMEStorage(), "directory of the ACME account, keys, certificates and locks; processes sharing it obtain each certificate once").
-		sets("Server.ACME.Storage").requires("acme"),
+		sets("Server.ACME.Storage").requires("acme").wants(creatableDir),
 
 	boolean("keepalive", true, "TCP keep-alive on client connections").sets("Server.Tune.DisableKeepAlive").by(keepAlive),
 	duration("keepalive-idle", tuned.KeepAlive.Idle, "idle time before the first keep-alive probe (whole seconds)").
@@ -271,9 +273,21 @@ func logPath(v string) string {
 	if v == "" || v == "-" {
 		return ""
 	}
+	const want = "a file in an existing directory, or - for standard output"
 	if fi, err := os.Stat(filepath.Dir(v)); err != nil || !fi.IsDir() {
-		return "a file in an existing directory, or - for standard output"
+		return want
 	}
+	// Open it as serve does (appending), or make it and take it back.
+	f, err := os.OpenFile(v, os.O_WRONLY|os.O_APPEND, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		if f, err = os.OpenFile(v, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644); err == nil {
+			defer os.Remove(v)
+		}
+	}
+	if err != nil {
+		return "a file this user can write, in an existing directory, or - for standard output"
+	}
+	f.Close()
 	return ""
 }
 
