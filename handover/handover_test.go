@@ -135,12 +135,29 @@ func TestClosedDeclines(t *testing.T) {
 	defer ln.Close()
 	a.Add("web", "x", ln.(*net.TCPListener))
 	require.NoError(t, a.Listen())
-	a.Close()
-	b := open(t, path, io.Discard)
-	assert.Empty(t, b.Take("web", "x"))
 	fi, err := os.Stat(path)
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "only the server's user may connect")
+	a.Close()
+	_, err = os.Lstat(path)
+	assert.ErrorIs(t, err, os.ErrNotExist, "the socket file goes with the registry that made it")
+	b := open(t, path, io.Discard)
+	assert.Empty(t, b.Take("web", "x"))
+}
+
+// TestCloseKeepsOthersFile: Close removes only the socket file Listen
+// made: not one that replaced it at the path.
+func TestCloseKeepsOthersFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "handover.sock")
+	a := open(t, path, io.Discard)
+	require.NoError(t, a.Listen())
+	require.NoError(t, os.Remove(path))
+	other, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	require.NoError(t, err)
+	defer other.Close()
+	a.Close()
+	_, err = os.Lstat(path)
+	assert.NoError(t, err, "another's socket file stays")
 }
 
 func TestNilRegistry(t *testing.T) {

@@ -77,6 +77,7 @@ type Registry struct {
 	mu         sync.Mutex
 	serves     []entry
 	ln         *net.UnixListener // where the next process asks, once Listen ran
+	made       os.FileInfo       // the socket file Listen put at path
 	closed     bool
 	handedOver chan struct{}
 }
@@ -259,7 +260,9 @@ func (r *Registry) HandedOver() <-chan struct{} {
 }
 
 // Close stops offering the sockets (the process drains); it may be called
-// more than once.
+// more than once. Unless the sockets were handed over (the next process
+// puts its own socket file at the path), it removes the socket file
+// Listen made, if that is still the one at the path, never another.
 func (r *Registry) Close() {
 	if r == nil {
 		return
@@ -269,6 +272,17 @@ func (r *Registry) Close() {
 	r.closed = true
 	if r.ln != nil {
 		r.ln.Close()
+	}
+	select {
+	case <-r.handedOver:
+		return
+	default:
+	}
+	if r.made != nil {
+		if fi, err := os.Lstat(r.path); err == nil && os.SameFile(fi, r.made) {
+			os.Remove(r.path)
+		}
+		r.made = nil
 	}
 }
 
@@ -302,13 +316,17 @@ func (r *Registry) Listen() error {
 		os.Remove(tmp)
 		return fmt.Errorf("handover: socket: %w", err)
 	}
+	made, _ := os.Lstat(r.path)
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
 		ln.Close()
+		if fi, err := os.Lstat(r.path); err == nil && made != nil && os.SameFile(fi, made) {
+			os.Remove(r.path)
+		}
 		return nil
 	}
-	r.ln = ln
+	r.ln, r.made = ln, made
 	r.mu.Unlock()
 	go r.serve(ln)
 	return nil

@@ -34,43 +34,9 @@ type ConnInfo struct {
 	SocketError string      `json:"socket_error,omitempty"`
 }
 
-// SocketInfo is the part of tune.SocketState an operator checks: that
-// keep-alive reached the kernel, and how the path to the client is doing.
-type SocketInfo struct {
-	State                    string  `json:"state"`
-	KeepAlive                bool    `json:"keepalive"`
-	KeepAliveIdleSeconds     float64 `json:"keepalive_idle_seconds"`
-	KeepAliveIntervalSeconds float64 `json:"keepalive_interval_seconds"`
-	KeepAliveCount           int     `json:"keepalive_count"`
-	UserTimeoutSeconds       float64 `json:"user_timeout_seconds"`
-	// DeadPeerAfterSeconds is how long after the client's last segment the
-	// kernel closes this connection, idle, if the client vanished (no FIN
-	// or RST reaches the server): from the keep-alive and user timeout it
-	// holds (tune.SocketState.DeadPeerAfter); 0 for never.
-	DeadPeerAfterSeconds float64 `json:"dead_peer_after_seconds"`
-	RTTMicros            int64   `json:"rtt_us"`
-	RTTVarMicros         int64   `json:"rttvar_us"`
-	Retransmits          uint32  `json:"retransmits_total"`
-	Unacked              uint32  `json:"unacked"`
-	Lost                 uint32  `json:"lost"`
-}
-
-func socketInfo(st tune.SocketState) *SocketInfo {
-	return &SocketInfo{
-		State:                    st.State.String(),
-		KeepAlive:                st.KeepAlive,
-		KeepAliveIdleSeconds:     st.KeepAliveIdle.Seconds(),
-		KeepAliveIntervalSeconds: st.KeepAliveInterval.Seconds(),
-		KeepAliveCount:           st.KeepAliveCount,
-		UserTimeoutSeconds:       st.UserTimeout.Seconds(),
-		DeadPeerAfterSeconds:     st.DeadPeerAfter().Seconds(),
-		RTTMicros:                st.RTT.Microseconds(),
-		RTTVarMicros:             st.RTTVar.Microseconds(),
-		Retransmits:              st.TotalRetransmits,
-		Unacked:                  st.Unacked,
-		Lost:                     st.Lost,
-	}
-}
+// SocketInfo is what the kernel holds for a connection, as /debug/conns
+// shows it; dead_peer_after_seconds is absent when nothing bounds it.
+type SocketInfo = tune.SocketReport
 
 // Conns describes up to limit open connections (all if limit <= 0), the
 // oldest first, with their sockets read back from the kernel.
@@ -114,7 +80,7 @@ func (s *Server) Conns(limit int) []ConnInfo {
 		if st, err := tune.Inspect(c.tcp); err != nil {
 			ci.SocketError = err.Error()
 		} else {
-			ci.Socket = socketInfo(st)
+			ci.Socket = st.Report()
 		}
 		infos = append(infos, ci)
 	}

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
-	"strings"
 	"time"
 
 	"github.com/fastserve/fastserve/accesslog"
@@ -31,6 +30,14 @@ type Config struct {
 	// accept loop, share Addr. If zero, GOMAXPROCS, or 1 when Tune does
 	// not set ReusePort (more than 1 then is an error).
 	Listeners int
+
+	// SharePort lets the listeners join the ones another process has on
+	// Addr and RedirectAddr (SO_REUSEPORT; the kernel then spreads the
+	// connections over both), for deliberate multi-process serving. By
+	// default New refuses an address a socket listens on already: a second
+	// instance that joined would take a share of the connections unseen.
+	// To replace a running server, use Handover. AdminAddr never shares.
+	SharePort bool
 
 	// Tune sets the listening sockets and the TCP options of every
 	// accepted connection, before TLS. If it is the zero value,
@@ -62,8 +69,10 @@ type Config struct {
 	// ProxyProtocolFrom are the networks of the load balancers trusted to
 	// send a PROXY protocol header. A peer outside them that sends one is
 	// refused; one that sends none is served as a direct client, with its
-	// own address. If empty, every peer must send a header. It must be
-	// empty unless ProxyProtocol is set.
+	// own address. It must be set with ProxyProtocol, as nginx's
+	// set_real_ip_from is, and empty without: 0.0.0.0/0 and ::/0 make every
+	// peer a balancer, so that any client that reaches the port chooses
+	// the address it is logged and limited by (New logs a warning).
 	ProxyProtocolFrom []netip.Prefix
 
 	// ProxyProtocolTimeout bounds reading the PROXY protocol header,
@@ -341,7 +350,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Addr == "" {
 		cfg.Addr = DefaultAddr
 	}
-	if _, ok := splitAddr(cfg.Addr); !ok {
+	if _, ok := tune.Port(cfg.Addr); !ok {
 		bad("Addr", fmt.Sprintf("%q", cfg.Addr), `host:port with a port from 0 to 65535, such as ":8443" or "127.0.0.1:0"`)
 	}
 	switch {
@@ -402,6 +411,9 @@ func (cfg Config) withDefaults() (Config, error) {
 			bad("ProxyProtocolTimeout", cfg.ProxyProtocolTimeout, "0 unless ProxyProtocol is set")
 		}
 	} else {
+		if len(cfg.ProxyProtocolFrom) == 0 {
+			bad("ProxyProtocolFrom", "[]", "the load balancers' networks, or 0.0.0.0/0 and ::/0 to trust every peer")
+		}
 		for i, p := range cfg.ProxyProtocolFrom {
 			if !p.IsValid() {
 				bad(fmt.Sprintf("ProxyProtocolFrom[%d]", i), p, "a network such as 10.0.0.0/8 (netip.MustParsePrefix)")
@@ -465,14 +477,14 @@ func (cfg Config) withDefaults() (Config, error) {
 		if a.addr == "" || i == 0 {
 			continue
 		}
-		if _, ok := splitAddr(a.addr); !ok {
+		if _, ok := tune.Port(a.addr); !ok {
 			bad(a.name, fmt.Sprintf("%q", a.addr), `host:port with a port from 0 to 65535, such as "127.0.0.1:9090", or empty for none`)
 			continue
 		}
 		// Listeners share nothing: SO_REUSEPORT would let two of this
 		// process's listeners split one address's connections.
 		for _, b := range addrs[:i] {
-			if b.addr != "" && sameAddr(a.addr, b.addr) {
+			if b.addr != "" && tune.SameAddr(a.addr, b.addr) {
 				bad(a.name, fmt.Sprintf("%q", a.addr), fmt.Sprintf("an address %s does not listen on too (%s is %q)", b.name, b.name, b.addr))
 			}
 		}
@@ -483,44 +495,38 @@ func (cfg Config) withDefaults() (Config, error) {
 	return cfg, es.Err()
 }
 
-// splitAddr splits host:port and reads the port (a number from 0 to
-// 65535, or a service name).
-func splitAddr(addr string) (port int, ok bool) {
-	_, p, err := net.SplitHostPort(addr)
-	if err != nil {
-		return 0, false
-	}
-	port, err = net.LookupPort("tcp", p)
-	return port, err == nil
-}
-
-// sameAddr reports whether two listen addresses would take the same
-// connections: one port (not 0, which picks a free one), and one host, or
-// either host every address.
-func sameAddr(a, b string) bool {
-	pa, _ := splitAddr(a)
-	pb, _ := splitAddr(b)
-	if pa == 0 || pa != pb {
-		return false
-	}
-	ha, _, _ := net.SplitHostPort(a)
-	hb, _, _ := net.SplitHostPort(b)
-	any := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
-	return any(ha) || any(hb) || strings.EqualFold(ha, hb)
-}
+// Effective is cfg with every zero field set to the value New uses (the
+// derived ones too: Listeners, MaxConns, IdleParkAfter), or the errors
+// Validate reports about its fields.
+func (cfg Config) Effective() (Config, error) { return cfg.withDefaults() }
 
 // Notes are what cfg asks for that is valid but may surprise: for each, a
 // sentence saying what will happen. New logs them as warnings, and
 // fastserve check prints them.
 func (cfg Config) Notes() []string {
-	o := cfg.Tune
-	if o == (tune.Options{}) {
-		o = tune.Default()
+	if full, err := cfg.withDefaults(); err == nil {
+		cfg = full
 	}
-	if n := o.KeepAliveNote(); n != "" {
-		return []string{n}
+	var notes []string
+	if n := cfg.Tune.KeepAliveNote(); n != "" {
+		notes = append(notes, n)
 	}
-	return nil
+	if cfg.MaxConnsPerIP > cfg.MaxConns {
+		notes = append(notes, fmt.Sprintf("a client address may open %d connections, more than the %d the server admits in all: the per-address bound bounds nothing", cfg.MaxConnsPerIP, cfg.MaxConns))
+	}
+	if cfg.DrainIdleTimeout > cfg.DrainTimeout {
+		notes = append(notes, fmt.Sprintf("the drain gives an idle connection %v for its next request, longer than the %v the whole drain may take: none waits past the drain", cfg.DrainIdleTimeout, cfg.DrainTimeout))
+	}
+	if cfg.Listeners > 256 {
+		notes = append(notes, fmt.Sprintf("%d listeners, each with its own socket and accept loop: more than the %d CPUs adds memory, not speed", cfg.Listeners, runtime.NumCPU()))
+	}
+	for _, p := range cfg.ProxyProtocolFrom {
+		if p.Bits() == 0 && cfg.ProxyProtocol {
+			notes = append(notes, "every peer may send a PROXY header ("+p.String()+"): a client that reaches the port directly chooses the address it is logged and limited by")
+			break
+		}
+	}
+	return notes
 }
 
 // defaultMaxConns is 7/8 of the file descriptor limit, or 10,000 where

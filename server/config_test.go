@@ -3,6 +3,7 @@ package server_test
 import (
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -58,7 +59,9 @@ func TestNewRejects(t *testing.T) {
 			"server: ProxyProtocolFrom must be empty unless ProxyProtocol is set, got [10.0.0.0/8]"},
 		{"PROXY timeout without PROXY protocol", server.Config{ProxyProtocolTimeout: time.Second},
 			"server: ProxyProtocolTimeout must be 0 unless ProxyProtocol is set, got 1s"},
-		{"PROXY timeout", server.Config{ProxyProtocol: true, ProxyProtocolTimeout: -time.Second},
+		{"PROXY protocol trusting every peer unasked", server.Config{ProxyProtocol: true},
+			"server: ProxyProtocolFrom must be the load balancers' networks, or 0.0.0.0/0 and ::/0 to trust every peer, got []"},
+		{"PROXY timeout", server.Config{ProxyProtocol: true, ProxyProtocolFrom: anyPeer, ProxyProtocolTimeout: -time.Second},
 			"server: ProxyProtocolTimeout must be 1ms or more, or 0 for 3s, got -1s"},
 		{"PROXY network", server.Config{ProxyProtocol: true, ProxyProtocolFrom: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), {}}},
 			"server: ProxyProtocolFrom[1] must be a network such as 10.0.0.0/8 (netip.MustParsePrefix), got invalid Prefix"},
@@ -108,6 +111,34 @@ func TestNewAddressInUse(t *testing.T) {
 	defer ln.Close()
 	_, err = server.New(server.Config{Addr: ln.Addr().String()}, hello)
 	assert.ErrorContains(t, err, "address already in use")
+}
+
+// TestNewRefusesAddressServed: New refuses an address a server already
+// listens on with SO_REUSEPORT, naming the field, instead of joining its
+// group (before: the second server took a share of the connections);
+// with SharePort it joins, as the redirect listener does, and the admin
+// listener never does.
+func TestNewRefusesAddressServed(t *testing.T) {
+	a := start(t, server.Config{RedirectAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", SharePort: true}, hello)
+	redirect, admin := a.ListenerAddr("redirect").String(), a.ListenerAddr("admin").String()
+	for _, tc := range []struct {
+		cfg   server.Config
+		field string
+	}{
+		{server.Config{Addr: a.Addr}, "Addr"},
+		{server.Config{RedirectAddr: redirect}, "RedirectAddr"},
+		{server.Config{SharePort: true, AdminAddr: admin}, "AdminAddr"},
+	} {
+		tc.cfg.Logger = slog.New(slog.DiscardHandler)
+		_, err := server.New(tc.cfg, hello)
+		var ce *server.ConfigError
+		require.ErrorAs(t, err, &ce, "%+v", tc.cfg)
+		assert.Equal(t, tc.field, ce.Field)
+		var inUse *tune.AddrInUseError
+		assert.ErrorAs(t, err, &inUse)
+	}
+	b := start(t, server.Config{Addr: a.Addr, RedirectAddr: redirect, SharePort: true}, hello)
+	assert.Equal(t, a.Addrs(), b.Addrs())
 }
 
 func TestMetrics(t *testing.T) {

@@ -30,8 +30,8 @@ func (s *Server) drain() error {
 // for Config.DrainIdleTimeout. If ctx ends first, it closes the
 // connections still open and returns ctx's error. Serve then returns nil.
 func (s *Server) Shutdown(ctx context.Context) error {
-	began := time.Now()
 	if s.draining.CompareAndSwap(false, true) {
+		s.drainAt.Store(time.Now().UnixNano())
 		s.log.Info("draining", "open", s.stats.open.Load())
 	}
 	if s.tls.acme != nil {
@@ -71,7 +71,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.unparking.Wait()
 	}
 	if cut > 0 {
-		s.log.Warn("drain out of time: connections cut", "cut", cut, "after", time.Since(began).Round(time.Millisecond))
+		// after: since the drain began, whichever Shutdown (a second signal's) cut it.
+		s.log.Warn("drain out of time: connections cut", "cut", cut, "after", time.Since(time.Unix(0, s.drainAt.Load())).Round(time.Millisecond))
 	}
 	// The admin listener stays up through the drain, so /readyz reports
 	// it; it goes last.

@@ -126,7 +126,7 @@ func TestNoHandoverResetsQueued(t *testing.T) {
 	require.NoError(t, err)
 	defer queued.Close()
 
-	b := startServing(t, server.Config{Addr: a.Addr, Listeners: 1}, func(ctx *fasthttp.RequestCtx) { ctx.WriteString("B") })
+	b := startServing(t, server.Config{Addr: a.Addr, Listeners: 1, SharePort: true}, func(ctx *fasthttp.RequestCtx) { ctx.WriteString("B") })
 	a.cancel()
 	require.NoError(t, a.Served(t, 5*time.Second))
 

@@ -142,11 +142,12 @@ func TestAdmin(t *testing.T) {
 	assert.Equal(t, "TLS 1.3", ci.TLSVersion)
 	assert.Equal(t, "http/1.1", ci.ALPN)
 	require.NotNil(t, ci.Socket, ci.SocketError)
+	thirtyThree := 33.0
 	assert.Equal(t, server.SocketInfo{
 		State: "ESTABLISHED", KeepAlive: true, KeepAliveIdleSeconds: 21, KeepAliveIntervalSeconds: 3,
 		// The user timeout follows the keep-alive that replaced the
 		// default's: 21 + 3 x 4 s, not the default's 110 s.
-		KeepAliveCount: 4, UserTimeoutSeconds: 33, DeadPeerAfterSeconds: 33,
+		KeepAliveCount: 4, UserTimeoutSeconds: 33, DeadPeerAfterSeconds: &thirtyThree,
 	}, server.SocketInfo{
 		State: ci.Socket.State, KeepAlive: ci.Socket.KeepAlive, KeepAliveIdleSeconds: ci.Socket.KeepAliveIdleSeconds,
 		KeepAliveIntervalSeconds: ci.Socket.KeepAliveIntervalSeconds, KeepAliveCount: ci.Socket.KeepAliveCount,

@@ -45,19 +45,24 @@ func (s *Server) ListenerAddr(name string) net.Addr {
 	return nil
 }
 
-func (s *Server) newPlain(name, addr string, h fasthttp.RequestHandler) (*plainServer, error) {
+// newPlain binds the listener of the field AdminAddr or RedirectAddr, or
+// takes it from the process this one replaces. It shares its address
+// (SO_REUSEPORT) only as a redirect listener with SharePort.
+func (s *Server) newPlain(name, field, addr string, h fasthttp.RequestHandler) (*plainServer, error) {
 	var ln net.Listener
 	var err error
+	o := s.cfg.Tune
+	o.ReusePort = o.ReusePort && s.cfg.SharePort && name == "redirect"
 	if fs := s.handover.Take(name, addr); len(fs) > 0 {
-		ln, err = tune.FileListener(fs[0], s.cfg.Tune)
+		ln, err = tune.FileListener(fs[0], o)
 		for _, f := range fs {
 			f.Close()
 		}
 	} else {
-		ln, err = tune.Listen("tcp", addr, s.cfg.Tune)
+		ln, err = tune.Listen("tcp", addr, o)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("server: %s listener: %w", name, err)
+		return nil, &ConfigError{Pkg: "server", Field: field, Value: addr, Err: fmt.Errorf("%s listener: %w", name, err)}
 	}
 	s.handover.Add(name, addr, ln.(*tune.Listener))
 	fs := s.newFastHTTP(nil)

@@ -23,6 +23,9 @@ import (
 	"github.com/fastserve/fastserve/tune"
 )
 
+// anyPeer trusts every peer to send a PROXY header.
+var anyPeer = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}
+
 // remoteAddr answers with ctx.RemoteAddr, the address the server took for
 // the client.
 func remoteAddr(ctx *fasthttp.RequestCtx) { ctx.WriteString(ctx.RemoteAddr().String()) }
@@ -137,7 +140,7 @@ func TestProxyProtocolClientAddress(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			log := &logBuffer{}
-			ts := start(t, server.Config{ProxyProtocol: true, AccessLog: log, AdminAddr: "127.0.0.1:0"}, remoteAddr)
+			ts := start(t, server.Config{ProxyProtocol: true, ProxyProtocolFrom: anyPeer, AccessLog: log, AdminAddr: "127.0.0.1:0"}, remoteAddr)
 			dst := "198.51.100.1:443"
 			if strings.HasPrefix(tc.client, "[") {
 				dst = "[2001:db8::1]:443"
@@ -178,7 +181,7 @@ func TestProxyProtocolLocal(t *testing.T) {
 		{"v2 LOCAL with an address", 2, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ts := start(t, server.Config{ProxyProtocol: true, AdminAddr: "127.0.0.1:0"}, remoteAddr)
+			ts := start(t, server.Config{ProxyProtocol: true, ProxyProtocolFrom: anyPeer, AdminAddr: "127.0.0.1:0"}, remoteAddr)
 			raw := dialRaw(t, ts, "")
 			_, err := raw.Write(localHeader(t, tc.version, tc.withAddress))
 			require.NoError(t, err)
@@ -220,7 +223,7 @@ func TestProxyProtocolRefused(t *testing.T) {
 		{"plain HTTP", []byte("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"), false, "proxy_header_missing", missing},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ts := start(t, server.Config{ProxyProtocol: true}, remoteAddr)
+			ts := start(t, server.Config{ProxyProtocol: true, ProxyProtocolFrom: anyPeer}, remoteAddr)
 			raw := dialRaw(t, ts, "")
 			_, err := raw.Write(tc.send)
 			require.NoError(t, err)
@@ -241,7 +244,7 @@ func TestProxyProtocolRefused(t *testing.T) {
 	}
 
 	// A TLS client that sends no header fails its handshake.
-	ts := start(t, server.Config{ProxyProtocol: true}, remoteAddr)
+	ts := start(t, server.Config{ProxyProtocol: true, ProxyProtocolFrom: anyPeer}, remoteAddr)
 	_, err := tlsOver(ts, dialRaw(t, ts, ""))
 	assert.Error(t, err)
 	assertStat(t, ts, "ProxyHeaderMissing", func(st server.Stats) uint64 { return st.Rejected[server.RejectProxyHeaderMissing] }, 1)
@@ -313,7 +316,7 @@ func TestProxyProtocolTimeout(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ts := start(t, server.Config{
-				ProxyProtocol: true, ProxyProtocolTimeout: timeout, HandshakeTimeout: 10 * time.Second, Tune: tc.tune,
+				ProxyProtocol: true, ProxyProtocolFrom: anyPeer, ProxyProtocolTimeout: timeout, HandshakeTimeout: 10 * time.Second, Tune: tc.tune,
 			}, remoteAddr)
 			raw := dialRaw(t, ts, "")
 			if tc.send != nil {
@@ -335,7 +338,7 @@ func TestProxyProtocolTimeout(t *testing.T) {
 // address, not the balancer's: two clients behind one balancer socket
 // address are counted apart, and one client over its limit is refused.
 func TestProxyProtocolMaxConnsPerIP(t *testing.T) {
-	ts := start(t, server.Config{ProxyProtocol: true, MaxConnsPerIP: 1}, remoteAddr)
+	ts := start(t, server.Config{ProxyProtocol: true, ProxyProtocolFrom: anyPeer, MaxConnsPerIP: 1}, remoteAddr)
 	open := func(client string) (*tls.Conn, error) {
 		raw := dialRaw(t, ts, "127.0.0.1")
 		_, err := raw.Write(proxyHeader(t, 2, client, "198.51.100.1:443"))
@@ -371,7 +374,7 @@ func TestProxyProtocolMaxConnsPerIP(t *testing.T) {
 // together, and TLS bytes that arrive in the header's segment reach the
 // handshake.
 func TestProxyProtocolSegments(t *testing.T) {
-	ts := start(t, server.Config{ProxyProtocol: true}, remoteAddr)
+	ts := start(t, server.Config{ProxyProtocol: true, ProxyProtocolFrom: anyPeer}, remoteAddr)
 	for _, version := range []byte{1, 2} {
 		header := proxyHeader(t, version, "203.0.113.11:6000", "198.51.100.1:443")
 		t.Run(fmt.Sprintf("split v%d", version), func(t *testing.T) {
@@ -403,7 +406,7 @@ func TestProxyProtocolSegments(t *testing.T) {
 // connection with its header is served at once.
 func TestProxyProtocolSilentPeersDoNotStallOthers(t *testing.T) {
 	ts := start(t, server.Config{
-		ProxyProtocol: true, ProxyProtocolTimeout: 5 * time.Second, Listeners: 1, Tune: noDeferAccept(),
+		ProxyProtocol: true, ProxyProtocolFrom: anyPeer, ProxyProtocolTimeout: 5 * time.Second, Listeners: 1, Tune: noDeferAccept(),
 	}, remoteAddr)
 	for range 3 {
 		dialRaw(t, ts, "")

@@ -18,6 +18,7 @@ import (
 	"github.com/fastserve/fastserve/accesslog"
 	"github.com/fastserve/fastserve/certs"
 	"github.com/fastserve/fastserve/handover"
+	"github.com/fastserve/fastserve/internal/httpsyntax"
 	"github.com/fastserve/fastserve/internal/ratelog"
 	"github.com/fastserve/fastserve/proxyproto"
 	"github.com/fastserve/fastserve/tune"
@@ -48,6 +49,7 @@ type Server struct {
 
 	serving  atomic.Bool
 	draining atomic.Bool
+	drainAt  atomic.Int64  // when the first Shutdown began, in Unix nanoseconds
 	drained  chan struct{} // closed when the first Shutdown returns
 	drainEnd sync.Once
 
@@ -221,15 +223,20 @@ func (s *Server) listen() error {
 		}
 		var lns []net.Listener
 		var err error
-		if n == 1 && len(tls) == 0 {
+		if len(tls) == 0 && !cfg.SharePort {
+			err = tune.Probe("tcp", addr) // before this process binds: its own sockets would be in the way
+		}
+		switch {
+		case err != nil:
+		case n == 1 && len(tls) == 0:
 			var ln net.Listener
 			ln, err = tune.Listen("tcp", addr, cfg.Tune)
 			lns = []net.Listener{ln}
-		} else {
+		default:
 			lns, err = tune.ListenGroup("tcp", addr, n, cfg.Tune)
 		}
 		if err != nil {
-			return fmt.Errorf("server: %w", err)
+			return &ConfigError{Pkg: "server", Field: "Addr", Value: cfg.Addr, Err: err}
 		}
 		for _, ln := range lns {
 			s.lns = append(s.lns, &listener{tl: ln.(*tune.Listener), srv: s})
@@ -264,7 +271,7 @@ func (s *Server) setUpACME() error {
 // newPlainServers binds the admin and redirect listeners.
 func (s *Server) newPlainServers() error {
 	if s.cfg.AdminAddr != "" {
-		p, err := s.newPlain("admin", s.cfg.AdminAddr, s.AdminHandler())
+		p, err := s.newPlain("admin", "AdminAddr", s.cfg.AdminAddr, s.AdminHandler())
 		if err != nil {
 			return err
 		}
@@ -272,7 +279,7 @@ func (s *Server) newPlainServers() error {
 	}
 	if s.cfg.RedirectAddr != "" {
 		port := s.lns[0].Addr().(*net.TCPAddr).Port
-		p, err := s.newPlain("redirect", s.cfg.RedirectAddr, redirectHandler(port))
+		p, err := s.newPlain("redirect", "RedirectAddr", s.cfg.RedirectAddr, redirectHandler(port))
 		if err != nil {
 			return err
 		}
@@ -402,12 +409,14 @@ func (s *Server) Reload() error {
 	return errors.Join(certErr, keyErr)
 }
 
-// fastLogger passes fasthttp's own log lines to slog through a limiter.
+// fastLogger passes fasthttp's own log lines to slog through a limiter:
+// a request fasthttp could not read is logged with its raw bytes, and
+// credentials in them are redacted.
 type fastLogger struct {
 	l       *slog.Logger
 	limiter ratelog.Limiter
 }
 
 func (f *fastLogger) Printf(format string, args ...any) {
-	f.limiter.Log(f.l, slog.LevelWarn, "fasthttp", fmt.Sprintf(format, args...), "from", "fasthttp")
+	f.limiter.Log(f.l, slog.LevelWarn, "fasthttp", httpsyntax.Redact(fmt.Sprintf(format, args...)), "from", "fasthttp")
 }

@@ -4,8 +4,10 @@ package tune
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
+	"syscall"
 )
 
 // listen uses the standard library where tcplisten does not build; the
@@ -13,6 +15,9 @@ import (
 func listen(network, addr string, o Options) (*Listener, error) {
 	ln, err := new(net.ListenConfig).Listen(context.Background(), network, addr)
 	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, &AddrInUseError{Addr: addr, Err: err}
+		}
 		return nil, fmt.Errorf("tune: %w", err)
 	}
 	tcp := ln.(*net.TCPListener)

@@ -24,7 +24,11 @@ func listen(network, addr string, o Options) (*Listener, error) {
 	}
 	ln, err := cfg.NewListener(network, addr)
 	if err != nil {
-		return nil, fmt.Errorf("tune: listen %s %s: %w", network, addr, err)
+		err = fmt.Errorf("tune: listen %s %s: %w", network, addr, err)
+		if Probe(network, addr) != nil { // tcplisten's errors do not wrap the errno
+			return nil, &AddrInUseError{Addr: addr, Err: err}
+		}
+		return nil, err
 	}
 	tcp := ln.(*net.TCPListener)
 	conn, err := setInherited(tcp, o)

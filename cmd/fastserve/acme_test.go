@@ -149,7 +149,7 @@ func TestACMERestartWithoutCA(t *testing.T) {
 	assert.Equal(t, 1, ca.Issued())
 }
 
-// TestACMESharedStorage: two processes on one port (SO_REUSEPORT), the
+// TestACMESharedStorage: two processes on one port (--share-port), the
 // HTTPS and the redirect listener, sharing --acme-storage, started
 // together: one orders, the other waits on the storage lock and loads
 // the certificate; the CA's validation, which the kernel hands to either
@@ -161,8 +161,8 @@ func TestACMESharedStorage(t *testing.T) {
 	ca := pebbletest.Start(t, pebbletest.Options{TLSPort: port, HTTPPort: httpPort})
 	storage := t.TempDir()
 	redirect := fmt.Sprintf("127.0.0.1:%d", httpPort)
-	a := acmeServer(t, ca, port, storage, "--redirect-http", redirect)
-	b := acmeServer(t, ca, port, storage, "--redirect-http", redirect)
+	a := acmeServer(t, ca, port, storage, "--redirect-http", redirect, "--share-port")
+	b := acmeServer(t, ca, port, storage, "--redirect-http", redirect, "--share-port")
 	for _, in := range []*instance{a, b} {
 		waitLogFor(in.proc, `msg="ACME certificate ready" names=\[test.example\]`, acmeTimeout)
 	}

@@ -9,12 +9,16 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fastserve/fastserve/certs"
 )
 
 func TestVersion(t *testing.T) {
@@ -136,7 +140,7 @@ access-log: "-"
 		"log-format":        "log-format: json  # flag --log-format",
 		"keepalive-count":   "keepalive-count: 5  # default",
 		"idle-timeout":      "idle-timeout: 10m20s  # default",
-		"tcp-user-timeout":  "tcp-user-timeout: 0s  # default",
+		"tcp-user-timeout":  "tcp-user-timeout: 1m20s  # default, derived from 0s",
 		"admin":             "admin: 127.0.0.1:9090  # default",
 
 		"proxy-protocol":         "proxy-protocol: true  # config file " + cfg + ":7",
@@ -243,14 +247,20 @@ func TestBadInput(t *testing.T) {
 		{"log format", nil, []string{"--log-format", "xml"},
 			"fastserve: --log-format=xml (flag --log-format): invalid value: want text or json"},
 		{"bad CIDR flag", nil, []string{"--proxy-protocol", "--proxy-protocol-from", "10.0.0.0/33"},
-			"fastserve: --proxy-protocol-from=10.0.0.0/33 (flag --proxy-protocol-from): invalid value: want a CIDR such as 10.0.0.0/8 or an address"},
+			"fastserve: --proxy-protocol-from=10.0.0.0/33 (flag --proxy-protocol-from): invalid value: want a CIDR such as 10.0.0.0/8, an address, or any"},
 		{"bad CIDR in a list", []string{"FASTSERVE_PROXY_PROTOCOL=true", "FASTSERVE_PROXY_PROTOCOL_FROM=10.0.0.0/8,lb.internal"}, nil,
-			"fastserve: --proxy-protocol-from=10.0.0.0/8,lb.internal (environment FASTSERVE_PROXY_PROTOCOL_FROM): invalid value: want a CIDR such as 10.0.0.0/8 or an address"},
+			"fastserve: --proxy-protocol-from=10.0.0.0/8,lb.internal (environment FASTSERVE_PROXY_PROTOCOL_FROM): invalid value: want a CIDR such as 10.0.0.0/8, an address, or any"},
 		{"bad CIDR in the file", nil, []string{"--config", badCIDRFile},
-			"fastserve: --proxy-protocol-from=10.1.2.3/8/8 (config file " + badCIDRFile + ":2): invalid value: want a CIDR such as 10.0.0.0/8 or an address"},
+			"fastserve: --proxy-protocol-from=10.1.2.3/8/8 (config file " + badCIDRFile + ":2): invalid value: want a CIDR such as 10.0.0.0/8, an address, or any"},
 		{"PROXY networks without PROXY protocol", nil, []string{"--proxy-protocol-from", "10.0.0.0/8"},
 			"fastserve: --proxy-protocol-from=10.0.0.0/8 (flag --proxy-protocol-from): takes effect only with --proxy-protocol, which is false (default)"},
-		{"PROXY timeout", nil, []string{"--proxy-protocol", "--proxy-protocol-timeout", "-1s"},
+		{"PROXY protocol without its balancers", nil, []string{"--proxy-protocol"},
+			"fastserve: --proxy-protocol-from= (default): invalid value: must be the load balancers' networks, as CIDR[,CIDR...] (10.0.0.0/8,192.168.1.10), " +
+				"or any to trust every peer (dangerous: a client that reaches the port directly chooses the address it is logged and limited by)"},
+		{"PROXY protocol without its balancers, from the environment", []string{"FASTSERVE_PROXY_PROTOCOL=true"}, nil,
+			"fastserve: --proxy-protocol-from= (default): invalid value: must be the load balancers' networks, as CIDR[,CIDR...] (10.0.0.0/8,192.168.1.10), " +
+				"or any to trust every peer (dangerous: a client that reaches the port directly chooses the address it is logged and limited by)"},
+		{"PROXY timeout", nil, []string{"--proxy-protocol", "--proxy-protocol-from", "10.0.0.0/8", "--proxy-protocol-timeout", "-1s"},
 			"fastserve: --proxy-protocol-timeout=-1s (flag --proxy-protocol-timeout): invalid value: must be 1ms or more, or 0 for 3s"},
 		{"proxy scheme", nil, []string{"--proxy", "ftp://127.0.0.1:9001"},
 			`fastserve: --proxy=ftp://127.0.0.1:9001 (flag --proxy): invalid value: must be an http:// or https:// URL with a host and no path, such as "http://127.0.0.1:9001"`},
@@ -341,9 +351,9 @@ func TestCheckRefusesAddresses(t *testing.T) {
 		want string
 	}{
 		{[]string{"--admin", "127.0.0.1:8443"},
-			`fastserve: --admin=127.0.0.1:8443 (flag --admin): invalid value: must be an address Addr does not listen on too (Addr is ":8443")`},
+			`fastserve: --admin=127.0.0.1:8443 (flag --admin): invalid value: must be an address --addr does not listen on too (--addr is ":8443")`},
 		{[]string{"--addr", "127.0.0.1:9443", "--redirect-http", ":9443"},
-			`fastserve: --redirect-http=:9443 (flag --redirect-http): invalid value: must be an address Addr does not listen on too (Addr is "127.0.0.1:9443")`},
+			`fastserve: --redirect-http=:9443 (flag --redirect-http): invalid value: must be an address --addr does not listen on too (--addr is "127.0.0.1:9443")`},
 		{[]string{"--addr", ":99999"},
 			`fastserve: --addr=:99999 (flag --addr): invalid value: must be host:port with a port from 0 to 65535, such as ":8443" or "127.0.0.1:0"`},
 	} {
@@ -401,6 +411,133 @@ func TestUnknownEnvironment(t *testing.T) {
 	assert.Equal(t, 0, r.code, r.stderr)
 }
 
+// TestEnvironmentTakesEffectOrFails: every FASTSERVE_* variable takes
+// effect or fails naming it (before: FASTSERVE_HELP=1 and an empty
+// FASTSERVE_ROOT were accepted and did nothing). An empty value is an
+// error but where empty is a choice of the setting (FASTSERVE_ADMIN=: no
+// admin listener) and for FASTSERVE_CONFIG (no file).
+func TestEnvironmentTakesEffectOrFails(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		env  string
+		want string // the whole of stderr; empty: accepted
+	}{
+		{"FASTSERVE_HELP=1", "fastserve: environment FASTSERVE_HELP: unknown setting; variables are FASTSERVE_ and a flag's name of 'fastserve serve --help', upper case, _ for -"},
+		{"FASTSERVE_ROOT=", "fastserve: environment FASTSERVE_ROOT: empty: give it a value, or unset it for the default (none)"},
+		{"FASTSERVE_ADDR= ", "fastserve: environment FASTSERVE_ADDR: empty: give it a value, or unset it for the default (:8443)"},
+		{"FASTSERVE_MAX_CONNS=", "fastserve: environment FASTSERVE_MAX_CONNS: empty: give it a value (a whole number), or unset it for the default (0)"},
+		{"FASTSERVE_ACME=", "fastserve: environment FASTSERVE_ACME: empty: give it a value (names separated by commas), or unset it for the default (none)"},
+		{"FASTSERVE_ADMIN=", ""},
+		{"FASTSERVE_CONFIG=", ""},
+	} {
+		r := run(t, childEnv(t, tc.env), "check")
+		if tc.want == "" {
+			assert.Equal(t, 0, r.code, "%s: %s", tc.env, r.stderr)
+			continue
+		}
+		assert.Equal(t, 2, r.code, tc.env)
+		assert.Equal(t, tc.want+"\n", r.stderr, tc.env)
+	}
+	file := writeFile(t, t.TempDir(), "help.yaml", "help: true\n")
+	r := run(t, childEnv(t), "check", "--config", file)
+	assert.Equal(t, 2, r.code)
+	assert.Contains(t, r.stderr, `unknown setting "help"`)
+	r = run(t, childEnv(t, "FASTSERVE_ADMIN="), "check")
+	assert.Contains(t, r.stdout, "admin:   # environment FASTSERVE_ADMIN\n")
+}
+
+// TestErrorsNameFlags: an error about a setting names the settings, not
+// the library fields they set (before: "with KeepIdleBuffers", "without
+// Tune.ReusePort").
+func TestErrorsNameFlags(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--reduce-memory=false", "--idle-park-after", "2s"},
+			"fastserve: --idle-park-after=2s (flag --idle-park-after): invalid value: must be 0 or negative with --reduce-memory=false"},
+		{[]string{"--reuseport=false", "--listeners", "2"},
+			"fastserve: --listeners=2 (flag --listeners): invalid value: must be 1 or 0 without --reuseport (several listeners share one address by SO_REUSEPORT)"},
+	} {
+		r := run(t, childEnv(t), append([]string{"check"}, tc.args...)...)
+		assert.Equal(t, 2, r.code, "%v", tc.args)
+		assert.Equal(t, tc.want+"\n", r.stderr, "%v", tc.args)
+	}
+}
+
+// TestCheckPrintsEffective: check prints the values serve will use where
+// the server derives them from what was given (before: 0 for max-conns,
+// listeners, idle-park-after and tcp-user-timeout), and notes what is
+// valid but takes no effect or surprises.
+func TestCheckPrintsEffective(t *testing.T) {
+	t.Parallel()
+	r := run(t, childEnv(t, "GOMAXPROCS=3"), "check")
+	require.Equal(t, 0, r.code, r.stderr)
+	lines := strings.Split(r.stdout, "\n")
+	assert.Contains(t, lines, "listeners: 3  # default, derived from 0")
+	assert.Contains(t, lines, "idle-park-after: 1s  # default, derived from 0s")
+	assert.Contains(t, lines, "tcp-user-timeout: 1m50s  # default, derived from 0s")
+	assert.Regexp(t, `(?m)^max-conns: [1-9]\d*  # default, derived from 0$`, r.stdout)
+	assert.NotContains(t, r.stdout, "# note:")
+
+	r = run(t, childEnv(t), "check", "--max-conns", "100", "--max-conns-per-ip", "200", "--drain-idle-timeout", "1m", "--listeners", "300")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "# note: a client address may open 200 connections, more than the 100 the server admits in all")
+	assert.Contains(t, r.stdout, "# note: the drain gives an idle connection 1m0s for its next request, longer than the 30s the whole drain may take")
+	assert.Contains(t, r.stdout, "# note: 300 listeners, each with its own socket and accept loop")
+	assert.Contains(t, r.stdout, "\nlisteners: 300  # flag --listeners\n")
+
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
+	r = run(t, childEnv(t), "cert", "--cert-file", certFile, "--key-file", keyFile, "--valid-for", "72h")
+	require.Equal(t, 0, r.code, r.stderr)
+	r = run(t, childEnv(t), "check", "--cert", certFile, "--key", keyFile)
+	require.Equal(t, 0, r.code, "a certificate that ends soon is a note, not an error: %s", r.stderr)
+	assert.Regexp(t, `# note: certificate `+regexp.QuoteMeta(certFile)+` expires on \d{4}-\d\d-\d\dT\S+, within 7 days: renew it`, r.stdout)
+	notes := certNotes([]certs.KeyPair{{CertFile: certFile, KeyFile: keyFile}}, time.Now().Add(100*time.Hour))
+	require.Len(t, notes, 1)
+	assert.Contains(t, notes[0], "certificate "+certFile+" expired on ")
+}
+
+// TestBadValuesExit2: every value the command refuses exits 2, in check
+// and in serve alike, naming the setting (before: an ACME storage that
+// cannot be made passed check and exited serve with 1; an access log
+// that cannot be written passed check).
+func TestBadValuesExit2(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	short := writeFile(t, dir, "short.key", "x")
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		setting string
+	}{
+		{"bad duration", []string{"--idle-timeout", "soon"}, "--idle-timeout"},
+		{"bad port", []string{"--redirect-http", "127.0.0.1:70000"}, "--redirect-http"},
+		{"missing cert file", []string{"--cert", filepath.Join(dir, "none.crt"), "--key", filepath.Join(dir, "none.key")}, "--cert"},
+		{"short ticket key", []string{"--session-ticket-keys", short}, "--session-ticket-keys"},
+		{"missing ticket key", []string{"--session-ticket-keys", filepath.Join(dir, "none.key")}, "--session-ticket-keys"},
+		{"access log directory", []string{"--access-log", filepath.Join(dir, "none", "access.log")}, "--access-log"},
+		{"access log not writable", []string{"--access-log", "/proc/fastserve-access.log"}, "--access-log"},
+		{"ACME storage", []string{"--acme", "example.com", "--acme-storage", "/proc/fastserve-acme"}, "--acme-storage"},
+		{"PROXY protocol", []string{"--proxy-protocol"}, "--proxy-protocol-from"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			for _, command := range []string{"check", "serve"} {
+				args := append([]string{command, "--addr", "127.0.0.1:0", "--admin", "127.0.0.1:0"}, tc.args...)
+				r := run(t, childEnv(t), args...)
+				assert.Equal(t, 2, r.code, "fastserve %s: %s", strings.Join(args, " "), r.stderr)
+				assert.Contains(t, r.stderr, "fastserve: "+tc.setting+"=", command)
+				assert.NotContains(t, r.stderr, "serving HTTPS", command)
+			}
+		})
+	}
+	_, err := os.Stat("/proc/fastserve-acme")
+	assert.ErrorIs(t, err, os.ErrNotExist)
+}
+
 // TestRootUnderProxyRefused: --root with a proxy route for "/" would serve
 // nothing (the route takes every request): check refuses it, naming both.
 func TestRootUnderProxyRefused(t *testing.T) {
@@ -412,6 +549,21 @@ func TestRootUnderProxyRefused(t *testing.T) {
 	file := writeFile(t, t.TempDir(), "routes.yaml", "routes:\n  - path: /api/\n    proxy: http://127.0.0.1:9001\n")
 	r = run(t, childEnv(t), "check", "--root", root, "--config", file)
 	assert.Equal(t, 0, r.code, "files serve what the routes do not: %s", r.stderr)
+}
+
+// TestProxyProtocolFromAny: --proxy-protocol-from any trusts every peer,
+// as the one way to ask for it (before: an empty list did, silently);
+// check says what it means, and serve starts with a warning.
+func TestProxyProtocolFromAny(t *testing.T) {
+	t.Parallel()
+	r := run(t, childEnv(t), "check", "--proxy-protocol", "--proxy-protocol-from", "any")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "proxy-protocol-from: any  # flag --proxy-protocol-from\n")
+	assert.Contains(t, r.stdout, "# note: every peer may send a PROXY header")
+	in := serve(t, childEnv(t, "FASTSERVE_PROXY_PROTOCOL=true", "FASTSERVE_PROXY_PROTOCOL_FROM=any"), "serve")
+	in.waitLog(`level=WARN msg="every peer may send a PROXY header`, 0)
+	in.signal(15)
+	assert.Equal(t, 0, in.wait(exitTimeout))
 }
 
 // TestCheckAccessLogDirectory: check refuses an access log in a directory

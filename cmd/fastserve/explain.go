@@ -11,6 +11,7 @@ import (
 
 	"github.com/fastserve/fastserve/internal/field"
 	"github.com/fastserve/fastserve/server"
+	"github.com/fastserve/fastserve/tune"
 )
 
 // explain rewrites the library's errors about configs.Server or
@@ -34,8 +35,16 @@ func (s *settings) explain(err error, of string) error {
 			lines = append(lines, e)
 			continue
 		}
+		if s.unset[r.name] {
+			continue // its refused value is reported already
+		}
 		v := s.flags.Lookup(r.name).Value.String()
-		if s.value(r.name).Kind() == reflect.Slice {
+		var inUse *tune.AddrInUseError
+		if errors.As(ce.Err, &inUse) {
+			lines = append(lines, fmt.Errorf("--%s=%s%s: %s", r.name, v, s.from(r.name), inUseAdvice(r.name, v)))
+			continue
+		}
+		if sv := s.value(r.name); sv.Kind() == reflect.Slice && sv.Len() > 0 {
 			v = fmt.Sprint(ce.Value) // the one value at fault
 		}
 		if ce.Allowed == "" || errors.Is(ce.Err, errors.ErrUnsupported) {
@@ -43,12 +52,46 @@ func (s *settings) explain(err error, of string) error {
 			if cause == nil || errors.Is(ce.Err, errors.ErrUnsupported) {
 				cause = e
 			}
-			lines = append(lines, fmt.Errorf("--%s=%s%s: %v", r.name, v, s.from(r.name), cause))
+			lines = append(lines, fmt.Errorf("--%s=%s%s: %s", r.name, v, s.from(r.name), flagWords(cause.Error(), of)))
 			continue
 		}
-		lines = append(lines, fmt.Errorf("--%s=%s%s: invalid value: must be %s", r.name, v, s.from(r.name), ce.Allowed))
+		allowed := ce.Allowed
+		if r.allowed != "" {
+			allowed = r.allowed
+		}
+		lines = append(lines, fmt.Errorf("--%s=%s%s: invalid value: must be %s", r.name, v, s.from(r.name), flagWords(allowed, of)))
 	}
 	return errors.Join(lines...)
+}
+
+// inUseAdvice says what to do when the listener of the setting name
+// cannot bind addr, which a socket listens on already.
+func inUseAdvice(name, addr string) string {
+	msg := "address " + addr + " in use by another process"
+	if name == "admin" {
+		return msg + "; an admin listener is never shared: give each process its own --admin"
+	}
+	return msg + "; to replace the running server, start both with --handover PATH; " +
+		"to serve one address from several processes on purpose, give every one --share-port (same user only)"
+}
+
+// flagWords rewrites the names of configs.Server or configs.Proxy fields
+// (of is "Server" or "Proxy") in a library's message as the settings that
+// set them: "0 or negative with KeepIdleBuffers" says "with
+// --reduce-memory=false". A field the command does not set keeps its name.
+func flagWords(msg, of string) string {
+	for _, r := range table {
+		name, ok := strings.CutPrefix(r.field, of+".")
+		if !ok || r.setter != nil || strings.Contains(name, "[]") {
+			continue
+		}
+		flag := "--" + r.name
+		if r.conv != nil && reflect.ValueOf(r.conv).Pointer() == reflect.ValueOf(not).Pointer() {
+			flag += "=false"
+		}
+		msg = regexp.MustCompile(`\b`+regexp.QuoteMeta(name)+`\b`).ReplaceAllLiteralString(msg, flag)
+	}
+	return msg
 }
 
 var listIndex = regexp.MustCompile(`\[\d+\]`)
@@ -111,9 +154,11 @@ func wantOf(f *pflag.Flag) string {
 	case "bool":
 		return "true or false"
 	case "networks":
-		return "a CIDR such as 10.0.0.0/8 or an address"
+		return "a CIDR such as 10.0.0.0/8, an address, or any"
 	case "stringSlice":
 		return "names separated by commas"
+	case "string", "stringArray":
+		return "a value"
 	}
 	return "a " + f.Value.Type()
 }

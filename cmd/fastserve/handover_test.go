@@ -4,6 +4,8 @@ package main
 
 import (
 	"context"
+	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -120,4 +122,31 @@ func TestHandoverUnderWrk(t *testing.T) {
 	assert.Positive(t, n)
 	assert.NotContains(t, out, "Socket errors", "connect/read/write/timeout errors")
 	assert.NotContains(t, out, "Non-2xx")
+}
+
+// TestHandoverSocketRemoved: the hand-over socket file goes with the
+// process that made it (before: left behind at exit), but not with one
+// that handed its sockets over, whose successor's file is at the path.
+func TestHandoverSocketRemoved(t *testing.T) {
+	t.Parallel()
+	sock := filepath.Join(t.TempDir(), "handover.sock")
+	args := []string{"serve", "--handover", sock, "--addr", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--drain-idle-timeout", "200ms"}
+	a := started(start(t, childEnv(t), args...))
+	require.True(t, eventually(logTimeout, func() bool { _, err := os.Lstat(sock); return err == nil }), "the socket file is made")
+	b := started(start(t, childEnv(t), args...))
+	a.waitLog(`handed the listeners over; draining`, 0)
+	require.Equal(t, 0, a.wait(exitTimeout))
+	b.waitLog(`took the listeners over`, 0)
+	require.True(t, eventually(logTimeout, func() bool {
+		c, err := net.Dial("unix", sock)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}), "the successor's socket file is at the path")
+
+	b.signal(15)
+	require.Equal(t, 0, b.wait(exitTimeout))
+	_, err := os.Lstat(sock)
+	assert.ErrorIs(t, err, os.ErrNotExist, "the socket file is gone with the process that made it")
 }

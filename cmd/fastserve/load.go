@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -23,11 +24,12 @@ type fileRoute struct {
 func (s *settings) load(fs *pflag.FlagSet, lookupEnv func(string) (string, bool)) error {
 	s.flags = fs
 	s.source = map[string]string{}
+	s.unset = map[string]bool{}
 	fs.Visit(func(f *pflag.Flag) { s.source[f.Name] = "flag --" + f.Name })
 
 	var errs []error
 	fs.VisitAll(func(f *pflag.Flag) {
-		if f.Changed || f.Name == "config" {
+		if f.Changed || !isSetting(f.Name) {
 			return
 		}
 		name := envName(f.Name)
@@ -36,6 +38,15 @@ func (s *settings) load(fs *pflag.FlagSet, lookupEnv func(string) (string, bool)
 			return
 		}
 		src := "environment " + name
+		if strings.TrimSpace(v) == "" && !row(f.Name).emptyIsNone {
+			give := "give it a value"
+			if want := wantOf(f); want != "a value" {
+				give += " (" + want + ")"
+			}
+			errs = append(errs, fmt.Errorf("%s: empty: %s, or unset it for the default (%s)", src, give, defaultOf(f)))
+			s.unset[f.Name] = true
+			return
+		}
 		vals := []string{v}
 		if t := f.Value.Type(); t == "stringArray" || t == "stringSlice" {
 			vals = strings.Split(v, ",")
@@ -43,6 +54,7 @@ func (s *settings) load(fs *pflag.FlagSet, lookupEnv func(string) (string, bool)
 		for _, v := range vals {
 			if err := f.Value.Set(strings.TrimSpace(v)); err != nil {
 				errs = append(errs, badValue(f, v, src, err))
+				s.unset[f.Name] = true
 				return
 			}
 		}
@@ -66,8 +78,12 @@ var environ = os.Environ
 // setting, as an unknown config file key is: a misspelt variable would
 // otherwise be ignored in silence.
 func unknownEnv(fs *pflag.FlagSet, env []string) []error {
-	known := map[string]bool{}
-	fs.VisitAll(func(f *pflag.Flag) { known[envName(f.Name)] = true })
+	known := map[string]bool{envName("config"): true}
+	fs.VisitAll(func(f *pflag.Flag) {
+		if isSetting(f.Name) {
+			known[envName(f.Name)] = true
+		}
+	})
 	var errs []error
 	for _, kv := range env {
 		name, _, _ := strings.Cut(kv, "=")
@@ -90,6 +106,9 @@ func closest(fs *pflag.FlagSet, name string) string {
 	name = strings.TrimPrefix(name, "FASTSERVE_")
 	best, bestScore := "", 0
 	fs.VisitAll(func(f *pflag.Flag) {
+		if !isSetting(f.Name) {
+			return
+		}
 		v := strings.TrimPrefix(envName(f.Name), "FASTSERVE_")
 		score := 0
 		for i := 0; i < min(len(v), len(name)); i++ {
@@ -102,6 +121,20 @@ func closest(fs *pflag.FlagSet, name string) string {
 		}
 	})
 	return best
+}
+
+// isSetting reports whether the flag name is a setting of table: not
+// --config, nor cobra's --help, which no variable or file key may set.
+func isSetting(name string) bool {
+	return slices.ContainsFunc(table, func(r setting) bool { return r.name == name })
+}
+
+// defaultOf says what a setting's default is, for an error message.
+func defaultOf(f *pflag.Flag) string {
+	if f.DefValue == "" || f.DefValue == "[]" {
+		return "none"
+	}
+	return f.DefValue
 }
 
 func envName(flag string) string {
@@ -141,7 +174,7 @@ func (s *settings) loadFile(fs *pflag.FlagSet) []error {
 			continue
 		}
 		f := fs.Lookup(k.Value)
-		if f == nil || k.Value == "config" {
+		if f == nil || !isSetting(k.Value) {
 			msg := fmt.Sprintf("%s: unknown setting %q", src, k.Value)
 			if alt := strings.ReplaceAll(strings.ToLower(k.Value), "_", "-"); alt != k.Value && fs.Lookup(alt) != nil {
 				msg += fmt.Sprintf(" (did you mean %q?)", alt)
@@ -172,6 +205,7 @@ func (s *settings) loadFile(fs *pflag.FlagSet) []error {
 		for _, val := range vals {
 			if err := f.Value.Set(val); err != nil {
 				errs = append(errs, badValue(f, val, src, err))
+				s.unset[f.Name] = true
 				break
 			}
 		}
@@ -245,6 +279,9 @@ func isList(f *pflag.Flag) bool {
 type networks []netip.Prefix
 
 func (n *networks) String() string {
+	if slices.Equal(*n, anyNetwork) {
+		return "any"
+	}
 	parts := make([]string, len(*n))
 	for i, p := range *n {
 		parts[i] = p.String()
@@ -252,12 +289,19 @@ func (n *networks) String() string {
 	return strings.Join(parts, ",")
 }
 
-// Set adds the networks in v, all or none.
+// anyNetwork is every address, IPv4 and IPv6: "any".
+var anyNetwork = networks{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}
+
+// Set adds the networks in v, all or none; "any" is every address.
 func (n *networks) Set(v string) error {
 	var add []netip.Prefix
 	for _, part := range strings.Split(v, ",") {
 		part = strings.TrimSpace(part)
 		if part == "" {
+			continue
+		}
+		if part == "any" {
+			add = append(add, anyNetwork...)
 			continue
 		}
 		p, err := netip.ParsePrefix(part)

@@ -252,9 +252,11 @@ func newCheck(stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			for _, n := range cfg.Server.Notes() {
+			notes := append(cfg.Server.Notes(), certNotes(cfg.Server.TLS.Certificates, time.Now())...)
+			for _, n := range notes {
 				fmt.Fprintln(stdout, "# note: "+n)
 			}
+			derived := s.derived(cfg)
 			for _, r := range s.routes {
 				fmt.Fprintf(stdout, "route: %s -> %s  # %s\n", r.route.Path, strings.Join(r.route.Upstreams, ","), r.src)
 			}
@@ -266,7 +268,11 @@ func newCheck(stdout io.Writer) *cobra.Command {
 				if src == "" {
 					src = "default"
 				}
-				fmt.Fprintf(stdout, "%s: %s  # %s\n", f.Name, f.Value.String(), src)
+				v := f.Value.String()
+				if d, ok := derived[f.Name]; ok {
+					v, src = d, src+", derived from "+v
+				}
+				fmt.Fprintf(stdout, "%s: %s  # %s\n", f.Name, v, src)
 			})
 			fmt.Fprintln(stdout, "# settings are valid")
 			return nil

@@ -2,6 +2,8 @@ package main
 
 import (
 	"crypto/tls"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -27,6 +29,7 @@ type settings struct {
 	values map[string]any    // by setting name, a *T of the setting's type
 	routes []fileRoute       // from the config file's routes: key
 	source map[string]string // where each setting that is not a default came from
+	unset  map[string]bool   // settings whose value from the environment or file was refused: their other errors are noise
 }
 
 // A setting is a row of table: a flag, a FASTSERVE_* variable and a config
@@ -53,6 +56,13 @@ type setting struct {
 	conv   any // func(T) V: the value as field takes it, if not as it is
 	setter any // func(*configs, T): sets field itself, where that is more than one assignment
 	valid  any // func(T) (want string): what the value must be, if it is not
+	// allowed is what the setting takes, in the command's words, for an
+	// error about field whose library wording would not do (empty: the
+	// library's).
+	allowed string
+	// emptyIsNone: an empty value is one of the setting's choices (none),
+	// not its default, so an empty FASTSERVE_* variable may give it.
+	emptyIsNone bool
 }
 
 // A row of table starts with the constructor of its type, which is its
@@ -101,6 +111,8 @@ func (r setting) by(setter any) setting        { r.setter = setter; return r }
 func (r setting) wants(valid any) setting      { r.valid = valid; return r }
 func (r setting) requires(name string) setting { r.needs = name; return r }
 func (r setting) orRoutes() setting            { r.routesToo = true; return r }
+func (r setting) allows(what string) setting   { r.allowed = what; return r }
+func (r setting) orNone() setting              { r.emptyIsNone = true; return r }
 
 // tuned are the tune package's defaults, the TCP settings' defaults.
 var tuned = tune.Default()
@@ -130,7 +142,7 @@ var table = []setting{
 	text("acme-ca-root", "", "PEM file of roots to trust for the ACME CA's own HTTPS, in place of the system's (a private CA such as step-ca)").
 		sets("Server.ACME.CARootFile").requires("acme"),
 	text("acme-storage", certs.DefaultACMEStorage(), "directory of the ACME account, keys, certificates and locks; processes sharing it obtain each certificate once").
-		sets("Server.ACME.Storage").requires("acme"),
+		sets("Server.ACME.Storage").requires("acme").wants(creatableDir),
 
 	boolean("keepalive", true, "TCP keep-alive on client connections").sets("Server.Tune.DisableKeepAlive").by(keepAlive),
 	duration("keepalive-idle", tuned.KeepAlive.Idle, "idle time before the first keep-alive probe (whole seconds)").
@@ -142,6 +154,8 @@ var table = []setting{
 	duration("tcp-user-timeout", tuned.UserTimeout, "TCP_USER_TIMEOUT: how long sent data may stay unacknowledged (0 = keepalive idle + interval x count; negative = off)").
 		sets("Server.Tune.UserTimeout"),
 	boolean("reuseport", tuned.ReusePort, "SO_REUSEPORT, for hand-over to a new process and several listeners").sets("Server.Tune.ReusePort"),
+	boolean("share-port", false, "join the listeners another process has on --addr and --redirect-http (SO_REUSEPORT: the kernel spreads connections over both), for deliberate multi-process serving; off, an address in use is refused (to replace a running server, use --handover)").
+		sets("Server.SharePort").requires("reuseport"),
 	boolean("defer-accept", tuned.DeferAccept, "TCP_DEFER_ACCEPT: accept a connection once its first bytes arrive").sets("Server.Tune.DeferAccept"),
 	boolean("fastopen", tuned.FastOpen, "TCP Fast Open (needs net.ipv4.tcp_fastopen with bit 0x2)").sets("Server.Tune.FastOpen"),
 	integer("backlog", tuned.Backlog, "accept queue length (0 = net.core.somaxconn)").sets("Server.Tune.Backlog"),
@@ -166,8 +180,9 @@ var table = []setting{
 
 	boolean("proxy-protocol", false, "read a PROXY protocol v1/v2 header from the load balancer before TLS: its client address is the one logged, limited and shown").
 		sets("Server.ProxyProtocol"),
-	cidrList("proxy-protocol-from", "networks of the balancers that must send a PROXY header, as `CIDR[,CIDR...]`; other peers are direct clients (empty = every peer must send one)").
-		sets("Server.ProxyProtocolFrom").requires("proxy-protocol"),
+	cidrList("proxy-protocol-from", "networks of the balancers that must send a PROXY header, as `CIDR[,CIDR...]`, required with --proxy-protocol; other peers are direct clients; any: every peer must send one (dangerous: a client that reaches the port directly chooses its address)").
+		sets("Server.ProxyProtocolFrom").requires("proxy-protocol").
+		allows("the load balancers' networks, as CIDR[,CIDR...] (10.0.0.0/8,192.168.1.10), or any to trust every peer (dangerous: a client that reaches the port directly chooses the address it is logged and limited by)"),
 	duration("proxy-protocol-timeout", server.DefaultProxyProtocolTimeout, "bound on reading the PROXY header").
 		sets("Server.ProxyProtocolTimeout").requires("proxy-protocol"),
 
@@ -186,7 +201,7 @@ var table = []setting{
 	duration("hsts", 0, "Strict-Transport-Security max-age, such as 8760h (0 = none)").sets("Server.HSTS"),
 	text("access-log", "", "access log file, or - for standard output (empty = none); reopened on SIGHUP").wants(logPath),
 	text("access-log-format", "combined", "access log format: combined or json").sets("Server.AccessLogFormat").requires("access-log"),
-	text("admin", "127.0.0.1:9090", "host:port of the admin listener: /metrics, /healthz, /readyz, /debug/conns (empty = none)").sets("Server.AdminAddr"),
+	text("admin", "127.0.0.1:9090", "host:port of the admin listener: /metrics, /healthz, /readyz, /debug/conns (empty = none)").sets("Server.AdminAddr").orNone(),
 	boolean("admin-profiles", false, "serve Go's profiles at /debug/pprof/ on the admin listener (off: they show memory and cost CPU)").
 		sets("Server.AdminProfiles").requires("admin"),
 	text("log-format", "text", "log format: text or json").wants(oneOf("text", "json")),
@@ -266,9 +281,21 @@ func logPath(v string) string {
 	if v == "" || v == "-" {
 		return ""
 	}
+	const want = "a file in an existing directory, or - for standard output"
 	if fi, err := os.Stat(filepath.Dir(v)); err != nil || !fi.IsDir() {
-		return "a file in an existing directory, or - for standard output"
+		return want
 	}
+	// Open it as serve does (appending), or make it and take it back.
+	f, err := os.OpenFile(v, os.O_WRONLY|os.O_APPEND, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		if f, err = os.OpenFile(v, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644); err == nil {
+			defer os.Remove(v)
+		}
+	}
+	if err != nil {
+		return "a file this user can write, in an existing directory, or - for standard output"
+	}
+	f.Close()
 	return ""
 }
 

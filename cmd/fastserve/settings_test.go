@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/netip"
 	"reflect"
 	"slices"
 	"strings"
@@ -159,6 +160,7 @@ var requirements = map[string]string{
 	"proxy-body-buffer-bytes": "proxy",
 	"proxy-body-temp-dir":     "proxy",
 	"proxy-max-header-bytes":  "proxy",
+	"share-port":              "reuseport",
 }
 
 // TestEveryRequirementIsChecked: each setting of the table that requires
@@ -295,4 +297,50 @@ func fieldType(t reflect.Type, path string) (ft reflect.Type, list bool, err err
 		}
 	}
 	return t, list, nil
+}
+
+// TestNetworksAny: "any" is every IPv4 and IPv6 address, and prints back
+// as any; beside networks it adds to them.
+func TestNetworksAny(t *testing.T) {
+	var n networks
+	require.NoError(t, n.Set("any"))
+	assert.Equal(t, "any", n.String())
+	assert.Equal(t, networks{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}, n)
+	var m networks
+	require.NoError(t, m.Set("10.0.0.0/8,any"))
+	assert.Equal(t, "10.0.0.0/8,0.0.0.0/0,::/0", m.String())
+	assert.Error(t, new(networks).Set("anywhere"))
+}
+
+// TestProxyProtocolNeedsItsBalancers: the settings with --proxy-protocol
+// and no --proxy-protocol-from are refused, naming the setting and what
+// it takes (before: every peer was trusted to say who the client is).
+func TestProxyProtocolNeedsItsBalancers(t *testing.T) {
+	for _, tc := range []struct {
+		from string
+		want string // in the error; empty: valid
+	}{
+		{"", "--proxy-protocol-from= (default): invalid value: must be the load balancers' networks, as CIDR[,CIDR...]"},
+		{"any", ""},
+		{"10.0.0.0/8", ""},
+	} {
+		s := &settings{}
+		fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+		s.register(fs)
+		args := []string{"--proxy-protocol"}
+		if tc.from != "" {
+			args = append(args, "--proxy-protocol-from", tc.from)
+		}
+		require.NoError(t, fs.Parse(args))
+		require.NoError(t, s.load(fs, func(string) (string, bool) { return "", false }))
+		c, err := s.build()
+		require.NoError(t, err)
+		err = s.explain(c.Server.Validate(), "Server")
+		if tc.want == "" {
+			assert.NoError(t, err, "--proxy-protocol-from %q", tc.from)
+			continue
+		}
+		assert.ErrorContains(t, err, tc.want)
+		assert.Contains(t, err.Error(), "or any to trust every peer")
+	}
 }

@@ -289,6 +289,12 @@ func TestSecondSignal(t *testing.T) {
 	assert.Equal(t, 0, in.wait(exitTimeout))
 	t.Logf("exited %v after the second signal", time.Since(t0))
 	assert.Contains(t, in.log(), "second signal: closing every connection now")
+	// The cut reports how long the drain ran, not the second Shutdown's own
+	// moment (before: after=0s).
+	m := in.waitLog(`msg="drain out of time: connections cut" cut=1 after=(\S+)`, 0)
+	after, err := time.ParseDuration(m[1])
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, after, 200*time.Millisecond, "the drain ran at least the pause before the second signal")
 }
 
 // silentUpstream accepts connections on 127.0.0.1:0 and reads from them,

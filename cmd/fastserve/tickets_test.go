@@ -43,7 +43,7 @@ func TestSessionTicketKeysAcrossProcesses(t *testing.T) {
 	for _, shared := range []bool{true, false} {
 		t.Run(fmt.Sprintf("shared=%v", shared), func(t *testing.T) {
 			args := func(name string) []string {
-				a := []string{"serve", "--cert", certFile, "--key", keyFile, "--root", root(name), "--drain-idle-timeout", "200ms"}
+				a := []string{"serve", "--share-port", "--cert", certFile, "--key", keyFile, "--root", root(name), "--drain-idle-timeout", "200ms"}
 				if shared {
 					a = append(a, "--session-ticket-keys", key)
 				}
