@@ -60,7 +60,9 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, r *proxyRoute) {
 		p.errLog.Log(p.log, slog.LevelError, "request body not buffered", "request body not buffered", "dir", p.cfg.BodyTempDir, "err", se.err)
 		ctx.Error("Internal Server Error\n", fasthttp.StatusInternalServerError)
 		// The rest of the body is read and dropped (the server bounds it),
-		// so that the client reads the answer rather than a reset.
+		// so that the client reads the answer rather than a reset; the
+		// part spooled gives its space back first, not after the drain.
+		sc.file.close()
 		if _, err := io.Copy(io.Discard, ctx.RequestBodyStream()); err != nil {
 			ctx.SetConnectionClose()
 		}

@@ -35,6 +35,10 @@ var errClientGone = errors.New("proxy: the client closed its connection")
 // a length, streams.
 const smallBody = 16 << 10
 
+// errUnasked101 is a 101 Switching Protocols to a request that asked for
+// no upgrade: a protocol error (502), and the connection goes.
+var errUnasked101 = errors.New("proxy: 101 Switching Protocols to a request that asked for no upgrade")
+
 // maxInterim bounds the 1xx answers read before the final one.
 const maxInterim = 8
 
@@ -55,6 +59,10 @@ func (p *Proxy) roundTrip(ctx *fasthttp.RequestCtx, u *upstream, req *fasthttp.R
 	resp.Reset()
 	req.URI().DisablePathNormalizing = true
 	cc, err := hc.AcquireConn(0, req.ConnectionClose())
+	for tries := 0; err == nil && tries < maxStale && timedOf(cc.Conn()).stale(); tries++ {
+		hc.CloseConn(cc)
+		cc, err = hc.AcquireConn(0, req.ConnectionClose())
+	}
 	if err != nil {
 		return err
 	}
@@ -93,7 +101,7 @@ func (p *Proxy) roundTrip(ctx *fasthttp.RequestCtx, u *upstream, req *fasthttp.R
 		return fail(err)
 	}
 	st, size := resp.Header.StatusCode(), resp.Header.ContentLength()
-	closeConn := req.ConnectionClose() || resp.ConnectionClose() || st == fasthttp.StatusSwitchingProtocols
+	closeConn := req.ConnectionClose() || resp.ConnectionClose()
 	switch {
 	case resp.SkipBody || st < 200 || st == fasthttp.StatusNoContent || st == fasthttp.StatusNotModified || size == 0:
 	case size > 0 && size <= smallBody:
@@ -111,10 +119,14 @@ func (p *Proxy) roundTrip(ctx *fasthttp.RequestCtx, u *upstream, req *fasthttp.R
 		_ = b.from.ReadBody(br, 0) // only sets the stream up
 		b.r, b.conn = b.from.BodyStream(), tc
 		b.release = func(discard bool) {
+			// Bytes past the body's end belong to no answer: the
+			// connection is out of step, and goes.
+			extra := br.Buffered() > 0
 			hc.ReleaseReader(br)
-			if discard || closeConn || size == -2 { // -2: the body ends with the connection
+			if discard || closeConn || extra || size == -2 { // -2: the body ends with the connection
 				hc.CloseConn(cc)
 			} else {
+				tc.reused = true
 				hc.ReleaseConn(cc)
 			}
 		}
@@ -122,13 +134,34 @@ func (p *Proxy) roundTrip(ctx *fasthttp.RequestCtx, u *upstream, req *fasthttp.R
 		return nil
 	}
 	tc.unwatch()
+	closeConn = closeConn || br.Buffered() > 0 // bytes past the answer: out of step
 	hc.ReleaseReader(br)
 	if closeConn {
 		hc.CloseConn(cc)
 	} else {
+		tc.reused = true
 		hc.ReleaseConn(cc)
 	}
 	return nil
+}
+
+// maxStale bounds the pooled connections a request closes as out of step
+// before it takes whatever AcquireConn gives.
+const maxStale = 4
+
+// stale reports whether a connection back from the pool has bytes or an
+// EOF waiting: sent after the answer it carried last (a body to a HEAD,
+// 204 or 304, bytes past a Content-Length), they would be read as the
+// next request's answer, another client's, as nginx guards against by
+// closing a pooled connection that turns readable. A connection never
+// used is not looked at: a TLS 1.3 upstream's session tickets wait there
+// until the first answer is read.
+func (c *timedConn) stale() bool {
+	if !c.reused {
+		return false
+	}
+	unread, err := tune.Unread(c.Conn)
+	return unread || (err != nil && !errors.Is(err, errors.ErrUnsupported))
 }
 
 // readHead reads an answer's head into h, past any 1xx interim answers
@@ -138,7 +171,11 @@ func readHead(h *fasthttp.ResponseHeader, br *bufio.Reader) error {
 		if err := h.Read(br); err != nil {
 			return err
 		}
-		if st := h.StatusCode(); st >= 200 || st == fasthttp.StatusSwitchingProtocols {
+		if st := h.StatusCode(); st == fasthttp.StatusSwitchingProtocols {
+			// The proxy asks for no upgrade (Upgrade is hop-by-hop): a
+			// 101 relayed would make a front proxy tunnel what follows.
+			return errUnasked101
+		} else if st >= 200 {
 			return nil
 		}
 	}

@@ -179,6 +179,7 @@ type timedConn struct {
 	read, write     time.Duration
 	readAt, writeAt time.Time // the deadlines on the socket
 	set             *connSet  // where the connection is recorded while open
+	reused          bool      // back in the pool after a whole answer (stale looks)
 
 	// While a request waits on the connection: its client, and how to
 	// tell it is gone (watch, watchedRead); gone once it is.

@@ -90,6 +90,21 @@ func PeerClosed(c net.Conn) (bool, error) {
 	return false, nil
 }
 
+// Unread reports whether bytes, or the peer's FIN, wait to be read on the
+// socket under c, without consuming them: one recv(MSG_PEEK|MSG_DONTWAIT).
+// A client of a keep-alive pool asks it before it reuses an idle
+// connection: bytes there were sent after the answer they should have
+// been part of, and would be read as the next request's answer. It
+// reaches the socket as Inspect does; on platforms other than Linux it
+// returns an error that wraps errors.ErrUnsupported.
+func Unread(c net.Conn) (bool, error) {
+	rc, err := rawConn(c)
+	if err != nil {
+		return false, err
+	}
+	return peek(rc)
+}
+
 // The TCP states after the peer's FIN or reset (include/net/tcp_states.h).
 const (
 	stateTimeWait  TCPState = 6

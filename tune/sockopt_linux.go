@@ -203,6 +203,33 @@ func tcpState(rc syscall.RawConn) (TCPState, error) {
 	return st, gerr
 }
 
+// peek is Unread's recv: data or EOF (0 bytes) is unread; EAGAIN is none.
+func peek(rc syscall.RawConn) (bool, error) {
+	var unread bool
+	var perr error
+	err := rc.Control(func(fd uintptr) {
+		var b [1]byte
+		for {
+			n, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+			switch {
+			case err == unix.EINTR:
+				continue
+			case err == unix.EAGAIN:
+			case err != nil:
+				perr = fmt.Errorf("tune: recv MSG_PEEK: %w", err)
+				unread = true // a reset: no more use than an EOF
+			default:
+				unread = n >= 0
+			}
+			return
+		}
+	})
+	if err != nil {
+		return false, fmt.Errorf("tune: %w", err)
+	}
+	return unread, perr
+}
+
 // tcpiOptSynData is TCPI_OPT_SYN_DATA from include/uapi/linux/tcp.h, which
 // golang.org/x/sys/unix does not define.
 const tcpiOptSynData = 0x20

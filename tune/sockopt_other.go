@@ -73,6 +73,10 @@ func tcpState(syscall.RawConn) (TCPState, error) {
 	return 0, &OptionError{Field: "PeerClosed", Allowed: "on " + runtime.GOOS, Err: errors.ErrUnsupported}
 }
 
+func peek(syscall.RawConn) (bool, error) {
+	return false, &OptionError{Field: "Unread", Allowed: "on " + runtime.GOOS, Err: errors.ErrUnsupported}
+}
+
 // userTimeoutSupported: there is no TCP_USER_TIMEOUT here, so none is
 // derived from KeepAlive.
 const userTimeoutSupported = false
