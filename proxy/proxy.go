@@ -158,7 +158,8 @@ type Route struct {
 	// Path is a prefix of the request's path, such as "/api/", or "/" for
 	// every path. It is matched against the normalized path (no "..", no
 	// percent-encoding); the request URI goes upstream as the client sent
-	// it.
+	// it, so a request whose raw path an upstream could resolve otherwise
+	// (an encoded slash, a dot segment, "..;") is refused with 400.
 	Path string
 
 	// Upstreams are the URLs of the servers that share the route's
@@ -287,6 +288,10 @@ func (p *Proxy) Abort() {
 func (p *Proxy) Handler(next fasthttp.RequestHandler) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
 		if r := p.route(ctx.Path()); r != nil {
+			if ambiguous(ctx.URI().PathOriginal()) {
+				ctx.Error("Bad Request: ambiguous path\n", fasthttp.StatusBadRequest)
+				return
+			}
 			p.serve(ctx, r)
 			return
 		}

@@ -383,16 +383,18 @@ func TestProxyRoutes(t *testing.T) {
 		{"/api/v2", "from api"},
 		{"/api", "next"},
 		{"/", "next"},
-		{"/static/../api/x", "from api"}, // matched as normalized
-		{"/api/../etc", "next"},
+		{"/api/../etc", "next"}, // matched as normalized: no route takes /etc
 	} {
 		_, resp, body := proxyExchange(t, ts, "GET "+tc.path+" HTTP/1.1\r\nHost: localhost\r\n\r\n")
 		assert.Equal(t, http.StatusOK, resp.StatusCode, tc.path)
 		assert.Equal(t, tc.want, body, tc.path)
 	}
-	assert.Len(t, api.Seen(), 4)
+	// A route would take it as normalized, but its upstream would get
+	// the dot segment: refused (TestAmbiguousPathsRefused).
+	_, resp, _ := proxyExchange(t, ts, "GET /static/../api/x HTTP/1.1\r\nHost: localhost\r\n\r\n")
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	assert.Len(t, api.Seen(), 3)
 	assert.Len(t, v2.Seen(), 1)
-	assert.Equal(t, "/static/../api/x", api.Seen()[3].URI, "sent as the client sent it")
 }
 
 func TestProxyRetry(t *testing.T) {

@@ -1,0 +1,50 @@
+package proxy_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/fastserve/fastserve/proxy"
+)
+
+// TestAmbiguousPathsRefused: routes are chosen on the normalized path,
+// while the request URI goes upstream as the client sent it; a path whose
+// raw bytes an upstream may resolve otherwise (an encoded slash or
+// backslash, a dot segment, plain, encoded or hidden behind Tomcat's ";"
+// parameters) is 400, and reaches no upstream (before: /api/..%2fup/x was
+// routed to /up/'s upstream, which got the raw bytes, and
+// /up/..;/..;/api/secret reached /up/'s upstream, where Tomcat resolves
+// it to /api/secret). Unambiguous escapes and any query go through.
+func TestAmbiguousPathsRefused(t *testing.T) {
+	api := newRawUpstream(t, ok("api"))
+	up := newRawUpstream(t, ok("up"))
+	p := newProxy(t, proxy.Config{Routes: []proxy.Route{
+		{Path: "/api/", Upstreams: []string{api.URL()}},
+		{Path: "/up/", Upstreams: []string{up.URL()}},
+	}})
+	ts := startProxy(t, p)
+	for _, path := range []string{
+		"/api/..%2fup/x", "/api/..%2Fup/x", "/up/..;/..;/api/secret", "/up/..;x/api", "/api/%2e%2e/up/x",
+		"/api/.%2E/up/x", "/api/../up/x", "/api/./x", "/api/..%5cup", "/api/..\\up", "/api/a%2fb",
+		"/api/x/..", "/api/%00", "/up/;/../api/",
+	} {
+		head, _, _ := proxyExchange(t, ts, "GET "+path+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		assert.Contains(t, head, "HTTP/1.1 400 ", path)
+	}
+	assert.Empty(t, up.Seen(), "no ambiguous path reached an upstream")
+	assert.Empty(t, api.Seen(), "no ambiguous path reached an upstream")
+
+	for path, want := range map[string]string{
+		"/api/v1/x?q=..%2f../x": "from api", "/api/a%20b": "from api", "/api/x;v=1": "from api",
+		"/up/...": "from up", "/up/.x": "from up", "/api/%7Euser": "from api",
+	} {
+		_, _, body := proxyExchange(t, ts, "GET "+path+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		assert.Equal(t, want, body, path)
+	}
+	var uris []string
+	for _, s := range api.Seen() {
+		uris = append(uris, s.URI)
+	}
+	assert.Contains(t, uris, "/api/v1/x?q=..%2f../x", "the URI goes as sent")
+}
