@@ -48,3 +48,26 @@ func TestAmbiguousPathsRefused(t *testing.T) {
 	}
 	assert.Contains(t, uris, "/api/v1/x?q=..%2f../x", "the URI goes as sent")
 }
+
+// TestStripPrefix: a route with StripPrefix sends the path without its
+// prefix, the query kept, both as sent; a prefix not in the request as
+// sent (percent-encoded) is 400, since it could not be stripped as
+// matched.
+func TestStripPrefix(t *testing.T) {
+	up := newRawUpstream(t, ok("up"))
+	p := newProxy(t, proxy.Config{Routes: []proxy.Route{
+		{Path: "/api/", Upstreams: []string{up.URL()}, StripPrefix: true},
+		{Path: "/v2", Upstreams: []string{up.URL()}, StripPrefix: true},
+	}})
+	ts := startProxy(t, p)
+	for sent, want := range map[string]string{
+		"/api/v1/x?q=1": "/v1/x?q=1", "/api/": "/", "/api/a%20b": "/a%20b", "/v2/users": "/users", "/v2": "/",
+	} {
+		_, _, body := proxyExchange(t, ts, "GET "+sent+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		assert.Equal(t, "from up", body, sent)
+		seen := up.Seen()
+		assert.Equal(t, want, seen[len(seen)-1].URI, sent)
+	}
+	head, _, _ := proxyExchange(t, ts, "GET /%61pi/v1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	assert.Contains(t, head, "HTTP/1.1 400 ")
+}

@@ -167,6 +167,12 @@ type Route struct {
 	// "https://backend.internal": a scheme and a host, with no path, query
 	// or user. Each request goes to the least loaded upstream that is up.
 	Upstreams []string
+
+	// StripPrefix sends the path without Path's prefix: with Path
+	// "/api/", /api/v1/x?q=1 reaches the upstream as /v1/x?q=1. The
+	// prefix must then be in the request as sent (not percent-encoded);
+	// a request where it is not is refused with 400.
+	StripPrefix bool
 }
 
 // A ConfigError reports an invalid Config field (as in "ConnectTimeout"
@@ -207,6 +213,7 @@ type Proxy struct {
 
 type proxyRoute struct {
 	prefix    []byte
+	strip     bool // Route.StripPrefix
 	upstreams []*upstream
 	next      uint32 // where the balancer starts its scan, in turn
 }
@@ -237,7 +244,7 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	byURL := map[string]*upstream{}
 	for _, r := range cfg.Routes {
-		pr := &proxyRoute{prefix: []byte(r.Path)}
+		pr := &proxyRoute{prefix: []byte(r.Path), strip: r.StripPrefix}
 		for _, raw := range r.Upstreams {
 			u, _ := parseUpstream(raw) // withDefaults checked it
 			if byURL[u.url] == nil {
@@ -288,7 +295,8 @@ func (p *Proxy) Abort() {
 func (p *Proxy) Handler(next fasthttp.RequestHandler) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
 		if r := p.route(ctx.Path()); r != nil {
-			if ambiguous(ctx.URI().PathOriginal()) {
+			raw := ctx.URI().PathOriginal()
+			if ambiguous(raw) || r.strip && !bytes.HasPrefix(raw, r.prefix) {
 				ctx.Error("Bad Request: ambiguous path\n", fasthttp.StatusBadRequest)
 				return
 			}

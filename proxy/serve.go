@@ -71,6 +71,13 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, r *proxyRoute) {
 		clientBodyFailed(ctx, err)
 		return
 	}
+	if r.strip {
+		// The prefix is in the path as sent (Handler checked): the rest
+		// goes, as sent too, from its slash.
+		rest := bytes.TrimPrefix(ctx.URI().PathOriginal()[len(r.prefix):], []byte{'/'})
+		sc.buf = append(append(sc.buf[:0], '/'), rest...)
+		req.URI().SetPathBytes(sc.buf)
+	}
 	u := r.pick(nil)
 	for attempt := 1; ; attempt++ {
 		if attempt > 1 && sc.file.f != nil {
