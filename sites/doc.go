@@ -1,15 +1,30 @@
-// Package sites chooses, for each request, the site that serves it: the
-// unit of configuration of virtual hosting, as nginx's server blocks,
-// Caddy's site blocks and HAProxy's Host ACLs.
+// Package sites serves virtual hosts: for each request, the site its Host
+// header names, with that site's files, headers, redirects and routes to
+// upstreams, as nginx's server blocks, Caddy's site blocks and HAProxy's
+// Host ACLs do.
 //
-// This first part is the choice itself: a Table maps host names, exact
-// ("example.com") or wildcard ("*.example.com", one label), to a value,
-// and Lookup finds the value for a request's Host header with the port
-// stripped, case-insensitively, in one map lookup and no allocation,
-// whatever the number of sites.
+//	r, err := sites.New(sites.Config{
+//		Default: sites.Site{Root: "/srv/default"},
+//		Sites: []sites.Site{{
+//			Hosts:  []string{"example.com", "*.example.com"},
+//			Root:   "/srv/example",
+//			Routes: []sites.Route{{Path: "/api/", Proxy: []string{"http://127.0.0.1:9001"}, StripPrefix: true}},
+//		}},
+//	})
+//	srv, err := server.New(server.Config{}, r.Handle)
+//	...
+//	err = r.Reload(newConfig, 30*time.Second) // SIGHUP: nothing open is closed
 //
-// Limits: a wildcard matches exactly one label ("*.example.com" matches
-// "a.example.com", not "a.b.example.com" nor "example.com"), as in Caddy
-// and in TLS certificates; names are ASCII (IDNs in their A-label
-// form, "xn--...").
+// A Table maps host names, exact ("example.com") or wildcard
+// ("*.example.com", one label), to sites; choosing the site is one map
+// lookup with no allocation, whatever the number of sites. Reload swaps
+// every site at once: a request is served entirely by the sites it
+// started with, a keep-alive connection's next request by the new ones,
+// and an invalid configuration changes nothing.
+//
+// Limits, today: a wildcard matches exactly one label, and names are
+// ASCII (IDNs in their A-label form); headers are set (not added or
+// deleted), per site only; a reload builds new upstream pools, so the
+// old ones' idle connections close; the command does not read sites yet
+// (the configuration file's sites: key is to come).
 package sites

@@ -1,0 +1,199 @@
+package sites_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/valyala/fasthttp"
+
+	"github.com/fastserve/fastserve/internal/tlstest"
+	"github.com/fastserve/fastserve/proxy"
+	"github.com/fastserve/fastserve/sites"
+)
+
+// upstream answers each request with its name and the URI it got.
+func upstream(t *testing.T, name string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		ctx.WriteString(name + " " + string(ctx.RequestURI()))
+	}}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Shutdown() })
+	return "http://" + ln.Addr().String()
+}
+
+func root(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, body := range files {
+		require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644))
+	}
+	return dir
+}
+
+func quietProxy() proxy.Config {
+	return proxy.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), HealthInterval: time.Hour}
+}
+
+// TestTwoSites: each host gets its own root, headers, redirects and
+// routes (strip-prefix included); a host no site names gets the default
+// site, or 421 when unknown hosts are refused.
+func TestTwoSites(t *testing.T) {
+	api := upstream(t, "api")
+	other := upstream(t, "other")
+	cfg := sites.Config{
+		Default: sites.Site{Root: root(t, map[string]string{"index.html": "default"})},
+		Sites: []sites.Site{{
+			Hosts:     []string{"example.com", "www.example.com", "*.example.com"},
+			Root:      root(t, map[string]string{"index.html": "example"}),
+			Headers:   map[string]string{"X-Frame-Options": "DENY", "cache-control": "public, max-age=300"},
+			Redirects: []sites.Redirect{{Path: "/old/", To: "https://example.com/new/", Status: 308}},
+			Routes:    []sites.Route{{Path: "/api/", Proxy: []string{api}, StripPrefix: true}},
+		}, {
+			Hosts: []string{"api.example.org"},
+			Proxy: []string{other},
+		}},
+		Proxy: quietProxy(),
+	}
+	r, err := sites.New(cfg)
+	require.NoError(t, err)
+	t.Cleanup(r.Close)
+	ts := tlstest.Handler(t, r.Handle)
+	c := ts.Dial(t)
+	br := bufio.NewReader(c)
+	get := func(host, path string) *fasthttp.Response {
+		return tlstest.RoundTrip(t, c, br, "GET "+path+" HTTP/1.1\r\nHost: "+host+"\r\n\r\n")
+	}
+
+	resp := get("example.com", "/")
+	assert.Equal(t, "example", string(resp.Body()))
+	assert.Equal(t, "DENY", string(resp.Header.Peek("X-Frame-Options")))
+	assert.Equal(t, "public, max-age=300", string(resp.Header.Peek("Cache-Control")))
+	assert.Equal(t, "example", string(get("WWW.Example.COM:8443", "/").Body()))
+	assert.Equal(t, "example", string(get("blog.example.com", "/").Body()))
+
+	resp = get("example.com", "/old/page?x=1")
+	assert.Equal(t, 308, resp.StatusCode())
+	assert.Equal(t, "https://example.com/new/", string(resp.Header.Peek("Location")), "Location is To, exactly")
+	assert.Equal(t, "DENY", string(resp.Header.Peek("X-Frame-Options")), "on redirects too")
+
+	resp = get("example.com", "/api/v1/x?q=1")
+	assert.Equal(t, "api /v1/x?q=1", string(resp.Body()), "strip-prefix")
+	assert.Equal(t, "DENY", string(resp.Header.Peek("X-Frame-Options")), "on proxied answers too")
+
+	assert.Equal(t, "other /anything", string(get("api.example.org", "/anything").Body()))
+	assert.Equal(t, "default", string(get("unknown.test", "/").Body()))
+	assert.Equal(t, "default", string(get("a.b.example.com", "/").Body()), "a wildcard is one label")
+	assert.Empty(t, get("unknown.test", "/").Header.Peek("X-Frame-Options"))
+
+	cfg.RefuseUnknown = true
+	refusing, err := sites.New(cfg)
+	require.NoError(t, err)
+	t.Cleanup(refusing.Close)
+	ts2 := tlstest.Handler(t, refusing.Handle)
+	c2 := ts2.Dial(t)
+	assert.Equal(t, 421, tlstest.RoundTrip(t, c2, bufio.NewReader(c2), "GET / HTTP/1.1\r\nHost: unknown.test\r\n\r\n").StatusCode())
+}
+
+// TestReload: a reload reaches an open keep-alive connection's next
+// request; an invalid configuration changes nothing and says why.
+func TestReload(t *testing.T) {
+	v1 := sites.Config{Sites: []sites.Site{{Hosts: []string{"a.test"}, Root: root(t, map[string]string{"index.html": "one"})}}}
+	r, err := sites.New(v1)
+	require.NoError(t, err)
+	t.Cleanup(r.Close)
+	ts := tlstest.Handler(t, r.Handle)
+	c := ts.Dial(t)
+	br := bufio.NewReader(c)
+	get := func() string {
+		return string(tlstest.RoundTrip(t, c, br, "GET / HTTP/1.1\r\nHost: a.test\r\n\r\n").Body())
+	}
+	assert.Equal(t, "one", get())
+
+	v2 := sites.Config{Sites: []sites.Site{{Hosts: []string{"a.test"}, Root: root(t, map[string]string{"index.html": "two"})}}}
+	require.NoError(t, r.Reload(v2, time.Second))
+	assert.Equal(t, "two", get(), "the same connection's next request")
+
+	bad := sites.Config{Sites: []sites.Site{
+		{Hosts: []string{"a.test"}, Root: root(t, map[string]string{"index.html": "three"})},
+		{Hosts: []string{"A.test"}, Redirects: []sites.Redirect{{Path: "x", To: "/"}}},
+	}}
+	err = r.Reload(bad, time.Second)
+	assert.ErrorContains(t, err, `sites[1]: redirects[0].path: "x" must start with /`)
+	assert.ErrorContains(t, err, `sites[1]: sites: host "A.test" is named twice`)
+	assert.Equal(t, "two", get(), "a broken configuration changes nothing")
+}
+
+// TestNewRefuses: every invalid site is named, with its field.
+func TestNewRefuses(t *testing.T) {
+	_, err := sites.New(sites.Config{Sites: []sites.Site{
+		{Root: t.TempDir()},
+		{Hosts: []string{"b.test"}, Root: "/nonexistent/dir"},
+		{Hosts: []string{"c.test"}, Headers: map[string]string{"Bad Header": "x"}},
+		{Hosts: []string{"d.test"}, Redirects: []sites.Redirect{{Path: "/x", To: "/y", Status: 200}}},
+		{Hosts: []string{"e.test"}, Routes: []sites.Route{{Path: "/api/", Proxy: []string{"ftp://x"}}}},
+	}})
+	for _, want := range []string{
+		"sites[0]: hosts: a site names at least one host",
+		"sites[1]: root: static: root",
+		`sites[2]: headers: "Bad Header" is not a header name`,
+		"sites[3]: redirects[0].status: 200",
+		"sites[4]: routes:",
+	} {
+		assert.ErrorContains(t, err, want)
+	}
+}
+
+// BenchmarkHandle: a request to a site's file, with 1 site or 1,000
+// (half exact, half wildcard names): the choice of site costs the same,
+// and nothing is allocated.
+func BenchmarkHandle(b *testing.B) {
+	dir := b.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "index.html"), []byte("hello"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond) // a version a second old is kept in memory
+	for _, n := range []int{1, 1000} {
+		cfg := sites.Config{Default: sites.Site{Root: dir}}
+		for i := range n {
+			host := fmt.Sprintf("site%d.example.com", i)
+			if i%2 == 1 {
+				host = fmt.Sprintf("*.site%d.example.net", i)
+			}
+			cfg.Sites = append(cfg.Sites, sites.Site{Hosts: []string{host}, Root: dir})
+		}
+		r, err := sites.New(cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, host := range []string{"site0.example.com", "www.site1.example.net"} {
+			b.Run(fmt.Sprintf("sites=%d/host=%s", n, host), func(b *testing.B) {
+				var ctx fasthttp.RequestCtx
+				b.ReportAllocs()
+				for b.Loop() {
+					ctx.Request.Reset()
+					ctx.Response.Reset()
+					ctx.Request.SetRequestURI("/index.html")
+					ctx.Request.Header.SetHost(host)
+					r.Handle(&ctx)
+					if ctx.Response.StatusCode() != 200 {
+						b.Fatal(ctx.Response.StatusCode())
+					}
+				}
+			})
+		}
+		r.Close()
+	}
+}
