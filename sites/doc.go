@@ -22,6 +22,12 @@
 // started with, a keep-alive connection's next request by the new ones,
 // and an invalid configuration changes nothing.
 //
+// Access (address rules, then HTTP basic authentication with bcrypt
+// hashes, each credential checked once) guards a site or a route; a
+// route's is judged on the path the proxy routes on, and the paths an
+// upstream could resolve otherwise are refused by the proxy (400), so a
+// guarded route cannot be reached through an open one.
+//
 // Limits, today: a wildcard matches exactly one label, and names are
 // ASCII (IDNs in their A-label form); headers are set (not added or
 // deleted), per site only; a reload builds new upstream pools, so the

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -60,6 +61,9 @@ type Site struct {
 	// Proxy, if set, is the route for "/": every request no other route
 	// or redirect takes goes to these upstreams, and Root is not served.
 	Proxy []string
+
+	// Access says who may use the site (after its redirects).
+	Access Access
 }
 
 // A Redirect answers a path with a redirect to To.
@@ -80,6 +84,7 @@ type Route struct {
 	Path        string   // a prefix of the request's path, as proxy.Route.Path
 	Proxy       []string // the upstreams' URLs
 	StripPrefix bool     // see proxy.Route.StripPrefix
+	Access      Access   // who may use the route, beside the site's Access
 }
 
 // A Router serves each request by the site its Host names. Reload
@@ -103,7 +108,15 @@ type tree struct {
 type site struct {
 	headers   [][2]string
 	redirects []Redirect
+	access    *access
+	routes    []routeAccess // the longest prefix first
 	handler   fasthttp.RequestHandler
+}
+
+// routeAccess is a route's Access, by its path prefix.
+type routeAccess struct {
+	prefix string
+	access *access
 }
 
 // New builds the sites of cfg. It fails, naming the site and the field,
@@ -170,8 +183,21 @@ func (s *site) serve(ctx *fasthttp.RequestCtx) {
 			return
 		}
 	}
-	s.handler(ctx)
+	if s.access.admit(ctx) && s.routeAccess(ctx.Path()).admit(ctx) {
+		s.handler(ctx)
+	}
 	s.setHeaders(ctx)
+}
+
+// routeAccess is the Access of the route the proxy will choose for path
+// (the same longest prefix of the same normalized path), or nil.
+func (s *site) routeAccess(path []byte) *access {
+	for _, r := range s.routes {
+		if strings.HasPrefix(string(path), r.prefix) {
+			return r.access
+		}
+	}
+	return nil
 }
 
 // setHeaders sets the site's headers over the response's.
@@ -265,10 +291,20 @@ func (t *tree) site(cfg Config, s Site) (*site, error) {
 		t.closers = append(t.closers, files.Close)
 		next = files.Handle
 	}
-	routes := make([]proxy.Route, 0, len(s.Routes)+1)
-	for _, r := range s.Routes {
-		routes = append(routes, proxy.Route{Path: r.Path, Upstreams: r.Proxy, StripPrefix: r.StripPrefix})
+	var err error
+	if st.access, err = newAccess(s.Access); err != nil {
+		return nil, err
 	}
+	routes := make([]proxy.Route, 0, len(s.Routes)+1)
+	for i, r := range s.Routes {
+		routes = append(routes, proxy.Route{Path: r.Path, Upstreams: r.Proxy, StripPrefix: r.StripPrefix})
+		ac, err := newAccess(r.Access)
+		if err != nil {
+			return nil, fmt.Errorf("routes[%d].%w", i, err)
+		}
+		st.routes = append(st.routes, routeAccess{r.Path, ac}) // nil too: the longest prefix must be the proxy's
+	}
+	sort.SliceStable(st.routes, func(i, j int) bool { return len(st.routes[i].prefix) > len(st.routes[j].prefix) })
 	if len(s.Proxy) > 0 {
 		routes = append(routes, proxy.Route{Path: "/", Upstreams: s.Proxy})
 	}

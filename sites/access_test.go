@@ -1,0 +1,81 @@
+package sites_test
+
+import (
+	"bufio"
+	"encoding/base64"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/valyala/fasthttp"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/fastserve/fastserve/internal/tlstest"
+	"github.com/fastserve/fastserve/sites"
+)
+
+// TestAccess: basic auth and address rules, per site and per route (a
+// route's add to its site's); the route judged is the one the proxy
+// takes, on the same normalized path, and the ambiguous paths that could
+// reach a guarded upstream through an open route are refused (issue 17's
+// bypasses: /open/..%2fadmin/x, /open/..;/admin/x).
+func TestAccess(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	require.NoError(t, err)
+	admin := upstream(t, "admin")
+	open := upstream(t, "open")
+	r, err := sites.New(sites.Config{
+		Sites: []sites.Site{{
+			Hosts: []string{"a.test"},
+			Routes: []sites.Route{
+				{Path: "/admin/", Proxy: []string{admin}, Access: sites.Access{BasicAuth: map[string]string{"ops": string(hash)}, Realm: "ops"}},
+				{Path: "/admin/public/", Proxy: []string{open}},
+				{Path: "/open/", Proxy: []string{open}},
+				{Path: "/lan/", Proxy: []string{open}, Access: sites.Access{Allow: []string{"10.0.0.0/8"}}},
+			},
+		}, {
+			Hosts:  []string{"b.test"},
+			Root:   root(t, map[string]string{"index.html": "b"}),
+			Access: sites.Access{Deny: []string{"127.0.0.1"}},
+		}},
+		Proxy: quietProxy(),
+	})
+	require.NoError(t, err)
+	t.Cleanup(r.Close)
+	ts := tlstest.Handler(t, r.Handle)
+	c := ts.Dial(t)
+	br := bufio.NewReader(c)
+	get := func(host, path, auth string) *fasthttp.Response {
+		req := "GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\n"
+		if auth != "" {
+			req += "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(auth)) + "\r\n"
+		}
+		return tlstest.RoundTrip(t, c, br, req+"\r\n")
+	}
+
+	resp := get("a.test", "/admin/x", "")
+	assert.Equal(t, 401, resp.StatusCode())
+	assert.Equal(t, `Basic realm="ops", charset="UTF-8"`, string(resp.Header.Peek("WWW-Authenticate")))
+	assert.Equal(t, 401, get("a.test", "/admin/x", "ops:wrong").StatusCode())
+	assert.Equal(t, 401, get("a.test", "/admin/x", "nobody:s3cret").StatusCode())
+	for range 2 { // the second from memory
+		resp = get("a.test", "/admin/x", "ops:s3cret")
+		assert.Equal(t, 200, resp.StatusCode())
+		assert.Equal(t, "admin /admin/x", string(resp.Body()))
+	}
+	assert.Equal(t, "open /admin/public/x", string(get("a.test", "/admin/public/x", "").Body()), "the longer route, open")
+	for _, path := range []string{"/open/..%2fadmin/x", "/open/..;/admin/x", "/open/%2e%2e/admin/x"} {
+		resp := get("a.test", path, "")
+		assert.Contains(t, []int{400, 401}, resp.StatusCode(), path)
+		assert.NotContains(t, string(resp.Body()), "admin /", path)
+	}
+	assert.Equal(t, 403, get("a.test", "/lan/x", "").StatusCode(), "127.0.0.1 is not in 10.0.0.0/8")
+	assert.Equal(t, 403, get("b.test", "/", "").StatusCode(), "a site's deny")
+
+	_, err = sites.New(sites.Config{Sites: []sites.Site{
+		{Hosts: []string{"x.test"}, Access: sites.Access{BasicAuth: map[string]string{"u": "plain"}}},
+		{Hosts: []string{"y.test"}, Access: sites.Access{Allow: []string{"10.0.0.0/33"}}},
+	}})
+	assert.ErrorContains(t, err, `sites[0]: basic-auth: user "u": not a bcrypt hash`)
+	assert.ErrorContains(t, err, `sites[1]: allow: "10.0.0.0/33" is neither an address nor a prefix`)
+}
