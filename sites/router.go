@@ -48,6 +48,10 @@ type Site struct {
 	// for what no route takes).
 	Root string
 
+	// Files are the site's static options (index names, dotfiles,
+	// listings, a fallback, Cache-Control), over Config.Static.
+	Files Files
+
 	// Headers are set on every response of the site, those of routes
 	// to upstreams included, over what the handler set.
 	Headers map[string]string
@@ -282,14 +286,12 @@ func (t *tree) site(cfg Config, s Site) (*site, error) {
 
 	var next fasthttp.RequestHandler = func(ctx *fasthttp.RequestCtx) { ctx.Error("Not Found\n", fasthttp.StatusNotFound) }
 	if s.Root != "" && len(s.Proxy) == 0 {
-		sc := cfg.Static
-		sc.Root = s.Root
-		files, err := static.New(sc)
+		h, closeFiles, err := s.Files.handler(cfg.Static, s.Root)
 		if err != nil {
-			return nil, fmt.Errorf("root: %w", err)
+			return nil, err
 		}
-		t.closers = append(t.closers, files.Close)
-		next = files.Handle
+		t.closers = append(t.closers, closeFiles)
+		next = h
 	}
 	var err error
 	if st.access, err = newAccess(s.Access); err != nil {

@@ -1,0 +1,75 @@
+package sites
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/fastserve/fastserve/static"
+)
+
+// Files are a site's static options; each zero value keeps what
+// Config.Static says.
+type Files struct {
+	// Index are the file names served for a directory ("index.html").
+	Index []string
+
+	// Dotfiles serves names that begin with a dot (static.Config.Dotfiles).
+	Dotfiles bool
+
+	// Listing lists a directory without an index file.
+	Listing bool
+
+	// Fallback is the path served, with its own status, for a GET or HEAD
+	// of a file that is not there: "/index.html" for a single-page
+	// application, as nginx's try_files $uri /index.html. Only 404s fall
+	// back; a 403 or 503 does not.
+	Fallback string
+
+	// CacheControl is the Cache-Control header of the files' answers
+	// (200, 206 and 304), as "public, max-age=300".
+	CacheControl string
+}
+
+// handler serves root with f's options over base.
+func (f Files) handler(base static.Config, root string) (fasthttp.RequestHandler, func(), error) {
+	sc := base
+	sc.Root = root
+	if f.Index != nil {
+		sc.IndexNames = f.Index
+	}
+	sc.Dotfiles = sc.Dotfiles || f.Dotfiles
+	sc.ListDirectories = sc.ListDirectories || f.Listing
+	if f.Fallback != "" && (!strings.HasPrefix(f.Fallback, "/") || strings.HasSuffix(f.Fallback, "/")) {
+		return nil, nil, fmt.Errorf("files.fallback: %q must be a file's path, such as /index.html", f.Fallback)
+	}
+	files, err := static.New(sc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("root: %w", err)
+	}
+	h := files.Handle
+	if f.Fallback != "" {
+		fallback := []byte(f.Fallback)
+		serve := h
+		h = func(ctx *fasthttp.RequestCtx) {
+			serve(ctx)
+			if ctx.Response.StatusCode() == fasthttp.StatusNotFound && (ctx.IsGet() || ctx.IsHead()) {
+				ctx.Response.Reset()
+				ctx.URI().SetPathBytes(fallback)
+				serve(ctx)
+			}
+		}
+	}
+	if f.CacheControl != "" {
+		cc, serve := f.CacheControl, h
+		h = func(ctx *fasthttp.RequestCtx) {
+			serve(ctx)
+			switch ctx.Response.StatusCode() {
+			case fasthttp.StatusOK, fasthttp.StatusPartialContent, fasthttp.StatusNotModified:
+				ctx.Response.Header.Set(fasthttp.HeaderCacheControl, cc)
+			}
+		}
+	}
+	return h, files.Close, nil
+}

@@ -1,0 +1,54 @@
+package sites_test
+
+import (
+	"bufio"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/valyala/fasthttp"
+
+	"github.com/fastserve/fastserve/internal/tlstest"
+	"github.com/fastserve/fastserve/sites"
+)
+
+// TestFiles: per-site static options: a single-page application's
+// fallback (404s only), Cache-Control on the files' answers, index names,
+// listings and dotfiles.
+func TestFiles(t *testing.T) {
+	r, err := sites.New(sites.Config{Sites: []sites.Site{{
+		Hosts: []string{"app.test"},
+		Root:  root(t, map[string]string{"index.html": "app shell", "assets/app.js": "js", ".env": "secret"}),
+		Files: sites.Files{Fallback: "/index.html", CacheControl: "public, max-age=300"},
+	}, {
+		Hosts: []string{"docs.test"},
+		Root:  root(t, map[string]string{"home.htm": "home", "pub/a.txt": "a", ".well": "dot"}),
+		Files: sites.Files{Index: []string{"home.htm"}, Listing: true, Dotfiles: true},
+	}}})
+	require.NoError(t, err)
+	t.Cleanup(r.Close)
+	ts := tlstest.Handler(t, r.Handle)
+	c := ts.Dial(t)
+	br := bufio.NewReader(c)
+	get := func(host, path string) *fasthttp.Response {
+		return tlstest.RoundTrip(t, c, br, "GET "+path+" HTTP/1.1\r\nHost: "+host+"\r\n\r\n")
+	}
+
+	resp := get("app.test", "/users/42")
+	assert.Equal(t, 200, resp.StatusCode())
+	assert.Equal(t, "app shell", string(resp.Body()), "the fallback for a client-side route")
+	assert.Equal(t, "public, max-age=300", string(resp.Header.Peek("Cache-Control")))
+	assert.Equal(t, "js", string(get("app.test", "/assets/app.js").Body()))
+	assert.Equal(t, "app shell", string(get("app.test", "/.env").Body()), "hidden, so not found, so the shell")
+	resp = tlstest.RoundTrip(t, c, br, "POST /users/42 HTTP/1.1\r\nHost: app.test\r\nContent-Length: 0\r\n\r\n")
+	assert.Equal(t, 405, resp.StatusCode(), "only GET and HEAD fall back")
+	assert.Empty(t, resp.Header.Peek("Cache-Control"))
+
+	assert.Equal(t, "home", string(get("docs.test", "/").Body()), "index names")
+	assert.Contains(t, string(get("docs.test", "/pub/").Body()), `href="./a.txt"`, "a listing")
+	assert.Equal(t, "dot", string(get("docs.test", "/.well").Body()), "dotfiles")
+	assert.Empty(t, get("docs.test", "/").Header.Peek("Cache-Control"))
+
+	_, err = sites.New(sites.Config{Sites: []sites.Site{{Hosts: []string{"x.test"}, Root: t.TempDir(), Files: sites.Files{Fallback: "index.html"}}}})
+	assert.ErrorContains(t, err, `sites[0]: files.fallback: "index.html" must be a file's path`)
+}
