@@ -28,9 +28,12 @@
 // upstream could resolve otherwise are refused by the proxy (400), so a
 // guarded route cannot be reached through an open one.
 //
+// Header rules (delete, set, add; responses and requests to upstreams)
+// merge from the server to the site to the route, and never drop a wider
+// level's.
+//
 // Limits, today: a wildcard matches exactly one label, and names are
-// ASCII (IDNs in their A-label form); headers are set (not added or
-// deleted), per site only; a reload builds new upstream pools, so the
+// ASCII (IDNs in their A-label form); a reload builds new upstream pools, so the
 // old ones' idle connections close; the command does not read sites yet
 // (the configuration file's sites: key is to come).
 package sites

@@ -3,7 +3,7 @@ package sites
 import (
 	"errors"
 	"fmt"
-	"net/http"
+	"maps"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -11,7 +11,6 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/fastserve/fastserve/internal/httpsyntax"
 	"github.com/fastserve/fastserve/proxy"
 	"github.com/fastserve/fastserve/static"
 )
@@ -36,6 +35,10 @@ type Config struct {
 	// Static holds the file settings shared by every site; its Root is
 	// ignored.
 	Static static.Config
+
+	// ResponseHeaders and RequestHeaders (those sent upstream) apply to
+	// every site; a site's and a route's add to them (see HeaderRules).
+	ResponseHeaders, RequestHeaders HeaderRules
 }
 
 // A Site is a set of host names served by one set of rules.
@@ -53,8 +56,13 @@ type Site struct {
 	Files Files
 
 	// Headers are set on every response of the site, those of routes
-	// to upstreams included, over what the handler set.
+	// to upstreams and redirects included, over what the handler set:
+	// ResponseHeaders.Set, written short.
 	Headers map[string]string
+
+	// ResponseHeaders change every response of the site; RequestHeaders
+	// every request its routes send upstream.
+	ResponseHeaders, RequestHeaders HeaderRules
 
 	// Redirects answer their path at once, before routes and files.
 	Redirects []Redirect
@@ -89,6 +97,9 @@ type Route struct {
 	Proxy       []string // the upstreams' URLs
 	StripPrefix bool     // see proxy.Route.StripPrefix
 	Access      Access   // who may use the route, beside the site's Access
+
+	// ResponseHeaders and RequestHeaders add to the site's.
+	ResponseHeaders, RequestHeaders HeaderRules
 }
 
 // A Router serves each request by the site its Host names. Reload
@@ -101,26 +112,29 @@ type Router struct {
 
 // tree is one generation of sites, built by New or Reload.
 type tree struct {
-	hosts   Table[*site]
-	def     *site
-	refuse  bool
-	active  atomic.Int64 // requests being served by this tree
-	closers []func()
+	response, request rules // the server's
+	hosts             Table[*site]
+	def               *site
+	refuse            bool
+	active            atomic.Int64 // requests being served by this tree
+	closers           []func()
 }
 
 // site is a Site ready to serve.
 type site struct {
-	headers   [][2]string
-	redirects []Redirect
-	access    *access
-	routes    []routeAccess // the longest prefix first
-	handler   fasthttp.RequestHandler
+	response, request rules // the site's, over the server's
+	redirects         []Redirect
+	access            *access
+	routes            []routeRules // the longest prefix first
+	handler           fasthttp.RequestHandler
 }
 
-// routeAccess is a route's Access, by its path prefix.
-type routeAccess struct {
-	prefix string
-	access *access
+// routeRules are a route's Access and header rules (over its site's),
+// by its path prefix.
+type routeRules struct {
+	prefix            string
+	access            *access
+	response, request rules
 }
 
 // New builds the sites of cfg. It fails, naming the site and the field,
@@ -183,32 +197,30 @@ func (s *site) serve(ctx *fasthttp.RequestCtx) {
 		if string(path) == rd.Path || strings.HasSuffix(rd.Path, "/") && strings.HasPrefix(string(path), rd.Path) {
 			ctx.Response.Header.Set(fasthttp.HeaderLocation, rd.To)
 			ctx.SetStatusCode(rd.Status)
-			s.setHeaders(ctx)
+			s.response.apply(&ctx.Response.Header)
 			return
 		}
 	}
-	if s.access.admit(ctx) && s.routeAccess(ctx.Path()).admit(ctx) {
+	response, request, ac := s.response, s.request, (*access)(nil)
+	if r := s.route(path); r != nil {
+		response, request, ac = r.response, r.request, r.access
+	}
+	if s.access.admit(ctx) && ac.admit(ctx) {
+		request.apply(&ctx.Request.Header)
 		s.handler(ctx)
 	}
-	s.setHeaders(ctx)
+	response.apply(&ctx.Response.Header)
 }
 
-// routeAccess is the Access of the route the proxy will choose for path
-// (the same longest prefix of the same normalized path), or nil.
-func (s *site) routeAccess(path []byte) *access {
-	for _, r := range s.routes {
-		if strings.HasPrefix(string(path), r.prefix) {
-			return r.access
+// route is the route the proxy will choose for path (the same longest
+// prefix of the same normalized path), or nil.
+func (s *site) route(path []byte) *routeRules {
+	for i := range s.routes {
+		if strings.HasPrefix(string(path), s.routes[i].prefix) {
+			return &s.routes[i]
 		}
 	}
 	return nil
-}
-
-// setHeaders sets the site's headers over the response's.
-func (s *site) setHeaders(ctx *fasthttp.RequestCtx) {
-	for _, h := range s.headers {
-		ctx.Response.Header.Set(h[0], h[1])
-	}
 }
 
 // closeWhenIdle closes t once no request is served by it, or after
@@ -231,6 +243,13 @@ func (t *tree) close() {
 func build(cfg Config) (*tree, error) {
 	t := &tree{refuse: cfg.RefuseUnknown}
 	var errs []error
+	var err error
+	if t.response, err = rules(nil).merge("response-headers", cfg.ResponseHeaders); err != nil {
+		errs = append(errs, fmt.Errorf("sites: %w", err))
+	}
+	if t.request, err = rules(nil).merge("request-headers", cfg.RequestHeaders); err != nil {
+		errs = append(errs, fmt.Errorf("sites: %w", err))
+	}
 	mk := func(name string, s Site) *site {
 		st, err := t.site(cfg, s)
 		if err != nil {
@@ -263,11 +282,22 @@ func build(cfg Config) (*tree, error) {
 // then files.
 func (t *tree) site(cfg Config, s Site) (*site, error) {
 	st := &site{}
-	for name, v := range s.Headers {
-		if !validHeaderName(name) {
-			return nil, fmt.Errorf("headers: %q is not a header name", name)
+	var err error
+	resp := s.ResponseHeaders
+	if len(s.Headers) > 0 {
+		resp.Set = maps.Clone(resp.Set)
+		if resp.Set == nil {
+			resp.Set = map[string]string{}
 		}
-		st.headers = append(st.headers, [2]string{http.CanonicalHeaderKey(name), v})
+		for name, v := range s.Headers {
+			resp.Set[name] = v
+		}
+	}
+	if st.response, err = t.response.merge("headers", resp); err != nil {
+		return nil, err
+	}
+	if st.request, err = t.request.merge("request-headers", s.RequestHeaders); err != nil {
+		return nil, err
 	}
 	for i, rd := range s.Redirects {
 		if rd.Status == 0 {
@@ -293,18 +323,23 @@ func (t *tree) site(cfg Config, s Site) (*site, error) {
 		t.closers = append(t.closers, closeFiles)
 		next = h
 	}
-	var err error
 	if st.access, err = newAccess(s.Access); err != nil {
 		return nil, err
 	}
 	routes := make([]proxy.Route, 0, len(s.Routes)+1)
 	for i, r := range s.Routes {
 		routes = append(routes, proxy.Route{Path: r.Path, Upstreams: r.Proxy, StripPrefix: r.StripPrefix})
-		ac, err := newAccess(r.Access)
-		if err != nil {
+		rr := routeRules{prefix: r.Path} // every route: the longest prefix must be the proxy's
+		if rr.access, err = newAccess(r.Access); err != nil {
 			return nil, fmt.Errorf("routes[%d].%w", i, err)
 		}
-		st.routes = append(st.routes, routeAccess{r.Path, ac}) // nil too: the longest prefix must be the proxy's
+		if rr.response, err = st.response.merge(fmt.Sprintf("routes[%d].response-headers", i), r.ResponseHeaders); err != nil {
+			return nil, err
+		}
+		if rr.request, err = st.request.merge(fmt.Sprintf("routes[%d].request-headers", i), r.RequestHeaders); err != nil {
+			return nil, err
+		}
+		st.routes = append(st.routes, rr)
 	}
 	sort.SliceStable(st.routes, func(i, j int) bool { return len(st.routes[i].prefix) > len(st.routes[j].prefix) })
 	if len(s.Proxy) > 0 {
@@ -322,14 +357,4 @@ func (t *tree) site(cfg Config, s Site) (*site, error) {
 	}
 	st.handler = next
 	return st, nil
-}
-
-// validHeaderName reports whether name is an HTTP token (RFC 9110).
-func validHeaderName(name string) bool {
-	for i := 0; i < len(name); i++ {
-		if !httpsyntax.IsTokenChar(name[i]) {
-			return false
-		}
-	}
-	return name != ""
 }

@@ -1,0 +1,107 @@
+package sites
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/fastserve/fastserve/internal/httpsyntax"
+)
+
+// HeaderRules change a message's headers: Delete first, then Set
+// (replacing any value), then Add (one more line). Rules merge from the
+// server (Config) to the site to the route: a site's rules add to the
+// server's and a route's to its site's, a name set at a narrower level
+// winning; nothing set at a wider level is dropped because a narrower
+// one has rules (nginx's add_header inheritance silently drops them).
+type HeaderRules struct {
+	Set    map[string]string
+	Add    map[string]string
+	Delete []string
+}
+
+// headerOp is one compiled rule.
+type headerOp struct {
+	op          byte // 'd', 's', 'a'
+	name, value string
+}
+
+// rules is a compiled, merged list of operations, in the order applied.
+type rules []headerOp
+
+// merge compiles r over the wider rules: the result holds the wider
+// ones but for the names r sets or deletes, then r's.
+func (wider rules) merge(field string, r HeaderRules) (rules, error) {
+	var own rules
+	for _, name := range r.Delete {
+		own = append(own, headerOp{'d', name, ""})
+	}
+	for _, m := range []struct {
+		op byte
+		kv map[string]string
+	}{{'s', r.Set}, {'a', r.Add}} {
+		names := make([]string, 0, len(m.kv))
+		for name := range m.kv {
+			names = append(names, name)
+		}
+		slices.Sort(names)
+		for _, name := range names {
+			v := m.kv[name]
+			if strings.ContainsAny(v, "\r\n\x00") {
+				return nil, fmt.Errorf("%s: %s: a value may not hold line breaks or NUL", field, name)
+			}
+			own = append(own, headerOp{m.op, name, v})
+		}
+	}
+	for i := range own {
+		if !validHeaderName(own[i].name) {
+			return nil, fmt.Errorf("%s: %q is not a header name", field, own[i].name)
+		}
+		own[i].name = http.CanonicalHeaderKey(own[i].name)
+	}
+	var out rules
+	for _, w := range wider {
+		if !slices.ContainsFunc(own, func(o headerOp) bool { return o.op != 'a' && o.name == w.name }) {
+			out = append(out, w)
+		}
+	}
+	return append(out, own...), nil
+}
+
+// header is what the rules change: fasthttp's request or response header.
+type header interface {
+	Del(key string)
+	Set(key, value string)
+	Add(key, value string)
+}
+
+func (rs rules) apply(h header) {
+	for _, o := range rs {
+		switch o.op {
+		case 'd':
+			h.Del(o.name)
+		case 's':
+			h.Set(o.name, o.value)
+		case 'a':
+			h.Add(o.name, o.value)
+		}
+	}
+}
+
+var (
+	_ header = (*fasthttp.RequestHeader)(nil)
+	_ header = (*fasthttp.ResponseHeader)(nil)
+)
+
+// validHeaderName reports whether name is an HTTP token (RFC 9110).
+func validHeaderName(name string) bool {
+	for i := 0; i < len(name); i++ {
+		if !httpsyntax.IsTokenChar(name[i]) {
+			return false
+		}
+	}
+	return name != ""
+}

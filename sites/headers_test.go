@@ -1,0 +1,74 @@
+package sites_test
+
+import (
+	"bufio"
+	"net"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/valyala/fasthttp"
+
+	"github.com/fastserve/fastserve/internal/tlstest"
+	"github.com/fastserve/fastserve/sites"
+)
+
+// TestHeaderRules: rules merge from the server to the site to the route
+// and never drop a wider level's (nginx's add_header inheritance does):
+// a route with rules of its own still sends the site's and the server's;
+// a name set narrower wins; requests to upstreams get theirs.
+func TestHeaderRules(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	echo := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		ctx.Response.Header.Set("X-Upstream", "1")
+		ctx.Response.Header.Set("X-Powered-By", "php")
+		ctx.WriteString("team=" + string(ctx.Request.Header.Peek("X-Team")) + " cookie=" + string(ctx.Request.Header.Peek("Cookie")) +
+			" tag=" + string(ctx.Request.Header.Peek("X-Tag")))
+	}}
+	go echo.Serve(ln)
+	t.Cleanup(func() { echo.Shutdown() })
+	up := "http://" + ln.Addr().String()
+
+	r, err := sites.New(sites.Config{
+		ResponseHeaders: sites.HeaderRules{Set: map[string]string{"Strict-Transport-Security": "max-age=31536000"}},
+		RequestHeaders:  sites.HeaderRules{Set: map[string]string{"X-Tag": "server"}},
+		Sites: []sites.Site{{
+			Hosts:           []string{"a.test"},
+			Root:            root(t, map[string]string{"index.html": "home"}),
+			Headers:         map[string]string{"X-Frame-Options": "DENY"},
+			ResponseHeaders: sites.HeaderRules{Set: map[string]string{"Cache-Control": "no-store"}, Delete: []string{"X-Powered-By"}},
+			RequestHeaders:  sites.HeaderRules{Delete: []string{"Cookie"}, Set: map[string]string{"X-Team": "web"}},
+			Routes: []sites.Route{{
+				Path: "/api/", Proxy: []string{up},
+				ResponseHeaders: sites.HeaderRules{Set: map[string]string{"Cache-Control": "max-age=5"}, Add: map[string]string{"Vary": "Origin"}},
+				RequestHeaders:  sites.HeaderRules{Set: map[string]string{"X-Team": "api"}},
+			}},
+		}},
+		Proxy: quietProxy(),
+	})
+	require.NoError(t, err)
+	t.Cleanup(r.Close)
+	ts := tlstest.Handler(t, r.Handle)
+	c := ts.Dial(t)
+	br := bufio.NewReader(c)
+
+	resp := tlstest.RoundTrip(t, c, br, "GET /api/x HTTP/1.1\r\nHost: a.test\r\nCookie: s=1\r\n\r\n")
+	assert.Equal(t, "team=api cookie= tag=server", string(resp.Body()), "to the upstream: the route's, the site's, the server's")
+	assert.Equal(t, "max-age=5", string(resp.Header.Peek("Cache-Control")), "the route's wins")
+	assert.Equal(t, "DENY", string(resp.Header.Peek("X-Frame-Options")), "the site's, kept under a route with rules")
+	assert.Equal(t, "max-age=31536000", string(resp.Header.Peek("Strict-Transport-Security")), "the server's, kept")
+	assert.Empty(t, resp.Header.Peek("X-Powered-By"), "deleted by the site")
+	assert.Equal(t, "1", string(resp.Header.Peek("X-Upstream")))
+	assert.Equal(t, "Origin", string(resp.Header.Peek("Vary")))
+
+	resp = tlstest.RoundTrip(t, c, br, "GET / HTTP/1.1\r\nHost: a.test\r\n\r\n")
+	assert.Equal(t, "no-store", string(resp.Header.Peek("Cache-Control")))
+	assert.Equal(t, "DENY", string(resp.Header.Peek("X-Frame-Options")))
+	assert.Equal(t, "max-age=31536000", string(resp.Header.Peek("Strict-Transport-Security")))
+
+	_, err = sites.New(sites.Config{Sites: []sites.Site{{Hosts: []string{"x.test"}, Routes: []sites.Route{{
+		Path: "/", Proxy: []string{up}, RequestHeaders: sites.HeaderRules{Set: map[string]string{"X-A": "a\r\nEvil: 1"}},
+	}}}}})
+	assert.ErrorContains(t, err, "sites[0]: routes[0].request-headers: X-A: a value may not hold line breaks")
+}
