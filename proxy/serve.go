@@ -307,10 +307,24 @@ func (p *Proxy) target(ctx *fasthttp.RequestCtx, req *fasthttp.Request, u *upstr
 	}
 }
 
+// upstreamAnswered keys the user value that marks a response as an
+// upstream's (FromUpstream).
+type upstreamAnswered struct{}
+
+// FromUpstream reports whether ctx's response is an upstream's answer,
+// as opposed to one the proxy made (502, 503, 504, 400) or another
+// handler's: a site's error pages replace the latter, never an API's own
+// error bodies.
+func FromUpstream(ctx *fasthttp.RequestCtx) bool {
+	v, _ := ctx.UserValue(upstreamAnswered{}).(bool)
+	return v
+}
+
 // answer turns the upstream's response, already in ctx.Response with its
 // body streaming, into the client's: hop-by-hop headers and the
 // upstream's Server go.
 func (p *Proxy) answer(ctx *fasthttp.RequestCtx, sc *proxyScratch) {
+	ctx.SetUserValue(upstreamAnswered{}, true)
 	h := &ctx.Response.Header
 	sc.buf = stripHopByHop(h, sc.buf[:0])
 	h.ResetConnectionClose() // the upstream's connection, not the client's

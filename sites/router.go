@@ -76,6 +76,12 @@ type Site struct {
 
 	// Access says who may use the site (after its redirects).
 	Access Access
+
+	// ErrorPages are the files (absolute, or under Root) sent in place
+	// of the error answers the server or the proxy makes, by status
+	// (404: "/404.html"); an upstream's own error answers are left as
+	// they are. Read when the sites are built, and by Reload.
+	ErrorPages map[int]string
 }
 
 // A Redirect answers a path with a redirect to To.
@@ -126,6 +132,7 @@ type site struct {
 	redirects         []Redirect
 	access            *access
 	routes            []routeRules // the longest prefix first
+	errorPages        map[int]errorPage
 	handler           fasthttp.RequestHandler
 }
 
@@ -208,6 +215,9 @@ func (s *site) serve(ctx *fasthttp.RequestCtx) {
 	if s.access.admit(ctx) && ac.admit(ctx) {
 		request.apply(&ctx.Request.Header)
 		s.handler(ctx)
+	}
+	if s.errorPages != nil {
+		s.replaceError(ctx)
 	}
 	response.apply(&ctx.Response.Header)
 }
@@ -322,6 +332,9 @@ func (t *tree) site(cfg Config, s Site) (*site, error) {
 		}
 		t.closers = append(t.closers, closeFiles)
 		next = h
+	}
+	if st.errorPages, err = errorPages(s.ErrorPages, s.Root); err != nil {
+		return nil, err
 	}
 	if st.access, err = newAccess(s.Access); err != nil {
 		return nil, err
