@@ -217,6 +217,10 @@ func appendJSONLine(b []byte, ctx *fasthttp.RequestCtx, now time.Time) []byte {
 	b = appendJSONString(b, ctx.Referer())
 	b = append(b, `,"user_agent":`...)
 	b = appendJSONString(b, ctx.UserAgent())
+	if id := ctx.Request.Header.Peek("X-Request-ID"); len(id) > 0 {
+		b = append(b, `,"request_id":`...)
+		b = appendJSONString(b, id)
+	}
 	return append(b, "}\n"...)
 }
 

@@ -28,7 +28,9 @@
 // upstream could resolve otherwise are refused by the proxy (400), so a
 // guarded route cannot be reached through an open one.
 //
-// Header rules (delete, set, add; responses and requests to upstreams)
+// Every request has an X-Request-ID (the client's when valid, else one
+// the server makes), sent upstream, on the response and in the JSON
+// access log. Header rules (delete, set, add; responses and requests to upstreams)
 // merge from the server to the site to the route, and never drop a wider
 // level's.
 //

@@ -3,6 +3,7 @@ package sites_test
 import (
 	"bufio"
 	"net"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -71,4 +72,42 @@ func TestHeaderRules(t *testing.T) {
 		Path: "/", Proxy: []string{up}, RequestHeaders: sites.HeaderRules{Set: map[string]string{"X-A": "a\r\nEvil: 1"}},
 	}}}}})
 	assert.ErrorContains(t, err, "sites[0]: routes[0].request-headers: X-A: a value may not hold line breaks")
+}
+
+// TestRequestID: a valid X-Request-ID from the client is kept, sent
+// upstream and returned; an invalid or missing one is replaced by one the
+// server makes, different for each request.
+func TestRequestID(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	echo := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		ctx.Write(ctx.Request.Header.Peek("X-Request-ID"))
+	}}
+	go echo.Serve(ln)
+	t.Cleanup(func() { echo.Shutdown() })
+	r, err := sites.New(sites.Config{Default: sites.Site{Proxy: []string{"http://" + ln.Addr().String()}}, Proxy: quietProxy()})
+	require.NoError(t, err)
+	t.Cleanup(r.Close)
+	ts := tlstest.Handler(t, r.Handle)
+	c := ts.Dial(t)
+	br := bufio.NewReader(c)
+	get := func(id string) (upstream, returned string) {
+		req := "GET / HTTP/1.1\r\nHost: x\r\n"
+		if id != "" {
+			req += "X-Request-ID: " + id + "\r\n"
+		}
+		resp := tlstest.RoundTrip(t, c, br, req+"\r\n")
+		return string(resp.Body()), string(resp.Header.Peek("X-Request-ID"))
+	}
+	up, ret := get("4bf92f3577b34da6a3ce929d0e0e4736")
+	assert.Equal(t, "4bf92f3577b34da6a3ce929d0e0e4736", up)
+	assert.Equal(t, up, ret)
+	seen := map[string]bool{}
+	for _, id := range []string{"", "has space", strings.Repeat("a", 129), "<script>"} {
+		up, ret := get(id)
+		assert.Regexp(t, `^[0-9a-f]{32}$`, up, "%q replaced", id)
+		assert.Equal(t, up, ret)
+		assert.False(t, seen[up], "unique")
+		seen[up] = true
+	}
 }

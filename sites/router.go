@@ -186,6 +186,8 @@ func (r *Router) Handle(ctx *fasthttp.RequestCtx) {
 	}
 	t.active.Add(1)
 	defer t.active.Add(-1)
+	requestID(ctx)
+	defer returnRequestID(ctx)
 	s, ok := t.hosts.Lookup(ctx.Request.Header.Host())
 	if !ok {
 		if t.refuse {
