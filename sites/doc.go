@@ -28,6 +28,10 @@
 // upstream could resolve otherwise are refused by the proxy (400), so a
 // guarded route cannot be reached through an open one.
 //
+// A request whose Host names another site than the TLS server name its
+// connection was made for gets 421 Misdirected Request (domain
+// fronting); so does a Host no site names, when Config.RefuseUnknown.
+//
 // Every request has an X-Request-ID (the client's when valid, else one
 // the server makes), sent upstream, on the response and in the JSON
 // access log. Header rules (delete, set, add; responses and requests to upstreams)

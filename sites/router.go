@@ -1,6 +1,7 @@
 package sites
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"maps"
@@ -196,7 +197,35 @@ func (r *Router) Handle(ctx *fasthttp.RequestCtx) {
 		}
 		s = t.def
 	}
+	if t.fronted(ctx, s) {
+		ctx.Error("Misdirected Request\n", fasthttp.StatusMisdirectedRequest)
+		return
+	}
 	s.serve(ctx)
+}
+
+// tlsState is what a TLS connection (the engine's, or a *tls.Conn) says
+// of its handshake.
+type tlsState interface {
+	ConnectionState() tls.ConnectionState
+}
+
+// fronted reports whether the TLS server name the connection was made
+// for names a site other than s, the one its Host names: domain fronting
+// (a certificate got for one site, requests sent to another), which gets
+// 421 as in Caddy's strict SNI-Host check. A server name no site names
+// (or none) is not checked: the default site's certificate was given.
+func (t *tree) fronted(ctx *fasthttp.RequestCtx, s *site) bool {
+	c, ok := ctx.Conn().(tlsState)
+	if !ok {
+		return false
+	}
+	sni := c.ConnectionState().ServerName
+	if sni == "" {
+		return false
+	}
+	byName, ok := t.hosts.Lookup([]byte(sni))
+	return ok && byName != s
 }
 
 func (s *site) serve(ctx *fasthttp.RequestCtx) {

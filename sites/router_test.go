@@ -2,6 +2,7 @@ package sites_test
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -195,5 +196,31 @@ func BenchmarkHandle(b *testing.B) {
 			})
 		}
 		r.Close()
+	}
+}
+
+// TestDomainFronting: a request whose Host names another site than the
+// TLS server name its connection was made for gets 421; a server name no
+// site names (or none) is not held against it.
+func TestDomainFronting(t *testing.T) {
+	r, err := sites.New(sites.Config{Sites: []sites.Site{
+		{Hosts: []string{"a.test"}, Root: root(t, map[string]string{"index.html": "a"})},
+		{Hosts: []string{"b.test"}, Root: root(t, map[string]string{"index.html": "b"})},
+	}})
+	require.NoError(t, err)
+	t.Cleanup(r.Close)
+	ts := tlstest.Handler(t, r.Handle)
+	for _, tc := range []struct {
+		sni, host string
+		status    int
+	}{
+		{"a.test", "a.test", 200}, {"a.test", "A.TEST:443", 200}, {"b.test", "a.test", 421},
+		{"localhost", "a.test", 200}, {"", "b.test", 200},
+	} {
+		c, err := tls.Dial("tcp", ts.Addr, &tls.Config{ServerName: tc.sni, InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+		require.NoError(t, err)
+		resp := tlstest.RoundTrip(t, c, bufio.NewReader(c), "GET / HTTP/1.1\r\nHost: "+tc.host+"\r\n\r\n")
+		assert.Equal(t, tc.status, resp.StatusCode(), "SNI %q, Host %q", tc.sni, tc.host)
+		c.Close()
 	}
 }
