@@ -20,7 +20,9 @@
 // lookup with no allocation, whatever the number of sites. Reload swaps
 // every site at once: a request is served entirely by the sites it
 // started with, a keep-alive connection's next request by the new ones,
-// and an invalid configuration changes nothing.
+// and an invalid configuration changes nothing; a site whose routes and
+// proxy settings are unchanged keeps its proxy, with its pool of upstream
+// connections and their health.
 //
 // Access (address rules, then HTTP basic authentication with bcrypt
 // hashes, each credential checked once) guards a site or a route; a

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -114,7 +115,8 @@ type Route struct {
 // served entirely by the sites it started with, and a keep-alive
 // connection's next request by the new ones.
 type Router struct {
-	cur atomic.Pointer[tree]
+	cur    atomic.Pointer[tree]
+	reload sync.Mutex // one Reload at a time
 }
 
 // tree is one generation of sites, built by New or Reload.
@@ -123,8 +125,10 @@ type tree struct {
 	hosts             Table[*site]
 	def               *site
 	refuse            bool
-	active            atomic.Int64 // requests being served by this tree
-	closers           []func()
+	active            atomic.Int64            // requests being served by this tree
+	closers           []func()                // the sites' files
+	proxies           map[string]*proxy.Proxy // by their configuration (proxyKey)
+	prev              *tree                   // the tree Reload replaces: its proxies may be kept
 }
 
 // site is a Site ready to serve.
@@ -148,7 +152,7 @@ type routeRules struct {
 // New builds the sites of cfg. It fails, naming the site and the field,
 // if any of them is invalid, or a host is named twice.
 func New(cfg Config) (*Router, error) {
-	t, err := build(cfg)
+	t, err := build(cfg, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -161,20 +165,31 @@ func New(cfg Config) (*Router, error) {
 // previous ones are closed once the requests they serve are done (or
 // after drain, at most). If cfg is invalid, nothing changes and the error
 // says why.
+//
+// A site's upstreams whose settings and routes are unchanged keep their
+// proxy, with its pool of open connections and its health state.
 func (r *Router) Reload(cfg Config, drain time.Duration) error {
-	t, err := build(cfg)
+	r.reload.Lock()
+	defer r.reload.Unlock()
+	old := r.cur.Load()
+	if old == nil {
+		return errors.New("sites: Reload after Close")
+	}
+	t, err := build(cfg, old)
 	if err != nil {
 		return err
 	}
-	old := r.cur.Swap(t)
-	go old.closeWhenIdle(drain)
+	r.cur.Store(t)
+	go old.retire(t, drain)
 	return nil
 }
 
 // Close closes the sites in use.
 func (r *Router) Close() {
+	r.reload.Lock()
+	defer r.reload.Unlock()
 	if t := r.cur.Swap(nil); t != nil {
-		t.close()
+		t.close(nil)
 	}
 }
 
@@ -264,25 +279,31 @@ func (s *site) route(path []byte) *routeRules {
 	return nil
 }
 
-// closeWhenIdle closes t once no request is served by it, or after
-// drain.
-func (t *tree) closeWhenIdle(drain time.Duration) {
+// retire closes t, replaced by next, once no request is served by it,
+// or after drain: its files, and the proxies next did not keep.
+func (t *tree) retire(next *tree, drain time.Duration) {
 	end := time.Now().Add(drain)
 	for t.active.Load() > 0 && time.Now().Before(end) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	t.close()
+	t.close(next)
 }
 
-func (t *tree) close() {
+// close closes t's files, and its proxies but those kept holds.
+func (t *tree) close(kept *tree) {
 	for _, c := range t.closers {
 		c()
+	}
+	for key, p := range t.proxies {
+		if kept == nil || kept.proxies[key] != p {
+			p.Close()
+		}
 	}
 }
 
 // build makes a tree of cfg's sites.
-func build(cfg Config) (*tree, error) {
-	t := &tree{refuse: cfg.RefuseUnknown}
+func build(cfg Config, prev *tree) (*tree, error) {
+	t := &tree{refuse: cfg.RefuseUnknown, proxies: map[string]*proxy.Proxy{}, prev: prev}
 	var errs []error
 	var err error
 	if t.response, err = rules(nil).merge("response-headers", cfg.ResponseHeaders); err != nil {
@@ -312,8 +333,9 @@ func build(cfg Config) (*tree, error) {
 			}
 		}
 	}
+	t.prev = nil // kept only while building
 	if err := errors.Join(errs...); err != nil {
-		t.close()
+		t.close(prev) // what prev serves with stays open
 		return nil, err
 	}
 	return t, nil
@@ -392,13 +414,35 @@ func (t *tree) site(cfg Config, s Site) (*site, error) {
 	if len(routes) > 0 {
 		pc := cfg.Proxy
 		pc.Routes = routes
-		p, err := proxy.New(pc)
+		p, err := t.proxy(pc)
 		if err != nil {
 			return nil, fmt.Errorf("routes: %w", err)
 		}
-		t.closers = append(t.closers, func() { p.Close() })
 		next = p.Handler(next)
 	}
 	st.handler = next
 	return st, nil
+}
+
+// proxy is the proxy for pc: the previous tree's if it had one for the
+// same configuration (its pools and health kept), else a new one.
+func (t *tree) proxy(pc proxy.Config) (*proxy.Proxy, error) {
+	k := pc
+	k.Logger = nil // a logger made again by the caller keeps the proxy; it logs on to the first
+	key := fmt.Sprintf("%+v", k)
+	if p := t.proxies[key]; p != nil {
+		return p, nil // two sites with the same routes and settings share one
+	}
+	if t.prev != nil {
+		if p := t.prev.proxies[key]; p != nil {
+			t.proxies[key] = p
+			return p, nil
+		}
+	}
+	p, err := proxy.New(pc)
+	if err != nil {
+		return nil, err
+	}
+	t.proxies[key] = p
+	return p, nil
 }

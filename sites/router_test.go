@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -223,4 +224,46 @@ func TestDomainFronting(t *testing.T) {
 		assert.Equal(t, tc.status, resp.StatusCode(), "SNI %q, Host %q", tc.sni, tc.host)
 		c.Close()
 	}
+}
+
+// TestReloadKeepsUpstreamPools: a reload that leaves a site's routes and
+// settings as they were keeps its proxy, with its open connections: the
+// upstream sees no new connection; a changed route gets a new one.
+func TestReloadKeepsUpstreamPools(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var conns atomic.Int64
+	up := &fasthttp.Server{
+		Handler: func(ctx *fasthttp.RequestCtx) { ctx.WriteString("up") },
+		ConnState: func(_ net.Conn, st fasthttp.ConnState) {
+			if st == fasthttp.StateNew {
+				conns.Add(1)
+			}
+		},
+	}
+	go up.Serve(ln)
+	t.Cleanup(func() { up.Shutdown() })
+	url := "http://" + ln.Addr().String()
+	cfg := func(root string, strip bool) sites.Config {
+		return sites.Config{Sites: []sites.Site{{
+			Hosts: []string{"a.test"}, Root: root,
+			Routes: []sites.Route{{Path: "/api/", Proxy: []string{url}, StripPrefix: strip}},
+		}}, Proxy: quietProxy()}
+	}
+	r, err := sites.New(cfg(t.TempDir(), false))
+	require.NoError(t, err)
+	t.Cleanup(r.Close)
+	ts := tlstest.Handler(t, r.Handle)
+	c := ts.Dial(t)
+	br := bufio.NewReader(c)
+	get := func() string {
+		return string(tlstest.RoundTrip(t, c, br, "GET /api/x HTTP/1.1\r\nHost: a.test\r\n\r\n").Body())
+	}
+	assert.Equal(t, "up", get())
+	require.NoError(t, r.Reload(cfg(t.TempDir(), false), time.Second)) // another root, the same routes
+	assert.Equal(t, "up", get())
+	assert.Equal(t, int64(1), conns.Load(), "the pool's connection was kept")
+	require.NoError(t, r.Reload(cfg(t.TempDir(), true), time.Second)) // the route changed
+	assert.Equal(t, "up", get())
+	assert.Equal(t, int64(2), conns.Load(), "a new proxy, a new connection")
 }
