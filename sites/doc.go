@@ -41,7 +41,6 @@
 // level's.
 //
 // Limits, today: a wildcard matches exactly one label, and names are
-// ASCII (IDNs in their A-label form); a reload builds new upstream pools, so the
-// old ones' idle connections close; the command does not read sites yet
-// (the configuration file's sites: key is to come).
+// ASCII (IDNs in their A-label form); a kept proxy logs to the logger it
+// was made with.
 package sites
