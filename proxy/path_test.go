@@ -71,3 +71,23 @@ func TestStripPrefix(t *testing.T) {
 	head, _, _ := proxyExchange(t, ts, "GET /%61pi/v1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 	assert.Contains(t, head, "HTTP/1.1 400 ")
 }
+
+// TestAddPrefix: AddPrefix goes before the path sent upstream, after
+// StripPrefix; a prefix that is not a plain path is refused by name.
+func TestAddPrefix(t *testing.T) {
+	up := newRawUpstream(t, ok("up"))
+	p := newProxy(t, proxy.Config{Routes: []proxy.Route{
+		{Path: "/api/", Upstreams: []string{up.URL()}, StripPrefix: true, AddPrefix: "/v2/"},
+		{Path: "/", Upstreams: []string{up.URL()}, AddPrefix: "/app"},
+	}})
+	ts := startProxy(t, p)
+	for sent, want := range map[string]string{"/api/users?x=1": "/v2/users?x=1", "/api/": "/v2/", "/home": "/app/home", "/": "/app/"} {
+		proxyExchange(t, ts, "GET "+sent+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		seen := up.Seen()
+		assert.Equal(t, want, seen[len(seen)-1].URI, sent)
+	}
+	for _, bad := range []string{"v2", "/a/../b", "/a?b", "/a%2fb"} {
+		_, err := proxy.New(proxy.Config{Routes: []proxy.Route{{Path: "/", Upstreams: []string{up.URL()}, AddPrefix: bad}}})
+		assert.ErrorContains(t, err, "Routes[0].AddPrefix", bad)
+	}
+}

@@ -173,6 +173,11 @@ type Route struct {
 	// prefix must then be in the request as sent (not percent-encoded);
 	// a request where it is not is refused with 400.
 	StripPrefix bool
+
+	// AddPrefix goes before the path sent upstream (after StripPrefix):
+	// with "/v2", /x reaches the upstream as /v2/x. It is a path, as
+	// sent: "/" first, no query.
+	AddPrefix string
 }
 
 // A ConfigError reports an invalid Config field (as in "ConnectTimeout"
@@ -213,7 +218,8 @@ type Proxy struct {
 
 type proxyRoute struct {
 	prefix    []byte
-	strip     bool // Route.StripPrefix
+	strip     bool   // Route.StripPrefix
+	add       []byte // Route.AddPrefix, without a trailing slash
 	upstreams []*upstream
 	next      uint32 // where the balancer starts its scan, in turn
 }
@@ -244,7 +250,7 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	byURL := map[string]*upstream{}
 	for _, r := range cfg.Routes {
-		pr := &proxyRoute{prefix: []byte(r.Path), strip: r.StripPrefix}
+		pr := &proxyRoute{prefix: []byte(r.Path), strip: r.StripPrefix, add: []byte(strings.TrimSuffix(r.AddPrefix, "/"))}
 		for _, raw := range r.Upstreams {
 			u, _ := parseUpstream(raw) // withDefaults checked it
 			if byURL[u.url] == nil {
@@ -344,6 +350,9 @@ func (cfg Config) withDefaults() (Config, error) {
 			bad(fmt.Sprintf("Routes[%d].Path", i), fmt.Sprintf("%q", r.Path), "a prefix no other route has")
 		}
 		seen[r.Path] = true
+		if a := r.AddPrefix; a != "" && (!strings.HasPrefix(a, "/") || strings.ContainsAny(a, "?# \t\r\n") || ambiguous([]byte(a))) {
+			bad(fmt.Sprintf("Routes[%d].AddPrefix", i), fmt.Sprintf("%q", a), `a path starting with "/", such as "/v2", without dot segments or encoded slashes`)
+		}
 		if len(r.Upstreams) == 0 {
 			bad(fmt.Sprintf("Routes[%d].Upstreams", i), "none", "at least one http:// or https:// URL")
 		}

@@ -71,11 +71,17 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, r *proxyRoute) {
 		clientBodyFailed(ctx, err)
 		return
 	}
-	if r.strip {
+	if r.strip || len(r.add) > 0 {
 		// The prefix is in the path as sent (Handler checked): the rest
-		// goes, as sent too, from its slash.
-		rest := bytes.TrimPrefix(ctx.URI().PathOriginal()[len(r.prefix):], []byte{'/'})
-		sc.buf = append(append(sc.buf[:0], '/'), rest...)
+		// goes, as sent too, from its slash, after AddPrefix.
+		path := ctx.URI().PathOriginal()
+		sc.buf = append(sc.buf[:0], r.add...)
+		if r.strip {
+			sc.buf = append(sc.buf, '/')
+			sc.buf = append(sc.buf, bytes.TrimPrefix(path[len(r.prefix):], []byte{'/'})...)
+		} else {
+			sc.buf = append(sc.buf, path...)
+		}
 		req.URI().SetPathBytes(sc.buf)
 	}
 	u := r.pick(nil)

@@ -104,6 +104,7 @@ type Route struct {
 	Path        string   // a prefix of the request's path, as proxy.Route.Path
 	Proxy       []string // the upstreams' URLs
 	StripPrefix bool     // see proxy.Route.StripPrefix
+	AddPrefix   string   // see proxy.Route.AddPrefix
 	Access      Access   // who may use the route, beside the site's Access
 
 	// ResponseHeaders and RequestHeaders add to the site's.
@@ -394,7 +395,7 @@ func (t *tree) site(cfg Config, s Site) (*site, error) {
 	}
 	routes := make([]proxy.Route, 0, len(s.Routes)+1)
 	for i, r := range s.Routes {
-		routes = append(routes, proxy.Route{Path: r.Path, Upstreams: r.Proxy, StripPrefix: r.StripPrefix})
+		routes = append(routes, proxy.Route{Path: r.Path, Upstreams: r.Proxy, StripPrefix: r.StripPrefix, AddPrefix: r.AddPrefix})
 		rr := routeRules{prefix: r.Path} // every route: the longest prefix must be the proxy's
 		if rr.access, err = newAccess(r.Access); err != nil {
 			return nil, fmt.Errorf("routes[%d].%w", i, err)
