@@ -32,8 +32,10 @@ type Files struct {
 	CacheControl string
 }
 
-// handler serves root with f's options over base.
-func (f Files) handler(base static.Config, root string) (fasthttp.RequestHandler, func(), error) {
+// handler serves root with f's options over base, with t's static.Files
+// for that root and options: shared by the sites that have the same, and
+// kept from the previous tree (its memory of files with it).
+func (f Files) handler(t *tree, base static.Config, root string) (fasthttp.RequestHandler, error) {
 	sc := base
 	sc.Root = root
 	if f.Index != nil {
@@ -42,11 +44,11 @@ func (f Files) handler(base static.Config, root string) (fasthttp.RequestHandler
 	sc.Dotfiles = sc.Dotfiles || f.Dotfiles
 	sc.ListDirectories = sc.ListDirectories || f.Listing
 	if f.Fallback != "" && (!strings.HasPrefix(f.Fallback, "/") || strings.HasSuffix(f.Fallback, "/")) {
-		return nil, nil, fmt.Errorf("files.fallback: %q must be a file's path, such as /index.html", f.Fallback)
+		return nil, fmt.Errorf("files.fallback: %q must be a file's path, such as /index.html", f.Fallback)
 	}
-	files, err := static.New(sc)
+	files, err := t.files(sc)
 	if err != nil {
-		return nil, nil, fmt.Errorf("root: %w", err)
+		return nil, fmt.Errorf("root: %w", err)
 	}
 	h := files.Handle
 	if f.Fallback != "" {
@@ -71,5 +73,5 @@ func (f Files) handler(base static.Config, root string) (fasthttp.RequestHandler
 			}
 		}
 	}
-	return h, files.Close, nil
+	return h, nil
 }

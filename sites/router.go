@@ -126,10 +126,10 @@ type tree struct {
 	hosts             Table[*site]
 	def               *site
 	refuse            bool
-	active            atomic.Int64            // requests being served by this tree
-	closers           []func()                // the sites' files
-	proxies           map[string]*proxy.Proxy // by their configuration (proxyKey)
-	prev              *tree                   // the tree Reload replaces: its proxies may be kept
+	active            atomic.Int64             // requests being served by this tree
+	statics           map[string]*static.Files // by their configuration
+	proxies           map[string]*proxy.Proxy  // by their configuration
+	prev              *tree                    // the tree Reload replaces: its proxies may be kept
 }
 
 // site is a Site ready to serve.
@@ -290,10 +290,12 @@ func (t *tree) retire(next *tree, drain time.Duration) {
 	t.close(next)
 }
 
-// close closes t's files, and its proxies but those kept holds.
+// close closes t's files and proxies, but those kept holds.
 func (t *tree) close(kept *tree) {
-	for _, c := range t.closers {
-		c()
+	for key, f := range t.statics {
+		if kept == nil || kept.statics[key] != f {
+			f.Close()
+		}
 	}
 	for key, p := range t.proxies {
 		if kept == nil || kept.proxies[key] != p {
@@ -304,7 +306,7 @@ func (t *tree) close(kept *tree) {
 
 // build makes a tree of cfg's sites.
 func build(cfg Config, prev *tree) (*tree, error) {
-	t := &tree{refuse: cfg.RefuseUnknown, proxies: map[string]*proxy.Proxy{}, prev: prev}
+	t := &tree{refuse: cfg.RefuseUnknown, statics: map[string]*static.Files{}, proxies: map[string]*proxy.Proxy{}, prev: prev}
 	var errs []error
 	var err error
 	if t.response, err = rules(nil).merge("response-headers", cfg.ResponseHeaders); err != nil {
@@ -380,11 +382,10 @@ func (t *tree) site(cfg Config, s Site) (*site, error) {
 
 	var next fasthttp.RequestHandler = func(ctx *fasthttp.RequestCtx) { ctx.Error("Not Found\n", fasthttp.StatusNotFound) }
 	if s.Root != "" && len(s.Proxy) == 0 {
-		h, closeFiles, err := s.Files.handler(cfg.Static, s.Root)
+		h, err := s.Files.handler(t, cfg.Static, s.Root)
 		if err != nil {
 			return nil, err
 		}
-		t.closers = append(t.closers, closeFiles)
 		next = h
 	}
 	if st.errorPages, err = errorPages(s.ErrorPages, s.Root); err != nil {
@@ -446,4 +447,25 @@ func (t *tree) proxy(pc proxy.Config) (*proxy.Proxy, error) {
 	}
 	t.proxies[key] = p
 	return p, nil
+}
+
+// files is the static.Files for sc: this tree's or the previous one's if
+// it had one for the same configuration, else a new one.
+func (t *tree) files(sc static.Config) (*static.Files, error) {
+	key := fmt.Sprintf("%+v", sc)
+	if f := t.statics[key]; f != nil {
+		return f, nil
+	}
+	if t.prev != nil {
+		if f := t.prev.statics[key]; f != nil {
+			t.statics[key] = f
+			return f, nil
+		}
+	}
+	f, err := static.New(sc)
+	if err != nil {
+		return nil, err
+	}
+	t.statics[key] = f
+	return f, nil
 }

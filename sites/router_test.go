@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -266,4 +267,73 @@ func TestReloadKeepsUpstreamPools(t *testing.T) {
 	require.NoError(t, r.Reload(cfg(t.TempDir(), true), time.Second)) // the route changed
 	assert.Equal(t, "up", get())
 	assert.Equal(t, int64(2), conns.Load(), "a new proxy, a new connection")
+}
+
+// TestReloadUnderLoad: 1,000 sites reloaded ten times while clients keep
+// sending requests on open keep-alive connections: no request fails, and
+// each is answered wholly by one generation.
+func TestReloadUnderLoad(t *testing.T) {
+	dir := root(t, map[string]string{"index.html": "page"})
+	gen := func(g string) sites.Config {
+		cfg := sites.Config{Default: sites.Site{Root: dir}}
+		for i := range 1000 {
+			cfg.Sites = append(cfg.Sites, sites.Site{
+				Hosts: []string{fmt.Sprintf("site%d.test", i)}, Root: dir,
+				Headers: map[string]string{"X-Gen": g},
+			})
+		}
+		return cfg
+	}
+	r, err := sites.New(gen("0"))
+	require.NoError(t, err)
+	t.Cleanup(r.Close)
+	ts := tlstest.Handler(t, r.Handle)
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var served atomic.Int64
+	errs := make(chan error, 8)
+	for w := range 4 {
+		c := ts.Dial(t)
+		br := bufio.NewReader(c)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 2000; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				host := fmt.Sprintf("site%d.test", (i*7+w*131)%1000)
+				c.SetDeadline(time.Now().Add(5 * time.Second))
+				if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: "+host+"\r\n\r\n"); err != nil {
+					errs <- err
+					return
+				}
+				var resp fasthttp.Response
+				if err := resp.Read(br); err != nil {
+					errs <- err
+					return
+				}
+				if resp.StatusCode() != 200 || string(resp.Body()) != "page" || len(resp.Header.Peek("X-Gen")) != 1 {
+					errs <- fmt.Errorf("%s: %d %q X-Gen=%q", host, resp.StatusCode(), resp.Body(), resp.Header.Peek("X-Gen"))
+					return
+				}
+				served.Add(1)
+			}
+		}()
+	}
+	for g := 1; g <= 10; g++ {
+		time.Sleep(20 * time.Millisecond)
+		require.NoError(t, r.Reload(gen(fmt.Sprint(g%10)), time.Second))
+	}
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	assert.Positive(t, served.Load())
+	t.Logf("%d requests across 10 reloads of 1,000 sites", served.Load())
 }
