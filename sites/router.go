@@ -196,12 +196,11 @@ func (r *Router) Close() {
 
 // Handle serves a request by the site its Host names.
 func (r *Router) Handle(ctx *fasthttp.RequestCtx) {
-	t := r.cur.Load()
+	t := r.acquire()
 	if t == nil {
 		ctx.Error("Service Unavailable\n", fasthttp.StatusServiceUnavailable)
 		return
 	}
-	t.active.Add(1)
 	defer t.active.Add(-1)
 	requestID(ctx)
 	defer returnRequestID(ctx)
@@ -218,6 +217,24 @@ func (r *Router) Handle(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	s.serve(ctx)
+}
+
+// acquire is the tree in use, counted as serving one more request until
+// its active count is decremented; nil after Close. A tree counted only
+// once it is current again: else a Reload between the load and the count
+// could retire it under the request.
+func (r *Router) acquire() *tree {
+	for {
+		t := r.cur.Load()
+		if t == nil {
+			return nil
+		}
+		t.active.Add(1)
+		if r.cur.Load() == t {
+			return t
+		}
+		t.active.Add(-1)
+	}
 }
 
 // tlsState is what a TLS connection (the engine's, or a *tls.Conn) says
