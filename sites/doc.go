@@ -26,5 +26,5 @@
 // ASCII (IDNs in their A-label form); headers are set (not added or
 // deleted), per site only; a reload builds new upstream pools, so the
 // old ones' idle connections close; the command does not read sites yet
-// (the configuration file's sites: key is to come).
+// (see the command's sites: key for the configuration file).
 package sites

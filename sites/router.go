@@ -3,6 +3,7 @@ package sites
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -58,8 +59,12 @@ type Site struct {
 	Routes []Route
 
 	// Proxy, if set, is the route for "/": every request no other route
-	// or redirect takes goes to these upstreams, and Root is not served.
+	// or redirect takes goes to these upstreams; Root must then be empty.
 	Proxy []string
+
+	// Handler, if set, serves what no redirect or route takes, in place
+	// of Root's files (the command's built-in page, for one).
+	Handler fasthttp.RequestHandler
 }
 
 // A Redirect answers a path with a redirect to To.
@@ -97,6 +102,13 @@ type tree struct {
 	refuse  bool
 	active  atomic.Int64 // requests being served by this tree
 	closers []func()
+	proxies []siteProxy
+}
+
+// siteProxy is a site's proxy, and the label of its metrics.
+type siteProxy struct {
+	label string // site="example.com", or empty for the default site
+	p     *proxy.Proxy
 }
 
 // site is a Site ready to serve.
@@ -159,6 +171,37 @@ func (r *Router) Handle(ctx *fasthttp.RequestCtx) {
 	s.serve(ctx)
 }
 
+// WritePrometheus writes the upstream metrics of every site's proxy in
+// the Prometheus text format, as proxy.Proxy.WritePrometheus does: the
+// default site's as they are, a named site's with a site label (its first
+// host), so that two sites may share an upstream. A reload starts the
+// counts of the new sites' upstreams from zero.
+func (r *Router) WritePrometheus(w io.Writer) {
+	t := r.cur.Load()
+	if t == nil {
+		return
+	}
+	for _, sp := range t.proxies {
+		sp.p.WritePrometheusLabeled(w, sp.label)
+	}
+}
+
+// Abort closes every connection to the upstreams of the sites in use at
+// once (see proxy.Proxy.Abort), for a shutdown that must not wait.
+func (r *Router) Abort() {
+	if t := r.cur.Load(); t != nil {
+		for _, sp := range t.proxies {
+			sp.p.Abort()
+		}
+	}
+}
+
+// Proxies reports whether any site in use sends requests to upstreams.
+func (r *Router) Proxies() bool {
+	t := r.cur.Load()
+	return t != nil && len(t.proxies) > 0
+}
+
 func (s *site) serve(ctx *fasthttp.RequestCtx) {
 	path := ctx.Path()
 	for i := range s.redirects {
@@ -197,29 +240,25 @@ func (t *tree) close() {
 	}
 }
 
-// build makes a tree of cfg's sites.
+// build makes a tree of cfg's sites, once Validate finds nothing wrong.
 func build(cfg Config) (*tree, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	t := &tree{refuse: cfg.RefuseUnknown}
 	var errs []error
 	mk := func(name string, s Site) *site {
-		st, err := t.site(cfg, s)
+		st, err := t.site(cfg, name, s)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+			errs = append(errs, err)
 		}
 		return st
 	}
-	t.def = mk("sites: default site", cfg.Default)
+	t.def = mk("Default", cfg.Default)
 	for i, s := range cfg.Sites {
-		name := fmt.Sprintf("sites[%d]", i)
-		if len(s.Hosts) == 0 {
-			errs = append(errs, fmt.Errorf("%s: hosts: a site names at least one host", name))
-			continue
-		}
-		st := mk(name, s)
+		st := mk(fmt.Sprintf("Sites[%d]", i), s)
 		for _, h := range s.Hosts {
-			if err := t.hosts.Add(h, st); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", name, err))
-			}
+			_ = t.hosts.Add(h, st) // Validate checked them
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -229,57 +268,44 @@ func build(cfg Config) (*tree, error) {
 	return t, nil
 }
 
-// site makes one site's handler: redirects, then routes to upstreams,
-// then files.
-func (t *tree) site(cfg Config, s Site) (*site, error) {
+// site makes one site's handler, named name in errors: redirects, then
+// routes to upstreams, then files.
+func (t *tree) site(cfg Config, name string, s Site) (*site, error) {
 	st := &site{}
-	for name, v := range s.Headers {
-		if !validHeaderName(name) {
-			return nil, fmt.Errorf("headers: %q is not a header name", name)
-		}
-		st.headers = append(st.headers, [2]string{http.CanonicalHeaderKey(name), v})
+	for h, v := range s.Headers {
+		st.headers = append(st.headers, [2]string{http.CanonicalHeaderKey(h), v})
 	}
-	for i, rd := range s.Redirects {
+	for _, rd := range s.Redirects {
 		if rd.Status == 0 {
 			rd.Status = fasthttp.StatusPermanentRedirect
-		}
-		switch {
-		case !strings.HasPrefix(rd.Path, "/"):
-			return nil, fmt.Errorf("redirects[%d].path: %q must start with /", i, rd.Path)
-		case rd.To == "":
-			return nil, fmt.Errorf("redirects[%d].to: empty", i)
-		case rd.Status != 301 && rd.Status != 302 && rd.Status != 303 && rd.Status != 307 && rd.Status != 308:
-			return nil, fmt.Errorf("redirects[%d].status: %d; must be 301, 302, 303, 307 or 308", i, rd.Status)
 		}
 		st.redirects = append(st.redirects, rd)
 	}
 
 	var next fasthttp.RequestHandler = func(ctx *fasthttp.RequestCtx) { ctx.Error("Not Found\n", fasthttp.StatusNotFound) }
-	if s.Root != "" && len(s.Proxy) == 0 {
+	if s.Handler != nil {
+		next = s.Handler
+	} else if s.Root != "" && len(s.Proxy) == 0 {
 		sc := cfg.Static
 		sc.Root = s.Root
 		files, err := static.New(sc)
 		if err != nil {
-			return nil, fmt.Errorf("root: %w", err)
+			return nil, &ConfigError{Pkg: "sites", Field: name + ".Root", Value: fmt.Sprintf("%q", s.Root), Err: err}
 		}
 		t.closers = append(t.closers, files.Close)
 		next = files.Handle
 	}
-	routes := make([]proxy.Route, 0, len(s.Routes)+1)
-	for _, r := range s.Routes {
-		routes = append(routes, proxy.Route{Path: r.Path, Upstreams: r.Proxy, StripPrefix: r.StripPrefix})
-	}
-	if len(s.Proxy) > 0 {
-		routes = append(routes, proxy.Route{Path: "/", Upstreams: s.Proxy})
-	}
-	if len(routes) > 0 {
-		pc := cfg.Proxy
-		pc.Routes = routes
+	if pc, ok := proxyConfig(cfg.Proxy, s); ok {
 		p, err := proxy.New(pc)
 		if err != nil {
-			return nil, fmt.Errorf("routes: %w", err)
+			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		t.closers = append(t.closers, func() { p.Close() })
+		label := ""
+		if name != "Default" {
+			label = fmt.Sprintf("site=%q", strings.ToLower(s.Hosts[0]))
+		}
+		t.proxies = append(t.proxies, siteProxy{label: label, p: p})
 		next = p.Handler(next)
 	}
 	st.handler = next
