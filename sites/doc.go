@@ -25,6 +25,5 @@
 // Limits, today: a wildcard matches exactly one label, and names are
 // ASCII (IDNs in their A-label form); headers are set (not added or
 // deleted), per site only; a reload builds new upstream pools, so the
-// old ones' idle connections close; the command does not read sites yet
-// (see the command's sites: key for the configuration file).
+// old ones' idle connections close, and their counters start anew.
 package sites
