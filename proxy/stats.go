@@ -129,9 +129,17 @@ var inf = math.Inf(1)
 
 // WritePrometheus writes the proxy's Stats in the Prometheus text format,
 // as metrics named fastserve_upstream_*, labeled by upstream URL.
-func (p *Proxy) WritePrometheus(w io.Writer) {
+func (p *Proxy) WritePrometheus(w io.Writer) { p.WritePrometheusLabeled(w, "") }
+
+// WritePrometheusLabeled is WritePrometheus with labels (such as
+// site="example.com"; empty for none) before the upstream label of every
+// metric, to tell apart proxies that have upstreams in common.
+func (p *Proxy) WritePrometheusLabeled(w io.Writer, labels string) {
 	for _, us := range p.Stats().Upstreams {
 		l := fmt.Sprintf("upstream=%q", us.URL)
+		if labels != "" {
+			l = labels + "," + l
+		}
 		up := uint64(0)
 		if us.Up {
 			up = 1

@@ -42,5 +42,8 @@
 //
 // Limits, today: a wildcard matches exactly one label, and names are
 // ASCII (IDNs in their A-label form); a kept proxy logs to the logger it
-// was made with.
+// was made with; two sites whose routes and settings are the same share
+// one proxy, and its metrics are written under each site's label. The
+// command reads Config from the configuration file's sites: key (the
+// fields the file takes are in the README).
 package sites

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"sort"
 	"strings"
@@ -73,8 +74,12 @@ type Site struct {
 	Routes []Route
 
 	// Proxy, if set, is the route for "/": every request no other route
-	// or redirect takes goes to these upstreams, and Root is not served.
+	// or redirect takes goes to these upstreams; Root must then be empty.
 	Proxy []string
+
+	// Handler, if set, serves what no redirect or route takes, in place
+	// of Root's files (the command's built-in page, for one).
+	Handler fasthttp.RequestHandler
 
 	// Access says who may use the site (after its redirects).
 	Access Access
@@ -129,7 +134,14 @@ type tree struct {
 	active            atomic.Int64             // requests being served by this tree
 	statics           map[string]*static.Files // by their configuration
 	proxies           map[string]*proxy.Proxy  // by their configuration
+	labeled           []siteProxy              // each site's proxy, for its metrics
 	prev              *tree                    // the tree Reload replaces: its proxies may be kept
+}
+
+// siteProxy is a site's proxy, and the label of its metrics.
+type siteProxy struct {
+	label string // site="example.com", or empty for the default site
+	p     *proxy.Proxy
 }
 
 // site is a Site ready to serve.
@@ -237,6 +249,37 @@ func (r *Router) acquire() *tree {
 	}
 }
 
+// WritePrometheus writes the upstream metrics of every site's proxy in
+// the Prometheus text format, as proxy.Proxy.WritePrometheus does: the
+// default site's as they are, a named site's with a site label (its first
+// host), so that two sites may share an upstream. A proxy kept by a
+// reload keeps its counts; a new one starts from zero.
+func (r *Router) WritePrometheus(w io.Writer) {
+	t := r.cur.Load()
+	if t == nil {
+		return
+	}
+	for _, sp := range t.labeled {
+		sp.p.WritePrometheusLabeled(w, sp.label)
+	}
+}
+
+// Abort closes every connection to the upstreams of the sites in use at
+// once (see proxy.Proxy.Abort), for a shutdown that must not wait.
+func (r *Router) Abort() {
+	if t := r.cur.Load(); t != nil {
+		for _, p := range t.proxies {
+			p.Abort()
+		}
+	}
+}
+
+// Proxies reports whether any site in use sends requests to upstreams.
+func (r *Router) Proxies() bool {
+	t := r.cur.Load()
+	return t != nil && len(t.proxies) > 0
+}
+
 // tlsState is what a TLS connection (the engine's, or a *tls.Conn) says
 // of its handshake.
 type tlsState interface {
@@ -323,6 +366,9 @@ func (t *tree) close(kept *tree) {
 
 // build makes a tree of cfg's sites.
 func build(cfg Config, prev *tree) (*tree, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	t := &tree{refuse: cfg.RefuseUnknown, statics: map[string]*static.Files{}, proxies: map[string]*proxy.Proxy{}, prev: prev}
 	var errs []error
 	var err error
@@ -333,24 +379,21 @@ func build(cfg Config, prev *tree) (*tree, error) {
 		errs = append(errs, fmt.Errorf("sites: %w", err))
 	}
 	mk := func(name string, s Site) *site {
-		st, err := t.site(cfg, s)
+		st, err := t.site(cfg, name, s)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+			if _, ok := errors.AsType[*ConfigError](err); ok {
+				errs = append(errs, err)
+			} else {
+				errs = append(errs, fmt.Errorf("sites: %s: %w", name, err))
+			}
 		}
 		return st
 	}
-	t.def = mk("sites: default site", cfg.Default)
+	t.def = mk("Default", cfg.Default)
 	for i, s := range cfg.Sites {
-		name := fmt.Sprintf("sites[%d]", i)
-		if len(s.Hosts) == 0 {
-			errs = append(errs, fmt.Errorf("%s: hosts: a site names at least one host", name))
-			continue
-		}
-		st := mk(name, s)
+		st := mk(fmt.Sprintf("Sites[%d]", i), s)
 		for _, h := range s.Hosts {
-			if err := t.hosts.Add(h, st); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", name, err))
-			}
+			_ = t.hosts.Add(h, st) // Validate checked them
 		}
 	}
 	t.prev = nil // kept only while building
@@ -363,7 +406,7 @@ func build(cfg Config, prev *tree) (*tree, error) {
 
 // site makes one site's handler: redirects, then routes to upstreams,
 // then files.
-func (t *tree) site(cfg Config, s Site) (*site, error) {
+func (t *tree) site(cfg Config, name string, s Site) (*site, error) {
 	st := &site{}
 	var err error
 	resp := s.ResponseHeaders
@@ -398,7 +441,9 @@ func (t *tree) site(cfg Config, s Site) (*site, error) {
 	}
 
 	var next fasthttp.RequestHandler = func(ctx *fasthttp.RequestCtx) { ctx.Error("Not Found\n", fasthttp.StatusNotFound) }
-	if s.Root != "" && len(s.Proxy) == 0 {
+	if s.Handler != nil {
+		next = s.Handler
+	} else if s.Root != "" && len(s.Proxy) == 0 {
 		h, err := s.Files.handler(t, cfg.Static, s.Root)
 		if err != nil {
 			return nil, err
@@ -411,9 +456,7 @@ func (t *tree) site(cfg Config, s Site) (*site, error) {
 	if st.access, err = newAccess(s.Access); err != nil {
 		return nil, err
 	}
-	routes := make([]proxy.Route, 0, len(s.Routes)+1)
 	for i, r := range s.Routes {
-		routes = append(routes, proxy.Route{Path: r.Path, Upstreams: r.Proxy, StripPrefix: r.StripPrefix, AddPrefix: r.AddPrefix})
 		rr := routeRules{prefix: r.Path} // every route: the longest prefix must be the proxy's
 		if rr.access, err = newAccess(r.Access); err != nil {
 			return nil, fmt.Errorf("routes[%d].%w", i, err)
@@ -427,16 +470,16 @@ func (t *tree) site(cfg Config, s Site) (*site, error) {
 		st.routes = append(st.routes, rr)
 	}
 	sort.SliceStable(st.routes, func(i, j int) bool { return len(st.routes[i].prefix) > len(st.routes[j].prefix) })
-	if len(s.Proxy) > 0 {
-		routes = append(routes, proxy.Route{Path: "/", Upstreams: s.Proxy})
-	}
-	if len(routes) > 0 {
-		pc := cfg.Proxy
-		pc.Routes = routes
+	if pc, ok := proxyConfig(cfg.Proxy, s); ok {
 		p, err := t.proxy(pc)
 		if err != nil {
 			return nil, fmt.Errorf("routes: %w", err)
 		}
+		label := ""
+		if name != "Default" {
+			label = fmt.Sprintf("site=%q", strings.ToLower(s.Hosts[0]))
+		}
+		t.labeled = append(t.labeled, siteProxy{label: label, p: p})
 		next = p.Handler(next)
 	}
 	st.handler = next

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/valyala/fasthttp"
 
+	"github.com/fastserve/fastserve/internal/field"
 	"github.com/fastserve/fastserve/internal/tlstest"
 	"github.com/fastserve/fastserve/proxy"
 	"github.com/fastserve/fastserve/sites"
@@ -134,29 +135,38 @@ func TestReload(t *testing.T) {
 		{Hosts: []string{"A.test"}, Redirects: []sites.Redirect{{Path: "x", To: "/"}}},
 	}}
 	err = r.Reload(bad, time.Second)
-	assert.ErrorContains(t, err, `sites[1]: redirects[0].path: "x" must start with /`)
-	assert.ErrorContains(t, err, `sites[1]: sites: host "A.test" is named twice`)
+	assert.ErrorContains(t, err, `sites: Sites[1].Redirects[0].Path must be a path starting with "/", got "x"`)
+	assert.ErrorContains(t, err, `sites: Sites[1].Hosts[0]: named twice`)
 	assert.Equal(t, "two", get(), "a broken configuration changes nothing")
 }
 
-// TestNewRefuses: every invalid site is named, with its field.
+// TestNewRefuses: every invalid field is reported, as a ConfigError
+// naming it by its path in Config.
 func TestNewRefuses(t *testing.T) {
-	_, err := sites.New(sites.Config{Sites: []sites.Site{
+	cfg := sites.Config{Sites: []sites.Site{
 		{Root: t.TempDir()},
 		{Hosts: []string{"b.test"}, Root: "/nonexistent/dir"},
 		{Hosts: []string{"c.test"}, Headers: map[string]string{"Bad Header": "x"}},
 		{Hosts: []string{"d.test"}, Redirects: []sites.Redirect{{Path: "/x", To: "/y", Status: 200}}},
 		{Hosts: []string{"e.test"}, Routes: []sites.Route{{Path: "/api/", Proxy: []string{"ftp://x"}}}},
-	}})
-	for _, want := range []string{
-		"sites[0]: hosts: a site names at least one host",
-		"sites[1]: root: static: root",
-		`sites[2]: headers: "Bad Header" is not a header name`,
-		"sites[3]: redirects[0].status: 200",
-		"sites[4]: routes:",
-	} {
-		assert.ErrorContains(t, err, want)
+		{Hosts: []string{"f.test", "B.test"}, Proxy: []string{"http://127.0.0.1:1"}, Root: t.TempDir()},
+		{Hosts: []string{"g.test"}, Routes: []sites.Route{{Path: "/", Proxy: []string{"http://127.0.0.1:1"}}}, Proxy: []string{"http://127.0.0.1:2"}},
+	}}
+	_, err := sites.New(cfg)
+	require.Error(t, err)
+	assert.Equal(t, err.Error(), cfg.Validate().Error(), "New reports what Validate does")
+	var fields []string
+	for _, e := range field.Leaves(err) {
+		var ce *sites.ConfigError
+		if assert.ErrorAs(t, e, &ce) {
+			fields = append(fields, ce.Field)
+		}
 	}
+	assert.Equal(t, []string{
+		"Sites[0].Hosts", "Sites[1].Root", "Sites[2].Headers", "Sites[3].Redirects[0].Status",
+		"Sites[4].Routes[0].Proxy[0]", "Sites[5].Hosts[1]", "Sites[5].Root", "Sites[6].Proxy",
+	}, fields)
+	assert.ErrorContains(t, err, "sites: Sites[3].Redirects[0].Status must be 301, 302, 303, 307 or 308, got 200")
 }
 
 // BenchmarkHandle: a request to a site's file, with 1 site or 1,000

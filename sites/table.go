@@ -2,6 +2,7 @@ package sites
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -22,6 +23,14 @@ type Table[T any] struct {
 // label before "example.com". Names are case-insensitive. It fails on an
 // empty or malformed name, a port, or a name added twice.
 func (t *Table[T]) Add(name string, v T) error {
+	if err := t.add(name, v); err != nil {
+		return fmt.Errorf("sites: host %q: %w", name, err)
+	}
+	return nil
+}
+
+// add is Add, with an error that does not repeat the name.
+func (t *Table[T]) add(name string, v T) error {
 	if t.exact == nil {
 		t.exact, t.wild = make(map[string]T), make(map[string]T)
 	}
@@ -31,14 +40,16 @@ func (t *Table[T]) Add(name string, v T) error {
 		m, key = t.wild, rest
 	}
 	if err := checkName(key); err != nil {
-		return fmt.Errorf("sites: host %q: %w", name, err)
+		return err
 	}
 	if _, dup := m[key]; dup {
-		return fmt.Errorf("sites: host %q is named twice", name)
+		return errNamedTwice
 	}
 	m[key] = v
 	return nil
 }
+
+var errNamedTwice = errors.New("named twice (a host belongs to one site)")
 
 // checkName accepts a DNS name (letters, digits, hyphens and dots; no
 // empty label) or an IP address literal.

@@ -8,6 +8,8 @@ import (
 
 	"github.com/fastserve/fastserve/proxy"
 	"github.com/fastserve/fastserve/server"
+	"github.com/fastserve/fastserve/sites"
+	"github.com/fastserve/fastserve/static"
 )
 
 // configs are the library structs the settings fill: a setting's field is
@@ -15,6 +17,7 @@ import (
 type configs struct {
 	Server server.Config
 	Proxy  proxy.Config
+	Sites  sites.Config // Default is --root and Proxy's routes; Proxy is Proxy's shared settings
 }
 
 // proxyRoute is a route of configs.Proxy: the config file's, or --proxy's
@@ -74,7 +77,23 @@ func (s *settings) build() (configs, error) {
 			}
 		}
 	}
+	c.Sites.Default = defaultSite(valueOf[string](s, "root"), c.Proxy.Routes)
+	c.Sites.Sites = s.sites.list
+	c.Sites.Proxy = c.Proxy
 	return c, errors.Join(errs...)
+}
+
+// defaultSite is the site of the hosts no site names: --root (or the
+// built-in page), and the routes of --proxy and routes:.
+func defaultSite(root string, routes []proxyRoute) sites.Site {
+	d := sites.Site{Root: root}
+	if root == "" {
+		d.Handler = static.Welcome
+	}
+	for _, r := range routes {
+		d.Routes = append(d.Routes, sites.Route{Path: r.Path, Proxy: r.Upstreams, StripPrefix: r.StripPrefix})
+	}
+	return d
 }
 
 // needsError says that r was given while need, which it takes effect
@@ -83,6 +102,9 @@ func (s *settings) needsError(r, need setting) error {
 	with := "--" + need.name
 	if need.routesToo {
 		with += " or a routes: key in the config file"
+	}
+	if need.sitesToo {
+		with += " or a site of sites: with one"
 	}
 	state := "empty"
 	if _, ok := need.def.(bool); ok {

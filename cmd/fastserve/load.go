@@ -164,13 +164,17 @@ func (s *settings) loadFile(fs *pflag.FlagSet) []error {
 	for i := 0; i+1 < len(top.Content); i += 2 {
 		k, v := top.Content[i], top.Content[i+1]
 		src := fmt.Sprintf("config file %s:%d", s.configFile, k.Line)
-		if k.Value == "routes" {
+		if k.Value == "routes" || k.Value == "sites" {
 			if seen[k.Value] {
 				errs = append(errs, fmt.Errorf("%s: %q is set twice", src, k.Value))
 				continue
 			}
 			seen[k.Value] = true
-			errs = append(errs, s.loadRoutes(v)...)
+			if k.Value == "routes" {
+				errs = append(errs, s.loadRoutes(v)...)
+			} else {
+				errs = append(errs, s.loadSites(v)...)
+			}
 			continue
 		}
 		f := fs.Lookup(k.Value)

@@ -21,14 +21,12 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"github.com/valyala/fasthttp"
 
 	"github.com/fastserve/fastserve/accesslog"
 	"github.com/fastserve/fastserve/internal/field"
 	"github.com/fastserve/fastserve/internal/selfsigned"
-	"github.com/fastserve/fastserve/proxy"
 	"github.com/fastserve/fastserve/server"
-	"github.com/fastserve/fastserve/static"
+	"github.com/fastserve/fastserve/sites"
 )
 
 // usageError is a mistake in what the command was given: exit code 2.
@@ -92,8 +90,10 @@ func newServe(stderr io.Writer) *cobra.Command {
 			"(FASTSERVE_KEEPALIVE_IDLE for --keepalive-idle) or a YAML --config file keyed by flag name;\n" +
 			"flags win over the environment, which wins over the file.\n\n" +
 			"Signals: SIGTERM and SIGINT drain gracefully (up to --drain-timeout) and exit 0; a second one\n" +
-			"closes every connection at once, to the clients and to the proxy's upstreams. SIGHUP reloads\n" +
-			"the certificates and reopens the access log.\n\n" +
+			"closes every connection at once, to the clients and to the proxy's upstreams. SIGHUP re-reads\n" +
+			"the config file and applies its sites, files and proxy settings without closing a connection\n" +
+			"(other changed settings are logged as needing a restart), reloads the certificates and\n" +
+			"reopens the access log.\n\n" +
 			"Zero-downtime restart: run the new binary or configuration with the same --handover path;\n" +
 			"it takes the listening sockets from the running process, which then drains and exits 0.",
 		Args: cobra.NoArgs,
@@ -107,18 +107,27 @@ func newServe(stderr io.Writer) *cobra.Command {
 }
 
 // prepare loads the settings and checks everything that can be checked
-// without binding: a usageError lists every problem, one per line.
-func prepare(cmd *cobra.Command, s *settings) (configs, error) {
-	loadErr := s.load(cmd.Flags(), os.LookupEnv) // a bad value leaves its default: go on, to report every problem
+// without binding: a usageError lists every problem, one per line. For a
+// reload, the certificate and ticket key files are left out: the server
+// reloads their contents each on its own, and their paths need a restart.
+func prepare(fs *pflag.FlagSet, s *settings, reload bool) (configs, error) {
+	loadErr := s.load(fs, os.LookupEnv) // a bad value leaves its default: go on, to report every problem
 	c, err := s.build()
 	err = errors.Join(loadErr, err)
-	if verr := c.Server.Validate(); verr != nil {
+	v := c.Server
+	if reload {
+		v.TLS.Certificates, v.TLS.SessionTicketKeyFiles = nil, nil
+	}
+	if verr := v.Validate(); verr != nil {
 		err = errors.Join(err, s.explain(verr, "Server"))
 	}
 	if c.proxying() {
 		if perr := c.Proxy.Validate(); perr != nil {
 			err = errors.Join(err, s.explain(perr, "Proxy"))
 		}
+	}
+	if serr := c.Sites.Validate(); serr != nil {
+		err = errors.Join(err, s.explainSites(serr, c.proxying()))
 	}
 	if err != nil {
 		return configs{}, usageError{err}
@@ -127,7 +136,7 @@ func prepare(cmd *cobra.Command, s *settings) (configs, error) {
 }
 
 func runServe(cmd *cobra.Command, s *settings, stderr io.Writer) error {
-	c, err := prepare(cmd, s)
+	c, err := prepare(cmd.Flags(), s, false)
 	if err != nil {
 		return err
 	}
@@ -148,39 +157,34 @@ func runServe(cmd *cobra.Command, s *settings, stderr io.Writer) error {
 		cfg.AccessLog = accessLog
 	}
 
-	var handler fasthttp.RequestHandler = static.Welcome
-	if root := valueOf[string](s, "root"); root != "" {
-		files, err := static.New(static.Config{Root: root, Dotfiles: valueOf[bool](s, "dotfiles")})
-		if err != nil {
-			return usageError{fmt.Errorf("--root=%s%s: %w", root, s.from("root"), err)}
-		}
-		defer files.Close()
-		handler = files.Handle
+	c.Sites.Proxy.Logger = logger
+	router, err := sites.New(c.Sites)
+	if err != nil {
+		return err // prepare validated it: what is left is a root that could not be opened
 	}
-
-	abort := func() {} // what a second signal does beyond the server's Shutdown
-	if c.proxying() {
-		c.Proxy.Logger = logger
-		upstreams, err := proxy.New(c.Proxy)
-		if err != nil {
-			return s.explain(err, "Proxy")
-		}
-		defer upstreams.Close()
-		abort = upstreams.Abort // the drain waits for the handlers, which wait for their upstreams
-		handler = upstreams.Handler(handler)
+	defer router.Close()
+	abort := router.Abort // a second signal: the drain waits for the handlers, which wait for their upstreams
+	if router.Proxies() {
 		cfg.StreamRequestBody = true // the proxy reads bodies itself: to memory or a file, or streamed upstream
-		cfg.Metrics = upstreams.WritePrometheus
-		for _, r := range c.Proxy.Routes {
-			logger.Info("proxying", "path", r.Path, "upstreams", r.Upstreams)
-		}
 	} else {
 		cfg.DiscardBodies = true // files and the built-in page take no body
 	}
+	reload := &reloader{s: s, router: router, log: logger, drain: cfg.DrainTimeout, streams: cfg.StreamRequestBody}
+	reload.lastOK.Store(time.Now().Unix())
+	cfg.Metrics = func(w io.Writer) {
+		router.WritePrometheus(w)
+		reload.WritePrometheus(w)
+	}
+	for _, r := range c.Proxy.Routes {
+		logger.Info("proxying", "path", r.Path, "upstreams", r.Upstreams)
+	}
+	logSites(logger, c.Sites)
 
-	srv, err := server.New(cfg, handler)
+	srv, err := server.New(cfg, router.Handle)
 	if err != nil {
 		return s.explain(err, "Server")
 	}
+	reload.srv, reload.accessLog = srv, accessLog
 	if len(cfg.TLS.Certificates) == 0 && len(cfg.ACME.Domains) == 0 {
 		logger.Warn("development mode: try curl -k https://localhost:" + portOf(srv.Addrs()[0].String()) + "/")
 	}
@@ -192,13 +196,8 @@ func runServe(cmd *cobra.Command, s *settings, stderr io.Writer) error {
 	defer signal.Stop(hup)
 	go func() {
 		for range hup {
-			logger.Info("SIGHUP: reloading certificates and reopening the access log")
-			_ = srv.Reload() // logs what happened
-			if accessLog != nil {
-				if err := accessLog.Reopen(); err != nil {
-					logger.Error("access log not reopened; still writing to the old file", "err", err)
-				}
-			}
+			logger.Info("SIGHUP: reloading the configuration and certificates, reopening the access log")
+			reload.run()
 		}
 	}()
 
@@ -248,7 +247,7 @@ func newCheck(stdout io.Writer) *cobra.Command {
 		Short: "Validate the settings (flags, environment, --config file), print the effective ones, and exit",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := prepare(cmd, s)
+			cfg, err := prepare(cmd.Flags(), s, false)
 			if err != nil {
 				return err
 			}
@@ -259,6 +258,10 @@ func newCheck(stdout io.Writer) *cobra.Command {
 			derived := s.derived(cfg)
 			for _, r := range s.routes {
 				fmt.Fprintf(stdout, "route: %s -> %s  # %s\n", r.route.Path, strings.Join(r.route.Upstreams, ","), r.src)
+			}
+			for i, st := range s.sites.list {
+				path := fmt.Sprintf("sites[%d]", i)
+				fmt.Fprintf(stdout, "%s: %s  # config file %s:%d\n", path, describe(st), s.configFile, s.sites.line(path))
 			}
 			cmd.Flags().VisitAll(func(f *pflag.Flag) {
 				if f.Name == "config" || f.Name == "help" {

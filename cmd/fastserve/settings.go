@@ -28,6 +28,7 @@ type settings struct {
 	flags  *pflag.FlagSet    // the command's, once loaded
 	values map[string]any    // by setting name, a *T of the setting's type
 	routes []fileRoute       // from the config file's routes: key
+	sites  fileSites         // from the config file's sites: key
 	source map[string]string // where each setting that is not a default came from
 	unset  map[string]bool   // settings whose value from the environment or file was refused: their other errors are noise
 }
@@ -47,6 +48,13 @@ type setting struct {
 	// routesToo: a routes: key in the config file turns this setting on
 	// too (--proxy: either makes the server proxy).
 	routesToo bool
+	// sitesToo: a site of the config file's sites: with this setting
+	// (a root; a proxy or routes) turns it on too, for the settings
+	// that take effect only with it.
+	sitesToo bool
+	// live: a reload (SIGHUP) applies a change of it to the running
+	// server; a change of any other is logged as needing a restart.
+	live bool
 
 	// field is the path of the library field the setting sets, in
 	// configs: "Server.Tune.KeepAlive.Idle"; a name[] element is every
@@ -111,6 +119,8 @@ func (r setting) by(setter any) setting        { r.setter = setter; return r }
 func (r setting) wants(valid any) setting      { r.valid = valid; return r }
 func (r setting) requires(name string) setting { r.needs = name; return r }
 func (r setting) orRoutes() setting            { r.routesToo = true; return r }
+func (r setting) orSites() setting             { r.sitesToo = true; return r }
+func (r setting) reloads() setting             { r.live = true; return r }
 func (r setting) allows(what string) setting   { r.allowed = what; return r }
 func (r setting) orNone() setting              { r.emptyIsNone = true; return r }
 
@@ -194,9 +204,12 @@ var table = []setting{
 	boolean("reduce-memory", true, "release each connection's buffers while it waits for its next request (--reduce-memory=false keeps them)").
 		sets("Server.KeepIdleBuffers").via(not),
 
-	text("root", "", "directory of static files to serve (empty = the built-in page)").wants(existingDir),
+	text("root", "", "directory of static files to serve: the default site's, for the hosts no site of the config file's sites: names (empty = the built-in page)").
+		wants(existingDir).orSites().reloads(),
 	boolean("dotfiles", false, "serve files and directories whose name begins with a dot (.env, .git/); by default they are 404, but for /.well-known/").
-		requires("root"),
+		sets("Sites.Static.Dotfiles").requires("root").reloads(),
+	text("unknown-hosts", "default", "a request whose Host no site of the config file's sites: names: default (the default site serves it: --root, --proxy, routes:) or refuse (421 Misdirected Request)").
+		sets("Sites.RefuseUnknown").via(isRefuse).wants(oneOf("default", "refuse")).reloads(),
 	text("redirect-http", "", "host:port of a plain-HTTP listener that redirects to HTTPS (empty = none)").sets("Server.RedirectAddr"),
 	duration("hsts", 0, "Strict-Transport-Security max-age, such as 8760h (0 = none)").sets("Server.HSTS"),
 	text("access-log", "", "access log file, or - for standard output (empty = none); reopened on SIGHUP").wants(logPath),
@@ -208,28 +221,28 @@ var table = []setting{
 	text("log-level", "info", "log level: debug, info, warn or error").wants(oneOf("debug", "info", "warn", "error")),
 
 	repeated("proxy", "upstream URL(s), comma-separated or repeated, to reverse-proxy every request to (http:// or https://); per-path routes go in the config file's routes:").
-		sets("Proxy.Routes").by(routeForRoot).orRoutes(),
+		sets("Proxy.Routes").by(routeForRoot).orRoutes().orSites().reloads(),
 	text("proxy-host-header", "pass", "Host sent upstream: pass (the client's), upstream (the upstream URL's), or a fixed host[:port]").
-		sets("Proxy.HostHeader").requires("proxy"),
+		sets("Proxy.HostHeader").requires("proxy").reloads(),
 	duration("proxy-connect-timeout", proxy.DefaultConnectTimeout, "bound on connecting to an upstream, TLS included (past it, 504)").
-		sets("Proxy.ConnectTimeout").requires("proxy"),
+		sets("Proxy.ConnectTimeout").requires("proxy").reloads(),
 	duration("proxy-timeout", proxy.DefaultReadTimeout, "bound on each wait for an upstream's bytes: its response head (past it, 504) and between two reads of its body").
-		sets("Proxy.ReadTimeout").requires("proxy"),
+		sets("Proxy.ReadTimeout").requires("proxy").reloads(),
 	boolean("proxy-error-details", false, "name the upstream and what failed in the body of a 502, 503 or 504 (off: the status line alone; the log has the detail)").
-		sets("Proxy.ErrorDetails").requires("proxy"),
-	integer("proxy-max-conns", proxy.DefaultMaxConns, "connections open to each upstream at once").sets("Proxy.MaxConns").requires("proxy"),
+		sets("Proxy.ErrorDetails").requires("proxy").reloads(),
+	integer("proxy-max-conns", proxy.DefaultMaxConns, "connections open to each upstream at once").sets("Proxy.MaxConns").requires("proxy").reloads(),
 	boolean("proxy-request-buffering", true, "read each request body whole before it goes upstream, as nginx does: a slow upload then holds no upstream connection, and any request can be retried (false: stream bodies over --proxy-body-buffer-bytes as they arrive; each slow upload then holds an upstream connection for as long as --body-timeout lets it stall)").
-		sets("Proxy.StreamRequestBodies").via(not).requires("proxy"),
+		sets("Proxy.StreamRequestBodies").via(not).requires("proxy").reloads(),
 	integer("proxy-body-buffer-bytes", proxy.DefaultBufferBodyBytes, "request body held in memory, per request; a larger one goes to a file in --proxy-body-temp-dir").
-		sets("Proxy.BufferBodyBytes").requires("proxy"),
+		sets("Proxy.BufferBodyBytes").requires("proxy").reloads(),
 	text("proxy-body-temp-dir", "", "directory of the files that hold request bodies over --proxy-body-buffer-bytes, up to --max-body-bytes each: unnamed (O_TMPFILE) or removed at once, closed when the request ends (empty = $TMPDIR, or /tmp)").
-		sets("Proxy.BodyTempDir").requires("proxy"),
+		sets("Proxy.BodyTempDir").requires("proxy").reloads(),
 	integer("proxy-max-header-bytes", proxy.DefaultMaxResponseHeaderBytes, "bound on an upstream's response head, status line and headers (larger gets 502); each request waiting for an upstream holds a buffer this size").
-		sets("Proxy.MaxResponseHeaderBytes").requires("proxy"),
+		sets("Proxy.MaxResponseHeaderBytes").requires("proxy").reloads(),
 	text("proxy-health-path", proxy.DefaultHealthPath, "path of the upstreams' health check (GET; 2xx or 3xx = up)").
-		sets("Proxy.HealthPath").requires("proxy"),
+		sets("Proxy.HealthPath").requires("proxy").reloads(),
 	duration("proxy-health-interval", proxy.DefaultHealthInterval, "time between two health checks of an upstream").
-		sets("Proxy.HealthInterval").requires("proxy"),
+		sets("Proxy.HealthInterval").requires("proxy").reloads(),
 }
 
 // keepAlive turns TCP keep-alive on or off: the --keepalive-* settings
@@ -255,6 +268,8 @@ func tlsVersion(v string) uint16 {
 }
 
 func not(b bool) bool { return !b }
+
+func isRefuse(v string) bool { return v == "refuse" }
 
 func trimmed(vs []string) []string {
 	out := make([]string, 0, len(vs))
@@ -376,6 +391,9 @@ func row(name string) setting {
 // on reports whether the setting r is on: true, or not empty.
 func (s *settings) on(r setting) bool {
 	if r.routesToo && len(s.routes) > 0 {
+		return true
+	}
+	if r.sitesToo && (r.name == "root" && s.sites.roots() || r.name == "proxy" && s.sites.proxies()) {
 		return true
 	}
 	v := s.value(r.name)

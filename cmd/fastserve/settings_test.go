@@ -27,7 +27,7 @@ func TestCheckRefusesIgnoredSettings(t *testing.T) {
 	accessLogFile := writeFile(t, dir, "access-log.yaml", "access-log-format: json\n")
 	const (
 		noKeepAlive = ": takes effect only with --keepalive, which is false (flag --keepalive)"
-		noProxy     = ": takes effect only with --proxy or a routes: key in the config file, which is empty (default)"
+		noProxy     = ": takes effect only with --proxy or a routes: key in the config file or a site of sites: with one, which is empty (default)"
 		noAccessLog = ": takes effect only with --access-log, which is empty (default)"
 	)
 	for _, tc := range []struct {

@@ -68,7 +68,7 @@ func TestSIGHUPReloadsCertificates(t *testing.T) {
 	replaceFile(t, keyFile, key2)
 	from := in.mark()
 	in.signal(syscall.SIGHUP)
-	in.waitLog(`level=INFO msg="SIGHUP: reloading certificates and reopening the access log"`, from)
+	in.waitLog(`level=INFO msg="SIGHUP: reloading the configuration and certificates, reopening the access log"`, from)
 	in.waitLog(`level=INFO msg="certificates reloaded" files=1`, from)
 
 	assert.Contains(t, old.mustGet(t, "/after-reload"), "fastserve is running", "the open connection still serves")
@@ -431,7 +431,7 @@ func TestAccessLog(t *testing.T) {
 		require.NoError(t, os.Rename(file, file+".1"))
 		from := in.mark()
 		in.signal(syscall.SIGHUP)
-		in.waitLog(`msg="SIGHUP: reloading certificates and reopening the access log"`, from)
+		in.waitLog(`msg="SIGHUP: reloading the configuration and certificates, reopening the access log"`, from)
 		require.True(t, eventually(2*time.Second, func() bool {
 			_, err := os.Stat(file)
 			return err == nil

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/spf13/pflag"
+
+	"github.com/fastserve/fastserve/accesslog"
+	"github.com/fastserve/fastserve/internal/field"
+	"github.com/fastserve/fastserve/server"
+	"github.com/fastserve/fastserve/sites"
+)
+
+// A reloader applies the configuration anew, at SIGHUP: it reads the
+// settings again (the config file and the environment; the flags stay as
+// given at start), validates them as check does, and puts the new sites
+// in use without closing a connection; it reloads the certificates and
+// reopens the access log too. A configuration that fails validation
+// changes nothing (of the sites). A setting a running server cannot change (not live in
+// table: addresses, socket options, TLS, limits) is logged as needing a
+// restart or --handover, and keeps its running value.
+type reloader struct {
+	s         *settings // as loaded at start: what runs
+	router    *sites.Router
+	srv       *server.Server
+	accessLog *accesslog.File
+	log       *slog.Logger
+	drain     time.Duration // how long the replaced sites may finish their requests
+	streams   bool          // the server streams request bodies, as a proxy needs
+
+	ok, failed atomic.Uint64
+	lastOK     atomic.Int64 // Unix time of the last configuration put in use, the first included
+}
+
+// run reloads, logging what it did and why not. The certificates, ticket
+// keys and access log are reloaded whatever the configuration's fate, each
+// on its own, as before sites: a typo in the config file must not keep a
+// renewed certificate out.
+func (r *reloader) run() {
+	if err := r.apply(); err != nil {
+		r.failed.Add(1)
+		var ue usageError
+		if errors.As(err, &ue) {
+			err = ue.error
+		}
+		for _, e := range field.Leaves(err) {
+			r.log.Error("configuration not reloaded; the previous one stays in use", "err", e)
+		}
+	}
+	_ = r.srv.Reload() // logs what happened
+	if r.accessLog != nil {
+		if err := r.accessLog.Reopen(); err != nil {
+			r.log.Error("access log not reopened; still writing to the old file", "err", err)
+		}
+	}
+}
+
+// apply reads and validates the settings, and puts their sites in use.
+func (r *reloader) apply() error {
+	next := &settings{}
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	next.register(fs)
+	for name, src := range r.s.source {
+		if strings.HasPrefix(src, "flag --") {
+			if err := copyFlag(fs, r.s.flags.Lookup(name)); err != nil {
+				return err
+			}
+		}
+	}
+	next.configFile = r.s.configFile
+	c, err := prepare(fs, next, true)
+	if err != nil {
+		return err
+	}
+	if !r.streams && next.on(row("proxy")) {
+		return errors.New("the configuration sends requests to upstreams, and this server, started without any, does not read request bodies for them: restart it, or use --handover, to apply it")
+	}
+	for _, rw := range table {
+		if rw.live {
+			continue
+		}
+		was, is := r.s.flags.Lookup(rw.name).Value.String(), fs.Lookup(rw.name).Value.String()
+		if was != is {
+			r.log.Warn("setting changed; it needs a restart or --handover, and keeps its running value",
+				"setting", rw.name, "running", was, "configured", is, "source", strings.Trim(next.from(rw.name), " ()"))
+		}
+	}
+	c.Sites.Proxy.Logger = r.log
+	if err := r.router.Reload(c.Sites, r.drain); err != nil {
+		return err
+	}
+	r.ok.Add(1)
+	r.lastOK.Store(time.Now().Unix())
+	r.log.Info("configuration reloaded", "sites", len(c.Sites.Sites), "config", r.s.configFile)
+	logSites(r.log, c.Sites)
+	return nil
+}
+
+// copyFlag gives dst, a flag of a new set, the value of src, the same
+// flag as the command line gave it.
+func copyFlag(fs *pflag.FlagSet, src *pflag.Flag) error {
+	sv, isSlice := src.Value.(pflag.SliceValue)
+	if !isSlice {
+		return fs.Set(src.Name, src.Value.String())
+	}
+	vals := sv.GetSlice()
+	if err := fs.Set(src.Name, ""); err != nil { // given, as a flag: load names its source
+		return fmt.Errorf("--%s: %w", src.Name, err)
+	}
+	return fs.Lookup(src.Name).Value.(pflag.SliceValue).Replace(vals)
+}
+
+// WritePrometheus writes the reloads' counts, and the time of the last
+// configuration put in use (the start, until a reload succeeds).
+func (r *reloader) WritePrometheus(w io.Writer) {
+	metrics.WriteCounterUint64(w, `fastserve_config_reloads_total{result="ok"}`, r.ok.Load())
+	metrics.WriteCounterUint64(w, `fastserve_config_reloads_total{result="failed"}`, r.failed.Load())
+	metrics.WriteGaugeUint64(w, "fastserve_config_last_reload_success_timestamp_seconds", uint64(max(r.lastOK.Load(), 0)))
+}
+
+// logSites logs the sites of cfg, one line each.
+func logSites(log *slog.Logger, cfg sites.Config) {
+	for _, st := range cfg.Sites {
+		log.Info("site", "hosts", st.Hosts, "root", st.Root, "proxy", st.Proxy, "routes", len(st.Routes))
+	}
+	if cfg.RefuseUnknown {
+		log.Info("unknown hosts refused (421)")
+	}
+}

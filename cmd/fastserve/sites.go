@@ -1,0 +1,312 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/fastserve/fastserve/internal/field"
+	"github.com/fastserve/fastserve/sites"
+)
+
+// fileSites are the config file's sites: key, read as sites.Site values,
+// with the line of every key and value in them, to name in errors.
+type fileSites struct {
+	list  []sites.Site
+	lines map[string]int // by path in the file: "sites[1].redirects[0].status"
+	src   string         // config file F:LINE of the sites: key
+}
+
+// siteKeys are a site's keys in the config file, the issue's names.
+const siteKeys = "hosts, root, headers, redirects, routes, proxy"
+
+// loadSites reads the config file's sites: a list of mappings, keyed as
+// siteKeys says (see the README's "Sites (virtual hosts)").
+func (s *settings) loadSites(v *yaml.Node) []error {
+	fs := &s.sites
+	fs.lines = map[string]int{}
+	fs.src = fmt.Sprintf("config file %s:%d", s.configFile, v.Line)
+	var errs []error
+	bad := func(n *yaml.Node, path, want string) {
+		errs = append(errs, fmt.Errorf("config file %s:%d: %s: %s", s.configFile, n.Line, path, want))
+	}
+	const wantSite = "want a list of sites, each a mapping of " + siteKeys
+	if v.Kind != yaml.SequenceNode {
+		bad(v, "sites", wantSite)
+		return errs
+	}
+	// strs reads one string or a list of them (comma-separated too, as
+	// --proxy takes them, if split).
+	strs := func(n *yaml.Node, path string, split bool) []string {
+		var out []string
+		one := func(e *yaml.Node, p string) {
+			if e.Kind != yaml.ScalarNode {
+				bad(e, p, "want a string")
+				return
+			}
+			fs.lines[p] = e.Line
+			if split {
+				out = append(out, splitList(e.Value)...)
+			} else {
+				out = append(out, e.Value)
+			}
+		}
+		switch n.Kind {
+		case yaml.SequenceNode:
+			for j, e := range n.Content {
+				one(e, fmt.Sprintf("%s[%d]", path, j))
+			}
+		default:
+			one(n, path)
+		}
+		return out
+	}
+	// each calls f for each key and value of the mapping n, at path.
+	each := func(n *yaml.Node, path, want string, f func(key string, val *yaml.Node, at string) bool) {
+		if n.Kind != yaml.MappingNode {
+			bad(n, path, want)
+			return
+		}
+		for j := 0; j+1 < len(n.Content); j += 2 {
+			k, val := n.Content[j], n.Content[j+1]
+			at := path + "." + k.Value
+			fs.lines[at] = k.Line
+			if !f(k.Value, val, at) {
+				bad(k, path, fmt.Sprintf("unknown key %q; %s", k.Value, want))
+			}
+		}
+	}
+	for i, e := range v.Content {
+		path := fmt.Sprintf("sites[%d]", i)
+		fs.lines[path] = e.Line
+		var site sites.Site
+		each(e, path, "a site's keys are "+siteKeys, func(key string, val *yaml.Node, at string) bool {
+			switch key {
+			case "hosts":
+				site.Hosts = strs(val, at, false)
+			case "root":
+				site.Root = scalar(val, at, bad)
+			case "proxy":
+				site.Proxy = strs(val, at, true)
+			case "headers":
+				site.Headers = map[string]string{}
+				each(val, at, "want a mapping of header names to values", func(name string, hv *yaml.Node, hat string) bool {
+					if hv.Kind != yaml.ScalarNode {
+						bad(hv, hat, "want a string")
+					}
+					site.Headers[name] = hv.Value
+					return true
+				})
+			case "redirects":
+				const want = "want a list of {path: /old/, to: https://example.com/new/, status: 308}"
+				if val.Kind != yaml.SequenceNode {
+					bad(val, at, want)
+					break
+				}
+				for j, re := range val.Content {
+					var rd sites.Redirect
+					rat := fmt.Sprintf("%s[%d]", at, j)
+					fs.lines[rat] = re.Line
+					each(re, rat, want, func(k string, rv *yaml.Node, kat string) bool {
+						switch k {
+						case "path":
+							rd.Path = scalar(rv, kat, bad)
+						case "to":
+							rd.To = scalar(rv, kat, bad)
+						case "status":
+							st := scalar(rv, kat, bad)
+							n, err := strconv.Atoi(st)
+							if err != nil {
+								bad(rv, kat, st+": must be 301, 302, 303, 307 or 308")
+							}
+							rd.Status = n
+						default:
+							return false
+						}
+						return true
+					})
+					site.Redirects = append(site.Redirects, rd)
+				}
+			case "routes":
+				const want = "want a list of {path: /prefix/, proxy: [http://host:port, ...], strip-prefix: false}"
+				if val.Kind != yaml.SequenceNode {
+					bad(val, at, want)
+					break
+				}
+				for j, re := range val.Content {
+					var r sites.Route
+					rat := fmt.Sprintf("%s[%d]", at, j)
+					fs.lines[rat] = re.Line
+					each(re, rat, want, func(k string, rv *yaml.Node, kat string) bool {
+						switch k {
+						case "path":
+							r.Path = scalar(rv, kat, bad)
+						case "proxy":
+							r.Proxy = strs(rv, kat, true)
+						case "strip-prefix":
+							b, err := strconv.ParseBool(scalar(rv, kat, bad))
+							if err != nil {
+								bad(rv, kat, rv.Value+": must be true or false")
+							}
+							r.StripPrefix = b
+						default:
+							return false
+						}
+						return true
+					})
+					site.Routes = append(site.Routes, r)
+				}
+			default:
+				return false
+			}
+			return true
+		})
+		fs.list = append(fs.list, site)
+	}
+	if len(errs) == 0 {
+		s.source["sites"] = fs.src
+	}
+	return errs
+}
+
+// scalar is the string of a scalar node; another is reported.
+func scalar(n *yaml.Node, at string, bad func(*yaml.Node, string, string)) string {
+	if n.Kind != yaml.ScalarNode {
+		bad(n, at, "want a single value")
+		return ""
+	}
+	return n.Value
+}
+
+// proxies reports whether a site of the config file sends requests to
+// upstreams (a route, or its proxy).
+func (fs *fileSites) proxies() bool {
+	for _, s := range fs.list {
+		if len(s.Routes) > 0 || len(s.Proxy) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// roots reports whether a site of the config file serves files.
+func (fs *fileSites) roots() bool {
+	for _, s := range fs.list {
+		if s.Root != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// fileKeys are the config file's names of sites.Config's fields.
+var fileKeys = map[string]string{
+	"Sites": "sites", "Hosts": "hosts", "Root": "root", "Headers": "headers", "Redirects": "redirects",
+	"Path": "path", "To": "to", "Status": "status", "Routes": "routes", "Proxy": "proxy", "StripPrefix": "strip-prefix",
+}
+
+var fieldPart = regexp.MustCompile(`^([A-Za-z]+)(\[\d+\])?$`)
+
+// filePath is the path in the config file of a sites.Config field:
+// "Sites[1].Redirects[0].Status" is "sites[1].redirects[0].status".
+func filePath(f string) string {
+	parts := strings.Split(f, ".")
+	for i, p := range parts {
+		if m := fieldPart.FindStringSubmatch(p); m != nil && fileKeys[m[1]] != "" {
+			parts[i] = fileKeys[m[1]] + m[2]
+		}
+	}
+	return strings.Join(parts, ".")
+}
+
+// line is the line of path in the config file, or of the nearest key
+// that holds it.
+func (fs *fileSites) line(path string) int {
+	for p := path; p != ""; {
+		if n, ok := fs.lines[p]; ok {
+			return n
+		}
+		i := strings.LastIndexAny(p, ".[")
+		if i < 0 {
+			break
+		}
+		p = p[:i]
+	}
+	return 0
+}
+
+// explainSites rewrites the errors of sites.Config.Validate about the
+// config file's sites in its words, each with its file and line:
+// config file F:12: sites[1].redirects[0].status: 200: must be 301,
+// 302, 303, 307 or 308. The default site's fields are the flags',
+// reported by their own checks (dropped here); the shared proxy settings
+// are reported as their flags, unless proxied is set (then the default
+// site's proxy reported them).
+func (s *settings) explainSites(err error, proxied bool) error {
+	var lines []error
+	for _, e := range field.Leaves(err) {
+		var ce *sites.ConfigError
+		if !errors.As(e, &ce) {
+			lines = append(lines, e)
+			continue
+		}
+		switch {
+		case strings.HasPrefix(ce.Field, "Default."):
+			continue
+		case strings.HasPrefix(ce.Field, "Proxy."):
+			if !proxied {
+				pe := *ce
+				pe.Pkg, pe.Field = "proxy", strings.TrimPrefix(ce.Field, "Proxy.")
+				lines = append(lines, s.explain(&pe, "Proxy"))
+			}
+			continue
+		}
+		path := filePath(ce.Field)
+		what := ce.Allowed
+		if what == "" {
+			what = "invalid"
+			if ce.Err != nil {
+				what = ce.Err.Error()
+			}
+		} else {
+			what = "must be " + what
+		}
+		v := unquote(ce.Value)
+		if v == "" {
+			v = `""`
+		}
+		lines = append(lines, fmt.Errorf("config file %s:%d: %s: %v: %s", s.configFile, s.sites.line(path), path, v, what))
+	}
+	return errors.Join(lines...)
+}
+
+// describe is a site as check prints it: its hosts, root or proxy, and
+// routes.
+func describe(st sites.Site) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "hosts=%s", strings.Join(st.Hosts, ","))
+	if st.Root != "" {
+		fmt.Fprintf(&b, " root=%s", st.Root)
+	}
+	if len(st.Proxy) > 0 {
+		fmt.Fprintf(&b, " proxy=%s", strings.Join(st.Proxy, ","))
+	}
+	for _, r := range st.Routes {
+		strip := ""
+		if r.StripPrefix {
+			strip = " (strip-prefix)"
+		}
+		fmt.Fprintf(&b, " route=%s->%s%s", r.Path, strings.Join(r.Proxy, ","), strip)
+	}
+	if len(st.Redirects) > 0 {
+		fmt.Fprintf(&b, " redirects=%d", len(st.Redirects))
+	}
+	if len(st.Headers) > 0 {
+		fmt.Fprintf(&b, " headers=%d", len(st.Headers))
+	}
+	return b.String()
+}

@@ -1,0 +1,208 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// hostGet sends GET path with Host host on the open connection c, and
+// reads the answer.
+func (c *rawConn) hostGet(t testing.TB, host, path string) (*http.Response, string) {
+	t.Helper()
+	_, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: fastserve-test\r\n\r\n", path, host)
+	require.NoError(t, err)
+	resp, body, err := c.readResponse(http.MethodGet)
+	require.NoError(t, err, "GET %s with Host %s", path, host)
+	return resp, body
+}
+
+// sitesConfig is a two-site config file: a.test with its root, a header,
+// a redirect and a route to api with strip-prefix; b.test proxied to b;
+// the default site's root is def. rootA and unknown are put in as they
+// are given; extra goes at the end.
+func sitesConfig(def, rootA, apiURL, bURL, unknown, extra string) string {
+	return fmt.Sprintf(`root: %s
+unknown-hosts: %s
+sites:
+  - hosts: [a.test, "*.a.test"]
+    root: %s
+    headers: {X-Frame-Options: DENY}
+    redirects:
+      - {path: /old/, to: "https://a.test/new/?x=1", status: 301}
+    routes:
+      - path: /api/
+        proxy: [%s]
+        strip-prefix: true
+  - hosts: [b.test]
+    proxy: %s
+%s`, def, unknown, rootA, apiURL, bURL, extra)
+}
+
+// siteRoots makes the default site's root and two roots for a.test,
+// each with an index.html that names it.
+func siteRoots(t *testing.T) (def, a1, a2 string) {
+	t.Helper()
+	dir := t.TempDir()
+	for _, name := range []string{"default", "a1", "a2"} {
+		writeFile(t, dir, filepath.Join(name, "index.html"), name)
+	}
+	return filepath.Join(dir, "default"), filepath.Join(dir, "a1"), filepath.Join(dir, "a2")
+}
+
+// TestSitesServe: each host of a two-site config file gets its own root,
+// headers, redirect and routes; any other host the default site, or 421
+// with unknown-hosts: refuse.
+func TestSitesServe(t *testing.T) {
+	t.Parallel()
+	api, b := newRecordingUpstream(t, "api"), newRecordingUpstream(t, "b")
+	def, a1, _ := siteRoots(t)
+	for _, unknown := range []string{"default", "refuse"} {
+		t.Run("unknown-hosts="+unknown, func(t *testing.T) {
+			cfg := writeFile(t, t.TempDir(), "fastserve.yaml", sitesConfig(def, a1, api.url, b.url, unknown, ""))
+			in := serve(t, childEnv(t), "--config", cfg)
+			c := dial(t, in.https, insecure)
+
+			resp, body := c.hostGet(t, "A.test:443", "/")
+			assert.Equal(t, http.StatusOK, resp.StatusCode)
+			assert.Equal(t, "a1", body, "a.test's root")
+			assert.Equal(t, "DENY", resp.Header.Get("X-Frame-Options"), "a.test's header")
+			_, body = c.hostGet(t, "www.a.test", "/")
+			assert.Equal(t, "a1", body, "*.a.test")
+
+			resp, _ = c.hostGet(t, "a.test", "/old/page")
+			assert.Equal(t, http.StatusMovedPermanently, resp.StatusCode)
+			assert.Equal(t, "https://a.test/new/?x=1", resp.Header.Get("Location"), "Location is to:, exactly")
+			assert.Equal(t, "DENY", resp.Header.Get("X-Frame-Options"), "a redirect has the site's headers too")
+
+			resp, body = c.hostGet(t, "a.test", "/api/v1/x?q=1")
+			assert.Equal(t, http.StatusOK, resp.StatusCode, body)
+			assert.Equal(t, "from api /v1/x", body, "strip-prefix")
+			if reqs := api.requests(); assert.NotEmpty(t, reqs) {
+				assert.Equal(t, "/v1/x?q=1", reqs[len(reqs)-1].RequestURI)
+			}
+			assert.Equal(t, "DENY", resp.Header.Get("X-Frame-Options"), "a route's answer has the site's headers")
+
+			resp, body = c.hostGet(t, "b.test", "/anything")
+			assert.Equal(t, http.StatusOK, resp.StatusCode)
+			assert.Equal(t, "from b /anything", body, "b.test's proxy")
+			assert.Empty(t, resp.Header.Get("X-Frame-Options"), "a.test's headers are a.test's only")
+
+			resp, body = c.hostGet(t, "other.test", "/")
+			if unknown == "refuse" {
+				assert.Equal(t, http.StatusMisdirectedRequest, resp.StatusCode, body)
+			} else {
+				assert.Equal(t, http.StatusOK, resp.StatusCode)
+				assert.Equal(t, "default", body, "the default site: root:")
+			}
+		})
+	}
+}
+
+// TestSitesReload: SIGHUP applies an edited config file to an open
+// keep-alive connection's next request; a broken one changes nothing and
+// is logged with its file and line; a changed setting that needs a
+// restart is named; /metrics counts each outcome.
+func TestSitesReload(t *testing.T) {
+	t.Parallel()
+	api, b := newRecordingUpstream(t, "api"), newRecordingUpstream(t, "b")
+	def, a1, a2 := siteRoots(t)
+	cfg := writeFile(t, t.TempDir(), "fastserve.yaml", sitesConfig(def, a1, api.url, b.url, "default", ""))
+	in := serve(t, childEnv(t), "--config", cfg)
+	c := dial(t, in.https, insecure)
+	_, body := c.hostGet(t, "a.test", "/")
+	require.Equal(t, "a1", body)
+	reloads := func() string {
+		_, m := adminGet(t, in, "/metrics")
+		var out []string
+		for _, l := range strings.Split(m, "\n") {
+			if strings.HasPrefix(l, "fastserve_config_reloads_total") {
+				out = append(out, l)
+			}
+		}
+		return strings.Join(out, "\n")
+	}
+	require.Equal(t, "fastserve_config_reloads_total{result=\"ok\"} 0\nfastserve_config_reloads_total{result=\"failed\"} 0", reloads())
+
+	t.Run("edited", func(t *testing.T) {
+		require.NoError(t, os.WriteFile(cfg, []byte(sitesConfig(def, a2, api.url, b.url, "default", "")), 0o644))
+		from := in.mark()
+		in.signal(syscall.SIGHUP)
+		in.waitLog(`msg="configuration reloaded"`, from)
+		_, body := c.hostGet(t, "a.test", "/")
+		assert.Equal(t, "a2", body, "the same open connection's next request has the new root")
+		assert.Contains(t, reloads(), `fastserve_config_reloads_total{result="ok"} 1`)
+		_, m := adminGet(t, in, "/metrics")
+		assert.Regexp(t, `(?m)^fastserve_config_last_reload_success_timestamp_seconds [1-9]\d+$`, m)
+		assert.Contains(t, m, `fastserve_upstream_requests_total{site="b.test",upstream="`+b.url+`"}`, "per-site upstream metrics")
+	})
+
+	t.Run("broken", func(t *testing.T) {
+		broken := strings.Replace(sitesConfig(def, a1, api.url, b.url, "default", ""), "status: 301", "status: 200", 1)
+		require.NoError(t, os.WriteFile(cfg, []byte(broken), 0o644))
+		from := in.mark()
+		in.signal(syscall.SIGHUP)
+		m := in.waitLog(`level=ERROR msg="configuration not reloaded; the previous one stays in use" err="(.*)"`, from)
+		assert.Equal(t, `config file `+cfg+`:8: sites[0].redirects[0].status: 200: must be 301, 302, 303, 307 or 308`, m[1])
+		_, body := c.hostGet(t, "a.test", "/")
+		assert.Equal(t, "a2", body, "the previous configuration still serves")
+		assert.Contains(t, reloads(), `fastserve_config_reloads_total{result="failed"} 1`)
+	})
+
+	t.Run("restart-only", func(t *testing.T) {
+		edited := sitesConfig(def, a1, api.url, b.url, "default", "max-conns-per-ip: 7\n")
+		require.NoError(t, os.WriteFile(cfg, []byte(edited), 0o644))
+		from := in.mark()
+		in.signal(syscall.SIGHUP)
+		in.waitLog(`level=WARN msg="setting changed; it needs a restart or --handover, and keeps its running value" setting=max-conns-per-ip running=0 configured=7 source="config file `+regexp.QuoteMeta(cfg)+`:15"`, from)
+		in.waitLog(`msg="configuration reloaded"`, from)
+		_, body := c.hostGet(t, "a.test", "/")
+		assert.Equal(t, "a1", body, "what can change in place is applied")
+		assert.Contains(t, reloads(), `fastserve_config_reloads_total{result="ok"} 2`)
+	})
+}
+
+// TestSitesCheck: check names each bad value of sites: by file, line and
+// field, unknown keys too, and exits 2; it prints the sites of a good one.
+func TestSitesCheck(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	bad := writeFile(t, dir, "fastserve.yaml", `sites:
+  - hosts: [a.test]
+    redirects:
+      - {path: /old/, to: /new/, status: 200}
+    roots: /srv
+  - hosts: [A.test]
+    routes:
+      - {path: /api/, proxy: ftp://x, strip-prefix: yes}
+`)
+	r := run(t, childEnv(t), "check", "--config", bad)
+	assert.Equal(t, 2, r.code, r.stderr)
+	for _, want := range []string{
+		"fastserve: config file " + bad + ":4: sites[0].redirects[0].status: 200: must be 301, 302, 303, 307 or 308",
+		"fastserve: config file " + bad + `:5: sites[0]: unknown key "roots"; a site's keys are hosts, root, headers, redirects, routes, proxy`,
+		"fastserve: config file " + bad + ":6: sites[1].hosts[0]: A.test: named twice (a host belongs to one site)",
+		"fastserve: config file " + bad + `:8: sites[1].routes[0].proxy[0]: ftp://x: must be an http:// or https:// URL with a host and no path, such as "http://127.0.0.1:9001"`,
+	} {
+		assert.Contains(t, r.stderrLines(), want)
+	}
+	r = run(t, childEnv(t), "serve", "--config", bad, "--addr", "127.0.0.1:0", "--admin", "")
+	assert.Equal(t, 2, r.code, "serve refuses it as check does: %s", r.stderr)
+
+	_, a1, _ := siteRoots(t)
+	good := writeFile(t, dir, "good.yaml", sitesConfig(a1, a1, "http://127.0.0.1:1", "http://127.0.0.1:2", "refuse", ""))
+	r = run(t, childEnv(t), "check", "--config", good)
+	require.Equal(t, 0, r.code, r.stderr)
+	out := strings.Split(r.stdout, "\n")
+	assert.Contains(t, out, "sites[0]: hosts=a.test,*.a.test root="+a1+" route=/api/->http://127.0.0.1:1 (strip-prefix) redirects=1 headers=1  # config file "+good+":4")
+	assert.Contains(t, out, "sites[1]: hosts=b.test proxy=http://127.0.0.1:2  # config file "+good+":13")
+	assert.Contains(t, out, "unknown-hosts: refuse  # config file "+good+":2")
+}
