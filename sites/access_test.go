@@ -76,6 +76,6 @@ func TestAccess(t *testing.T) {
 		{Hosts: []string{"x.test"}, Access: sites.Access{BasicAuth: map[string]string{"u": "plain"}}},
 		{Hosts: []string{"y.test"}, Access: sites.Access{Allow: []string{"10.0.0.0/33"}}},
 	}})
-	assert.ErrorContains(t, err, `Sites[0]: basic-auth: user "u": not a bcrypt hash`)
-	assert.ErrorContains(t, err, `Sites[1]: allow: "10.0.0.0/33" is neither an address nor a prefix`)
+	assert.ErrorContains(t, err, `Sites[0].Access: basic-auth: user "u": not a bcrypt hash`)
+	assert.ErrorContains(t, err, `Sites[1].Access: allow: "10.0.0.0/33" is neither an address nor a prefix`)
 }

@@ -66,5 +66,5 @@ func TestErrorPages(t *testing.T) {
 	assert.Equal(t, "<h1>back soon</h1>", string(resp.Body()), "the proxy's own 502")
 
 	_, err = sites.New(sites.Config{Sites: []sites.Site{{Hosts: []string{"x.test"}, Root: dir, ErrorPages: map[int]string{404: "missing.html", 200: "errors/404.html"}}}})
-	assert.ErrorContains(t, err, "Sites[0]: error-pages[200]: a status from 400 to 599")
+	assert.ErrorContains(t, err, "Sites[0].ErrorPages: error-pages[200]: a status from 400 to 599")
 }

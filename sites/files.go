@@ -43,8 +43,8 @@ func (f Files) handler(t *tree, base static.Config, root string) (fasthttp.Reque
 	}
 	sc.Dotfiles = sc.Dotfiles || f.Dotfiles
 	sc.ListDirectories = sc.ListDirectories || f.Listing
-	if f.Fallback != "" && (!strings.HasPrefix(f.Fallback, "/") || strings.HasSuffix(f.Fallback, "/")) {
-		return nil, fmt.Errorf("files.fallback: %q must be a file's path, such as /index.html", f.Fallback)
+	if err := f.check(); err != nil {
+		return nil, err
 	}
 	files, err := t.files(sc)
 	if err != nil {
@@ -74,4 +74,20 @@ func (f Files) handler(t *tree, base static.Config, root string) (fasthttp.Reque
 		}
 	}
 	return h, nil
+}
+
+// check reports what is wrong with f, as build and Validate find it.
+func (f Files) check() error {
+	if f.Fallback != "" && (!strings.HasPrefix(f.Fallback, "/") || strings.HasSuffix(f.Fallback, "/")) {
+		return fmt.Errorf("files.fallback: %q must be a file's path, such as /index.html", f.Fallback)
+	}
+	for _, name := range f.Index {
+		if name == "" || strings.ContainsAny(name, "/\\") {
+			return fmt.Errorf("files.index: %q must be a file name, without a directory", name)
+		}
+	}
+	if strings.ContainsAny(f.CacheControl, "\r\n\x00") {
+		return fmt.Errorf("files.cache-control: a value may not hold line breaks or NUL")
+	}
+	return nil
 }

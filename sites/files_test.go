@@ -50,5 +50,5 @@ func TestFiles(t *testing.T) {
 	assert.Empty(t, get("docs.test", "/").Header.Peek("Cache-Control"))
 
 	_, err = sites.New(sites.Config{Sites: []sites.Site{{Hosts: []string{"x.test"}, Root: t.TempDir(), Files: sites.Files{Fallback: "index.html"}}}})
-	assert.ErrorContains(t, err, `Sites[0]: files.fallback: "index.html" must be a file's path`)
+	assert.ErrorContains(t, err, `Sites[0].Files: files.fallback: "index.html" must be a file's path`)
 }

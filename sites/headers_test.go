@@ -71,7 +71,7 @@ func TestHeaderRules(t *testing.T) {
 	_, err = sites.New(sites.Config{Sites: []sites.Site{{Hosts: []string{"x.test"}, Routes: []sites.Route{{
 		Path: "/", Proxy: []string{up}, RequestHeaders: sites.HeaderRules{Set: map[string]string{"X-A": "a\r\nEvil: 1"}},
 	}}}}})
-	assert.ErrorContains(t, err, "Sites[0]: routes[0].request-headers: X-A: a value may not hold line breaks")
+	assert.ErrorContains(t, err, "Sites[0].Routes[0].RequestHeaders: request-headers: X-A: a value may not hold line breaks")
 }
 
 // TestRequestID: a valid X-Request-ID from the client is kept, sent

@@ -59,6 +59,33 @@ func (cfg Config) Validate() error {
 				es.Add(&ConfigError{Pkg: "sites", Field: name + ".Root", Value: fmt.Sprintf("%q", s.Root), Allowed: "an existing directory", Err: err})
 			}
 		}
+		// What build finds wrong beyond the fields above, so that what
+		// Validate accepts, build runs: rules, access, files, pages.
+		rule := func(field string, err error) {
+			if err != nil {
+				es.Add(&ConfigError{Pkg: "sites", Field: name + "." + field, Err: err})
+			}
+		}
+		var site rules
+		var err error
+		site, err = rules(nil).merge("response-headers", s.ResponseHeaders)
+		rule("ResponseHeaders", err)
+		_, err = rules(nil).merge("request-headers", s.RequestHeaders)
+		rule("RequestHeaders", err)
+		_, err = newAccess(s.Access)
+		rule("Access", err)
+		rule("Files", s.Files.check())
+		_, err = errorPages(s.ErrorPages, s.Root)
+		rule("ErrorPages", err)
+		for j, r := range s.Routes {
+			at := fmt.Sprintf("Routes[%d]", j)
+			_, err = newAccess(r.Access)
+			rule(at+".Access", err)
+			_, err = site.merge("response-headers", r.ResponseHeaders)
+			rule(at+".ResponseHeaders", err)
+			_, err = rules(nil).merge("request-headers", r.RequestHeaders)
+			rule(at+".RequestHeaders", err)
+		}
 		if pc, ok := proxyConfig(cfg.Proxy, s); ok {
 			for _, e := range field.Leaves(pc.Validate()) {
 				if e == nil {

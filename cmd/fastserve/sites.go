@@ -22,7 +22,10 @@ type fileSites struct {
 }
 
 // siteKeys are a site's keys in the config file, the issue's names.
-const siteKeys = "hosts, root, headers, redirects, routes, proxy"
+const siteKeys = "hosts, root, headers, response-headers, request-headers, redirects, routes, proxy, access, files, error-pages"
+
+// routeKeys are a route's keys.
+const routeKeys = "path, proxy, strip-prefix, add-prefix, access, response-headers, request-headers"
 
 // loadSites reads the config file's sites: a list of mappings, keyed as
 // siteKeys says (see the README's "Sites (virtual hosts)").
@@ -80,6 +83,92 @@ func (s *settings) loadSites(v *yaml.Node) []error {
 			}
 		}
 	}
+	boolean := func(n *yaml.Node, at string) bool {
+		b, err := strconv.ParseBool(scalar(n, at, bad))
+		if err != nil {
+			bad(n, at, n.Value+": must be true or false")
+		}
+		return b
+	}
+	strMap := func(n *yaml.Node, at, want string) map[string]string {
+		m := map[string]string{}
+		each(n, at, want, func(k string, v *yaml.Node, kat string) bool {
+			m[k] = scalar(v, kat, bad)
+			return true
+		})
+		return m
+	}
+	headerRules := func(n *yaml.Node, at string) (r sites.HeaderRules) {
+		const want = "want {set: {Name: value}, add: {Name: value}, delete: [Name]}"
+		each(n, at, want, func(k string, v *yaml.Node, kat string) bool {
+			switch k {
+			case "set":
+				r.Set = strMap(v, kat, want)
+			case "add":
+				r.Add = strMap(v, kat, want)
+			case "delete":
+				r.Delete = strs(v, kat, false)
+			default:
+				return false
+			}
+			return true
+		})
+		return r
+	}
+	access := func(n *yaml.Node, at string) (a sites.Access) {
+		const want = "want {allow: [CIDR], deny: [CIDR], basic-auth: {user: bcrypt-hash}, realm: name}"
+		each(n, at, want, func(k string, v *yaml.Node, kat string) bool {
+			switch k {
+			case "allow":
+				a.Allow = strs(v, kat, true)
+			case "deny":
+				a.Deny = strs(v, kat, true)
+			case "basic-auth":
+				a.BasicAuth = strMap(v, kat, want)
+			case "realm":
+				a.Realm = scalar(v, kat, bad)
+			default:
+				return false
+			}
+			return true
+		})
+		return a
+	}
+	files := func(n *yaml.Node, at string) (f sites.Files) {
+		const want = "want {index: [index.html], dotfiles: false, listing: false, fallback: /index.html, cache-control: \"public, max-age=300\"}"
+		each(n, at, want, func(k string, v *yaml.Node, kat string) bool {
+			switch k {
+			case "index":
+				f.Index = strs(v, kat, true)
+			case "dotfiles":
+				f.Dotfiles = boolean(v, kat)
+			case "listing":
+				f.Listing = boolean(v, kat)
+			case "fallback":
+				f.Fallback = scalar(v, kat, bad)
+			case "cache-control":
+				f.CacheControl = scalar(v, kat, bad)
+			default:
+				return false
+			}
+			return true
+		})
+		return f
+	}
+	errorPages := func(n *yaml.Node, at string) map[int]string {
+		const want = "want {404: /errors/404.html, 502: ...}: a status from 400 to 599, and a file"
+		pages := map[int]string{}
+		each(n, at, want, func(k string, v *yaml.Node, kat string) bool {
+			st, err := strconv.Atoi(k)
+			if err != nil || st < 400 || st > 599 {
+				bad(v, kat, want)
+				return true
+			}
+			pages[st] = scalar(v, kat, bad)
+			return true
+		})
+		return pages
+	}
 	for i, e := range v.Content {
 		path := fmt.Sprintf("sites[%d]", i)
 		fs.lines[path] = e.Line
@@ -101,6 +190,16 @@ func (s *settings) loadSites(v *yaml.Node) []error {
 					site.Headers[name] = hv.Value
 					return true
 				})
+			case "response-headers":
+				site.ResponseHeaders = headerRules(val, at)
+			case "request-headers":
+				site.RequestHeaders = headerRules(val, at)
+			case "access":
+				site.Access = access(val, at)
+			case "files":
+				site.Files = files(val, at)
+			case "error-pages":
+				site.ErrorPages = errorPages(val, at)
 			case "redirects":
 				const want = "want a list of {path: /old/, to: https://example.com/new/, status: 308}"
 				if val.Kind != yaml.SequenceNode {
@@ -132,7 +231,7 @@ func (s *settings) loadSites(v *yaml.Node) []error {
 					site.Redirects = append(site.Redirects, rd)
 				}
 			case "routes":
-				const want = "want a list of {path: /prefix/, proxy: [http://host:port, ...], strip-prefix: false}"
+				const want = "want a list of routes, each a mapping of " + routeKeys
 				if val.Kind != yaml.SequenceNode {
 					bad(val, at, want)
 					break
@@ -148,11 +247,15 @@ func (s *settings) loadSites(v *yaml.Node) []error {
 						case "proxy":
 							r.Proxy = strs(rv, kat, true)
 						case "strip-prefix":
-							b, err := strconv.ParseBool(scalar(rv, kat, bad))
-							if err != nil {
-								bad(rv, kat, rv.Value+": must be true or false")
-							}
-							r.StripPrefix = b
+							r.StripPrefix = boolean(rv, kat)
+						case "add-prefix":
+							r.AddPrefix = scalar(rv, kat, bad)
+						case "access":
+							r.Access = access(rv, kat)
+						case "response-headers":
+							r.ResponseHeaders = headerRules(rv, kat)
+						case "request-headers":
+							r.RequestHeaders = headerRules(rv, kat)
 						default:
 							return false
 						}
@@ -207,6 +310,8 @@ func (fs *fileSites) roots() bool {
 var fileKeys = map[string]string{
 	"Sites": "sites", "Hosts": "hosts", "Root": "root", "Headers": "headers", "Redirects": "redirects",
 	"Path": "path", "To": "to", "Status": "status", "Routes": "routes", "Proxy": "proxy", "StripPrefix": "strip-prefix",
+	"AddPrefix": "add-prefix", "Access": "access", "Files": "files", "ErrorPages": "error-pages",
+	"ResponseHeaders": "response-headers", "RequestHeaders": "request-headers",
 }
 
 var fieldPart = regexp.MustCompile(`^([A-Za-z]+)(\[\d+\])?$`)

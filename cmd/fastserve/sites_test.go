@@ -188,7 +188,7 @@ func TestSitesCheck(t *testing.T) {
 	assert.Equal(t, 2, r.code, r.stderr)
 	for _, want := range []string{
 		"fastserve: config file " + bad + ":4: sites[0].redirects[0].status: 200: must be 301, 302, 303, 307 or 308",
-		"fastserve: config file " + bad + `:5: sites[0]: unknown key "roots"; a site's keys are hosts, root, headers, redirects, routes, proxy`,
+		"fastserve: config file " + bad + `:5: sites[0]: unknown key "roots"; a site's keys are hosts, root, headers, response-headers, request-headers, redirects, routes, proxy, access, files, error-pages`,
 		"fastserve: config file " + bad + ":6: sites[1].hosts[0]: A.test: named twice (a host belongs to one site)",
 		"fastserve: config file " + bad + `:8: sites[1].routes[0].proxy[0]: ftp://x: must be an http:// or https:// URL with a host and no path, such as "http://127.0.0.1:9001"`,
 	} {
@@ -205,4 +205,63 @@ func TestSitesCheck(t *testing.T) {
 	assert.Contains(t, out, "sites[0]: hosts=a.test,*.a.test root="+a1+" route=/api/->http://127.0.0.1:1 (strip-prefix) redirects=1 headers=1  # config file "+good+":4")
 	assert.Contains(t, out, "sites[1]: hosts=b.test proxy=http://127.0.0.1:2  # config file "+good+":13")
 	assert.Contains(t, out, "unknown-hosts: refuse  # config file "+good+":2")
+}
+
+// TestSitesRules: the config file's per-site rules reach the server:
+// access with basic auth on a route, per-site files (a single-page app's
+// fallback, Cache-Control), error pages, header rules (set, delete;
+// upstream requests too) and add-prefix; a bad value is named with its
+// file and line.
+func TestSitesRules(t *testing.T) {
+	t.Parallel()
+	api := newRecordingUpstream(t, "api")
+	dir := t.TempDir()
+	writeFile(t, dir, "app/index.html", "shell")
+	writeFile(t, dir, "app/404.html", "custom 404")
+	// bcrypt of "s3cret", cost 4.
+	const hash = "$2a$04$ojPoDgH44KHkw49aC1sv9OhKp9cH5gxq2gAcsZNpG7QMaZR3jINBq"
+	cfg := writeFile(t, t.TempDir(), "fastserve.yaml", fmt.Sprintf(`sites:
+  - hosts: [app.test]
+    root: %s
+    files: {fallback: /index.html, cache-control: "public, max-age=60"}
+    error-pages: {404: 404.html}
+    response-headers: {set: {X-Site: app}, delete: [X-Powered-By]}
+    routes:
+      - path: /admin/
+        proxy: %s
+        access: {basic-auth: {ops: "%s"}, realm: ops}
+        add-prefix: /v2
+        request-headers: {set: {X-Team: ops}}
+`, filepath.Join(dir, "app"), api.url, hash))
+	in := serve(t, childEnv(t), "--config", cfg)
+	c := dial(t, in.https, insecure)
+
+	resp, body := c.hostGet(t, "app.test", "/users/7")
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "shell", body, "the fallback")
+	assert.Equal(t, "public, max-age=60", resp.Header.Get("Cache-Control"))
+	assert.Equal(t, "app", resp.Header.Get("X-Site"))
+
+	resp, _ = c.hostGet(t, "app.test", "/admin/x")
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	assert.Equal(t, `Basic realm="ops", charset="UTF-8"`, resp.Header.Get("WWW-Authenticate"))
+	_, err := fmt.Fprintf(c, "GET /admin/x HTTP/1.1\r\nHost: app.test\r\nAuthorization: Basic b3BzOnMzY3JldA==\r\n\r\n")
+	require.NoError(t, err)
+	resp, body, err = c.readResponse(http.MethodGet)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.StatusCode, body)
+	assert.Equal(t, "from api /v2/admin/x", body, "add-prefix")
+	if reqs := api.requests(); assert.NotEmpty(t, reqs) {
+		assert.Equal(t, "ops", reqs[len(reqs)-1].Header.Get("X-Team"))
+	}
+	assert.Equal(t, "app", resp.Header.Get("X-Site"), "on a route's answer too")
+
+	bad := writeFile(t, t.TempDir(), "bad.yaml", "sites:\n  - hosts: [x.test]\n    files: {listing: maybe}\n")
+	r := run(t, childEnv(t), "check", "--config", bad)
+	assert.Equal(t, 2, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "bad.yaml:3: sites[0].files.listing: maybe: must be true or false")
+	bad = writeFile(t, t.TempDir(), "bad.yaml", "sites:\n  - hosts: [x.test]\n    access: {allow: [10.0.0.0/33]}\n")
+	r = run(t, childEnv(t), "check", "--config", bad)
+	assert.Equal(t, 2, r.code, r.stderr)
+	assert.Contains(t, r.stderr, `allow: "10.0.0.0/33" is neither an address nor a prefix`)
 }
