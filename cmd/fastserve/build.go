@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/fastserve/fastserve/proxy"
@@ -75,6 +76,12 @@ func (s *settings) build() (configs, error) {
 				errs = append(errs, fmt.Errorf("--root=%s%s: takes no effect, since a proxy route for \"/\" takes every request (--proxy, or the config file's routes:)", root, s.from("root")))
 				break
 			}
+		}
+	}
+	c.Server.TLS.Certificates = append(c.Server.TLS.Certificates, s.sites.certs...)
+	for _, h := range s.sites.acmeHosts {
+		if !slices.Contains(c.Server.ACME.Domains, h) {
+			c.Server.ACME.Domains = append(c.Server.ACME.Domains, h)
 		}
 	}
 	c.Sites.Default = defaultSite(valueOf[string](s, "root"), c.Proxy.Routes)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -91,6 +92,10 @@ func (r *reloader) apply() error {
 			r.log.Warn("setting changed; it needs a restart or --handover, and keeps its running value",
 				"setting", rw.name, "running", was, "configured", is, "source", strings.Trim(next.from(rw.name), " ()"))
 		}
+	}
+	if !slices.Equal(r.s.sites.certs, next.sites.certs) || !slices.Equal(r.s.sites.acmeHosts, next.sites.acmeHosts) {
+		r.log.Warn("a site's certificate or ACME names changed; they need a restart or --handover, and the running ones stay",
+			"source", next.sites.src)
 	}
 	c.Sites.Proxy.Logger = r.log
 	if err := r.router.Reload(c.Sites, r.drain); err != nil {

@@ -144,7 +144,7 @@ var table = []setting{
 	boolean("strict-sni", false, "refuse a handshake whose server name matches no certificate, or that has none (unrecognized_name), instead of serving the first certificate").
 		sets("Server.TLS.StrictSNI"),
 	commaList("acme", "names (comma-separated) to obtain and renew certificates for from an ACME CA; it must reach --addr on port 443 (TLS-ALPN-01) or --redirect-http on port 80 (HTTP-01)").
-		sets("Server.ACME.Domains").via(trimmed),
+		sets("Server.ACME.Domains").via(trimmed).orSites(),
 	text("acme-email", "", "contact address for the ACME account, for the CA's expiry notices (empty = none)").
 		sets("Server.ACME.Email").requires("acme"),
 	text("acme-ca", certs.DefaultACMECA, "ACME directory URL; Let's Encrypt staging, to try things out: "+certs.LetsEncryptStagingCA).
@@ -393,7 +393,7 @@ func (s *settings) on(r setting) bool {
 	if r.routesToo && len(s.routes) > 0 {
 		return true
 	}
-	if r.sitesToo && (r.name == "root" && s.sites.roots() || r.name == "proxy" && s.sites.proxies()) {
+	if r.sitesToo && (r.name == "root" && s.sites.roots() || r.name == "proxy" && s.sites.proxies() || r.name == "acme" && len(s.sites.acmeHosts) > 0) {
 		return true
 	}
 	v := s.value(r.name)

@@ -9,6 +9,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/fastserve/fastserve/certs"
 	"github.com/fastserve/fastserve/internal/field"
 	"github.com/fastserve/fastserve/sites"
 )
@@ -19,10 +20,16 @@ type fileSites struct {
 	list  []sites.Site
 	lines map[string]int // by path in the file: "sites[1].redirects[0].status"
 	src   string         // config file F:LINE of the sites: key
+
+	// Certificates follow sites: a site's cert and key files join the
+	// server's (picked by SNI), and acme: true makes its hosts (but
+	// wildcards, which need DNS-01) ACME names.
+	certs     []certs.KeyPair
+	acmeHosts []string
 }
 
 // siteKeys are a site's keys in the config file, the names.
-const siteKeys = "hosts, root, headers, response-headers, request-headers, redirects, routes, proxy, access, files, error-pages"
+const siteKeys = "hosts, root, headers, response-headers, request-headers, redirects, routes, proxy, access, files, error-pages, cert, key, acme"
 
 // routeKeys are a route's keys.
 const routeKeys = "path, proxy, strip-prefix, add-prefix, access, response-headers, request-headers"
@@ -173,8 +180,16 @@ func (s *settings) loadSites(v *yaml.Node) []error {
 		path := fmt.Sprintf("sites[%d]", i)
 		fs.lines[path] = e.Line
 		var site sites.Site
+		var pair certs.KeyPair
+		acme := false
 		each(e, path, "a site's keys are "+siteKeys, func(key string, val *yaml.Node, at string) bool {
 			switch key {
+			case "cert":
+				pair.CertFile = scalar(val, at, bad)
+			case "key":
+				pair.KeyFile = scalar(val, at, bad)
+			case "acme":
+				acme = boolean(val, at)
 			case "hosts":
 				site.Hosts = strs(val, at, false)
 			case "root":
@@ -269,6 +284,22 @@ func (s *settings) loadSites(v *yaml.Node) []error {
 			return true
 		})
 		fs.list = append(fs.list, site)
+		switch {
+		case pair.CertFile != "" && pair.KeyFile != "":
+			fs.certs = append(fs.certs, pair)
+		case pair.CertFile != "" || pair.KeyFile != "":
+			bad(e, path, "cert and key come in pairs: give both, or neither")
+		}
+		if acme {
+			if pair.CertFile != "" {
+				bad(e, path, "acme: true and cert: a site's certificate comes from one of them")
+			}
+			for _, h := range site.Hosts {
+				if !strings.HasPrefix(h, "*.") {
+					fs.acmeHosts = append(fs.acmeHosts, strings.ToLower(h))
+				}
+			}
+		}
 	}
 	if len(errs) == 0 {
 		s.source["sites"] = fs.src

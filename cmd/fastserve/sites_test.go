@@ -188,7 +188,7 @@ func TestSitesCheck(t *testing.T) {
 	assert.Equal(t, 2, r.code, r.stderr)
 	for _, want := range []string{
 		"fastserve: config file " + bad + ":4: sites[0].redirects[0].status: 200: must be 301, 302, 303, 307 or 308",
-		"fastserve: config file " + bad + `:5: sites[0]: unknown key "roots"; a site's keys are hosts, root, headers, response-headers, request-headers, redirects, routes, proxy, access, files, error-pages`,
+		"fastserve: config file " + bad + `:5: sites[0]: unknown key "roots"; a site's keys are `+siteKeys,
 		"fastserve: config file " + bad + ":6: sites[1].hosts[0]: A.test: named twice (a host belongs to one site)",
 		"fastserve: config file " + bad + `:8: sites[1].routes[0].proxy[0]: ftp://x: must be an http:// or https:// URL with a host and no path, such as "http://127.0.0.1:9001"`,
 	} {
