@@ -13,6 +13,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/fastserve/fastserve/internal/reqinfo"
 	"github.com/fastserve/fastserve/proxy"
 	"github.com/fastserve/fastserve/static"
 )
@@ -140,6 +141,7 @@ type site struct {
 	routes            []routeRules // the longest prefix first
 	errorPages        map[int]errorPage
 	handler           fasthttp.RequestHandler
+	name              reqinfo.Site // its first host; empty for the default site
 }
 
 // routeRules are a route's Access and header rules (over its site's),
@@ -213,12 +215,18 @@ func (r *Router) Handle(ctx *fasthttp.RequestCtx) {
 		}
 		s = t.def
 	}
+	reqinfo.SetSite(ctx, &s.name)
 	if t.fronted(ctx, s) {
 		ctx.Error("Misdirected Request\n", fasthttp.StatusMisdirectedRequest)
 		return
 	}
 	s.serve(ctx)
 }
+
+// SiteOf is the name of the site that serves ctx's request: the first of
+// its Hosts, or "" for the default site (and for a request no site
+// serves). The access log writes it as $site.
+func SiteOf(ctx *fasthttp.RequestCtx) string { return reqinfo.SiteName(ctx) }
 
 // tlsState is what a TLS connection (the engine's, or a *tls.Conn) says
 // of its handshake.
@@ -346,6 +354,9 @@ func build(cfg Config, prev *tree) (*tree, error) {
 // then files.
 func (t *tree) site(cfg Config, s Site) (*site, error) {
 	st := &site{}
+	if len(s.Hosts) > 0 {
+		st.name.Name = s.Hosts[0]
+	}
 	var err error
 	resp := s.ResponseHeaders
 	if len(s.Headers) > 0 {
