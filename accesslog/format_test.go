@@ -138,9 +138,12 @@ func TestTLSFields(t *testing.T) {
 	l := accesslog.New(out, f)
 	done := make(chan struct{})
 	go func() { l.Run(); close(done) }()
+	other := accesslog.New(&buffer{}, f)
+	allocs := make(chan float64, 2) // of each request's line
 	ts := tlstest.Handler(t, func(ctx *fasthttp.RequestCtx) {
 		ctx.SetStatusCode(fasthttp.StatusNoContent)
 		l.Add(ctx, time.Now()) // as the engine does, once the answer is set
+		allocs <- testing.AllocsPerRun(10, func() { other.Add(ctx, time.Now()) })
 	})
 	cfg := ts.TLSConfig()
 	cfg.ClientSessionCache = tls.NewLRUClientSessionCache(1)
@@ -157,6 +160,8 @@ func TestTLSFields(t *testing.T) {
 	<-done
 	assert.Equal(t, "TLSv1.3 . localhost 35 - \"GET / HTTP/1.1\"\n"+
 		"TLSv1.3 r localhost "+fmt.Sprint(len(post))+" r-1 \"POST /up HTTP/1.1\"\n", out.String())
+	assert.Zero(t, <-allocs, "a line of a *tls.Conn's state")
+	assert.Zero(t, <-allocs, "a line of a resumed *tls.Conn's state")
 }
 
 // TestAddAllocatesNothingCompiled: a line of a format string with every
