@@ -2,7 +2,6 @@ package accesslog
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"strconv"
@@ -18,40 +17,13 @@ const (
 	backlog    = 1 << 20
 )
 
-// Format is the shape of a line.
-type Format int
-
-const (
-	// Combined is the Apache and nginx "combined" format, with the
-	// request's duration in seconds added at the end, as nginx's
-	// $request_time:
-	//
-	//	remote - - [time] "METHOD URI PROTO" status bytes "referer" "user-agent" duration
-	Combined Format = iota
-	// JSON is one JSON object a line: time, remote, method, uri, proto,
-	// status, bytes, duration_s, referer, user_agent.
-	JSON
-)
-
-// ParseFormat returns the Format named "combined" or "json"; empty is
-// Combined.
-func ParseFormat(name string) (Format, error) {
-	switch name {
-	case "", "combined":
-		return Combined, nil
-	case "json":
-		return JSON, nil
-	}
-	return Combined, fmt.Errorf("accesslog: format %q is not combined or json", name)
-}
-
 // A Log formats a line per request into a buffer, under a lock held only
 // for the formatting; a background writer (Run) swaps the buffer out and
 // writes it every 200 ms, so a slow disk never blocks a request. Past
 // 1 MiB of unwritten lines, lines are dropped and counted (Dropped).
 type Log struct {
-	w    io.Writer
-	json bool
+	w      io.Writer
+	format []appender
 
 	mu      sync.Mutex
 	buf     []byte
@@ -61,15 +33,18 @@ type Log struct {
 	done chan struct{}
 }
 
-// New returns a Log that writes to w in format f. Run must run for lines
-// to be written.
+// New returns a Log that writes to w in format f (the zero Format is
+// Combined). Run must run for lines to be written.
 func New(w io.Writer, f Format) *Log {
+	if f.ops == nil {
+		f = Combined
+	}
 	return &Log{
-		w:    w,
-		json: f == JSON,
-		buf:  make([]byte, 0, 64<<10),
-		stop: make(chan struct{}),
-		done: make(chan struct{}),
+		w:      w,
+		format: f.ops,
+		buf:    make([]byte, 0, 64<<10),
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
 	}
 }
 
@@ -118,38 +93,9 @@ func (l *Log) Add(ctx *fasthttp.RequestCtx, now time.Time) {
 		l.dropped.Add(1)
 		return
 	}
-	if l.json {
-		l.buf = appendJSONLine(l.buf, ctx, now)
-	} else {
-		l.buf = appendCombinedLine(l.buf, ctx, now)
+	for _, op := range l.format {
+		l.buf = op(l.buf, ctx, now)
 	}
-}
-
-// appendCombinedLine appends the combined log format, with the request's
-// duration in seconds added at the end as nginx's $request_time:
-//
-//	remote - - [time] "METHOD URI PROTO" status bytes "referer" "user-agent" duration
-func appendCombinedLine(b []byte, ctx *fasthttp.RequestCtx, now time.Time) []byte {
-	b = appendRemote(b, ctx)
-	b = append(b, " - - ["...)
-	b = ctx.Time().AppendFormat(b, "02/Jan/2006:15:04:05 -0700")
-	b = append(b, "] \""...)
-	b = appendQuoted(b, ctx.Method())
-	b = append(b, ' ')
-	b = appendQuoted(b, ctx.RequestURI())
-	b = append(b, ' ')
-	b = appendQuoted(b, ctx.Request.Header.Protocol())
-	b = append(b, "\" "...)
-	b = strconv.AppendInt(b, int64(ctx.Response.StatusCode()), 10)
-	b = append(b, ' ')
-	b = appendLength(b, ctx, "-")
-	b = append(b, " \""...)
-	b = appendQuotedOrDash(b, ctx.Referer())
-	b = append(b, "\" \""...)
-	b = appendQuotedOrDash(b, ctx.UserAgent())
-	b = append(b, "\" "...)
-	b = strconv.AppendFloat(b, now.Sub(ctx.Time()).Seconds(), 'f', 3, 64)
-	return append(b, '\n')
 }
 
 // appendRemote appends the client's IP address without allocating.
@@ -173,27 +119,23 @@ func appendLength(b []byte, ctx *fasthttp.RequestCtx, unknown string) []byte {
 	return append(b, unknown...)
 }
 
-// appendQuotedOrDash is appendQuoted, with "-" for an absent value as the
-// combined format has it.
-func appendQuotedOrDash(b, s []byte) []byte {
-	if len(s) == 0 {
-		return append(b, '-')
-	}
-	return appendQuoted(b, s)
-}
-
-// appendQuoted appends s with the bytes that would break a log line
-// escaped as nginx does (\xHH).
-func appendQuoted(b, s []byte) []byte {
-	const hex = "0123456789ABCDEF"
-	for _, c := range s {
-		if c < 0x20 || c == '"' || c == '\\' || c >= 0x7f {
-			b = append(b, '\\', 'x', hex[c>>4], hex[c&0xf])
-			continue
-		}
-		b = append(b, c)
+// appendQuoted appends s with the bytes that would break a log line or a
+// quoted field escaped as nginx does (\xHH).
+func appendQuoted[T string | []byte](b []byte, s T) []byte {
+	for i := 0; i < len(s); i++ {
+		b = appendEscaped(b, s[i])
 	}
 	return b
+}
+
+// appendEscaped appends c, or \xHH if c is a control byte, ", \, or from
+// 0x7f.
+func appendEscaped(b []byte, c byte) []byte {
+	const hex = "0123456789ABCDEF"
+	if c < 0x20 || c == '"' || c == '\\' || c >= 0x7f {
+		return append(b, '\\', 'x', hex[c>>4], hex[c&0xf])
+	}
+	return append(b, c)
 }
 
 func appendJSONLine(b []byte, ctx *fasthttp.RequestCtx, now time.Time) []byte {

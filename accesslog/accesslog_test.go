@@ -90,7 +90,7 @@ func TestFormats(t *testing.T) {
 		})
 	}
 	_, err := accesslog.ParseFormat("common")
-	assert.EqualError(t, err, `accesslog: format "common" is not combined or json`)
+	assert.EqualError(t, err, `accesslog: format "common" is not combined, json, or a format string of $variables`)
 }
 
 // TestAddAllocatesNothing: a line costs no allocation on the request path.

@@ -16,6 +16,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/fastserve/fastserve/internal/httpsyntax"
+	"github.com/fastserve/fastserve/internal/reqinfo"
 )
 
 // proxyScratch is what one proxied request needs beyond the request sent
@@ -93,10 +94,12 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, r *proxyRoute) {
 		start := time.Now()
 		u.inflight.Add(1)
 		err = p.roundTrip(ctx, u, req, &ctx.Response)
+		took := time.Since(start) // to the response head: its body streams after
 		u.inflight.Add(-1)
 		u.stats.requests.Add(1)
+		reqinfo.AddUpstream(ctx, u.addr, took) // for the access log
 		if err == nil {
-			u.stats.latency.observe(time.Since(start))
+			u.stats.latency.observe(took)
 			if ctx.Response.StatusCode() >= 500 {
 				u.stats.errors[errStatus5xx].Add(1)
 			}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/fastserve/fastserve/accesslog"
@@ -241,8 +242,9 @@ type Config struct {
 	// than 1 MiB, lines are dropped and counted.
 	AccessLog io.Writer
 
-	// AccessLogFormat is "combined" (the Apache/nginx format) or "json".
-	// If empty, "combined".
+	// AccessLogFormat is "combined" (the Apache/nginx format), "json", or
+	// a format string of $variables in the manner of nginx's log_format
+	// (see accesslog.Compile), compiled once. If empty, "combined".
 	AccessLogFormat string
 
 	// AdminAddr, if set, serves AdminHandler (/metrics, /healthz, /readyz,
@@ -467,10 +469,15 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.HSTS < 0 || (cfg.HSTS > 0 && cfg.HSTS%time.Second != 0) {
 		bad("HSTS", cfg.HSTS, "a whole number of seconds, or 0 for none")
 	}
-	if _, err := accesslog.ParseFormat(cfg.AccessLogFormat); err != nil {
-		bad("AccessLogFormat", fmt.Sprintf("%q", cfg.AccessLogFormat), `"combined" or "json"`)
-	} else if cfg.AccessLogFormat == "" {
-		cfg.AccessLogFormat = "combined"
+	switch _, err := accesslog.ParseFormat(cfg.AccessLogFormat); {
+	case err == nil:
+		if cfg.AccessLogFormat == "" {
+			cfg.AccessLogFormat = "combined"
+		}
+	case strings.Contains(cfg.AccessLogFormat, "$"): // a format string: the error names its fault
+		es.Add(&ConfigError{Pkg: "server", Field: "AccessLogFormat", Value: fmt.Sprintf("%q", cfg.AccessLogFormat), Err: err})
+	default:
+		bad("AccessLogFormat", fmt.Sprintf("%q", cfg.AccessLogFormat), `"combined", "json", or a format string of $variables`)
 	}
 	addrs := []struct{ name, addr string }{{"Addr", cfg.Addr}, {"AdminAddr", cfg.AdminAddr}, {"RedirectAddr", cfg.RedirectAddr}}
 	for i, a := range addrs {

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/fastserve/fastserve/accesslog"
 	"github.com/fastserve/fastserve/certs"
 	"github.com/fastserve/fastserve/server"
 	"github.com/fastserve/fastserve/tune"
@@ -65,6 +66,10 @@ func TestNewRejects(t *testing.T) {
 			"server: ProxyProtocolTimeout must be 1ms or more, or 0 for 3s, got -1s"},
 		{"PROXY network", server.Config{ProxyProtocol: true, ProxyProtocolFrom: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), {}}},
 			"server: ProxyProtocolFrom[1] must be a network such as 10.0.0.0/8 (netip.MustParsePrefix), got invalid Prefix"},
+		{"access log format", server.Config{AccessLogFormat: "common"},
+			`server: AccessLogFormat must be "combined", "json", or a format string of $variables, got "common"`},
+		{"access log variable", server.Config{AccessLogFormat: "$status $bytes"},
+			`server: AccessLogFormat: accesslog: format "$status $bytes": unknown variable $bytes (known: ` + strings.Join(accesslog.Variables(), " ") + ")"},
 		{"tune field", server.Config{Tune: tune.Options{KeepAlive: net.KeepAliveConfig{Enable: true, Idle: 500 * time.Millisecond}}},
 			"server: Tune.KeepAlive.Idle must be a whole number of seconds from 1s to 32767s, or 0 for 15s, got 500ms"},
 	} {

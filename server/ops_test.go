@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"regexp"
@@ -104,6 +105,22 @@ func TestAccessLog(t *testing.T) {
 			assert.Equal(t, 413, got.Status)
 		})
 	}
+}
+
+// TestAccessLogFormatString: a format string reads the TLS state of the
+// engine's connection, and the request's size on the wire.
+func TestAccessLogFormatString(t *testing.T) {
+	log := &logBuffer{}
+	ts := start(t, server.Config{AccessLog: log, AccessLogFormat: `$ssl_protocol $ssl_session_reused $host $request_length "$request" $status $body_bytes_sent $site`}, hello)
+	c := ts.Dial(t, nil)
+	br := bufio.NewReader(c)
+	get, post := "GET /x HTTP/1.1\r\nHost: LocalHost:443\r\n\r\n", "POST /y HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\n\r\nabc"
+	roundTrip(t, c, br, get)
+	roundTrip(t, c, br, post)
+	require.Eventually(t, func() bool { return strings.Count(log.String(), "\n") == 2 },
+		2*time.Second, 10*time.Millisecond, "two lines flushed: %q", log.String())
+	assert.Equal(t, fmt.Sprintf("TLSv1.3 . localhost %d \"GET /x HTTP/1.1\" 200 5 -\n"+
+		"TLSv1.3 . localhost %d \"POST /y HTTP/1.1\" 200 5 -\n", len(get), len(post)), log.String())
 }
 
 func TestAdmin(t *testing.T) {

@@ -35,8 +35,10 @@
 // fronting); so does a Host no site names, when Config.RefuseUnknown.
 //
 // Every request has an X-Request-ID (the client's when valid, else one
-// the server makes), sent upstream, on the response and in the JSON
-// access log. Header rules (delete, set, add; responses and requests to upstreams)
+// the server makes), sent upstream, on the response and in the access
+// log (JSON's request_id, a format string's $request_id). SiteOf names
+// the site that served a request, its first host, for the access log's
+// $site. Header rules (delete, set, add; responses and requests to upstreams)
 // merge from the server to the site to the route, and never drop a wider
 // level's.
 //

@@ -14,6 +14,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/fastserve/fastserve/internal/reqinfo"
 	"github.com/fastserve/fastserve/proxy"
 	"github.com/fastserve/fastserve/static"
 )
@@ -152,6 +153,7 @@ type site struct {
 	routes            []routeRules // the longest prefix first
 	errorPages        map[int]errorPage
 	handler           fasthttp.RequestHandler
+	name              reqinfo.Site // its first host; empty for the default site
 }
 
 // routeRules are a route's Access and header rules (over its site's),
@@ -224,6 +226,7 @@ func (r *Router) Handle(ctx *fasthttp.RequestCtx) {
 		}
 		s = t.def
 	}
+	reqinfo.SetSite(ctx, &s.name)
 	if t.fronted(ctx, s) {
 		ctx.Error("Misdirected Request\n", fasthttp.StatusMisdirectedRequest)
 		return
@@ -279,6 +282,11 @@ func (r *Router) Proxies() bool {
 	t := r.cur.Load()
 	return t != nil && len(t.proxies) > 0
 }
+
+// SiteOf is the name of the site that serves ctx's request: the first of
+// its Hosts, or "" for the default site (and for a request no site
+// serves). The access log writes it as $site.
+func SiteOf(ctx *fasthttp.RequestCtx) string { return reqinfo.SiteName(ctx) }
 
 // tlsState is what a TLS connection (the engine's, or a *tls.Conn) says
 // of its handshake.
@@ -408,6 +416,9 @@ func build(cfg Config, prev *tree) (*tree, error) {
 // then files.
 func (t *tree) site(cfg Config, name string, s Site) (*site, error) {
 	st := &site{}
+	if len(s.Hosts) > 0 {
+		st.name.Name = s.Hosts[0]
+	}
 	var err error
 	resp := s.ResponseHeaders
 	if len(s.Headers) > 0 {

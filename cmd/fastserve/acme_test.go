@@ -40,7 +40,7 @@ func TestACMESettings(t *testing.T) {
 		{"email", []string{"--acme", "example.com", "--acme-email", "ops"}, `--acme-email=ops (flag --acme-email): invalid value: must be an email address`},
 		{"plain http CA", []string{"--acme", "example.com", "--acme-ca", "http://ca.example/dir"}, `--acme-ca=http://ca.example/dir (flag --acme-ca): invalid value: must be the https:// URL of an ACME directory`},
 		{"CA root", []string{"--acme", "example.com", "--acme-ca-root", root}, fmt.Sprintf(`--acme-ca-root=%s (flag --acme-ca-root): CA root file %s: no PEM certificate in it`, root, root)},
-		{"no domains", []string{"--acme-email", "ops@example.com"}, `--acme-email=ops@example.com (flag --acme-email): takes effect only with --acme, which is empty (default)`},
+		{"no domains", []string{"--acme-email", "ops@example.com"}, `--acme-email=ops@example.com (flag --acme-email): takes effect only with --acme or a site of sites: with one, which is empty (default)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := run(t, childEnv(t), append([]string{"check"}, tc.args...)...)

@@ -213,7 +213,9 @@ var table = []setting{
 	text("redirect-http", "", "host:port of a plain-HTTP listener that redirects to HTTPS (empty = none)").sets("Server.RedirectAddr"),
 	duration("hsts", 0, "Strict-Transport-Security max-age, such as 8760h (0 = none)").sets("Server.HSTS"),
 	text("access-log", "", "access log file, or - for standard output (empty = none); reopened on SIGHUP").wants(logPath),
-	text("access-log-format", "combined", "access log format: combined or json").sets("Server.AccessLogFormat").requires("access-log"),
+	text("access-log-format", "combined", "access log format: combined, json, or a format string of nginx variables, such as '$remote_addr \"$request\" $status $request_time $site $upstream_addr' (see the README)").
+		sets("Server.AccessLogFormat").requires("access-log").
+		allows("combined, json, or a format string of $variables, such as '$remote_addr \"$request\" $status' (see the README)"),
 	text("admin", "127.0.0.1:9090", "host:port of the admin listener: /metrics, /healthz, /readyz, /debug/conns (empty = none)").sets("Server.AdminAddr").orNone(),
 	boolean("admin-profiles", false, "serve Go's profiles at /debug/pprof/ on the admin listener (off: they show memory and cost CPU)").
 		sets("Server.AdminProfiles").requires("admin"),
