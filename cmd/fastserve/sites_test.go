@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net/http"
 	"os"
@@ -188,7 +189,7 @@ func TestSitesCheck(t *testing.T) {
 	assert.Equal(t, 2, r.code, r.stderr)
 	for _, want := range []string{
 		"fastserve: config file " + bad + ":4: sites[0].redirects[0].status: 200: must be 301, 302, 303, 307 or 308",
-		"fastserve: config file " + bad + `:5: sites[0]: unknown key "roots"; a site's keys are `+siteKeys,
+		"fastserve: config file " + bad + `:5: sites[0]: unknown key "roots"; a site's keys are ` + siteKeys,
 		"fastserve: config file " + bad + ":6: sites[1].hosts[0]: A.test: named twice (a host belongs to one site)",
 		"fastserve: config file " + bad + `:8: sites[1].routes[0].proxy[0]: ftp://x: must be an http:// or https:// URL with a host and no path, such as "http://127.0.0.1:9001"`,
 	} {
@@ -264,4 +265,47 @@ func TestSitesRules(t *testing.T) {
 	r = run(t, childEnv(t), "check", "--config", bad)
 	assert.Equal(t, 2, r.code, r.stderr)
 	assert.Contains(t, r.stderr, `allow: "10.0.0.0/33" is neither an address nor a prefix`)
+}
+
+// TestSitesCertificates: a site's cert and key join the server's, picked
+// by the TLS server name; a key without its certificate is named by file
+// and line.
+func TestSitesCertificates(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	pair := func(host string) (string, string) {
+		c, k := filepath.Join(dir, host+".crt"), filepath.Join(dir, host+".key")
+		r := run(t, childEnv(t), "cert", "--cert-file", c, "--key-file", k, "--host", host)
+		require.Equal(t, 0, r.code, r.stderr)
+		return c, k
+	}
+	ac, ak := pair("a.test")
+	bc, bk := pair("b.test")
+	writeFile(t, dir, "www/index.html", "page")
+	cfg := writeFile(t, t.TempDir(), "fastserve.yaml", fmt.Sprintf(`root: %s
+sites:
+  - hosts: [a.test]
+    root: %s
+    cert: %s
+    key: %s
+  - hosts: [b.test]
+    root: %s
+    cert: %s
+    key: %s
+`, filepath.Join(dir, "www"), filepath.Join(dir, "www"), ac, ak, filepath.Join(dir, "www"), bc, bk))
+	in := serve(t, childEnv(t), "--config", cfg)
+	for _, host := range []string{"a.test", "b.test"} {
+		c := dial(t, in.https, &tls.Config{ServerName: host, InsecureSkipVerify: true})
+		certs := c.ConnectionState().PeerCertificates
+		require.NotEmpty(t, certs)
+		assert.Equal(t, []string{host}, certs[0].DNSNames, "the site's own certificate for %s", host)
+		resp, body := c.hostGet(t, host, "/")
+		assert.Equal(t, http.StatusOK, resp.StatusCode)
+		assert.Equal(t, "page", body)
+	}
+
+	bad := writeFile(t, t.TempDir(), "bad.yaml", "sites:\n  - hosts: [x.test]\n    key: "+ak+"\n")
+	r := run(t, childEnv(t), "check", "--config", bad)
+	assert.Equal(t, 2, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "bad.yaml:2: sites[0]: cert and key come in pairs")
 }
