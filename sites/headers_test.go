@@ -5,6 +5,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -110,4 +111,45 @@ func TestRequestID(t *testing.T) {
 		assert.False(t, seen[up], "unique")
 		seen[up] = true
 	}
+}
+
+// TestSiteMetrics: answers are counted by site, route and status class,
+// with the site's latency; labels come from the configuration only, and
+// a reload keeps counting where it was.
+func TestSiteMetrics(t *testing.T) {
+	cfg := sites.Config{Sites: []sites.Site{{
+		Hosts:  []string{"A.test"},
+		Root:   root(t, map[string]string{"index.html": "a"}),
+		Routes: []sites.Route{{Path: "/api/", Proxy: []string{upstream(t, "api")}}},
+	}}, Proxy: quietProxy()}
+	r, err := sites.New(cfg)
+	require.NoError(t, err)
+	t.Cleanup(r.Close)
+	ts := tlstest.Handler(t, r.Handle)
+	c := ts.Dial(t)
+	br := bufio.NewReader(c)
+	get := func(host, path string) {
+		tlstest.RoundTrip(t, c, br, "GET "+path+" HTTP/1.1\r\nHost: "+host+"\r\n\r\n")
+	}
+	get("a.test", "/")
+	get("a.test", "/nope")
+	get("a.test", "/api/x")
+	get("evil-"+strings.Repeat("x", 20)+".test", "/") // the default site: no label of its own
+	require.NoError(t, r.Reload(cfg, time.Second))
+	get("a.test", "/api/y")
+
+	var b strings.Builder
+	r.WritePrometheus(&b)
+	out := b.String()
+	for _, want := range []string{
+		`fastserve_site_requests_total{site="a.test",route="",code="2xx"} 1`,
+		`fastserve_site_requests_total{site="a.test",route="",code="4xx"} 1`,
+		`fastserve_site_requests_total{site="a.test",route="/api/",code="2xx"} 2`,
+		`fastserve_site_requests_total{site="default",route="",code="4xx"} 1`,
+		`fastserve_site_request_duration_seconds_count{site="a.test"} 4`,
+		`fastserve_site_request_duration_seconds_bucket{site="a.test",le="+Inf"} 4`,
+	} {
+		assert.Contains(t, out, want)
+	}
+	assert.NotContains(t, out, "evil", "labels come from the configuration")
 }

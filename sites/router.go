@@ -136,6 +136,7 @@ type tree struct {
 	statics           map[string]*static.Files // by their configuration
 	proxies           map[string]*proxy.Proxy  // by their configuration
 	labeled           []siteProxy              // each site's proxy, for its metrics
+	reg               *registry                // the sites' counts, kept across reloads
 	prev              *tree                    // the tree Reload replaces: its proxies may be kept
 }
 
@@ -154,6 +155,8 @@ type site struct {
 	errorPages        map[int]errorPage
 	handler           fasthttp.RequestHandler
 	name              reqinfo.Site // its first host; empty for the default site
+	stats             *siteStats
+	other             *classes // the answers no route gave (files, redirects, refusals)
 }
 
 // routeRules are a route's Access and header rules (over its site's),
@@ -162,6 +165,7 @@ type routeRules struct {
 	prefix            string
 	access            *access
 	response, request rules
+	counts            *classes // its answers by status class
 }
 
 // New builds the sites of cfg. It fails, naming the site and the field,
@@ -265,6 +269,7 @@ func (r *Router) WritePrometheus(w io.Writer) {
 	for _, sp := range t.labeled {
 		sp.p.WritePrometheusLabeled(w, sp.label)
 	}
+	t.reg.writePrometheus(w)
 }
 
 // Abort closes every connection to the upstreams of the sites in use at
@@ -320,13 +325,15 @@ func (s *site) serve(ctx *fasthttp.RequestCtx) {
 			ctx.Response.Header.Set(fasthttp.HeaderLocation, rd.To)
 			ctx.SetStatusCode(rd.Status)
 			s.response.apply(&ctx.Response.Header)
+			s.stats.count(s.other, ctx)
 			return
 		}
 	}
-	response, request, ac := s.response, s.request, (*access)(nil)
+	response, request, ac, counts := s.response, s.request, (*access)(nil), s.other
 	if r := s.route(path); r != nil {
-		response, request, ac = r.response, r.request, r.access
+		response, request, ac, counts = r.response, r.request, r.access, r.counts
 	}
+	defer s.stats.count(counts, ctx)
 	if s.access.admit(ctx) && ac.admit(ctx) {
 		request.apply(&ctx.Request.Header)
 		s.handler(ctx)
@@ -377,7 +384,10 @@ func build(cfg Config, prev *tree) (*tree, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	t := &tree{refuse: cfg.RefuseUnknown, statics: map[string]*static.Files{}, proxies: map[string]*proxy.Proxy{}, prev: prev}
+	t := &tree{refuse: cfg.RefuseUnknown, statics: map[string]*static.Files{}, proxies: map[string]*proxy.Proxy{}, prev: prev, reg: &registry{}}
+	if prev != nil {
+		t.reg = prev.reg
+	}
 	var errs []error
 	var err error
 	if t.response, err = rules(nil).merge("response-headers", cfg.ResponseHeaders); err != nil {
@@ -416,9 +426,13 @@ func build(cfg Config, prev *tree) (*tree, error) {
 // then files.
 func (t *tree) site(cfg Config, name string, s Site) (*site, error) {
 	st := &site{}
+	label := "default"
 	if len(s.Hosts) > 0 {
 		st.name.Name = s.Hosts[0]
+		label = strings.ToLower(s.Hosts[0])
 	}
+	st.stats = t.reg.stats(label)
+	st.other = t.reg.route(st.stats, "")
 	var err error
 	resp := s.ResponseHeaders
 	if len(s.Headers) > 0 {
@@ -468,7 +482,7 @@ func (t *tree) site(cfg Config, name string, s Site) (*site, error) {
 		return nil, err
 	}
 	for i, r := range s.Routes {
-		rr := routeRules{prefix: r.Path} // every route: the longest prefix must be the proxy's
+		rr := routeRules{prefix: r.Path, counts: t.reg.route(st.stats, r.Path)} // every route: the longest prefix must be the proxy's
 		if rr.access, err = newAccess(r.Access); err != nil {
 			return nil, fmt.Errorf("routes[%d].%w", i, err)
 		}
