@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -111,29 +111,30 @@ func (s *Server) AdminHandler() fasthttp.RequestHandler {
 			ctx.WriteString("ok\n")
 		case "/readyz":
 			if s.Draining() {
-				ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
-				ctx.WriteString("draining\n")
+				ctx.Error("draining\n", fasthttp.StatusServiceUnavailable)
 				return
 			}
 			ctx.WriteString("ready\n")
 		case "/debug/conns":
-			limit := 1000
-			if v := ctx.QueryArgs().Peek("limit"); v != nil {
-				n, err := strconv.Atoi(string(v))
-				if err != nil || n < 0 {
-					ctx.Error("limit must be a whole number, 0 for all\n", fasthttp.StatusBadRequest)
-					return
-				}
-				limit = n
+			limit, err := ctx.QueryArgs().GetUint("limit")
+			if errors.Is(err, fasthttp.ErrNoArgValue) {
+				limit, err = 1000, nil
+			}
+			if err != nil {
+				ctx.Error("limit must be a whole number, 0 for all\n", fasthttp.StatusBadRequest)
+				return
 			}
 			ctx.SetContentType("application/json")
-			enc := json.NewEncoder(ctx)
-			enc.SetIndent("", "  ")
-			_ = enc.Encode(struct {
+			b, _ := json.MarshalIndent(struct {
 				Open  int64      `json:"open"`
 				Conns []ConnInfo `json:"conns"`
-			}{s.stats.open.Load(), s.Conns(limit)})
+			}{s.stats.open.Load(), s.Conns(limit)}, "", "  ")
+			ctx.Write(append(b, '\n'))
 		default:
+			if h := s.cfg.Admin[string(ctx.Path())]; h != nil {
+				h(ctx)
+				return
+			}
 			ctx.Error("not found: try /metrics, /healthz, /readyz or /debug/conns\n", fasthttp.StatusNotFound)
 		}
 	}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/fastserve/fastserve/accesslog"
 	"github.com/fastserve/fastserve/certs"
 	"github.com/fastserve/fastserve/handover"
@@ -267,6 +269,9 @@ type Config struct {
 	// metrics, to add others to /metrics in the same text format, such as
 	// a Proxy's WritePrometheus.
 	Metrics func(w io.Writer)
+
+	// Admin adds endpoints to the admin listener, by path (as /reload).
+	Admin map[string]fasthttp.RequestHandler
 
 	// Logger receives the server's logs. If nil, slog.Default().
 	Logger *slog.Logger

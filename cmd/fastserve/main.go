@@ -21,6 +21,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"github.com/valyala/fasthttp"
 
 	"github.com/fastserve/fastserve/accesslog"
 	"github.com/fastserve/fastserve/internal/field"
@@ -74,7 +75,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.Flags().AddFlagSet(serve.Flags())
-	root.AddCommand(serve, newCheck(stdout), newCert(stderr), newVersion(stdout), newBench(stdout))
+	root.AddCommand(serve, newCheck(stdout), newReload(stdout), newCert(stderr), newVersion(stdout), newBench(stdout))
 	root.SetFlagErrorFunc(flagError)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -175,6 +176,7 @@ func runServe(cmd *cobra.Command, s *settings, stderr io.Writer) error {
 		router.WritePrometheus(w)
 		reload.WritePrometheus(w)
 	}
+	cfg.Admin = map[string]fasthttp.RequestHandler{"/reload": reload.handle}
 	for _, r := range c.Proxy.Routes {
 		logger.Info("proxying", "path", r.Path, "upstreams", r.Upstreams)
 	}
@@ -197,7 +199,7 @@ func runServe(cmd *cobra.Command, s *settings, stderr io.Writer) error {
 	go func() {
 		for range hup {
 			logger.Info("SIGHUP: reloading the configuration and certificates, reopening the access log")
-			reload.run()
+			_ = reload.run() // logs what failed
 		}
 	}()
 

@@ -5,13 +5,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"github.com/valyala/fasthttp"
 
 	"github.com/fastserve/fastserve/accesslog"
 	"github.com/fastserve/fastserve/internal/field"
@@ -36,6 +40,7 @@ type reloader struct {
 	drain     time.Duration // how long the replaced sites may finish their requests
 	streams   bool          // the server streams request bodies, as a proxy needs
 
+	mu         sync.Mutex // one reload at a time (SIGHUP, POST /reload)
 	ok, failed atomic.Uint64
 	lastOK     atomic.Int64 // Unix time of the last configuration put in use, the first included
 }
@@ -44,7 +49,13 @@ type reloader struct {
 // keys and access log are reloaded whatever the configuration's fate, each
 // on its own, as before sites: a typo in the config file must not keep a
 // renewed certificate out.
-func (r *reloader) run() {
+//
+// It returns what failed, each part on a line of its own: for fastserve
+// reload, which asks through the admin listener's POST /reload.
+func (r *reloader) run() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var errs []error
 	if err := r.apply(); err != nil {
 		r.failed.Add(1)
 		var ue usageError
@@ -53,14 +64,35 @@ func (r *reloader) run() {
 		}
 		for _, e := range field.Leaves(err) {
 			r.log.Error("configuration not reloaded; the previous one stays in use", "err", e)
+			errs = append(errs, fmt.Errorf("configuration not reloaded: %w", e))
 		}
 	}
-	_ = r.srv.Reload() // logs what happened
+	if err := r.srv.Reload(); err != nil { // logs what happened
+		errs = append(errs, err)
+	}
 	if r.accessLog != nil {
 		if err := r.accessLog.Reopen(); err != nil {
 			r.log.Error("access log not reopened; still writing to the old file", "err", err)
+			errs = append(errs, fmt.Errorf("access log not reopened: %w", err))
 		}
 	}
+	return errors.Join(errs...)
+}
+
+// handle is the admin listener's POST /reload: run, answering 200, or
+// 500 with what failed.
+func (r *reloader) handle(ctx *fasthttp.RequestCtx) {
+	if !ctx.IsPost() {
+		ctx.Error("POST /reload\n", fasthttp.StatusMethodNotAllowed)
+		ctx.Response.Header.Set(fasthttp.HeaderAllow, "POST")
+		return
+	}
+	r.log.Info("POST /reload: reloading the configuration and certificates, reopening the access log")
+	if err := r.run(); err != nil {
+		ctx.Error(err.Error()+"\n", fasthttp.StatusInternalServerError)
+		return
+	}
+	ctx.WriteString("reloaded\n")
 }
 
 // apply reads and validates the settings, and puts their sites in use.
@@ -139,3 +171,51 @@ func logSites(log *slog.Logger, cfg sites.Config) {
 		log.Info("unknown hosts refused (421)")
 	}
 }
+
+// newReload is fastserve reload: the running server reloads its
+// configuration, as nginx -s reload does. It validates the settings
+// first, as check does (a bad value exits 2 and the server is not asked),
+// then asks the server through its admin listener (POST /reload), and
+// prints what the server says: what failed, or that it reloaded.
+func newReload(stdout io.Writer) *cobra.Command {
+	s := &settings{}
+	cmd := &cobra.Command{
+		Use:   "reload",
+		Short: "Make the running server reload its configuration, certificates and access log (as SIGHUP), through --admin",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if _, err := prepare(cmd.Flags(), s, false); err != nil {
+				return err
+			}
+			admin := valueOf[string](s, "admin")
+			if admin == "" {
+				return fmt.Errorf("--admin is empty%s: reload asks the server through its admin listener; send SIGHUP instead (kill -HUP PID, systemctl reload)", s.from("admin"))
+			}
+			host, port, err := net.SplitHostPort(admin)
+			if err != nil {
+				return fmt.Errorf("--admin=%s%s: %w", admin, s.from("admin"), err)
+			}
+			if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+				host = "127.0.0.1" // a listener on every address has loopback too
+			}
+			var req fasthttp.Request
+			var resp fasthttp.Response
+			req.Header.SetMethod(fasthttp.MethodPost)
+			req.SetRequestURI("http://" + net.JoinHostPort(host, port) + "/reload")
+			if err := fasthttp.DoTimeout(&req, &resp, time.Minute); err != nil {
+				return fmt.Errorf("no server answered on --admin=%s%s: %w", admin, s.from("admin"), err)
+			}
+			fmt.Fprint(stdout, string(resp.Body()))
+			if resp.StatusCode() != fasthttp.StatusOK {
+				return errReloadFailed
+			}
+			return nil
+		},
+	}
+	s.register(cmd.Flags())
+	cmd.SetFlagErrorFunc(flagError)
+	return cmd
+}
+
+// errReloadFailed: the server said what failed; fastserve reload exits 1.
+var errReloadFailed = errors.New("the server did not reload all of it (above)")

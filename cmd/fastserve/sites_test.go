@@ -309,3 +309,38 @@ sites:
 	assert.Equal(t, 2, r.code, r.stderr)
 	assert.Contains(t, r.stderr, "bad.yaml:2: sites[0]: cert and key come in pairs")
 }
+
+// TestReloadCommand: fastserve reload, as nginx -s reload: it checks the
+// configuration first (a bad one exits 2 and the server is not asked),
+// then asks the server through --admin, which answers once the new
+// configuration is in use; what the server could not apply exits 1.
+func TestReloadCommand(t *testing.T) {
+	t.Parallel()
+	api, b := newRecordingUpstream(t, "api"), newRecordingUpstream(t, "b")
+	def, a1, a2 := siteRoots(t)
+	cfg := writeFile(t, t.TempDir(), "fastserve.yaml", sitesConfig(def, a1, api.url, b.url, "default", ""))
+	in := serve(t, childEnv(t), "--config", cfg)
+	c := dial(t, in.https, insecure)
+	_, body := c.hostGet(t, "a.test", "/")
+	require.Equal(t, "a1", body)
+
+	require.NoError(t, os.WriteFile(cfg, []byte(sitesConfig(def, a2, api.url, b.url, "default", "")), 0o644))
+	r := run(t, childEnv(t), "reload", "--config", cfg, "--admin", in.admin)
+	assert.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, "reloaded\n", r.stdout)
+	_, body = c.hostGet(t, "a.test", "/")
+	assert.Equal(t, "a2", body, "in use when reload returns")
+
+	broken := strings.Replace(sitesConfig(def, a1, api.url, b.url, "default", ""), "status: 301", "status: 200", 1)
+	require.NoError(t, os.WriteFile(cfg, []byte(broken), 0o644))
+	from := in.mark()
+	r = run(t, childEnv(t), "reload", "--config", cfg, "--admin", in.admin)
+	assert.Equal(t, 2, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "sites[0].redirects[0].status: 200")
+	assert.Equal(t, from, in.mark(), "the server was not asked: it logged nothing")
+
+	require.NoError(t, os.WriteFile(cfg, []byte(sitesConfig(def, a1, api.url, b.url, "default", "")), 0o644))
+	r = run(t, childEnv(t), "reload", "--config", cfg, "--admin", "")
+	assert.NotEqual(t, 0, r.code)
+	assert.Contains(t, r.stderr, "send SIGHUP instead")
+}
