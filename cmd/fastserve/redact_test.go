@@ -27,4 +27,19 @@ func TestMalformedRequestLogRedacted(t *testing.T) {
 	assert.Contains(t, line, "Bad Header Line", "the raw request is still logged")
 	assert.Contains(t, line, "Authorization: [redacted]")
 	assert.NotContains(t, in.log(), "c2VjcmV0")
+
+	// A value fasthttp finds invalid (a NUL in it) is quoted on its own,
+	// without its name, in the error: redacted too.
+	for _, value := range []string{"Basic c2VjcmV0\x00", "Basic c2Vj\rcmV0"} {
+		c := dial(t, in.https, insecure)
+		mark := in.mark()
+		_, err := fmt.Fprint(c, "GET / HTTP/1.1\r\nHost: localhost\r\nAuthorization: "+value+"\r\n\r\n")
+		require.NoError(t, err)
+		resp, _, err := c.readResponse(http.MethodGet)
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+		in.waitLog(`.*error when reading request headers.*`, mark)
+		assert.NotContains(t, in.log(), "c2Vj", "%q", value)
+		assert.NotContains(t, in.log(), "cmV0", "%q", value)
+	}
 }
