@@ -140,7 +140,7 @@ func appendEscaped(b []byte, c byte) []byte {
 
 func appendJSONLine(b []byte, ctx *fasthttp.RequestCtx, now time.Time) []byte {
 	b = append(b, `{"time":"`...)
-	b = ctx.Time().AppendFormat(b, time.RFC3339Nano)
+	b = began(ctx, now).AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","remote":"`...)
 	b = appendRemote(b, ctx)
 	b = append(b, `","method":`...)
@@ -154,7 +154,7 @@ func appendJSONLine(b []byte, ctx *fasthttp.RequestCtx, now time.Time) []byte {
 	b = append(b, `,"bytes":`...)
 	b = appendLength(b, ctx, "null")
 	b = append(b, `,"duration_s":`...)
-	b = strconv.AppendFloat(b, now.Sub(ctx.Time()).Seconds(), 'f', 6, 64)
+	b = strconv.AppendFloat(b, now.Sub(began(ctx, now)).Seconds(), 'f', 6, 64)
 	b = append(b, `,"referer":`...)
 	b = appendJSONString(b, ctx.Referer())
 	b = append(b, `,"user_agent":`...)
@@ -183,3 +183,14 @@ func appendJSONString(b, s []byte) []byte {
 
 // Dropped is how many lines were dropped because the writer fell behind.
 func (l *Log) Dropped() uint64 { return l.dropped.Load() }
+
+// began is when ctx's request began: fasthttp's time for it, or now for
+// a request answered before fasthttp set one (a request the server
+// refused while reading it: 400, 408, 413, 431), which would otherwise be
+// logged in the year 1 with a duration of 292 years.
+func began(ctx *fasthttp.RequestCtx, now time.Time) time.Time {
+	if t := ctx.Time(); !t.IsZero() {
+		return t
+	}
+	return now
+}

@@ -226,11 +226,11 @@ var variables = map[string]appender{
 	"remote_addr": func(b []byte, ctx *fasthttp.RequestCtx, _ time.Time) []byte {
 		return appendRemote(b, ctx)
 	},
-	"time_local": func(b []byte, ctx *fasthttp.RequestCtx, _ time.Time) []byte {
-		return ctx.Time().AppendFormat(b, "02/Jan/2006:15:04:05 -0700")
+	"time_local": func(b []byte, ctx *fasthttp.RequestCtx, now time.Time) []byte {
+		return began(ctx, now).AppendFormat(b, "02/Jan/2006:15:04:05 -0700")
 	},
-	"time_iso8601": func(b []byte, ctx *fasthttp.RequestCtx, _ time.Time) []byte {
-		return ctx.Time().AppendFormat(b, "2006-01-02T15:04:05-07:00")
+	"time_iso8601": func(b []byte, ctx *fasthttp.RequestCtx, now time.Time) []byte {
+		return began(ctx, now).AppendFormat(b, "2006-01-02T15:04:05-07:00")
 	},
 	"request": func(b []byte, ctx *fasthttp.RequestCtx, _ time.Time) []byte {
 		b = appendQuoted(b, ctx.Method())
@@ -252,7 +252,7 @@ var variables = map[string]appender{
 		return appendLength(b, ctx, "-")
 	},
 	"request_time": func(b []byte, ctx *fasthttp.RequestCtx, now time.Time) []byte {
-		return appendSeconds(b, now.Sub(ctx.Time()))
+		return appendSeconds(b, now.Sub(began(ctx, now)))
 	},
 	"host": func(b []byte, ctx *fasthttp.RequestCtx, _ time.Time) []byte {
 		return appendHost(b, ctx.Request.Header.Host())

@@ -123,6 +123,30 @@ func TestAccessLogFormatString(t *testing.T) {
 		"TLSv1.3 . localhost %d \"POST /y HTTP/1.1\" 200 5 -\n", len(get), len(post)), log.String())
 }
 
+// TestAccessLogRefusedRequest: a request the server refuses while
+// reading it (431, 408, 413) is logged at the time it was answered, with
+// a duration of about nothing (before: the year 1, and 292 years, since
+// fasthttp sets a request's time only before its handler).
+func TestAccessLogRefusedRequest(t *testing.T) {
+	log := &logBuffer{}
+	ts := start(t, server.Config{AccessLog: log, AccessLogFormat: "$time_iso8601 $status $request_time", MaxHeaderBytes: 4096}, hello)
+	c := ts.Dial(t, nil)
+	_, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nX-Big: "+strings.Repeat("a", 8000)+"\r\n\r\n")
+	require.NoError(t, err)
+	readWire(t, c, time.Second)
+	require.Eventually(t, func() bool { return strings.Count(log.String(), "\n") == 1 }, 2*time.Second, 10*time.Millisecond)
+	var when string
+	var status int
+	var took float64
+	_, err = fmt.Sscanf(log.String(), "%s %d %f", &when, &status, &took)
+	require.NoError(t, err, log.String())
+	at, err := time.Parse("2006-01-02T15:04:05-07:00", when)
+	require.NoError(t, err)
+	assert.Equal(t, 431, status)
+	assert.WithinDuration(t, time.Now(), at, time.Minute, log.String())
+	assert.Less(t, took, 60.0, log.String())
+}
+
 func TestAdmin(t *testing.T) {
 	o := tune.Default()
 	o.KeepAlive = net.KeepAliveConfig{Enable: true, Idle: 21 * time.Second, Interval: 3 * time.Second, Count: 4}
