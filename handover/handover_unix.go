@@ -99,7 +99,7 @@ func Open(path string, log *slog.Logger) (*Registry, error) {
 		return nil, fmt.Errorf("handover: from %s: %w", path, err)
 	}
 	uc := c.(*net.UnixConn)
-	if _, err := peerAllowed(uc); err != nil {
+	if _, err := peerAllowed(uc, false); err != nil { // the old process offers
 		uc.Close()
 		return nil, fmt.Errorf("handover: from %s: %w", path, err)
 	}
@@ -356,7 +356,7 @@ func (r *Registry) serve(ln *net.UnixListener) {
 // offer passes the sockets to the process on c and waits for it to serve
 // on them, returning its pid.
 func (r *Registry) offer(c *net.UnixConn) (int, error) {
-	pid, err := peerAllowed(c)
+	pid, err := peerAllowed(c, true) // the new process takes
 	if err != nil {
 		return 0, err
 	}

@@ -8,9 +8,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// peerAllowed lets a process of the same user, or root, take the sockets,
-// and returns its pid.
-func peerAllowed(c *net.UnixConn) (int, error) {
+// peerAllowed checks the process on the other end of c, and returns its
+// pid: one that takes this process's sockets (taking) must be of the same
+// user, or root; one that offers its sockets to this process must be of
+// the same user, unless this process is root (which may take any user's
+// sockets, as the README says).
+func peerAllowed(c *net.UnixConn, taking bool) (int, error) {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return 0, err
@@ -25,8 +28,15 @@ func peerAllowed(c *net.UnixConn) (int, error) {
 	if cerr != nil {
 		return 0, cerr
 	}
-	if uid := os.Getuid(); int(cred.Uid) != uid && cred.Uid != 0 {
+	uid := os.Getuid()
+	switch {
+	case int(cred.Uid) == uid:
+	case taking && cred.Uid == 0:
+	case !taking && uid == 0:
+	case taking:
 		return 0, fmt.Errorf("pid %d of uid %d may not take the sockets of uid %d", cred.Pid, cred.Uid, uid)
+	default:
+		return 0, fmt.Errorf("pid %d of uid %d may not hand its sockets to uid %d (only to the same user, or root)", cred.Pid, cred.Uid, uid)
 	}
 	return int(cred.Pid), nil
 }
