@@ -1,6 +1,11 @@
 package proxy
 
-import "bytes"
+import (
+	"bytes"
+	"sync"
+
+	"github.com/valyala/fasthttp"
+)
 
 // ambiguous reports whether a request's path, as the client sent it
 // (before the query), could be resolved by an upstream to another path
@@ -57,4 +62,68 @@ func dotCount(seg []byte) int {
 		}
 	}
 	return n
+}
+
+// loose reports whether a raw path holds what some upstream servers read
+// loosely: path parameters (";", which Tomcat and Spring strip), upper
+// case (IIS matches paths without case), dots or spaces that Windows
+// servers drop at a segment's end, or escapes of any of them.
+func loose(raw []byte) bool {
+	for _, c := range raw {
+		if c == ';' || c == '.' || c == '%' || c == ' ' || c >= 'A' && c <= 'Z' {
+			return true
+		}
+	}
+	return false
+}
+
+var looseBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+
+// looseRoute is the route the path would take if it were read loosely:
+// path parameters stripped, escapes decoded, slashes and dot segments
+// resolved, in lower case, without dots and spaces at a segment's end.
+// A request whose loose route is not its route could reach, through an
+// open route's upstream, what another route guards (/admin;x=1/y through
+// "/" to a Tomcat that serves /admin/y): it is refused.
+func (p *Proxy) looseRoute(raw []byte) *proxyRoute {
+	bp := looseBufs.Get().(*[]byte)
+	defer looseBufs.Put(bp)
+	u := fasthttp.AcquireURI()
+	defer fasthttp.ReleaseURI(u)
+	b := (*bp)[:0]
+	// Twice: parameters escaped as %3B show once decoded.
+	for range 2 {
+		b = stripParams(b[:0], raw)
+		u.SetPathBytes(b) // decodes, and resolves "//" and dot segments
+		raw = u.Path()
+	}
+	b = b[:0]
+	for _, seg := range bytes.Split(raw, []byte{'/'}) {
+		seg = bytes.TrimRight(seg, ". ")
+		b = append(append(b, bytes.ToLower(seg)...), '/')
+	}
+	b = b[:len(b)-1]
+	if len(b) == 0 {
+		b = append(b, '/')
+	}
+	*bp = b
+	return p.route(b)
+}
+
+// stripParams appends path to b without the parameters (";...") of its
+// segments.
+func stripParams(b, path []byte) []byte {
+	for len(path) > 0 {
+		seg := path
+		if i := bytes.IndexByte(path, '/'); i >= 0 {
+			seg, path = path[:i], path[i+1:]
+		} else {
+			path = nil
+		}
+		if i := bytes.IndexByte(seg, ';'); i >= 0 {
+			seg = seg[:i]
+		}
+		b = append(append(b, '/'), seg...)
+	}
+	return b
 }

@@ -91,3 +91,28 @@ func TestAddPrefix(t *testing.T) {
 		assert.ErrorContains(t, err, "Routes[0].AddPrefix", bad)
 	}
 }
+
+// TestLoosePathsRefused: a path that an upstream reading paths loosely
+// (Tomcat's ";" parameters, IIS's case and trailing dots) would take to
+// another route than the one chosen is refused, so a guarded route is
+// not reached through an open one; "/admin" belongs to "/admin/".
+func TestLoosePathsRefused(t *testing.T) {
+	open := newRawUpstream(t, ok("open"))
+	admin := newRawUpstream(t, ok("admin"))
+	p := newProxy(t, proxy.Config{Routes: []proxy.Route{
+		{Path: "/", Upstreams: []string{open.URL()}},
+		{Path: "/admin/", Upstreams: []string{admin.URL()}},
+	}})
+	ts := startProxy(t, p)
+	for _, path := range []string{"/admin;jsessionid=1/x", "/admin;/x", "/;/admin/x", "/admin%3b/x", "/ADMIN/x", "/admin./x", "/admin%20/x", "/Admin/"} {
+		head, _, _ := proxyExchange(t, ts, "GET "+path+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		assert.Contains(t, head, "HTTP/1.1 400 ", path)
+	}
+	assert.Empty(t, open.Seen(), "none reached the open route's upstream")
+	for path, want := range map[string]string{
+		"/admin": "from admin", "/admin/x": "from admin", "/Docs/Index.html": "from open", "/a;v=1/b": "from open", "/file.json": "from open",
+	} {
+		_, _, body := proxyExchange(t, ts, "GET "+path+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		assert.Equal(t, want, body, path)
+	}
+}

@@ -302,7 +302,7 @@ func (p *Proxy) Handler(next fasthttp.RequestHandler) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
 		if r := p.route(ctx.Path()); r != nil {
 			raw := ctx.URI().PathOriginal()
-			if ambiguous(raw) || r.strip && !bytes.HasPrefix(raw, r.prefix) {
+			if ambiguous(raw) || r.strip && !bytes.HasPrefix(raw, r.prefix) || loose(raw) && p.looseRoute(raw) != r {
 				ctx.Error("Bad Request: ambiguous path\n", fasthttp.StatusBadRequest)
 				return
 			}
@@ -317,10 +317,13 @@ func (p *Proxy) Handler(next fasthttp.RequestHandler) fasthttp.RequestHandler {
 	}
 }
 
-// route returns the route with the longest prefix of path, or nil.
+// route returns the route with the longest prefix of path, or nil. A
+// prefix that ends with "/" takes the path without it too (/admin for
+// "/admin/"): an application mounted there answers it (Express's
+// app.use("/admin")), so it is the route's, under its rules.
 func (p *Proxy) route(path []byte) *proxyRoute {
 	for _, r := range p.routes {
-		if bytes.HasPrefix(path, r.prefix) {
+		if bytes.HasPrefix(path, r.prefix) || len(r.prefix) > 1 && r.prefix[len(r.prefix)-1] == '/' && string(path) == string(r.prefix[:len(r.prefix)-1]) {
 			return r
 		}
 	}

@@ -380,8 +380,8 @@ func TestProxyRoutes(t *testing.T) {
 		{"/api/users", "from api"},
 		{"/api/", "from api"},
 		{"/api/v2/users", "from v2"},
-		{"/api/v2", "from api"},
-		{"/api", "next"},
+		{"/api/v2", "from v2"}, // a prefix ending in "/" takes the path without it
+		{"/api", "from api"},
 		{"/", "next"},
 		{"/api/../etc", "next"}, // matched as normalized: no route takes /etc
 	} {
@@ -394,7 +394,7 @@ func TestProxyRoutes(t *testing.T) {
 	_, resp, _ := proxyExchange(t, ts, "GET /static/../api/x HTTP/1.1\r\nHost: localhost\r\n\r\n")
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
 	assert.Len(t, api.Seen(), 3)
-	assert.Len(t, v2.Seen(), 1)
+	assert.Len(t, v2.Seen(), 2)
 }
 
 func TestProxyRetry(t *testing.T) {

@@ -79,3 +79,29 @@ func TestAccess(t *testing.T) {
 	assert.ErrorContains(t, err, `Sites[0].Access: basic-auth: user "u": not a bcrypt hash`)
 	assert.ErrorContains(t, err, `Sites[1].Access: allow: "10.0.0.0/33" is neither an address nor a prefix`)
 }
+
+// TestAccessLoosePaths: a route guarded by basic auth beside an open "/"
+// route is not reached through path parameters, case, trailing dots or
+// its prefix without the slash (an outside test reached it with
+// /admin;jsessionid=1/x, /admin, /ADMIN/x and /admin./x: 200 without
+// credentials).
+func TestAccessLoosePaths(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	require.NoError(t, err)
+	up := upstream(t, "up")
+	r, err := sites.New(sites.Config{Sites: []sites.Site{{
+		Hosts:  []string{"p.test"},
+		Proxy:  []string{up},
+		Routes: []sites.Route{{Path: "/admin/", Proxy: []string{up}, Access: sites.Access{BasicAuth: map[string]string{"ops": string(hash)}}}},
+	}}, Proxy: quietProxy()})
+	require.NoError(t, err)
+	t.Cleanup(r.Close)
+	ts := tlstest.Handler(t, r.Handle)
+	c := ts.Dial(t)
+	br := bufio.NewReader(c)
+	for _, path := range []string{"/admin;jsessionid=1/x", "/admin;/x", "/;/admin/x", "/admin%3b/x", "/admin", "/ADMIN/x", "/admin./x", "/admin%20/x"} {
+		resp := tlstest.RoundTrip(t, c, br, "GET "+path+" HTTP/1.1\r\nHost: p.test\r\n\r\n")
+		assert.Contains(t, []int{400, 401}, resp.StatusCode(), path)
+	}
+	assert.Equal(t, 200, tlstest.RoundTrip(t, c, br, "GET /other HTTP/1.1\r\nHost: p.test\r\n\r\n").StatusCode())
+}

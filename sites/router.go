@@ -348,7 +348,8 @@ func (s *site) serve(ctx *fasthttp.RequestCtx) {
 // prefix of the same normalized path), or nil.
 func (s *site) route(path []byte) *routeRules {
 	for i := range s.routes {
-		if strings.HasPrefix(string(path), s.routes[i].prefix) {
+		p := s.routes[i].prefix
+		if strings.HasPrefix(string(path), p) || len(p) > 1 && p[len(p)-1] == '/' && string(path) == p[:len(p)-1] {
 			return &s.routes[i]
 		}
 	}
