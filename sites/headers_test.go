@@ -2,6 +2,7 @@ package sites_test
 
 import (
 	"bufio"
+	"bytes"
 	"net"
 	"strings"
 	"testing"
@@ -82,7 +83,7 @@ func TestRequestID(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	echo := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
-		ctx.Write(ctx.Request.Header.Peek("X-Request-ID"))
+		ctx.Write(bytes.Join(ctx.Request.Header.PeekAll("X-Request-ID"), []byte(",")))
 	}}
 	go echo.Serve(ln)
 	t.Cleanup(func() { echo.Shutdown() })
@@ -103,6 +104,8 @@ func TestRequestID(t *testing.T) {
 	up, ret := get("4bf92f3577b34da6a3ce929d0e0e4736")
 	assert.Equal(t, "4bf92f3577b34da6a3ce929d0e0e4736", up)
 	assert.Equal(t, up, ret)
+	resp := tlstest.RoundTrip(t, c, br, "GET / HTTP/1.1\r\nHost: x\r\nX-Request-ID: good-1\r\nX-Request-ID: evil \"injected\"\r\n\r\n")
+	assert.Equal(t, "good-1", string(resp.Body()), "one line upstream: the first, valid")
 	seen := map[string]bool{}
 	for _, id := range []string{"", "has space", strings.Repeat("a", 129), "<script>"} {
 		up, ret := get(id)

@@ -33,6 +33,16 @@ const maxRequestID = 128
 // server makes, on the request.
 func requestID(ctx *fasthttp.RequestCtx) {
 	id := ctx.Request.Header.Peek(HeaderRequestID)
+	if n := len(ctx.Request.Header.PeekAll(HeaderRequestID)); n > 1 {
+		// One line goes upstream, never a second one unchecked.
+		var keep [maxRequestID]byte
+		k := copy(keep[:], id)
+		ctx.Request.Header.Del(HeaderRequestID)
+		if validRequestID(keep[:k]) {
+			ctx.Request.Header.SetBytesV(HeaderRequestID, keep[:k])
+		}
+		id = ctx.Request.Header.Peek(HeaderRequestID)
+	}
 	if !validRequestID(id) {
 		var raw [16]byte
 		var buf [32]byte

@@ -68,6 +68,14 @@ func (cfg Config) Validate() error {
 		}
 		var site rules
 		var err error
+		valued := map[string]string{} // the names are checked above: the values here
+		for h, v := range s.Headers {
+			if validHeaderName(h) {
+				valued[h] = v
+			}
+		}
+		_, err = rules(nil).merge("headers", HeaderRules{Set: valued})
+		rule("Headers", err)
 		site, err = rules(nil).merge("response-headers", s.ResponseHeaders)
 		rule("ResponseHeaders", err)
 		_, err = rules(nil).merge("request-headers", s.RequestHeaders)
