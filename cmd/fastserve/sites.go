@@ -81,9 +81,17 @@ func (s *settings) loadSites(v *yaml.Node) []error {
 			bad(n, path, want)
 			return
 		}
+		seen := map[string]bool{}
 		for j := 0; j+1 < len(n.Content); j += 2 {
 			k, val := n.Content[j], n.Content[j+1]
 			at := path + "." + k.Value
+			if seen[k.Value] {
+				// YAML keeps the last; a rule silently gone (a second
+				// access: dropping the first's basic-auth) is worse.
+				bad(k, at, "is set twice")
+				continue
+			}
+			seen[k.Value] = true
 			fs.lines[at] = k.Line
 			if !f(k.Value, val, at) {
 				bad(k, path, fmt.Sprintf("unknown key %q; %s", k.Value, want))
