@@ -61,6 +61,13 @@ func (wider rules) merge(field string, r HeaderRules) (rules, error) {
 			return nil, fmt.Errorf("%s: %q is not a header name", field, own[i].name)
 		}
 		own[i].name = http.CanonicalHeaderKey(own[i].name)
+		switch own[i].name {
+		case "Content-Length", "Transfer-Encoding", "Connection", "Upgrade", "Te", "Trailer", "Keep-Alive":
+			// The message's framing and hop-by-hop headers are the
+			// server's and the proxy's to write: a rule would drop a
+			// body or split a message.
+			return nil, fmt.Errorf("%s: %s frames the message; a rule may not change it", field, own[i].name)
+		}
 	}
 	var out rules
 	for _, w := range wider {

@@ -156,3 +156,20 @@ func TestSiteMetrics(t *testing.T) {
 	}
 	assert.NotContains(t, out, "evil", "labels come from the configuration")
 }
+
+// TestValidateRules: a redirect's Location with control characters, and
+// a rule that would change a message's framing (Content-Length upstream:
+// the body silently dropped), are refused by Validate, as New.
+func TestValidateRules(t *testing.T) {
+	cfg := sites.Config{Sites: []sites.Site{{
+		Hosts:     []string{"a.test"},
+		Redirects: []sites.Redirect{{Path: "/x", To: "/y\x00z"}},
+		Routes: []sites.Route{{Path: "/api/", Proxy: []string{"http://127.0.0.1:1"},
+			RequestHeaders: sites.HeaderRules{Set: map[string]string{"content-length": "0"}}}},
+	}}}
+	err := cfg.Validate()
+	assert.ErrorContains(t, err, "Sites[0].Redirects[0].To must be the Location to send")
+	assert.ErrorContains(t, err, "Content-Length frames the message")
+	_, err = sites.New(cfg)
+	assert.Error(t, err)
+}

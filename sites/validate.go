@@ -45,8 +45,8 @@ func (cfg Config) Validate() error {
 			if !strings.HasPrefix(rd.Path, "/") {
 				es.Bad(at+".Path", fmt.Sprintf("%q", rd.Path), `a path starting with "/"`)
 			}
-			if rd.To == "" {
-				es.Bad(at+".To", `""`, "the Location to send, a URL or a path")
+			if rd.To == "" || strings.ContainsFunc(rd.To, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+				es.Bad(at+".To", fmt.Sprintf("%q", rd.To), "the Location to send, a URL or a path, without control characters")
 			}
 			if !validRedirect(rd.Status) {
 				es.Bad(at+".Status", rd.Status, "301, 302, 303, 307 or 308")

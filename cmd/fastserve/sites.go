@@ -419,6 +419,10 @@ func (s *settings) explainSites(err error, proxied bool) error {
 		} else {
 			what = "must be " + what
 		}
+		if ce.Value == nil { // a rule's error says what is wrong in it
+			lines = append(lines, fmt.Errorf("config file %s:%d: %s: %s", s.configFile, s.sites.line(path), path, what))
+			continue
+		}
 		v := unquote(ce.Value)
 		if v == "" {
 			v = `""`
