@@ -45,7 +45,7 @@ func TestAccess(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(r.Close)
 	ts := tlstest.Handler(t, r.Handle)
-	c := ts.Dial(t)
+	c := dialNoSNI(t, ts)
 	br := bufio.NewReader(c)
 	get := func(host, path, auth string) *fasthttp.Response {
 		req := "GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\n"
@@ -99,7 +99,7 @@ func TestAccessLoosePaths(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(r.Close)
 	ts := tlstest.Handler(t, r.Handle)
-	c := ts.Dial(t)
+	c := dialNoSNI(t, ts)
 	br := bufio.NewReader(c)
 	for _, path := range []string{"/admin;jsessionid=1/x", "/admin;/x", "/;/admin/x", "/admin%3b/x", "/admin", "/ADMIN/x", "/admin./x", "/admin%20/x"} {
 		resp := tlstest.RoundTrip(t, c, br, "GET "+path+" HTTP/1.1\r\nHost: p.test\r\n\r\n")
@@ -127,7 +127,7 @@ func TestAccessReview(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(r.Close)
 	ts := tlstest.Handler(t, r.Handle)
-	c := ts.Dial(t)
+	c := dialNoSNI(t, ts)
 	br := bufio.NewReader(c)
 	get := func(host, auth string) (int, time.Duration) {
 		start := time.Now()

@@ -57,7 +57,7 @@ func TestSiteOf(t *testing.T) {
 		names = append(names, sites.SiteOf(ctx)) // one connection: one request at a time
 		l.Add(ctx, time.Now())
 	})
-	c := ts.Dial(t)
+	c := dialNoSNI(t, ts)
 	br := bufio.NewReader(c)
 	for _, host := range []string{"www.example.com", "unknown.test", "Example.com:443"} {
 		path := "/"

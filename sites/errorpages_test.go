@@ -45,7 +45,7 @@ func TestErrorPages(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(r.Close)
 	ts := tlstest.Handler(t, r.Handle)
-	c := ts.Dial(t)
+	c := dialNoSNI(t, ts)
 	br := bufio.NewReader(c)
 	get := func(path string) *fasthttp.Response {
 		return tlstest.RoundTrip(t, c, br, "GET "+path+" HTTP/1.1\r\nHost: a.test\r\n\r\n")

@@ -53,7 +53,7 @@ func TestHeaderRules(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(r.Close)
 	ts := tlstest.Handler(t, r.Handle)
-	c := ts.Dial(t)
+	c := dialNoSNI(t, ts)
 	br := bufio.NewReader(c)
 
 	resp := tlstest.RoundTrip(t, c, br, "GET /api/x HTTP/1.1\r\nHost: a.test\r\nCookie: s=1\r\n\r\n")
@@ -91,7 +91,7 @@ func TestRequestID(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(r.Close)
 	ts := tlstest.Handler(t, r.Handle)
-	c := ts.Dial(t)
+	c := dialNoSNI(t, ts)
 	br := bufio.NewReader(c)
 	get := func(id string) (upstream, returned string) {
 		req := "GET / HTTP/1.1\r\nHost: x\r\n"
@@ -129,7 +129,7 @@ func TestSiteMetrics(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(r.Close)
 	ts := tlstest.Handler(t, r.Handle)
-	c := ts.Dial(t)
+	c := dialNoSNI(t, ts)
 	br := bufio.NewReader(c)
 	get := func(host, path string) {
 		tlstest.RoundTrip(t, c, br, "GET "+path+" HTTP/1.1\r\nHost: "+host+"\r\n\r\n")

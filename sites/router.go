@@ -303,7 +303,8 @@ type tlsState interface {
 // for names a site other than s, the one its Host names: domain fronting
 // (a certificate got for one site, requests sent to another), which gets
 // 421 as in Caddy's strict SNI-Host check. A server name no site names
-// (or none) is not checked: the default site's certificate was given.
+// stands for the default site (its certificate was given); a connection
+// made with no server name (to an address) is not checked.
 func (t *tree) fronted(ctx *fasthttp.RequestCtx, s *site) bool {
 	c, ok := ctx.Conn().(tlsState)
 	if !ok {
@@ -314,7 +315,10 @@ func (t *tree) fronted(ctx *fasthttp.RequestCtx, s *site) bool {
 		return false
 	}
 	byName, ok := t.hosts.Lookup([]byte(sni))
-	return ok && byName != s
+	if !ok {
+		byName = t.def // a name no site names was given the default site's certificate
+	}
+	return byName != s
 }
 
 func (s *site) serve(ctx *fasthttp.RequestCtx) {

@@ -75,7 +75,7 @@ func TestTwoSites(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(r.Close)
 	ts := tlstest.Handler(t, r.Handle)
-	c := ts.Dial(t)
+	c := dialNoSNI(t, ts)
 	br := bufio.NewReader(c)
 	get := func(host, path string) *fasthttp.Response {
 		return tlstest.RoundTrip(t, c, br, "GET "+path+" HTTP/1.1\r\nHost: "+host+"\r\n\r\n")
@@ -107,7 +107,7 @@ func TestTwoSites(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(refusing.Close)
 	ts2 := tlstest.Handler(t, refusing.Handle)
-	c2 := ts2.Dial(t)
+	c2 := dialNoSNI(t, ts2)
 	assert.Equal(t, 421, tlstest.RoundTrip(t, c2, bufio.NewReader(c2), "GET / HTTP/1.1\r\nHost: unknown.test\r\n\r\n").StatusCode())
 }
 
@@ -119,7 +119,7 @@ func TestReload(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(r.Close)
 	ts := tlstest.Handler(t, r.Handle)
-	c := ts.Dial(t)
+	c := dialNoSNI(t, ts)
 	br := bufio.NewReader(c)
 	get := func() string {
 		return string(tlstest.RoundTrip(t, c, br, "GET / HTTP/1.1\r\nHost: a.test\r\n\r\n").Body())
@@ -212,8 +212,9 @@ func BenchmarkHandle(b *testing.B) {
 }
 
 // TestDomainFronting: a request whose Host names another site than the
-// TLS server name its connection was made for gets 421; a server name no
-// site names (or none) is not held against it.
+// TLS server name its connection was made for gets 421, the default site
+// standing for a name no site names (it was given the default site's
+// certificate); a connection made with no name is not checked.
 func TestDomainFronting(t *testing.T) {
 	r, err := sites.New(sites.Config{Sites: []sites.Site{
 		{Hosts: []string{"a.test"}, Root: root(t, map[string]string{"index.html": "a"})},
@@ -227,7 +228,8 @@ func TestDomainFronting(t *testing.T) {
 		status    int
 	}{
 		{"a.test", "a.test", 200}, {"a.test", "A.TEST:443", 200}, {"b.test", "a.test", 421},
-		{"localhost", "a.test", 200}, {"", "b.test", 200},
+		{"localhost", "a.test", 421},                            // a name no site names: the default site's, not a.test's
+		{"localhost", "unknown.test", 404}, {"", "b.test", 200}, // 404: the default site, which has no root
 	} {
 		c, err := tls.Dial("tcp", ts.Addr, &tls.Config{ServerName: tc.sni, InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
 		require.NoError(t, err)
@@ -265,7 +267,7 @@ func TestReloadKeepsUpstreamPools(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(r.Close)
 	ts := tlstest.Handler(t, r.Handle)
-	c := ts.Dial(t)
+	c := dialNoSNI(t, ts)
 	br := bufio.NewReader(c)
 	get := func() string {
 		return string(tlstest.RoundTrip(t, c, br, "GET /api/x HTTP/1.1\r\nHost: a.test\r\n\r\n").Body())
@@ -304,7 +306,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	var served atomic.Int64
 	errs := make(chan error, 8)
 	for w := range 4 {
-		c := ts.Dial(t)
+		c := dialNoSNI(t, ts)
 		br := bufio.NewReader(c)
 		wg.Add(1)
 		go func() {
@@ -346,4 +348,16 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 	assert.Positive(t, served.Load())
 	t.Logf("%d requests across 10 reloads of 1,000 sites", served.Load())
+}
+
+// dialNoSNI opens a TLS connection to ts that names no server (as a
+// client that connects by address does), so that a test may send any
+// Host on it: a server name would bind the connection to one site
+// (TestDomainFronting).
+func dialNoSNI(t *testing.T, ts *tlstest.Server) *tls.Conn {
+	t.Helper()
+	c, err := tls.Dial("tcp", ts.Addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	return c
 }
