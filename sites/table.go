@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 )
 
@@ -42,6 +43,9 @@ func (t *Table[T]) add(name string, v T) error {
 	if err := checkName(key); err != nil {
 		return err
 	}
+	if strings.HasPrefix(key, "[") {
+		key = canonicalIPv6(key) // checkName parsed it
+	}
 	if _, dup := m[key]; dup {
 		return errNamedTwice
 	}
@@ -58,8 +62,8 @@ func checkName(s string) error {
 		return fmt.Errorf("a host name has 1 to %d characters", maxHost-1)
 	}
 	if strings.HasPrefix(s, "[") { // an IPv6 literal, as a Host header writes it
-		if !strings.HasSuffix(s, "]") || strings.ContainsAny(s[1:len(s)-1], "[]") {
-			return fmt.Errorf("an IPv6 address is written [addr], without a port")
+		if a, err := netip.ParseAddr(strings.TrimSuffix(s[1:], "]")); err != nil || !strings.HasSuffix(s, "]") || !a.Is6() || a.Zone() != "" {
+			return fmt.Errorf("an IPv6 address is written [addr], without a port or zone")
 		}
 		return nil
 	}
@@ -85,6 +89,12 @@ func (t *Table[T]) Lookup(host []byte) (v T, ok bool) {
 	h, fits := normalize(buf[:0], host)
 	if !fits {
 		return v, false
+	}
+	if len(h) > 0 && h[0] == '[' {
+		// IPv6 literals have many spellings ([0:0::1], [::1]): the
+		// table holds the canonical one.
+		v, ok = t.exact[canonicalIPv6(string(h))]
+		return v, ok
 	}
 	if v, ok = t.exact[string(h)]; ok {
 		return v, true
@@ -121,4 +131,14 @@ func normalize(dst, host []byte) ([]byte, bool) {
 		dst = append(dst, c)
 	}
 	return dst, true
+}
+
+// canonicalIPv6 is the canonical spelling of a bracketed IPv6 literal,
+// or s itself if it is not one.
+func canonicalIPv6(s string) string {
+	a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"))
+	if err != nil {
+		return s
+	}
+	return "[" + a.String() + "]"
 }

@@ -24,6 +24,7 @@ func TestLookup(t *testing.T) {
 		"a.b.example.com": "", "xexample.com": "", "": "", ":443": "",
 		"api.example.org": "api", "127.0.0.1:8443": "ip4", "127.0.0.1": "ip4", "[::1]:8443": "ip6", "[::1]": "ip6",
 		"x.b.example.net": "deep", "b.example.net": "",
+		"[0:0::1]:8443": "ip6", "[0000::0001]": "ip6", // one address, many spellings
 	} {
 		got, ok := tb.Lookup([]byte(host))
 		assert.Equal(t, want != "", ok, "%q", host)
@@ -44,6 +45,8 @@ func TestAddRefuses(t *testing.T) {
 		"a.*.example.com": "not allowed",
 		"exa mple.com":    "not allowed",
 		"[::1":            "[addr]",
+		"[not an ip]":     "[addr]",
+		"[127.0.0.1]":     "[addr]",
 	} {
 		err := tb.Add(name, 2)
 		assert.ErrorContains(t, err, msg, "%q", name)
