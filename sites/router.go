@@ -1,6 +1,7 @@
 package sites
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -222,6 +223,10 @@ func (r *Router) Handle(ctx *fasthttp.RequestCtx) {
 	defer t.active.Add(-1)
 	requestID(ctx)
 	defer returnRequestID(ctx)
+	if misdirectedURI(ctx) {
+		ctx.Error("Bad Request: the request target names another host than Host\n", fasthttp.StatusBadRequest)
+		return
+	}
 	s, ok := t.hosts.Lookup(ctx.Request.Header.Host())
 	if !ok {
 		if t.refuse {
@@ -558,4 +563,18 @@ func (t *tree) files(sc static.Config) (*static.Files, error) {
 	}
 	t.statics[key] = f
 	return f, nil
+}
+
+// misdirectedURI reports whether the request target is in absolute form
+// ("GET https://b.test/ HTTP/1.1") with another host than the Host
+// header's. RFC 9112 section 3.2.2 has the target's authority win, but
+// the site, the proxy's Host and the log all go by the Host header: such
+// a request is refused rather than served by one host and named by
+// another.
+func misdirectedURI(ctx *fasthttp.RequestCtx) bool {
+	uri := ctx.Request.Header.RequestURI()
+	if len(uri) == 0 || uri[0] == '/' || uri[0] == '*' {
+		return false // origin form, the usual case
+	}
+	return !bytes.EqualFold(ctx.URI().Host(), ctx.Request.Header.Host())
 }

@@ -361,3 +361,25 @@ func dialNoSNI(t *testing.T, ts *tlstest.Server) *tls.Conn {
 	t.Cleanup(func() { c.Close() })
 	return c
 }
+
+// TestAbsoluteFormTarget: a request target in absolute form naming
+// another host than Host is refused (400) rather than served by one host
+// and named by another; one that agrees is served.
+func TestAbsoluteFormTarget(t *testing.T) {
+	r, err := sites.New(sites.Config{Sites: []sites.Site{
+		{Hosts: []string{"a.test"}, Root: root(t, map[string]string{"index.html": "a"})},
+		{Hosts: []string{"b.test"}, Root: root(t, map[string]string{"index.html": "b"})},
+	}})
+	require.NoError(t, err)
+	t.Cleanup(r.Close)
+	ts := tlstest.Handler(t, r.Handle)
+	c := dialNoSNI(t, ts)
+	br := bufio.NewReader(c)
+	resp := tlstest.RoundTrip(t, c, br, "GET https://b.test/ HTTP/1.1\r\nHost: a.test\r\n\r\n")
+	assert.Equal(t, 400, resp.StatusCode())
+	c = dialNoSNI(t, ts)
+	br = bufio.NewReader(c)
+	resp = tlstest.RoundTrip(t, c, br, "GET https://B.test/ HTTP/1.1\r\nHost: b.test\r\n\r\n")
+	assert.Equal(t, 200, resp.StatusCode())
+	assert.Equal(t, "b", string(resp.Body()))
+}
