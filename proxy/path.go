@@ -98,11 +98,24 @@ func (p *Proxy) looseRoute(raw []byte) *proxyRoute {
 		raw = u.Path()
 	}
 	b = b[:0]
-	for _, seg := range bytes.Split(raw, []byte{'/'}) {
-		seg = bytes.TrimRight(seg, ". ")
-		b = append(append(b, bytes.ToLower(seg)...), '/')
+	for { // each segment, in lower case, without trailing dots and spaces
+		i := bytes.IndexByte(raw, '/')
+		seg := raw
+		if i >= 0 {
+			seg = raw[:i]
+		}
+		for _, c := range bytes.TrimRight(seg, ". ") {
+			if c >= 'A' && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			b = append(b, c)
+		}
+		if i < 0 {
+			break
+		}
+		b = append(b, '/')
+		raw = raw[i+1:]
 	}
-	b = b[:len(b)-1]
 	if len(b) == 0 {
 		b = append(b, '/')
 	}
