@@ -15,11 +15,10 @@ type Files struct {
 	// Index are the file names served for a directory ("index.html").
 	Index []string
 
-	// Dotfiles serves names that begin with a dot (static.Config.Dotfiles).
-	Dotfiles bool
-
-	// Listing lists a directory without an index file.
-	Listing bool
+	// Dotfiles serves names that begin with a dot (static.Config.Dotfiles);
+	// Listing lists a directory without an index file. Nil keeps
+	// Config.Static's; set, either turns it on or off for the site.
+	Dotfiles, Listing *bool
 
 	// Fallback is the path served, with its own status, for a GET or HEAD
 	// of a file that is not there: "/index.html" for a single-page
@@ -41,8 +40,12 @@ func (f Files) handler(t *tree, base static.Config, root string) (fasthttp.Reque
 	if f.Index != nil {
 		sc.IndexNames = f.Index
 	}
-	sc.Dotfiles = sc.Dotfiles || f.Dotfiles
-	sc.ListDirectories = sc.ListDirectories || f.Listing
+	if f.Dotfiles != nil {
+		sc.Dotfiles = *f.Dotfiles
+	}
+	if f.Listing != nil {
+		sc.ListDirectories = *f.Listing
+	}
 	if err := f.check(); err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package sites_test
 
 import (
 	"bufio"
+	"github.com/fastserve/fastserve/static"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -16,6 +17,7 @@ import (
 // fallback (404s only), Cache-Control on the files' answers, index names,
 // listings and dotfiles.
 func TestFiles(t *testing.T) {
+	on, off := true, false
 	r, err := sites.New(sites.Config{Sites: []sites.Site{{
 		Hosts: []string{"app.test"},
 		Root:  root(t, map[string]string{"index.html": "app shell", "assets/app.js": "js", ".env": "secret"}),
@@ -23,7 +25,7 @@ func TestFiles(t *testing.T) {
 	}, {
 		Hosts: []string{"docs.test"},
 		Root:  root(t, map[string]string{"home.htm": "home", "pub/a.txt": "a", ".well": "dot"}),
-		Files: sites.Files{Index: []string{"home.htm"}, Listing: true, Dotfiles: true},
+		Files: sites.Files{Index: []string{"home.htm"}, Listing: &on, Dotfiles: &on},
 	}}})
 	require.NoError(t, err)
 	t.Cleanup(r.Close)
@@ -48,6 +50,19 @@ func TestFiles(t *testing.T) {
 	assert.Contains(t, string(get("docs.test", "/pub/").Body()), `href="./a.txt"`, "a listing")
 	assert.Equal(t, "dot", string(get("docs.test", "/.well").Body()), "dotfiles")
 	assert.Empty(t, get("docs.test", "/").Header.Peek("Cache-Control"))
+
+	// A site turns off what the shared settings turn on (before: it could
+	// only add).
+	r2, err := sites.New(sites.Config{Static: static.Config{Dotfiles: true}, Sites: []sites.Site{{
+		Hosts: []string{"private.test"},
+		Root:  root(t, map[string]string{"index.html": "p", ".env": "secret"}),
+		Files: sites.Files{Dotfiles: &off},
+	}}})
+	require.NoError(t, err)
+	t.Cleanup(r2.Close)
+	ts2 := tlstest.Handler(t, r2.Handle)
+	c2 := dialNoSNI(t, ts2)
+	assert.Equal(t, 404, tlstest.RoundTrip(t, c2, bufio.NewReader(c2), "GET /.env HTTP/1.1\r\nHost: private.test\r\n\r\n").StatusCode())
 
 	_, err = sites.New(sites.Config{Sites: []sites.Site{{Hosts: []string{"x.test"}, Root: t.TempDir(), Files: sites.Files{Fallback: "index.html"}}}})
 	assert.ErrorContains(t, err, `Sites[0].Files: files.fallback: "index.html" must be a file's path`)

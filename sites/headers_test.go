@@ -172,4 +172,9 @@ func TestValidateRules(t *testing.T) {
 	assert.ErrorContains(t, err, "Content-Length frames the message")
 	_, err = sites.New(cfg)
 	assert.Error(t, err)
+
+	// files: options on a site that serves no files do nothing: refused.
+	err = sites.Config{Sites: []sites.Site{{Hosts: []string{"p.test"}, Proxy: []string{"http://127.0.0.1:1"},
+		Files: sites.Files{Fallback: "/index.html"}}}}.Validate()
+	assert.ErrorContains(t, err, "this site serves no files")
 }

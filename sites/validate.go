@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -83,6 +84,9 @@ func (cfg Config) Validate() error {
 		_, err = newAccess(s.Access)
 		rule("Access", err)
 		rule("Files", s.Files.check())
+		if !reflect.DeepEqual(s.Files, Files{}) && (s.Root == "" || len(s.Proxy) > 0) {
+			rule("Files", errors.New("files: options for a site's root; this site serves no files (no root, or a proxy for every path)"))
+		}
 		_, err = errorPages(s.ErrorPages, s.Root)
 		rule("ErrorPages", err)
 		for j, r := range s.Routes {

@@ -156,9 +156,11 @@ func (s *settings) loadSites(v *yaml.Node) []error {
 			case "index":
 				f.Index = strs(v, kat, true)
 			case "dotfiles":
-				f.Dotfiles = boolean(v, kat)
+				b := boolean(v, kat)
+				f.Dotfiles = &b
 			case "listing":
-				f.Listing = boolean(v, kat)
+				b := boolean(v, kat)
+				f.Listing = &b
 			case "fallback":
 				f.Fallback = scalar(v, kat, bad)
 			case "cache-control":
@@ -205,14 +207,7 @@ func (s *settings) loadSites(v *yaml.Node) []error {
 			case "proxy":
 				site.Proxy = strs(val, at, true)
 			case "headers":
-				site.Headers = map[string]string{}
-				each(val, at, "want a mapping of header names to values", func(name string, hv *yaml.Node, hat string) bool {
-					if hv.Kind != yaml.ScalarNode {
-						bad(hv, hat, "want a string")
-					}
-					site.Headers[name] = hv.Value
-					return true
-				})
+				site.Headers = strMap(val, at, "want a mapping of header names to values")
 			case "response-headers":
 				site.ResponseHeaders = headerRules(val, at)
 			case "request-headers":
@@ -302,10 +297,14 @@ func (s *settings) loadSites(v *yaml.Node) []error {
 			if pair.CertFile != "" {
 				bad(e, path, "acme: true and cert: a site's certificate comes from one of them")
 			}
+			n := len(fs.acmeHosts)
 			for _, h := range site.Hosts {
 				if !strings.HasPrefix(h, "*.") {
 					fs.acmeHosts = append(fs.acmeHosts, strings.ToLower(h))
 				}
+			}
+			if n == len(fs.acmeHosts) && len(site.Hosts) > 0 {
+				bad(e, path+".acme", "true, but every host is a wildcard, which ACME's TLS-ALPN-01 and HTTP-01 cannot prove: give the site a cert and key")
 			}
 		}
 	}

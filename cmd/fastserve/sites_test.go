@@ -312,6 +312,11 @@ sites:
 	r := run(t, childEnv(t), "check", "--config", bad)
 	assert.Equal(t, 2, r.code, r.stderr)
 	assert.Contains(t, r.stderr, "bad.yaml:2: sites[0]: cert and key come in pairs")
+
+	bad = writeFile(t, t.TempDir(), "bad.yaml", "sites:\n  - hosts: [\"*.x.test\"]\n    root: "+dir+"\n    acme: true\n")
+	r = run(t, childEnv(t), "check", "--config", bad)
+	assert.Equal(t, 2, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "sites[0].acme: true, but every host is a wildcard")
 }
 
 // TestReloadCommand: fastserve reload, as nginx -s reload: it checks the
