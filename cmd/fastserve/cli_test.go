@@ -480,6 +480,9 @@ func TestCheckPrintsEffective(t *testing.T) {
 	assert.Contains(t, lines, "tcp-user-timeout: 1m50s  # default, derived from 0s")
 	assert.Regexp(t, `(?m)^max-conns: [1-9]\d*  # default, derived from 0$`, r.stdout)
 	assert.NotContains(t, r.stdout, "# note:")
+	r = run(t, childEnv(t), "check", "--acme", "a.test", "--acme-storage", "")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Regexp(t, `(?m)^acme-storage: \S+  # flag --acme-storage, derived from ""$`, r.stdout, "an empty value shows as empty")
 
 	r = run(t, childEnv(t), "check", "--max-conns", "100", "--max-conns-per-ip", "200", "--drain-idle-timeout", "1m", "--listeners", "300")
 	require.Equal(t, 0, r.code, r.stderr)

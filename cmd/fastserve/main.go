@@ -275,6 +275,9 @@ func newCheck(stdout io.Writer) *cobra.Command {
 				}
 				v := f.Value.String()
 				if d, ok := derived[f.Name]; ok {
+					if v == "" {
+						v = `""`
+					}
 					v, src = d, src+", derived from "+v
 				}
 				fmt.Fprintf(stdout, "%s: %s  # %s\n", f.Name, v, src)
