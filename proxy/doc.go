@@ -22,8 +22,17 @@
 // read whole). A request whose client leaves while it waits for its
 // upstream closes its upstream connection (Config.ClientGone).
 // Stats and WritePrometheus report each upstream: up or down, requests,
-// errors by kind, the time to the response head.
+// errors by kind, the time to the response head, tunnels.
 //
-// Limits: HTTP/1.1 to the upstreams only; Upgrade (WebSocket) is a
-// hop-by-hop header and is not forwarded.
+// A request that asks to switch protocols (WebSocket) goes upstream with
+// its Upgrade, on a connection of its own; a 101 makes the client's
+// connection and that one a tunnel (fasthttp's Hijack), whose bytes flow
+// both ways until either side closes or it idles
+// (Config.UpgradeIdleTimeout). Tunnels records them, so that a server
+// whose drain runs out of time ends them with a WebSocket close frame
+// (Tunnels.GoAway), and a reload that replaces the Proxy keeps them.
+// Every connection to an upstream gets Config.Tune's TCP options (Conns
+// reads them back).
+//
+// Limits: HTTP/1.1 to the upstreams only.
 package proxy

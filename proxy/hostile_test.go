@@ -300,9 +300,9 @@ func TestClientGoneWhileHeadDribbles(t *testing.T) {
 	}
 }
 
-// TestUnasked101Refused: the upstream answers 101 to a request
-// that asked for no upgrade (the proxy strips Upgrade anyway); the client
-// gets the 101 and its connection goes on as HTTP.
+// TestUnasked101Refused: the upstream answers 101 with a protocol
+// the request did not ask for: the client gets no 101, and its
+// connection goes on as HTTP.
 func TestUnasked101Refused(t *testing.T) {
 	up := newScriptUpstream(t, func(method, uri string, c net.Conn) bool {
 		if uri == "/first" {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/fastserve/fastserve/internal/field"
 	"github.com/fastserve/fastserve/internal/ratelog"
+	"github.com/fastserve/fastserve/tune"
 )
 
 // Config configures a reverse proxy. The zero value of every field
@@ -147,6 +148,23 @@ type Config struct {
 	// client does.
 	ClientGone func(ctx *fasthttp.RequestCtx) bool
 
+	// Tune sets the TCP options of each connection to an upstream
+	// (keep-alive, user timeout, no-delay; see tune.Apply), as a server
+	// sets them on its clients': connections to upstreams cross NAT and
+	// balancers too, which drop idle flows unseen. Its listener fields are
+	// ignored. If it is the zero value, tune.Default()'s.
+	Tune tune.Options
+
+	// UpgradeIdleTimeout closes a tunnel (an upgraded connection, such as
+	// a WebSocket) through which no byte moved either way for this long,
+	// as HAProxy's timeout tunnel: applications that keep a WebSocket
+	// open send pings more often. If zero, 1 h.
+	UpgradeIdleTimeout time.Duration
+
+	// Tunnels is where the proxy records its tunnels, for GoAway; a
+	// server gives all its proxies the same. If nil, the proxy's own.
+	Tunnels *Tunnels
+
 	// Logger receives upstreams going down and up, and upstream errors (at
 	// most 10 lines a second). If nil, slog.Default().
 	Logger *slog.Logger
@@ -195,6 +213,7 @@ const (
 	DefaultMaxResponseHeaderBytes = 4 << 10
 	DefaultHealthPath             = "/"
 	DefaultHealthInterval         = 5 * time.Second
+	DefaultUpgradeIdleTimeout     = time.Hour
 	defaultHealthTimeout          = 2 * time.Second
 )
 
@@ -381,6 +400,16 @@ func (cfg Config) withDefaults() (Config, error) {
 	es.Duration("WriteTimeout", &cfg.WriteTimeout, DefaultWriteTimeout)
 	es.Duration("IdleTimeout", &cfg.IdleTimeout, DefaultIdleTimeout)
 	es.Duration("HealthInterval", &cfg.HealthInterval, DefaultHealthInterval)
+	es.Duration("UpgradeIdleTimeout", &cfg.UpgradeIdleTimeout, DefaultUpgradeIdleTimeout)
+	if cfg.Tune == (tune.Options{}) {
+		cfg.Tune = tune.Default()
+	}
+	if err := cfg.Tune.Validate(); err != nil {
+		es.Add(&field.Error{Pkg: "proxy", Field: "Tune", Value: cfg.Tune, Allowed: "valid socket options", Err: err})
+	}
+	if cfg.Tunnels == nil {
+		cfg.Tunnels = &Tunnels{}
+	}
 	switch {
 	case cfg.HealthTimeout < 0 || (cfg.HealthTimeout > 0 && cfg.HealthTimeout < time.Millisecond):
 		bad("HealthTimeout", cfg.HealthTimeout, "1ms or more, or 0 for the shorter of 2s and HealthInterval")

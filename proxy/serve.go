@@ -85,6 +85,13 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, r *proxyRoute) {
 		}
 		req.URI().SetPathBytes(sc.buf)
 	}
+	var hold *held
+	proto := upgradeAsked(&ctx.Request.Header)
+	if proto != nil {
+		req.Header.Set(fasthttp.HeaderConnection, "Upgrade")
+		req.Header.SetBytesV(fasthttp.HeaderUpgrade, proto)
+		hold = &held{}
+	}
 	u := r.pick(nil)
 	for attempt := 1; ; attempt++ {
 		if attempt > 1 && sc.file.f != nil {
@@ -93,7 +100,7 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, r *proxyRoute) {
 		p.target(ctx, req, u)
 		start := time.Now()
 		u.inflight.Add(1)
-		err = p.roundTrip(ctx, u, req, &ctx.Response)
+		err = p.roundTrip(ctx, u, req, &ctx.Response, hold)
 		took := time.Since(start) // to the response head: its body streams after
 		u.inflight.Add(-1)
 		u.stats.requests.Add(1)
@@ -103,7 +110,15 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, r *proxyRoute) {
 			if ctx.Response.StatusCode() >= 500 {
 				u.stats.errors[errStatus5xx].Add(1)
 			}
+			if hold != nil && hold.tc != nil {
+				// The protocol the upstream switched to, before answer
+				// drops the header (hop-by-hop).
+				proto = append([]byte(nil), ctx.Response.Header.Peek(fasthttp.HeaderUpgrade)...)
+			}
 			p.answer(ctx, sc)
+			if hold != nil && hold.tc != nil {
+				p.upgrade(ctx, u, *hold, proto)
+			}
 			return
 		}
 		if sc.stream.err != nil {

@@ -4,11 +4,15 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/fastserve/fastserve/tune"
 )
 
 // upstreamCounters are an upstream's live counts: atomics only.
@@ -18,6 +22,8 @@ type upstreamCounters struct {
 	latency        latencyHistogram
 	healthChecks   atomic.Uint64
 	healthFailures atomic.Uint64
+	tunnels        atomic.Int64 // open
+	tunnelsTotal   atomic.Uint64
 }
 
 // latencyBuckets are the upper bounds of the latency histogram, in
@@ -65,6 +71,11 @@ type UpstreamStats struct {
 
 	HealthChecks        uint64
 	HealthCheckFailures uint64
+
+	// Tunnels are the upgraded connections (WebSocket) open to it now,
+	// and TunnelsTotal all it has had.
+	Tunnels      int64
+	TunnelsTotal uint64
 }
 
 // UpstreamErrors counts an upstream's failures by kind.
@@ -111,6 +122,8 @@ func (p *Proxy) Stats() Stats {
 			},
 			HealthChecks:        c.healthChecks.Load(),
 			HealthCheckFailures: c.healthFailures.Load(),
+			Tunnels:             c.tunnels.Load(),
+			TunnelsTotal:        c.tunnelsTotal.Load(),
 		}
 		h := &us.Latency
 		h.Buckets = append(latencyBuckets[:len(latencyBuckets):len(latencyBuckets)], inf)
@@ -170,5 +183,42 @@ func (p *Proxy) WritePrometheusLabeled(w io.Writer, labels string) {
 		metrics.WriteCounterUint64(w, "fastserve_upstream_response_seconds_count{"+l+"}", h.Counts[len(h.Counts)-1])
 		metrics.WriteCounterUint64(w, "fastserve_upstream_health_checks_total{"+l+"}", us.HealthChecks)
 		metrics.WriteCounterUint64(w, "fastserve_upstream_health_check_failures_total{"+l+"}", us.HealthCheckFailures)
+		metrics.WriteGaugeUint64(w, "fastserve_upstream_tunnels{"+l+"}", uint64(max(us.Tunnels, 0)))
+		metrics.WriteCounterUint64(w, "fastserve_upstream_tunnels_total{"+l+"}", us.TunnelsTotal)
 	}
+}
+
+// UpstreamConn is a connection open to an upstream, and its socket as the
+// kernel holds it, for an operator's /debug/upstreams: the options Tune
+// set, read back.
+type UpstreamConn struct {
+	Upstream    string             `json:"upstream"`
+	Local       string             `json:"local"`
+	Remote      string             `json:"remote"`
+	Tunnel      bool               `json:"tunnel,omitempty"` // an upgraded connection (WebSocket)
+	Socket      *tune.SocketReport `json:"socket,omitempty"`
+	SocketError string             `json:"socket_error,omitempty"`
+}
+
+// Conns describes the connections open to the upstreams, with their
+// sockets read back from the kernel (tune.Inspect).
+func (p *Proxy) Conns() []UpstreamConn {
+	p.conns.mu.Lock()
+	open := make([]*timedConn, 0, len(p.conns.conns))
+	for c := range p.conns.conns {
+		open = append(open, c)
+	}
+	p.conns.mu.Unlock()
+	out := make([]UpstreamConn, 0, len(open))
+	for _, c := range open {
+		uc := UpstreamConn{Upstream: c.url, Local: c.LocalAddr().String(), Remote: c.RemoteAddr().String(), Tunnel: c.tunnel.Load()}
+		if st, err := tune.Inspect(c.Conn); err != nil {
+			uc.SocketError = err.Error()
+		} else {
+			uc.Socket = st.Report()
+		}
+		out = append(out, uc)
+	}
+	slices.SortFunc(out, func(a, b UpstreamConn) int { return strings.Compare(a.Upstream+a.Local, b.Upstream+b.Local) })
+	return out
 }

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -39,6 +40,63 @@ const smallBody = 16 << 10
 // no upgrade: a protocol error (502), and the connection goes.
 var errUnasked101 = errors.New("proxy: 101 Switching Protocols to a request that asked for no upgrade")
 
+// errNoUpgrade is a 101 that names no protocol, or one the request did
+// not ask for: a protocol error (502), and the connection goes.
+var errNoUpgrade = errors.New("proxy: 101 Switching Protocols to no protocol the request asked for")
+
+var (
+	errBadStatus        = errors.New("proxy: an answer with a status outside 100-599")
+	errLengthAndChunked = errors.New("proxy: an answer with both Content-Length and Transfer-Encoding")
+)
+
+// peekHead returns the answer's head, up to its blank line, from br,
+// reading as much as it needs (br's size bounds it), without consuming it.
+func peekHead(br *bufio.Reader) ([]byte, error) {
+	from := 0
+	for n := max(br.Buffered(), 1); ; n = br.Buffered() + 1 {
+		_, err := br.Peek(n) // reads until n bytes are buffered
+		b, _ := br.Peek(br.Buffered())
+		if i := bytes.Index(b[from:], []byte("\r\n\r\n")); i >= 0 {
+			return b[:from+i+4], nil
+		}
+		if i := bytes.Index(b[from:], []byte("\n\n")); i >= 0 {
+			return b[:from+i+2], nil // bare LFs: fasthttp's parser decides
+		}
+		if err != nil {
+			return nil, err
+		}
+		from = max(len(b)-3, 0)
+	}
+}
+
+// validStatus reports whether head's status line has a status from 100
+// to 599: "HTTP/1.x NNN".
+func validStatus(head []byte) bool {
+	_, rest, ok := bytes.Cut(head, []byte{' '})
+	if !ok || len(rest) < 3 || (len(rest) > 3 && rest[3] != ' ' && rest[3] != '\r' && rest[3] != '\n') {
+		return false
+	}
+	for _, c := range rest[:3] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return rest[0] >= '1' && rest[0] <= '5'
+}
+
+// hasContentLength reports whether head has a Content-Length line.
+func hasContentLength(head []byte) bool {
+	const name = "content-length:"
+	for rest := head; len(rest) > 0; {
+		var line []byte
+		line, rest, _ = bytes.Cut(rest, []byte{'\n'})
+		if len(line) >= len(name) && (line[0]|0x20) == 'c' && bytes.EqualFold(line[:len(name)], []byte(name)) {
+			return true
+		}
+	}
+	return false
+}
+
 // maxInterim bounds the 1xx answers read before the final one.
 const maxInterim = 8
 
@@ -54,8 +112,14 @@ func peerClosed(ctx *fasthttp.RequestCtx) bool {
 // answer into resp: the head, and the body whole if it is small, else a
 // stream of it that gives the connection back once read. While it waits,
 // the connection watches ctx's client (watchedRead).
-func (p *Proxy) roundTrip(ctx *fasthttp.RequestCtx, u *upstream, req *fasthttp.Request, resp *fasthttp.Response) error {
+//
+// With hold, req asks for an upgrade: it goes on a connection of its own,
+// which never returns to the pool; a 101 leaves it open, in hold.
+func (p *Proxy) roundTrip(ctx *fasthttp.RequestCtx, u *upstream, req *fasthttp.Request, resp *fasthttp.Response, hold *held) error {
 	hc := u.hc
+	if hold != nil {
+		hc = u.upgrades
+	}
 	resp.Reset()
 	req.URI().DisablePathNormalizing = true
 	cc, err := hc.AcquireConn(0, req.ConnectionClose())
@@ -96,12 +160,21 @@ func (p *Proxy) roundTrip(ctx *fasthttp.RequestCtx, u *upstream, req *fasthttp.R
 	resp.Header.DisableNormalizing()
 	resp.SkipBody = req.Header.IsHead()
 	br := hc.AcquireReader(conn)
-	if err := readHead(&resp.Header, br); err != nil {
+	if err := readHead(&resp.Header, br, hold != nil); err != nil {
 		hc.ReleaseReader(br)
 		return fail(err)
 	}
 	st, size := resp.Header.StatusCode(), resp.Header.ContentLength()
-	closeConn := req.ConnectionClose() || resp.ConnectionClose()
+	if st == fasthttp.StatusSwitchingProtocols {
+		if !switchedAsAsked(req.Header.Peek(fasthttp.HeaderUpgrade), resp.Header.Peek(fasthttp.HeaderUpgrade)) {
+			hc.ReleaseReader(br)
+			return fail(errNoUpgrade)
+		}
+		tc.unwatch()
+		*hold = held{hc: hc, closeConn: func() { hc.CloseConn(cc) }, br: br, tc: tc}
+		return nil
+	}
+	closeConn := req.ConnectionClose() || resp.ConnectionClose() || hold != nil
 	switch {
 	case resp.SkipBody || st < 200 || st == fasthttp.StatusNoContent || st == fasthttp.StatusNotModified || size == 0:
 	case size > 0 && size <= smallBody:
@@ -165,15 +238,38 @@ func (c *timedConn) stale() bool {
 }
 
 // readHead reads an answer's head into h, past any 1xx interim answers
-// (but 101).
-func readHead(h *fasthttp.ResponseHeader, br *bufio.Reader) error {
+// but 101, which ends the head of an answer to an upgrade.
+//
+// It refuses what fasthttp would take but nginx refuses, as a front proxy
+// must not pass on an answer its upstream may have framed otherwise: a
+// status outside 100-599 (fasthttp reads "000" as 200), and
+// Content-Length with Transfer-Encoding (fasthttp takes the chunks,
+// silently; RFC 9112 section 6.1 lets a proxy do so only if it closes
+// the connection, and nginx 1.23 and later refuse).
+func readHead(h *fasthttp.ResponseHeader, br *bufio.Reader, upgrade bool) error {
 	for range maxInterim {
+		head, err := peekHead(br)
+		if err != nil {
+			return err
+		}
+		if !validStatus(head) {
+			return errBadStatus
+		}
 		if err := h.Read(br); err != nil {
 			return err
 		}
+		// A chunked head whose Content-Length fasthttp dropped: the bytes
+		// h.Read took are still those head looks at (nothing was read
+		// into br since).
+		if h.ContentLength() == -1 && hasContentLength(head) {
+			return errLengthAndChunked
+		}
 		if st := h.StatusCode(); st == fasthttp.StatusSwitchingProtocols {
-			// The proxy asks for no upgrade (Upgrade is hop-by-hop): a
-			// 101 relayed would make a front proxy tunnel what follows.
+			if upgrade {
+				return nil
+			}
+			// Upgrade is hop-by-hop: a 101 relayed to a request that did
+			// not ask would make a front proxy tunnel what follows.
 			return errUnasked101
 		} else if st >= 200 {
 			return nil

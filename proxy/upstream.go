@@ -5,21 +5,27 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/fastserve/fastserve/tune"
 )
 
 // upstream is one upstream server: a pool of keep-alive connections to
 // it (a fasthttp.HostClient), whether it is up, and its counters.
 type upstream struct {
 	upstreamURL
-	hc     *fasthttp.HostClient
-	health *fasthttp.HostClient // its own client, one connection per check
-	tls    *tls.Config          // or nil for http://
+	hc       *fasthttp.HostClient
+	upgrades *fasthttp.HostClient // connections for upgrades: each its own, never pooled
+	health   *fasthttp.HostClient // its own client, one connection per check
+	tunnels  *Tunnels
+	tune     tune.Options
+	tls      *tls.Config // or nil for http://
 
 	down     atomic.Bool
 	inflight atomic.Int64
@@ -29,7 +35,7 @@ type upstream struct {
 }
 
 func (p *Proxy) newUpstream(uu upstreamURL) *upstream {
-	u := &upstream{upstreamURL: uu, conns: &p.conns}
+	u := &upstream{upstreamURL: uu, conns: &p.conns, tunnels: p.cfg.Tunnels, tune: p.cfg.Tune}
 	if uu.tls {
 		if p.cfg.TLS != nil {
 			u.tls = p.cfg.TLS.Clone()
@@ -42,30 +48,36 @@ func (p *Proxy) newUpstream(uu upstreamURL) *upstream {
 		u.tls.NextProtos = []string{"http/1.1"}
 	}
 	cfg := &p.cfg
-	u.hc = &fasthttp.HostClient{
-		Addr:     uu.addr,
-		IsTLS:    uu.tls,
-		MaxConns: cfg.MaxConns,
-		Dial: func(addr string) (net.Conn, error) {
-			return u.dial(addr, cfg.ConnectTimeout, cfg.ReadTimeout, cfg.WriteTimeout)
-		},
-		MaxIdleConnDuration: cfg.IdleTimeout,
-		ReadBufferSize:      cfg.MaxResponseHeaderBytes,
-		// Errors about an answer that is not HTTP do not quote its bytes,
-		// which may hold cookies or credentials: they go to the log.
-		SecureErrorLogMessage: true,
-		// The balancer retries on another upstream; a HostClient of its
-		// own would retry on the same one.
-		MaxIdemponentCallAttempts: 1,
-		// Every answer streams: a large one is never held in memory whole.
-		StreamResponseBody: true,
-		// Wait a while for one of MaxConns busy connections, as a
-		// connect would.
-		MaxConnWaitTimeout:            cfg.ConnectTimeout,
-		NoDefaultUserAgentHeader:      true,
-		DisableHeaderNamesNormalizing: true,
-		DisablePathNormalizing:        true,
+	pool := func(maxConns int) *fasthttp.HostClient {
+		return &fasthttp.HostClient{
+			Addr:     uu.addr,
+			IsTLS:    uu.tls,
+			MaxConns: maxConns,
+			Dial: func(addr string) (net.Conn, error) {
+				return u.dial(addr, cfg.ConnectTimeout, cfg.ReadTimeout, cfg.WriteTimeout)
+			},
+			MaxIdleConnDuration: cfg.IdleTimeout,
+			ReadBufferSize:      cfg.MaxResponseHeaderBytes,
+			// Errors about an answer that is not HTTP do not quote its bytes,
+			// which may hold cookies or credentials: they go to the log.
+			SecureErrorLogMessage: true,
+			// The balancer retries on another upstream; a HostClient of its
+			// own would retry on the same one.
+			MaxIdemponentCallAttempts: 1,
+			// Every answer streams: a large one is never held in memory whole.
+			StreamResponseBody: true,
+			// Wait a while for one of MaxConns busy connections, as a
+			// connect would.
+			MaxConnWaitTimeout:            cfg.ConnectTimeout,
+			NoDefaultUserAgentHeader:      true,
+			DisableHeaderNamesNormalizing: true,
+			DisablePathNormalizing:        true,
+		}
 	}
+	u.hc = pool(cfg.MaxConns)
+	// A tunnel holds a client connection: the server's limits on those
+	// (per client address, and in all) bound them, not MaxConns.
+	u.upgrades = pool(math.MaxInt32)
 	u.health = &fasthttp.HostClient{
 		Addr:  uu.addr,
 		IsTLS: uu.tls,
@@ -98,13 +110,18 @@ func (e *dialError) Unwrap() error { return e.err }
 func (u *upstream) dial(addr string, connect, read, write time.Duration) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), connect)
 	defer cancel()
-	d := net.Dialer{}
+	// Keep-alive as Tune says, not the dialer's default.
+	d := net.Dialer{KeepAlive: -1}
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, &dialError{err: err}
 	}
+	if err := tune.Apply(c.(*net.TCPConn), u.tune); err != nil {
+		c.Close()
+		return nil, &dialError{err: err}
+	}
 	if u.tls == nil {
-		t := &timedConn{Conn: c, read: read, write: write, set: u.conns}
+		t := &timedConn{Conn: c, read: read, write: write, set: u.conns, url: u.url}
 		if err := u.conns.add(t); err != nil {
 			return nil, err
 		}
@@ -115,7 +132,7 @@ func (u *upstream) dial(addr string, connect, read, write time.Duration) (net.Co
 		c.Close()
 		return nil, &dialError{err: err, handshake: true}
 	}
-	t := &timedTLSConn{timedConn{Conn: tc, read: read, write: write, set: u.conns}}
+	t := &timedTLSConn{timedConn{Conn: tc, read: read, write: write, set: u.conns, url: u.url}}
 	if err := u.conns.add(&t.timedConn); err != nil {
 		return nil, err
 	}
@@ -179,7 +196,9 @@ type timedConn struct {
 	read, write     time.Duration
 	readAt, writeAt time.Time // the deadlines on the socket
 	set             *connSet  // where the connection is recorded while open
-	reused          bool      // back in the pool after a whole answer (stale looks)
+	url             string    // its upstream's
+	tunnel          atomic.Bool
+	reused          bool // back in the pool after a whole answer (stale looks)
 
 	// While a request waits on the connection: its client, and how to
 	// tell it is gone (watch, watchedRead); gone once it is.

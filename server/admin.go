@@ -21,6 +21,9 @@ type ConnInfo struct {
 	Local       string  `json:"local"`
 	AgeSeconds  float64 `json:"age_seconds"`
 	Requests    uint64  `json:"requests"`
+	Upgraded    bool    `json:"upgraded,omitempty"` // a tunnel (WebSocket) since its last request
+	BytesIn     uint64  `json:"bytes_in"`
+	BytesOut    uint64  `json:"bytes_out"`
 	Idle        bool    `json:"idle"`
 	IdleSeconds float64 `json:"idle_seconds,omitempty"`
 	Parked      bool    `json:"parked,omitempty"`      // waiting with no goroutine (Config.IdleParkAfter)
@@ -59,6 +62,7 @@ func (s *Server) Conns(limit int) []ConnInfo {
 			Local:      c.tcp.LocalAddr().String(),
 			AgeSeconds: now.Sub(c.start).Seconds(),
 			Requests:   c.requests.Load(),
+			Upgraded:   c.upgraded.Load(), BytesIn: c.bytesIn.Load(), BytesOut: c.bytesOut.Load(),
 		}
 		ph := c.phase()
 		ci.Parked = ph == phaseParking

@@ -151,6 +151,11 @@ type Config struct {
 	// context ends. If zero, 30 s.
 	DrainTimeout time.Duration
 
+	// BeforeCut, if set, is called when a drain runs out of DrainTimeout,
+	// before the connections still open are cut: for connections a
+	// handler hijacked (the proxy's tunnels), which it can end cleanly.
+	BeforeCut func()
+
 	// DrainIdleTimeout is how long a graceful shutdown waits for a
 	// keep-alive connection that is idle to bring its next request (which
 	// is answered with Connection: close) before closing it, as HAProxy's

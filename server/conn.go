@@ -79,6 +79,7 @@ type conn struct {
 	idleSince atomic.Int64 // when the connection went idle between requests (Unix ns), or 0
 	idleStamp time.Time    // the same, for the wait that follows (takeIdleStamp); zero once taken
 	requests  atomic.Uint64
+	upgraded  atomic.Bool // a handler hijacked it (a tunnel)
 	bytesIn   atomic.Uint64
 	bytesOut  atomic.Uint64
 }

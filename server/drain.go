@@ -43,6 +43,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		l.Close()
 	}
 	s.closeIdle(ctx)
+	if ctx.Err() != nil && s.cfg.BeforeCut != nil {
+		s.cfg.BeforeCut()
+	}
 	// Out of time (closeIdle waits for every connection): what is still
 	// open is cut, below or by fasthttp's Shutdown.
 	cut := int64(0)

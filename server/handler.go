@@ -123,7 +123,7 @@ func (s *Server) logRefusal(msg string, args ...any) {
 
 // finish adds the server's headers to a response, counts it, and logs it.
 func (s *Server) finish(ctx *fasthttp.RequestCtx) {
-	if s.draining.Load() {
+	if s.draining.Load() && !ctx.Hijacked() {
 		ctx.SetConnectionClose()
 	}
 	if s.hsts != nil {
@@ -140,7 +140,11 @@ func (s *Server) finish(ctx *fasthttp.RequestCtx) {
 		// MaxRequestsPerConn, counted here rather than by fasthttp, whose
 		// count restarts each time a parked connection is served again.
 		n := c.requests.Add(1)
-		if m := s.cfg.MaxRequestsPerConn; m > 0 && n >= uint64(m) && !ctx.Hijacked() {
+		if ctx.Hijacked() {
+			// What follows is another protocol's: no request heads.
+			c.scan.Stop()
+			c.upgraded.Store(true)
+		} else if m := s.cfg.MaxRequestsPerConn; m > 0 && n >= uint64(m) {
 			ctx.SetConnectionClose()
 		}
 	}

@@ -86,15 +86,7 @@ const (
 	numFailures
 )
 
-var failureNames = [numFailures]string{
-	FailTimeout:      "timeout",
-	FailVersion:      "version",
-	FailPlaintext:    "plaintext",
-	FailPeerRejected: "peer_rejected",
-	FailUnknownName:  "unknown_name",
-	FailClosed:       "closed",
-	FailOther:        "other",
-}
+var failureNames = [numFailures]string{"timeout", "version", "plaintext", "peer_rejected", "unknown_name", "closed", "other"}
 
 // String is the failure's name in /metrics.
 func (f HandshakeFailure) String() string { return failureNames[f] }
@@ -106,20 +98,11 @@ type HandshakeFailures [numFailures]uint64
 // counters are the server's live counts: atomics only, so counting costs
 // no lock and no allocation on the request path.
 type counters struct {
-	accepted atomic.Uint64
-	open     atomic.Int64
-	idle     atomic.Int64
-	parked   atomic.Int64
-	parks    atomic.Uint64
-	// memoryReleases counts the poller's returns of freed memory.
-	memoryReleases atomic.Uint64
-	handshakes     atomic.Uint64
-	requests       atomic.Uint64
-	responses      [6]atomic.Uint64 // by class, 1 to 5
-	panics         atomic.Uint64
-
-	closedBytesIn  atomic.Uint64
-	closedBytesOut atomic.Uint64
+	accepted, parks, handshakes, requests, panics atomic.Uint64
+	open, idle, parked                            atomic.Int64
+	memoryReleases                                atomic.Uint64    // the poller's returns of freed memory
+	responses                                     [6]atomic.Uint64 // by class, 1 to 5
+	closedBytesIn, closedBytesOut                 atomic.Uint64
 
 	handshakeFailures [numFailures]atomic.Uint64
 	rejected          [numReasons]atomic.Uint64

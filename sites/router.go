@@ -287,6 +287,20 @@ func (r *Router) Abort() {
 	}
 }
 
+// UpstreamConns describes the connections open to the upstreams of the
+// sites in use (proxy.Proxy.Conns), for /debug/upstreams.
+func (r *Router) UpstreamConns() []proxy.UpstreamConn {
+	t := r.cur.Load()
+	if t == nil {
+		return nil
+	}
+	var out []proxy.UpstreamConn
+	for _, p := range t.proxies {
+		out = append(out, p.Conns()...)
+	}
+	return out
+}
+
 // Proxies reports whether any site in use sends requests to upstreams.
 func (r *Router) Proxies() bool {
 	t := r.cur.Load()

@@ -86,6 +86,7 @@ func (s *settings) build() (configs, error) {
 	}
 	c.Sites.Default = defaultSite(valueOf[string](s, "root"), c.Proxy.Routes)
 	c.Sites.Sites = s.sites.list
+	c.Proxy.Tune = c.Server.Tune // connections to upstreams cross NAT and balancers too
 	c.Sites.Proxy = c.Proxy
 	return c, errors.Join(errs...)
 }

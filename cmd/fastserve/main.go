@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +27,7 @@ import (
 	"github.com/fastserve/fastserve/accesslog"
 	"github.com/fastserve/fastserve/internal/field"
 	"github.com/fastserve/fastserve/internal/selfsigned"
+	"github.com/fastserve/fastserve/proxy"
 	"github.com/fastserve/fastserve/server"
 	"github.com/fastserve/fastserve/sites"
 )
@@ -159,6 +161,11 @@ func runServe(cmd *cobra.Command, s *settings, stderr io.Writer) error {
 	}
 
 	c.Sites.Proxy.Logger = logger
+	// Every proxy, those of later reloads too, records its tunnels here:
+	// a drain out of time ends them all cleanly (WebSocket: 1001).
+	tunnels := &proxy.Tunnels{}
+	c.Sites.Proxy.Tunnels = tunnels
+	cfg.BeforeCut = func() { tunnels.GoAway(time.Second) }
 	router, err := sites.New(c.Sites)
 	if err != nil {
 		return err // prepare validated it: what is left is a root that could not be opened
@@ -170,13 +177,13 @@ func runServe(cmd *cobra.Command, s *settings, stderr io.Writer) error {
 	} else {
 		cfg.DiscardBodies = true // files and the built-in page take no body
 	}
-	reload := &reloader{s: s, router: router, log: logger, drain: cfg.DrainTimeout, streams: cfg.StreamRequestBody}
+	reload := &reloader{s: s, router: router, tunnels: tunnels, log: logger, drain: cfg.DrainTimeout, streams: cfg.StreamRequestBody}
 	reload.lastOK.Store(time.Now().Unix())
 	cfg.Metrics = func(w io.Writer) {
 		router.WritePrometheus(w)
 		reload.WritePrometheus(w)
 	}
-	cfg.Admin = map[string]fasthttp.RequestHandler{"/reload": reload.handle}
+	cfg.Admin = map[string]fasthttp.RequestHandler{"/reload": reload.handle, "/debug/upstreams": upstreamConns(router)}
 	for _, r := range c.Proxy.Routes {
 		logger.Info("proxying", "path", r.Path, "upstreams", r.Upstreams)
 	}
@@ -395,4 +402,20 @@ func versionString() string {
 		}
 	}
 	return fmt.Sprintf("fastserve %s (fasthttp %s, %s %s/%s)", v, fasthttpV, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// upstreamConns serves the connections open to upstreams as JSON, with
+// the socket options read back, beside the engine's /debug/conns.
+func upstreamConns(router *sites.Router) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		conns := router.UpstreamConns()
+		if conns == nil {
+			conns = []proxy.UpstreamConn{}
+		}
+		b, _ := json.MarshalIndent(struct {
+			Conns []proxy.UpstreamConn `json:"conns"`
+		}{conns}, "", "  ")
+		ctx.SetContentType("application/json")
+		ctx.Write(append(b, '\n'))
+	}
 }

@@ -391,6 +391,9 @@ type connInfo struct {
 	Remote     string `json:"remote"`
 	Peer       string `json:"peer"`
 	Requests   uint64 `json:"requests"`
+	Upgraded   bool   `json:"upgraded"`
+	BytesIn    uint64 `json:"bytes_in"`
+	BytesOut   uint64 `json:"bytes_out"`
 	TLSVersion string `json:"tls_version"`
 	Socket     *struct {
 		State             string  `json:"state"`

@@ -19,6 +19,7 @@ import (
 
 	"github.com/fastserve/fastserve/accesslog"
 	"github.com/fastserve/fastserve/internal/field"
+	"github.com/fastserve/fastserve/proxy"
 	"github.com/fastserve/fastserve/server"
 	"github.com/fastserve/fastserve/sites"
 )
@@ -34,6 +35,7 @@ import (
 type reloader struct {
 	s         *settings // as loaded at start: what runs
 	router    *sites.Router
+	tunnels   *proxy.Tunnels // every proxy's, across reloads
 	srv       *server.Server
 	accessLog *accesslog.File
 	log       *slog.Logger
@@ -130,6 +132,7 @@ func (r *reloader) apply() error {
 			"source", next.sites.src)
 	}
 	c.Sites.Proxy.Logger = r.log
+	c.Sites.Proxy.Tunnels = r.tunnels
 	if err := r.router.Reload(c.Sites, r.drain); err != nil {
 		return err
 	}

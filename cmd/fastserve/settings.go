@@ -154,7 +154,7 @@ var table = []setting{
 	text("acme-storage", certs.DefaultACMEStorage(), "directory of the ACME account, keys, certificates and locks; processes sharing it obtain each certificate once").
 		sets("Server.ACME.Storage").requires("acme").wants(creatableDir),
 
-	boolean("keepalive", true, "TCP keep-alive on client connections").sets("Server.Tune.DisableKeepAlive").by(keepAlive),
+	boolean("keepalive", true, "TCP keep-alive on client connections, and on connections to upstreams").sets("Server.Tune.DisableKeepAlive").by(keepAlive),
 	duration("keepalive-idle", tuned.KeepAlive.Idle, "idle time before the first keep-alive probe (whole seconds)").
 		sets("Server.Tune.KeepAlive.Idle").requires("keepalive"),
 	duration("keepalive-interval", tuned.KeepAlive.Interval, "time between keep-alive probes (whole seconds)").
@@ -245,6 +245,8 @@ var table = []setting{
 		sets("Proxy.HealthPath").requires("proxy").reloads(),
 	duration("proxy-health-interval", proxy.DefaultHealthInterval, "time between two health checks of an upstream").
 		sets("Proxy.HealthInterval").requires("proxy").reloads(),
+	duration("proxy-upgrade-idle-timeout", proxy.DefaultUpgradeIdleTimeout, "closes an upgraded connection (WebSocket) through which no byte moved either way for this long").
+		sets("Proxy.UpgradeIdleTimeout").requires("proxy").reloads(),
 }
 
 // keepAlive turns TCP keep-alive on or off: the --keepalive-* settings

@@ -64,6 +64,10 @@ func (h *HeadScan) Scan(b []byte) uint64 {
 	return bad
 }
 
+// Stop ends the scan for good, forgetting what it found: the bytes that
+// follow are not HTTP (a connection switched protocols).
+func (h *HeadScan) Stop() { h.on, h.badHead = false, 0 }
+
 // Bad is the ordinal of the first head found with a bare LF that is still
 // to be refused, or 0.
 func (h *HeadScan) Bad() uint64 { return h.badHead }

@@ -7,6 +7,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -234,4 +235,32 @@ func TestNoAssertionToServerTypes(t *testing.T) {
 	src := "package bad\nimport srv \"" + module + "/server\"\nfunc f(x any) bool { _, ok := x.(*srv.Server); return ok }\n"
 	require.NoError(t, writeFile(bad, src))
 	assert.Len(t, assertsToServer(t, []string{bad}), 1)
+}
+
+// serverBudget bounds the engine's non-test lines, every platform's
+// files counted: server/ is the connection engine and nothing else
+// (issue 15); a feature that needs more there pays for it in the same
+// change, or belongs in a leaf.
+const serverBudget = 3500
+
+func TestServerBudget(t *testing.T) {
+	var dir string
+	for _, p := range list(t) {
+		if p.rel() == "server" {
+			dir = p.Dir
+		}
+	}
+	require.NotEmpty(t, dir)
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	require.NoError(t, err)
+	lines := 0
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		lines += bytes.Count(b, []byte{'\n'})
+	}
+	assert.LessOrEqual(t, lines, serverBudget, "server/ non-test lines")
 }

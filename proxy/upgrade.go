@@ -1,0 +1,463 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Upgrades (RFC 9110 section 7.8; WebSocket, RFC 6455 section 4): a
+// request that asks to switch protocols goes upstream with its Upgrade
+// and Connection headers, on a connection of its own (never one of the
+// pool's, since it will not come back). A 101 answer is relayed, and the
+// client's and the upstream's connections become a tunnel whose bytes
+// the proxy copies both ways until either side closes, or nothing moves
+// either way for UpgradeIdleTimeout. Any other answer is relayed as an
+// answer, and its connection closed.
+
+// upgradeAsked returns the protocol a request asks to switch to (its
+// Upgrade header, with "upgrade" among its Connection tokens), or nil:
+// also for a request with a body, which would have to be sent before the
+// switch, and for h2c, HTTP/2 over cleartext, which has no meaning over
+// the client's TLS and which HTTP/2 itself no longer defines.
+func upgradeAsked(h *fasthttp.RequestHeader) []byte {
+	up := h.Peek(fasthttp.HeaderUpgrade)
+	if len(up) == 0 || bytes.EqualFold(bytes.TrimSpace(up), []byte("h2c")) {
+		return nil
+	}
+	if n := h.ContentLength(); n > 0 || n == -1 {
+		return nil
+	}
+	for _, v := range h.PeekAll(fasthttp.HeaderConnection) {
+		for rest := v; len(rest) > 0; {
+			var tok []byte
+			tok, rest, _ = bytes.Cut(rest, []byte{','})
+			if bytes.EqualFold(bytes.TrimSpace(tok), []byte("upgrade")) {
+				return up
+			}
+		}
+	}
+	return nil
+}
+
+// switchedAsAsked reports whether got, a 101's Upgrade, names protocols,
+// each of them one of asked, the request's (RFC 9110 section 7.8: a
+// server switches only to a protocol the client asked for).
+func switchedAsAsked(asked, got []byte) bool {
+	if len(bytes.TrimSpace(got)) == 0 {
+		return false
+	}
+	for rest := got; len(rest) > 0; {
+		var g []byte
+		g, rest, _ = bytes.Cut(rest, []byte{','})
+		found := false
+		for more := asked; len(more) > 0 && !found; {
+			var a []byte
+			a, more, _ = bytes.Cut(more, []byte{','})
+			found = bytes.EqualFold(bytes.TrimSpace(a), bytes.TrimSpace(g))
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// held is an upstream connection that answered 101: roundTrip leaves it
+// open, with its reader, for the tunnel.
+type held struct {
+	hc        *fasthttp.HostClient
+	closeConn func() // the pool's CloseConn of it
+	br        *bufio.Reader
+	tc        *timedConn
+}
+
+// release closes the held connection.
+func (h *held) release() {
+	h.hc.ReleaseReader(h.br)
+	h.closeConn()
+}
+
+// hijackWait bounds the wait for the server to hand a 101's client
+// connection over: past it (the client connection failed before it
+// could), the upstream connection is closed.
+const hijackWait = 30 * time.Second
+
+// Tunnels are the upgraded connections of one or more proxies: a server
+// gives every proxy it makes the same Tunnels (Config.Tunnels), so that
+// GoAway reaches them all, those of proxies a reload replaced included.
+// The zero value is ready to use.
+type Tunnels struct {
+	mu   sync.Mutex
+	open map[*tunnel]struct{}
+}
+
+// Open is the number of tunnels open.
+func (ts *Tunnels) Open() int {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	return len(ts.open)
+}
+
+func (ts *Tunnels) add(t *tunnel) {
+	ts.mu.Lock()
+	if ts.open == nil {
+		ts.open = map[*tunnel]struct{}{}
+	}
+	ts.open[t] = struct{}{}
+	ts.mu.Unlock()
+}
+
+func (ts *Tunnels) remove(t *tunnel) {
+	ts.mu.Lock()
+	delete(ts.open, t)
+	ts.mu.Unlock()
+}
+
+// GoAway ends every open tunnel, for a server whose drain ran out of
+// time. A WebSocket tunnel gets a close frame with status 1001 (going
+// away) each way, put between two frames, so that its client reconnects
+// at once, cleanly, and its application sees the close it would see from
+// a browser leaving; the peers then have up to grace to close. Other
+// tunnels, and what is still open after grace, are closed.
+func (ts *Tunnels) GoAway(grace time.Duration) {
+	ts.mu.Lock()
+	open := make([]*tunnel, 0, len(ts.open))
+	for t := range ts.open {
+		open = append(open, t)
+	}
+	ts.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, t := range open {
+		wg.Go(func() {
+			timer := time.AfterFunc(grace, t.close)
+			defer timer.Stop()
+			if t.websocket {
+				t.toClient.goAway()
+				t.toUpstream.goAway()
+				<-t.done
+			} else {
+				t.close()
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// A tunnel is a client connection and an upstream connection after a
+// 101, and the two copies between them.
+type tunnel struct {
+	u         *upstream
+	up        held
+	client    net.Conn // the server's connection, under fasthttp's hijacked one
+	websocket bool
+	idle      time.Duration
+	last      atomic.Int64 // when a byte last moved, either way (Unix ns)
+	state     atomic.Int32 // tunnelWaiting, tunnelRunning or tunnelAbandoned
+
+	toClient, toUpstream side
+	closeOnce            sync.Once
+	done                 chan struct{} // closed once both copies ended
+}
+
+const (
+	tunnelWaiting = iota
+	tunnelRunning
+	tunnelAbandoned
+)
+
+// side is one direction of a tunnel: where its bytes go, and, for
+// WebSocket, where its frames begin (so that GoAway can put a close frame
+// between two).
+type side struct {
+	mu     sync.Mutex
+	dst    net.Conn
+	frames frames
+	bye    []byte      // the close frame GoAway sends this way
+	away   atomic.Bool // GoAway asked for the close frame
+	sent   bool        // it went: nothing more goes this way
+}
+
+// upgrade relays the upstream's 101, already in ctx.Response, and hands
+// the client's connection to a tunnel once the server has let it go.
+func (p *Proxy) upgrade(ctx *fasthttp.RequestCtx, u *upstream, h held, proto []byte) {
+	t := &tunnel{u: u, up: h, idle: p.cfg.UpgradeIdleTimeout, done: make(chan struct{})}
+	t.websocket = bytes.EqualFold(bytes.TrimSpace(proto), []byte("websocket"))
+	rh := &ctx.Response.Header
+	rh.Set(fasthttp.HeaderConnection, "Upgrade")
+	rh.SetBytesV(fasthttp.HeaderUpgrade, proto)
+	// The answer goes from the hijack, so that it goes whatever the
+	// server would do with a connection after an answer (close it, in a
+	// drain): the tunnel owns the connection from the 101 on.
+	ctx.HijackSetNoResponse(true)
+	ctx.Hijack(func(c net.Conn) {
+		if !t.state.CompareAndSwap(tunnelWaiting, tunnelRunning) {
+			return
+		}
+		t.run(ctx, c)
+	})
+	time.AfterFunc(hijackWait, func() {
+		if t.state.CompareAndSwap(tunnelWaiting, tunnelAbandoned) {
+			t.up.release()
+		}
+	})
+}
+
+// run writes the 101 to the client, then copies bytes both ways until
+// either side closes or the tunnel idles out. fasthttp closes c when it
+// returns.
+func (t *tunnel) run(ctx *fasthttp.RequestCtx, c net.Conn) {
+	ts := t.u.tunnels
+	ts.add(t)
+	t.u.stats.tunnels.Add(1)
+	t.u.stats.tunnelsTotal.Add(1)
+	defer func() {
+		ts.remove(t)
+		t.u.stats.tunnels.Add(-1)
+	}()
+	t.client = c
+	t.up.tc.tunnel.Store(true)
+	if uc, ok := c.(interface{ UnsafeConn() net.Conn }); ok {
+		t.client = uc.UnsafeConn() // closing fasthttp's hijacked connection does nothing
+	}
+	t.toClient.dst, t.toUpstream.dst = c, t.up.tc
+	if t.websocket {
+		t.toClient.bye = []byte{0x88, 0x02, 0x03, 0xe9} // close, 1001, unmasked: a server's
+		t.toUpstream.bye = maskedGoingAway()
+	}
+	t.touch()
+	defer t.close()
+	if _, err := c.Write(ctx.Response.Header.Header()); err != nil {
+		close(t.done)
+		t.up.release()
+		return
+	}
+	// What the upstream sent after its 101 goes first.
+	if n := t.up.br.Buffered(); n > 0 {
+		b, _ := t.up.br.Peek(n)
+		if !t.toClient.write(t, b) {
+			close(t.done)
+			t.up.release()
+			return
+		}
+	}
+	t.up.hc.ReleaseReader(t.up.br)
+	t.up.br = nil
+	upDone := make(chan struct{})
+	go func() {
+		t.copy(&t.toClient, t.up.tc.Conn, t.up.tc.Conn)
+		t.close()
+		close(upDone)
+	}()
+	t.copy(&t.toUpstream, c, c)
+	t.close()
+	<-upDone
+	t.up.closeConn()
+	close(t.done)
+}
+
+// close closes both connections: the copies end.
+func (t *tunnel) close() {
+	t.closeOnce.Do(func() {
+		if t.client != nil {
+			t.client.Close()
+		}
+		t.up.tc.cut()
+	})
+}
+
+func (t *tunnel) touch() { t.last.Store(time.Now().UnixNano()) }
+
+// Reads use small buffers while a tunnel idles, and large ones while its
+// bytes flow: a read that fills its buffer is followed by one into a
+// pooled large buffer, which goes back after the first read it does not
+// fill. An idle tunnel holds two small buffers; a busy one moves data in
+// large writes (a TLS record each, 16 KiB).
+const (
+	smallRead = 1 << 10
+	largeRead = 16 << 10
+)
+
+var largeReads = sync.Pool{New: func() any { b := make([]byte, largeRead); return &b }}
+
+// copy copies from r (whose connection is src) to s.dst until r ends,
+// fails, or neither way moved a byte for the idle timeout.
+func (t *tunnel) copy(s *side, r interface{ Read([]byte) (int, error) }, src net.Conn) {
+	var small [smallRead]byte
+	var large *[]byte
+	defer func() {
+		if large != nil {
+			largeReads.Put(large)
+		}
+	}()
+	buf := small[:]
+	deadline := time.Now().Add(t.idle)
+	if src.SetReadDeadline(deadline) != nil {
+		return
+	}
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			t.touch()
+			if !s.write(t, buf[:n]) {
+				return
+			}
+			switch {
+			case n == len(buf) && large == nil:
+				large = largeReads.Get().(*[]byte)
+				buf = *large
+			case n < len(buf) && large != nil:
+				largeReads.Put(large)
+				large, buf = nil, small[:]
+			}
+		}
+		if err == nil {
+			continue
+		}
+		if !isTimeout(err) {
+			return
+		}
+		// Past the deadline: the tunnel is idle if the other way was
+		// too; else the deadline moves to idle after its last byte.
+		last := time.Unix(0, t.last.Load())
+		if time.Since(last) >= t.idle {
+			return
+		}
+		if src.SetReadDeadline(last.Add(t.idle)) != nil {
+			return
+		}
+	}
+}
+
+// write sends b this way, unless GoAway's close frame went; for
+// WebSocket, it follows the frames, and sends a close frame GoAway asked
+// for as soon as a frame ends. It reports whether the copy goes on.
+func (s *side) write(t *tunnel, b []byte) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sent {
+		return true // dropped: the peer was told the connection goes
+	}
+	if _, err := s.dst.Write(b); err != nil {
+		return false
+	}
+	if t.websocket {
+		s.frames.advance(b)
+		if s.away.Load() && s.frames.between() {
+			s.sendBye()
+		}
+	}
+	return true
+}
+
+// goAway sends the close frame this way now if no frame is half sent,
+// else once the frame ends (write).
+func (s *side) goAway() {
+	s.away.Store(true)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.sent && s.frames.between() {
+		s.sendBye()
+	}
+}
+
+func (s *side) sendBye() {
+	s.sent = true
+	_, _ = s.dst.Write(s.bye)
+}
+
+// maskedGoingAway is a close frame with status 1001 as a client sends it:
+// masked, with a key of its own (RFC 6455 section 5.3).
+func maskedGoingAway() []byte {
+	f := []byte{0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe9}
+	_, _ = rand.Read(f[2:6])
+	f[6] ^= f[2]
+	f[7] ^= f[3]
+	return f
+}
+
+// frames follows the WebSocket frames (RFC 6455 section 5.2) in the bytes
+// sent one way, so that a frame of the proxy's can go between two.
+type frames struct {
+	step uint8  // one of the steps below
+	n    int    // bytes of the extended length or mask key still to come
+	mask bool   // the frame is masked
+	left uint64 // its length, then the payload bytes still to come
+}
+
+const (
+	stepBetween  = iota // before a frame's first byte
+	stepLength          // before its second byte (mask bit, length)
+	stepExtended        // in its extended length
+	stepMask            // in its mask key
+	stepPayload         // in its payload
+)
+
+func (f *frames) between() bool { return f.step == stepBetween }
+
+// advance follows b, the next bytes sent.
+func (f *frames) advance(b []byte) {
+	for len(b) > 0 {
+		switch f.step {
+		case stepBetween:
+			f.step, b = stepLength, b[1:]
+		case stepLength:
+			f.mask, f.left, b = b[0]&0x80 != 0, uint64(b[0]&0x7f), b[1:]
+			switch f.left {
+			case 126:
+				f.step, f.n, f.left = stepExtended, 2, 0
+			case 127:
+				f.step, f.n, f.left = stepExtended, 8, 0
+			default:
+				f.lengthDone()
+			}
+		case stepExtended:
+			f.left, f.n, b = f.left<<8|uint64(b[0]), f.n-1, b[1:]
+			if f.n == 0 {
+				f.lengthDone()
+			}
+		case stepMask:
+			k := min(f.n, len(b))
+			f.n, b = f.n-k, b[k:]
+			if f.n == 0 {
+				f.payload()
+			}
+		case stepPayload:
+			k := uint64(len(b))
+			k = min(k, f.left)
+			f.left, b = f.left-k, b[k:]
+			if f.left == 0 {
+				f.step = stepBetween
+			}
+		}
+	}
+}
+
+func (f *frames) lengthDone() {
+	if f.mask {
+		f.step, f.n = stepMask, 4
+		return
+	}
+	f.payload()
+}
+
+func (f *frames) payload() {
+	if f.left == 0 {
+		f.step = stepBetween
+	} else {
+		f.step = stepPayload
+	}
+}
+
+// isTimeout reports whether err is a deadline's.
+func isTimeout(err error) bool {
+	var te interface{ Timeout() bool }
+	return errors.As(err, &te) && te.Timeout()
+}
