@@ -155,6 +155,13 @@ type Config struct {
 	// ignored. If it is the zero value, tune.Default()'s.
 	Tune tune.Options
 
+	// MaxFails takes an upstream out, as a failed connect does, after
+	// this many requests in a row failed on it (timeouts, resets, invalid
+	// answers; a 5xx answer is an answer), until a health check passes:
+	// passive health checking, as nginx's max_fails. If zero, 3; if
+	// negative, never.
+	MaxFails int
+
 	// UpgradeIdleTimeout closes a tunnel (an upgraded connection, such as
 	// a WebSocket) through which no byte moved either way for this long,
 	// as HAProxy's timeout tunnel: applications that keep a WebSocket
@@ -183,8 +190,22 @@ type Route struct {
 	// Upstreams are the URLs of the servers that share the route's
 	// requests, such as "http://127.0.0.1:9001" or
 	// "https://backend.internal": a scheme and a host, with no path, query
-	// or user. Each request goes to the least loaded upstream that is up.
+	// or user. Balance picks one of those that are up for each request.
 	Upstreams []string
+
+	// Balance is how a request picks its upstream: "least-loaded" (or
+	// empty), the one with the fewest requests in flight, ties taking
+	// turns; "round-robin", each in turn; or "hash", by HashKey, so that
+	// the same key goes to the same upstream while it is up (sticky
+	// sessions). Hashing is rendezvous hashing: an upstream that goes
+	// down or comes back moves its own keys only.
+	Balance string
+
+	// HashKey is what "hash" goes by: "addr" (or empty), the client's
+	// address; "header:NAME", a request header's value; "cookie:NAME", a
+	// cookie's value. A request without that header or cookie goes by its
+	// client's address.
+	HashKey string
 
 	// StripPrefix sends the path without Path's prefix: with Path
 	// "/api/", /api/v1/x?q=1 reaches the upstream as /v1/x?q=1. The
@@ -214,6 +235,7 @@ const (
 	DefaultHealthPath             = "/"
 	DefaultHealthInterval         = 5 * time.Second
 	DefaultUpgradeIdleTimeout     = time.Hour
+	DefaultMaxFails               = 3
 	defaultHealthTimeout          = 2 * time.Second
 )
 
@@ -241,6 +263,9 @@ type proxyRoute struct {
 	add       []byte // Route.AddPrefix, without a trailing slash
 	upstreams []*upstream
 	next      uint32 // where the balancer starts its scan, in turn
+	balance   string // Route.Balance
+	keyKind   hashKeyKind
+	keyName   []byte // the header's or cookie's name
 }
 
 type hostMode int
@@ -270,6 +295,11 @@ func New(cfg Config) (*Proxy, error) {
 	byURL := map[string]*upstream{}
 	for _, r := range cfg.Routes {
 		pr := &proxyRoute{prefix: []byte(r.Path), strip: r.StripPrefix, add: []byte(strings.TrimSuffix(r.AddPrefix, "/"))}
+		pr.balance, pr.keyKind, pr.keyName = r.Balance, hashKeyAddr, nil
+		if r.Balance == "hash" {
+			kind, name, _ := parseHashKey(r.HashKey)
+			pr.keyKind, pr.keyName = kind, []byte(name)
+		}
 		for _, raw := range r.Upstreams {
 			u, _ := parseUpstream(raw) // withDefaults checked it
 			if byURL[u.url] == nil {
@@ -375,6 +405,16 @@ func (cfg Config) withDefaults() (Config, error) {
 		if a := r.AddPrefix; a != "" && (!strings.HasPrefix(a, "/") || strings.ContainsAny(a, "?# \t\r\n") || ambiguous([]byte(a))) {
 			bad(fmt.Sprintf("Routes[%d].AddPrefix", i), fmt.Sprintf("%q", a), `a path starting with "/", such as "/v2", without dot segments or encoded slashes`)
 		}
+		switch r.Balance {
+		case "", "least-loaded", "round-robin", "hash":
+		default:
+			bad(fmt.Sprintf("Routes[%d].Balance", i), fmt.Sprintf("%q", r.Balance), `"least-loaded", "round-robin" or "hash"`)
+		}
+		if _, _, ok := parseHashKey(r.HashKey); !ok {
+			bad(fmt.Sprintf("Routes[%d].HashKey", i), fmt.Sprintf("%q", r.HashKey), `"addr", "header:NAME" or "cookie:NAME"`)
+		} else if r.HashKey != "" && r.Balance != "hash" {
+			bad(fmt.Sprintf("Routes[%d].HashKey", i), fmt.Sprintf("%q", r.HashKey), `empty unless Balance is "hash"`)
+		}
 		if len(r.Upstreams) == 0 {
 			bad(fmt.Sprintf("Routes[%d].Upstreams", i), "none", "at least one http:// or https:// URL")
 		}
@@ -401,6 +441,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	es.Duration("IdleTimeout", &cfg.IdleTimeout, DefaultIdleTimeout)
 	es.Duration("HealthInterval", &cfg.HealthInterval, DefaultHealthInterval)
 	es.Duration("UpgradeIdleTimeout", &cfg.UpgradeIdleTimeout, DefaultUpgradeIdleTimeout)
+	if cfg.MaxFails == 0 {
+		cfg.MaxFails = DefaultMaxFails
+	}
 	if cfg.Tune == (tune.Options{}) {
 		cfg.Tune = tune.Default()
 	}

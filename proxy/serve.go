@@ -92,7 +92,7 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, r *proxyRoute) {
 		req.Header.SetBytesV(fasthttp.HeaderUpgrade, proto)
 		hold = &held{}
 	}
-	u := r.pick(nil)
+	u := r.pick(ctx, nil)
 	for attempt := 1; ; attempt++ {
 		if attempt > 1 && sc.file.f != nil {
 			sc.file.rewind(req)
@@ -106,6 +106,9 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, r *proxyRoute) {
 		u.stats.requests.Add(1)
 		reqinfo.AddUpstream(ctx, u.addr, took) // for the access log
 		if err == nil {
+			if u.fails.Load() != 0 {
+				u.fails.Store(0)
+			}
 			u.stats.latency.observe(took)
 			if ctx.Response.StatusCode() >= 500 {
 				u.stats.errors[errStatus5xx].Add(1)
@@ -136,10 +139,12 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, r *proxyRoute) {
 		u.stats.errors[kind].Add(1)
 		if kind.connect() {
 			p.setDown(u, true, err)
+		} else if n := p.cfg.MaxFails; kind != errBusy && n > 0 && int(u.fails.Add(1)) >= n {
+			p.setDown(u, true, err) // passive health: MaxFails failures in a row
 		}
 		p.logError(u, kind, attempt, err)
 		if attempt == 1 && retryable(kind, &ctx.Request.Header, streamed) {
-			if next := r.pick(u); next != nil {
+			if next := r.pick(ctx, u); next != nil {
 				u = next
 				continue
 			}

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"net"
 	"sync"
@@ -25,7 +26,9 @@ type upstream struct {
 	health   *fasthttp.HostClient // its own client, one connection per check
 	tunnels  *Tunnels
 	tune     tune.Options
-	tls      *tls.Config // or nil for http://
+	hashID   uint64       // its identity for Route.Balance "hash": its URL's hash
+	fails    atomic.Int32 // requests failed in a row (Config.MaxFails)
+	tls      *tls.Config  // or nil for http://
 
 	down     atomic.Bool
 	inflight atomic.Int64
@@ -36,6 +39,7 @@ type upstream struct {
 
 func (p *Proxy) newUpstream(uu upstreamURL) *upstream {
 	u := &upstream{upstreamURL: uu, conns: &p.conns, tunnels: p.cfg.Tunnels, tune: p.cfg.Tune}
+	u.hashID = mix(maphash.String(hashSeed, uu.url))
 	if uu.tls {
 		if p.cfg.TLS != nil {
 			u.tls = p.cfg.TLS.Clone()
@@ -252,33 +256,6 @@ type timedTLSConn struct{ timedConn }
 
 func (c *timedTLSConn) Handshake() error { return c.Conn.(*tls.Conn).Handshake() }
 
-// pick returns the least loaded upstream of r that is up, other than
-// skip, scanning from a point that moves with each call so that ties
-// take turns. If every upstream is down, it picks among all of them (a
-// connect that fails costs little, and the marks may be stale), but
-// still not skip; it returns nil when only skip is left.
-func (r *proxyRoute) pick(skip *upstream) *upstream {
-	n := len(r.upstreams)
-	start := int(atomic.AddUint32(&r.next, 1))
-	var best, anyBest *upstream
-	for i := range n {
-		u := r.upstreams[(start+i)%n]
-		if u == skip {
-			continue
-		}
-		if anyBest == nil || u.inflight.Load() < anyBest.inflight.Load() {
-			anyBest = u
-		}
-		if !u.down.Load() && (best == nil || u.inflight.Load() < best.inflight.Load()) {
-			best = u
-		}
-	}
-	if best == nil {
-		return anyBest
-	}
-	return best
-}
-
 // watch runs the upstream's health checks until Close.
 func (p *Proxy) watch(u *upstream) {
 	defer p.wg.Done()
@@ -323,6 +300,9 @@ func (p *Proxy) check(u *upstream) error {
 
 // setDown marks u down or up, and logs a change.
 func (p *Proxy) setDown(u *upstream, down bool, why error) {
+	if !down {
+		u.fails.Store(0)
+	}
 	if u.down.Swap(down) == down {
 		return
 	}
