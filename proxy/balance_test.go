@@ -32,11 +32,9 @@ func TestBalanceRoundRobin(t *testing.T) {
 
 func TestBalanceHash(t *testing.T) {
 	names := []string{"a", "b", "c", "d"}
-	var ups []*rawUpstream
 	var urls []string
 	for _, n := range names {
-		u := newRawUpstream(t, ok(n))
-		ups, urls = append(ups, u), append(urls, u.URL())
+		urls = append(urls, newRawUpstream(t, ok(n)).URL())
 	}
 	for _, tc := range []struct{ key, send string }{
 		{"header:X-User", "X-User: %d\r\n"},
