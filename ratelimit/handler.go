@@ -27,7 +27,11 @@ func (l *Limiter) Key(ctx *fasthttp.RequestCtx) Key {
 // With Config.DryRun, every request goes to next.
 func (l *Limiter) Handler(next fasthttp.RequestHandler) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
-		if r, wait := l.Allow(l.Key(ctx), time.Now()); r == Limited {
+		now := ctx.Time() // the request's arrival, read once for it by the server
+		if now.IsZero() {
+			now = time.Now()
+		}
+		if r, wait := l.Allow(l.Key(ctx), now); r == Limited {
 			Reject(ctx, wait)
 			return
 		}
