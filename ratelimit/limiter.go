@@ -15,11 +15,13 @@ import (
 // Config.MaxKeys says otherwise: 1 MiB at 16 bytes each.
 const DefaultMaxKeys = 1 << 16
 
+// MaxBurst is the largest Config.Burst.
+const MaxBurst = 1_000_000
+
 const (
 	maxMaxKeys = 1 << 24 // 256 MiB of places
-	maxBurst   = 1_000_000
-	ways       = 8  // places in a set: a key is in one of its set's
-	maxShards  = 64 // locks; a shard holds whole sets
+	ways       = 8       // places in a set: a key is in one of its set's
+	maxShards  = 64      // locks; a shard holds whole sets
 )
 
 // A ConfigError reports an invalid Config field: its name, the value
@@ -75,8 +77,8 @@ func (c Config) Validate() error {
 		es.Bad("Rate", c.Rate.String(), rateSyntax)
 	}
 	switch {
-	case c.Burst < 0 || c.Burst > maxBurst:
-		es.Bad("Burst", c.Burst, fmt.Sprintf("from 0 to %d", maxBurst))
+	case c.Burst < 0 || c.Burst > MaxBurst:
+		es.Bad("Burst", c.Burst, fmt.Sprintf("from 0 to %d", MaxBurst))
 	case iv > 0 && int64(c.Burst) > (1<<62)/iv:
 		es.Bad("Burst", c.Burst, fmt.Sprintf("at most %d at %v", (1<<62)/iv, c.Rate))
 	}

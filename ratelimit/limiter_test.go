@@ -46,24 +46,28 @@ func TestParseRate(t *testing.T) {
 		{"1/h", ratelimit.Rate{Count: 1, Per: time.Hour}, ""},
 		{"10r/s", ratelimit.Rate{Count: 10, Per: time.Second}, ""},
 		{"1000000000/s", ratelimit.Rate{Count: 1e9, Per: time.Second}, ""},
-		{"", ratelimit.Rate{}, `rate "": want N/s, N/m or N/h`},
-		{"10", ratelimit.Rate{}, `rate "10": want N/s, N/m or N/h`},
+		{"", ratelimit.Rate{}, `ratelimit: rate "": must be N/s, N/m or N/h, N a whole number of 1 or more (10/s, 600/m, 1/h)`},
+		{"10", ratelimit.Rate{}, `rate "10": must be N/s, N/m or N/h`},
 		{"0/s", ratelimit.Rate{}, "N a whole number of 1 or more"},
 		{"-1/s", ratelimit.Rate{}, "N a whole number of 1 or more"},
-		{"+1/s", ratelimit.Rate{}, "want N/s"},
-		{"1.5/s", ratelimit.Rate{}, "want N/s"},
-		{" 10/s", ratelimit.Rate{}, "want N/s"},
-		{"ten/s", ratelimit.Rate{}, "want N/s"},
-		{"10/d", ratelimit.Rate{}, `rate "10/d": the period "d" is not s, m or h`},
-		{"10/sec", ratelimit.Rate{}, `the period "sec" is not s, m or h`},
-		{"10/S", ratelimit.Rate{}, `the period "S" is not s, m or h`},
-		{"2000000000/s", ratelimit.Rate{}, `rate "2000000000/s": at most 1000000000/s`},
+		{"+1/s", ratelimit.Rate{}, "must be N/s"},
+		{"1.5/s", ratelimit.Rate{}, "must be N/s"},
+		{" 10/s", ratelimit.Rate{}, "must be N/s"},
+		{"ten/s", ratelimit.Rate{}, "must be N/s"},
+		{"10/d", ratelimit.Rate{}, `rate "10/d": must be N/s, N/m or N/h`},
+		{"10/sec", ratelimit.Rate{}, `rate "10/sec": must be N/s`},
+		{"10/S", ratelimit.Rate{}, `rate "10/S": must be N/s`},
+		{"2000000000/s", ratelimit.Rate{}, `rate "2000000000/s": must be at most 1000000000/s`},
 	} {
 		t.Run("rate="+tc.in, func(t *testing.T) {
 			got, err := ratelimit.ParseRate(tc.in)
 			if tc.err != "" {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), tc.err)
+				var re *ratelimit.RateError
+				if assert.ErrorAs(t, err, &re) {
+					assert.Equal(t, tc.in, re.Value)
+				}
 				return
 			}
 			require.NoError(t, err)

@@ -23,26 +23,37 @@ var units = [...]struct {
 // rateSyntax says how a rate is written, for errors.
 const rateSyntax = "N/s, N/m or N/h, N a whole number of 1 or more (10/s, 600/m, 1/h)"
 
+// A RateError is a rate ParseRate cannot read: the text given, and what
+// a rate may be.
+type RateError struct {
+	Value   string
+	Allowed string
+}
+
+func (e *RateError) Error() string {
+	return fmt.Sprintf("ratelimit: rate %q: must be %s", e.Value, e.Allowed)
+}
+
 // ParseRate reads a rate as "10/s", "600/m" or "1/h" (nginx's "10r/s"
 // too): a whole number of requests of 1 or more, per second, minute or
-// hour.
+// hour. Its error is a *RateError.
 func ParseRate(s string) (Rate, error) {
 	num, unit, ok := strings.Cut(s, "/")
 	num = strings.TrimSuffix(num, "r")
 	n, err := strconv.Atoi(num)
 	if !ok || err != nil || n < 1 || strings.HasPrefix(num, "+") {
-		return Rate{}, fmt.Errorf("rate %q: want %s", s, rateSyntax)
+		return Rate{}, &RateError{s, rateSyntax}
 	}
 	for _, u := range units {
 		if unit == u.name {
 			r := Rate{Count: n, Per: u.per}
 			if r.interval() < 1 {
-				return Rate{}, fmt.Errorf("rate %q: at most %d/%s", s, u.per.Nanoseconds(), u.name)
+				return Rate{}, &RateError{s, fmt.Sprintf("at most %d/%s", u.per.Nanoseconds(), u.name)}
 			}
 			return r, nil
 		}
 	}
-	return Rate{}, fmt.Errorf("rate %q: the period %q is not s, m or h; want %s", s, unit, rateSyntax)
+	return Rate{}, &RateError{s, rateSyntax}
 }
 
 // String writes r as ParseRate reads it ("10/s"), or with its period as a
