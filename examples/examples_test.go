@@ -244,6 +244,17 @@ func TestREADMEConfigExample(t *testing.T) {
 	assert.Equal(t, "["+h.dir+"/etc/example.com.crt,"+h.dir+"/etc/example.org.crt]", got["cert"].value)
 }
 
+// TestREADMERateLimitExample: the README's rate limits example passes
+// check, every limit of it read.
+func TestREADMERateLimitExample(t *testing.T) {
+	yaml := block(t, readFile(t, "../README.md"), "## Rate limits", "yaml")
+	r := run(t, "check", "--config", newHost(t).config(t, "ratelimit.yaml", yaml))
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "route=/login->http://127.0.0.1:9004 (rate-limit=6/m,burst=2)")
+	assert.Contains(t, r.stdout, "(rate-limit=600/m,burst=50,key=header:X-Api-Key,dry-run) rate-limit=10/s,burst=20  #")
+	assert.Regexp(t, `(?m)^rate-limit: 20/s  # config file `, r.stdout)
+}
+
 // TestDockerfileToolchain: the Dockerfile builds with the Go release that
 // go.mod's toolchain line names.
 func TestDockerfileToolchain(t *testing.T) {

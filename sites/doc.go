@@ -30,6 +30,17 @@
 // upstream could resolve otherwise are refused by the proxy (400), so a
 // guarded route cannot be reached through an open one.
 //
+// A rate limit (Site.RateLimit, Route.RateLimit: see package ratelimit)
+// holds each client of a site or a route to a rate with a burst, as
+// nginx's limit_req does with nodelay; a route's applies in addition to
+// its site's. It is judged after the site's redirects and before access
+// rules, routes and files: a request past it gets 429 with Retry-After,
+// the site's header rules and its 429 page, and reaches no upstream. A
+// reload that leaves a site's or route's limit as it was keeps its
+// clients' budgets. WritePrometheus counts each limit's decisions by
+// site, route and result. Limits are the process's own: two processes
+// serving one address each allow the rate.
+//
 // A request whose Host names another site than the TLS server name its
 // connection was made for gets 421 Misdirected Request (domain
 // fronting); so does a Host no site names, when Config.RefuseUnknown.

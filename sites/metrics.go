@@ -28,6 +28,8 @@ type siteStats struct {
 	routes  map[string]*classes // by route prefix; "" for what no route takes
 	buckets [len(latencyBuckets) + 1]atomic.Uint64
 	sumNs   atomic.Uint64
+
+	limits map[string]*rateCounts // the rate limits' decisions, by route prefix; "" for the site's
 }
 
 // registry holds the sites' counts across reloads. Labels are bounded by

@@ -17,6 +17,7 @@ import (
 
 	"github.com/fastserve/fastserve/internal/reqinfo"
 	"github.com/fastserve/fastserve/proxy"
+	"github.com/fastserve/fastserve/ratelimit"
 	"github.com/fastserve/fastserve/static"
 )
 
@@ -86,6 +87,11 @@ type Site struct {
 	// Access says who may use the site (after its redirects).
 	Access Access
 
+	// RateLimit limits each client's requests to the site (after its
+	// redirects, before Access): past it, 429 with Retry-After. The zero
+	// value is no limit.
+	RateLimit ratelimit.Config
+
 	// ErrorPages are the files (absolute, or under Root) sent in place
 	// of the error answers the server or the proxy makes, by status
 	// (404: "/404.html"); an upstream's own error answers are left as
@@ -114,6 +120,10 @@ type Route struct {
 	AddPrefix   string   // see proxy.Route.AddPrefix
 	Access      Access   // who may use the route, beside the site's Access
 
+	// RateLimit limits each client's requests to the route, in addition
+	// to the site's RateLimit: a request must pass both.
+	RateLimit ratelimit.Config
+
 	// ResponseHeaders and RequestHeaders add to the site's.
 	ResponseHeaders, RequestHeaders HeaderRules
 }
@@ -139,6 +149,9 @@ type tree struct {
 	labeled           []siteProxy              // each site's proxy, for its metrics
 	reg               *registry                // the sites' counts, kept across reloads
 	prev              *tree                    // the tree Reload replaces: its proxies may be kept
+
+	limiters map[string]*ratelimit.Limiter // the rate limits, by site, route and configuration
+	limits   []labeledLimit                // the limiters in use, for their metrics
 }
 
 // siteProxy is a site's proxy, and the label of its metrics.
@@ -152,6 +165,7 @@ type site struct {
 	response, request rules // the site's, over the server's
 	redirects         []Redirect
 	access            *access
+	limit             *limit
 	routes            []routeRules // the longest prefix first
 	errorPages        map[int]errorPage
 	handler           fasthttp.RequestHandler
@@ -165,6 +179,7 @@ type site struct {
 type routeRules struct {
 	prefix            string
 	access            *access
+	limit             *limit
 	response, request rules
 	counts            *classes // its answers by status class
 }
@@ -265,7 +280,13 @@ func (r *Router) acquire() *tree {
 // the Prometheus text format, as proxy.Proxy.WritePrometheus does: the
 // default site's as they are, a named site's with a site label (its first
 // host), so that two sites may share an upstream. A proxy kept by a
-// reload keeps its counts; a new one starts from zero.
+// reload keeps its counts; a new one starts from zero. Then the sites'
+// answers by route and status class, their latency, and their rate
+// limits' decisions (fastserve_rate_limit_total{site,route,result}),
+// which reloads keep counting; and, of the limits in use, the clients
+// that owe something (fastserve_rate_limit_keys) and those that lost
+// their place while they did (fastserve_rate_limit_evicted_total, from
+// zero when a limit's settings change).
 func (r *Router) WritePrometheus(w io.Writer) {
 	t := r.cur.Load()
 	if t == nil {
@@ -275,6 +296,7 @@ func (r *Router) WritePrometheus(w io.Writer) {
 		sp.p.WritePrometheusLabeled(w, sp.label)
 	}
 	t.reg.writePrometheus(w)
+	t.writeRateLimits(w)
 }
 
 // Abort closes every connection to the upstreams of the sites in use at
@@ -352,12 +374,12 @@ func (s *site) serve(ctx *fasthttp.RequestCtx) {
 			return
 		}
 	}
-	response, request, ac, counts := s.response, s.request, (*access)(nil), s.other
+	response, request, ac, rl, counts := s.response, s.request, (*access)(nil), (*limit)(nil), s.other
 	if r := s.route(path); r != nil {
-		response, request, ac, counts = r.response, r.request, r.access, r.counts
+		response, request, ac, rl, counts = r.response, r.request, r.access, r.limit, r.counts
 	}
 	defer s.stats.count(counts, ctx)
-	if s.access.admit(ctx) && ac.admit(ctx) {
+	if !s.limited(ctx, rl) && s.access.admit(ctx) && ac.admit(ctx) {
 		request.apply(&ctx.Request.Header)
 		s.handler(ctx)
 	}
@@ -505,10 +527,16 @@ func (t *tree) site(cfg Config, name string, s Site) (*site, error) {
 	if st.access, err = newAccess(s.Access); err != nil {
 		return nil, err
 	}
+	if st.limit, err = t.limit(st, "", s.RateLimit); err != nil {
+		return nil, fmt.Errorf("rate-limit: %w", err)
+	}
 	for i, r := range s.Routes {
 		rr := routeRules{prefix: r.Path, counts: t.reg.route(st.stats, r.Path)} // every route: the longest prefix must be the proxy's
 		if rr.access, err = newAccess(r.Access); err != nil {
 			return nil, fmt.Errorf("routes[%d].%w", i, err)
+		}
+		if rr.limit, err = t.limit(st, r.Path, r.RateLimit); err != nil {
+			return nil, fmt.Errorf("routes[%d].rate-limit: %w", i, err)
 		}
 		if rr.response, err = st.response.merge(fmt.Sprintf("routes[%d].response-headers", i), r.ResponseHeaders); err != nil {
 			return nil, err

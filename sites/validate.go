@@ -89,6 +89,7 @@ func (cfg Config) Validate() error {
 		}
 		_, err = errorPages(s.ErrorPages, s.Root)
 		rule("ErrorPages", err)
+		checkRateLimits(&es, name, s)
 		for j, r := range s.Routes {
 			at := fmt.Sprintf("Routes[%d]", j)
 			_, err = newAccess(r.Access)

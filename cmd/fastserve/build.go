@@ -84,7 +84,9 @@ func (s *settings) build() (configs, error) {
 			c.Server.ACME.Domains = append(c.Server.ACME.Domains, h)
 		}
 	}
+	limit := c.Sites.Default.RateLimit // --rate-limit's
 	c.Sites.Default = defaultSite(valueOf[string](s, "root"), c.Proxy.Routes)
+	c.Sites.Default.RateLimit = limit
 	c.Sites.Sites = s.sites.list
 	c.Proxy.Tune = c.Server.Tune // connections to upstreams cross NAT and balancers too
 	c.Sites.Proxy = c.Proxy

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/fastserve/fastserve/certs"
 	"github.com/fastserve/fastserve/proxy"
+	"github.com/fastserve/fastserve/ratelimit"
 	"github.com/fastserve/fastserve/server"
 	"github.com/fastserve/fastserve/tune"
 )
@@ -210,6 +212,14 @@ var table = []setting{
 		sets("Sites.Static.Dotfiles").requires("root").reloads(),
 	text("unknown-hosts", "default", "a request whose Host no site of the config file's sites: names: default (the default site serves it: --root, --proxy, routes:) or refuse (421 Misdirected Request)").
 		sets("Sites.RefuseUnknown").via(isRefuse).wants(oneOf("default", "refuse")).reloads(),
+	text("rate-limit", "", "each client's rate of requests to the default site, as 10/s, 600/m or 1/h: past it and --rate-limit-burst, 429 with Retry-After (empty = none; a site of sites: has its own rate-limit:)").
+		sets("Sites.Default.RateLimit.Rate").via(rateOf).wants(validRate).reloads(),
+	integer("rate-limit-burst", 0, "requests past --rate-limit a client may send at once, as nginx's limit_req burst with nodelay").
+		sets("Sites.Default.RateLimit.Burst").wants(validBurst).requires("rate-limit").reloads(),
+	text("rate-limit-key", "addr", "the client of --rate-limit: addr (its address, PROXY-protocol aware; IPv6 by /64) or header:NAME (a request header's value; the address without it)").
+		sets("Sites.Default.RateLimit.Header").via(rateKeyHeader).wants(validRateKey).requires("rate-limit").reloads(),
+	boolean("rate-limit-dry-run", false, "count what --rate-limit would refuse (fastserve_rate_limit_total{result=\"dry_run_limited\"}), and refuse nothing").
+		sets("Sites.Default.RateLimit.DryRun").requires("rate-limit").reloads(),
 	text("redirect-http", "", "host:port of a plain-HTTP listener that redirects to HTTPS (empty = none)").sets("Server.RedirectAddr"),
 	duration("hsts", 0, "Strict-Transport-Security max-age, such as 8760h (0 = none)").sets("Server.HSTS"),
 	text("access-log", "", "access log file, or - for standard output (empty = none); reopened on SIGHUP").wants(logPath),
@@ -274,6 +284,48 @@ func tlsVersion(v string) uint16 {
 func not(b bool) bool { return !b }
 
 func isRefuse(v string) bool { return v == "refuse" }
+
+// validRate wants a rate, or empty for none.
+func validRate(v string) string {
+	if _, err := ratelimit.ParseRate(v); v != "" && err != nil {
+		if re, ok := errors.AsType[*ratelimit.RateError](err); ok {
+			return re.Allowed
+		}
+		return err.Error()
+	}
+	return ""
+}
+
+// rateOf is the rate v, which validRate accepted; none for empty.
+func rateOf(v string) ratelimit.Rate {
+	r, _ := ratelimit.ParseRate(v)
+	return r
+}
+
+func validBurst(n int) string {
+	if n < 0 || n > ratelimit.MaxBurst {
+		return fmt.Sprintf("from 0 to %d", ratelimit.MaxBurst)
+	}
+	return ""
+}
+
+// validRateKey wants addr or header:NAME, the keys of a rate limit.
+func validRateKey(v string) string {
+	if name, ok := strings.CutPrefix(v, "header:"); v == "addr" || ok && isToken(name) {
+		return ""
+	}
+	return "addr (the client's address) or header:NAME (a request header's value, the address without it), such as header:X-Api-Key"
+}
+
+// rateKeyHeader is the header of a rate limit's key (validRateKey's), or
+// empty for the address.
+func rateKeyHeader(v string) string {
+	name, _ := strings.CutPrefix(v, "header:")
+	if v == "addr" {
+		return ""
+	}
+	return name
+}
 
 func trimmed(vs []string) []string {
 	out := make([]string, 0, len(vs))

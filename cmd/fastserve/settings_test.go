@@ -162,6 +162,9 @@ var requirements = map[string]string{
 	"proxy-body-temp-dir":        "proxy",
 	"proxy-max-header-bytes":     "proxy",
 	"share-port":                 "reuseport",
+	"rate-limit-burst":           "rate-limit",
+	"rate-limit-key":             "rate-limit",
+	"rate-limit-dry-run":         "rate-limit",
 }
 
 // TestEveryRequirementIsChecked: each setting of the table that requires

@@ -6,11 +6,14 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/fastserve/fastserve/certs"
 	"github.com/fastserve/fastserve/internal/field"
+	"github.com/fastserve/fastserve/internal/httpsyntax"
+	"github.com/fastserve/fastserve/ratelimit"
 	"github.com/fastserve/fastserve/sites"
 )
 
@@ -29,10 +32,10 @@ type fileSites struct {
 }
 
 // siteKeys are a site's keys in the config file, the issue's names.
-const siteKeys = "hosts, root, headers, response-headers, request-headers, redirects, routes, proxy, access, files, error-pages, cert, key, acme"
+const siteKeys = "hosts, root, headers, response-headers, request-headers, redirects, routes, proxy, access, rate-limit, files, error-pages, cert, key, acme"
 
 // routeKeys are a route's keys.
-const routeKeys = "path, proxy, strip-prefix, add-prefix, access, response-headers, request-headers"
+const routeKeys = "path, proxy, strip-prefix, add-prefix, access, rate-limit, response-headers, request-headers"
 
 // loadSites reads the config file's sites: a list of mappings, keyed as
 // siteKeys says (see the README's "Sites (virtual hosts)").
@@ -149,6 +152,48 @@ func (s *settings) loadSites(v *yaml.Node) []error {
 		})
 		return a
 	}
+	rateLimit := func(n *yaml.Node, at string) (c ratelimit.Config) {
+		const want = `want {rate: 10/s, burst: 5, key: addr or "header:X-Api-Key", dry-run: false, max-keys: 65536, ipv6-prefix: 64}`
+		whole := func(v *yaml.Node, kat string) int {
+			val := scalar(v, kat, bad)
+			i, err := strconv.Atoi(val)
+			if err != nil {
+				bad(v, kat, val+": must be a whole number")
+			}
+			return i
+		}
+		each(n, at, want, func(k string, v *yaml.Node, kat string) bool {
+			switch k {
+			case "rate":
+				val := scalar(v, kat, bad)
+				r, err := ratelimit.ParseRate(val)
+				if re, ok := errors.AsType[*ratelimit.RateError](err); ok {
+					bad(v, kat, val+": must be "+re.Allowed)
+					r = ratelimit.Rate{Count: 1, Per: time.Second} // reported: Validate need not say it again
+				}
+				c.Rate = r
+			case "burst":
+				c.Burst = whole(v, kat)
+			case "key":
+				val := scalar(v, kat, bad)
+				if name, ok := strings.CutPrefix(val, "header:"); ok && isToken(name) {
+					c.Header = name
+				} else if val != "addr" {
+					bad(v, kat, val+": must be addr (the client's address) or header:NAME (a request header's value, the address without it), such as header:X-Api-Key")
+				}
+			case "dry-run":
+				c.DryRun = boolean(v, kat)
+			case "max-keys":
+				c.MaxKeys = whole(v, kat)
+			case "ipv6-prefix":
+				c.IPv6Prefix = whole(v, kat)
+			default:
+				return false
+			}
+			return true
+		})
+		return c
+	}
 	files := func(n *yaml.Node, at string) (f sites.Files) {
 		const want = "want {index: [index.html], dotfiles: false, listing: false, fallback: /index.html, cache-control: \"public, max-age=300\"}"
 		each(n, at, want, func(k string, v *yaml.Node, kat string) bool {
@@ -214,6 +259,8 @@ func (s *settings) loadSites(v *yaml.Node) []error {
 				site.RequestHeaders = headerRules(val, at)
 			case "access":
 				site.Access = access(val, at)
+			case "rate-limit":
+				site.RateLimit = rateLimit(val, at)
 			case "files":
 				site.Files = files(val, at)
 			case "error-pages":
@@ -270,6 +317,8 @@ func (s *settings) loadSites(v *yaml.Node) []error {
 							r.AddPrefix = scalar(rv, kat, bad)
 						case "access":
 							r.Access = access(rv, kat)
+						case "rate-limit":
+							r.RateLimit = rateLimit(rv, kat)
 						case "response-headers":
 							r.ResponseHeaders = headerRules(rv, kat)
 						case "request-headers":
@@ -314,6 +363,16 @@ func (s *settings) loadSites(v *yaml.Node) []error {
 	return errs
 }
 
+// isToken reports whether s is an HTTP token (RFC 9110): a header name.
+func isToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !httpsyntax.IsTokenChar(s[i]) {
+			return false
+		}
+	}
+	return s != ""
+}
+
 // scalar is the string of a scalar node; another is reported.
 func scalar(n *yaml.Node, at string, bad func(*yaml.Node, string, string)) string {
 	if n.Kind != yaml.ScalarNode {
@@ -350,9 +409,11 @@ var fileKeys = map[string]string{
 	"Path": "path", "To": "to", "Status": "status", "Routes": "routes", "Proxy": "proxy", "StripPrefix": "strip-prefix",
 	"AddPrefix": "add-prefix", "Access": "access", "Files": "files", "ErrorPages": "error-pages",
 	"ResponseHeaders": "response-headers", "RequestHeaders": "request-headers",
+	"RateLimit": "rate-limit", "Rate": "rate", "Burst": "burst", "Header": "key", "DryRun": "dry-run",
+	"MaxKeys": "max-keys", "IPv6Prefix": "ipv6-prefix",
 }
 
-var fieldPart = regexp.MustCompile(`^([A-Za-z]+)(\[\d+\])?$`)
+var fieldPart = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9]*)(\[\d+\])?$`)
 
 // filePath is the path in the config file of a sites.Config field:
 // "Sites[1].Redirects[0].Status" is "sites[1].redirects[0].status".
@@ -448,6 +509,12 @@ func describe(st sites.Site) string {
 			strip = " (strip-prefix)"
 		}
 		fmt.Fprintf(&b, " route=%s->%s%s", r.Path, strings.Join(r.Proxy, ","), strip)
+		if r.RateLimit != (ratelimit.Config{}) {
+			fmt.Fprintf(&b, " (rate-limit=%s)", describeLimit(r.RateLimit))
+		}
+	}
+	if st.RateLimit != (ratelimit.Config{}) {
+		fmt.Fprintf(&b, " rate-limit=%s", describeLimit(st.RateLimit))
 	}
 	if len(st.Redirects) > 0 {
 		fmt.Fprintf(&b, " redirects=%d", len(st.Redirects))
@@ -456,4 +523,23 @@ func describe(st sites.Site) string {
 		fmt.Fprintf(&b, " headers=%d", len(st.Headers))
 	}
 	return b.String()
+}
+
+// describeLimit is a rate limit as check prints it: 10/s,burst=5, and the
+// key, a dry run, max-keys and ipv6-prefix when they are not the defaults.
+func describeLimit(c ratelimit.Config) string {
+	out := fmt.Sprintf("%v,burst=%d", c.Rate, c.Burst)
+	if c.Header != "" {
+		out += ",key=header:" + c.Header
+	}
+	if c.DryRun {
+		out += ",dry-run"
+	}
+	if c.MaxKeys != 0 {
+		out += fmt.Sprintf(",max-keys=%d", c.MaxKeys)
+	}
+	if c.IPv6Prefix != 0 {
+		out += fmt.Sprintf(",ipv6-prefix=%d", c.IPv6Prefix)
+	}
+	return out
 }

@@ -5,8 +5,8 @@
 //   - server, the connection engine, imports no feature that is served
 //     through it: not the reverse proxy (proxy), not static files
 //     (static). Features reach the engine through its seams.
-//   - The leaves (accesslog, certs, handover, proxy, proxyproto, sites, static)
-//     never import server, in their code or their tests.
+//   - The leaves (accesslog, certs, handover, proxy, proxyproto, ratelimit,
+//     sites, static) never import server, in their code or their tests.
 //   - tune imports nothing of the module.
 //   - Nothing imports the command (cmd/...).
 //   - The bench package (the library, not its tests and not the

@@ -50,7 +50,7 @@ func (p pkg) imports(tests bool) []string {
 
 func (p pkg) rel() string { return strings.TrimPrefix(strings.TrimPrefix(p.ImportPath, module), "/") }
 
-var leaves = []string{"accesslog", "certs", "handover", "proxy", "proxyproto", "sites", "static"}
+var leaves = []string{"accesslog", "certs", "handover", "proxy", "proxyproto", "ratelimit", "sites", "static"}
 
 // A rule forbids some packages (from) some imports (to); tests says
 // whether their tests' imports count too.
