@@ -32,7 +32,9 @@
 //
 // A request whose Host names another site than the TLS server name its
 // connection was made for gets 421 Misdirected Request (domain
-// fronting); so does a Host no site names, when Config.RefuseUnknown.
+// fronting); so does a Host no site names, when Config.RefuseUnknown. An
+// HTTP/1.0 request without a Host is served by the site its TLS server
+// name names.
 //
 // Every request has an X-Request-ID (the client's when valid, else one
 // the server makes), sent upstream, on the response and in the access

@@ -227,7 +227,16 @@ func (r *Router) Handle(ctx *fasthttp.RequestCtx) {
 		ctx.Error("Bad Request: the request target names another host than Host\n", fasthttp.StatusBadRequest)
 		return
 	}
-	s, ok := t.hosts.Lookup(ctx.Request.Header.Host())
+	sni := serverName(ctx)
+	host := ctx.Request.Header.Host()
+	noHost := len(host) == 0
+	if noHost {
+		// HTTP/1.0 may leave Host out (the engine refuses HTTP/1.1
+		// without one): the server name the client made the connection
+		// for names the site, as Host would have.
+		host = []byte(sni)
+	}
+	s, ok := t.hosts.Lookup(host)
 	if !ok {
 		if t.refuse {
 			ctx.Error("Misdirected Request\n", fasthttp.StatusMisdirectedRequest)
@@ -236,7 +245,7 @@ func (r *Router) Handle(ctx *fasthttp.RequestCtx) {
 		s = t.def
 	}
 	reqinfo.SetSite(ctx, &s.name)
-	if t.fronted(ctx, s) {
+	if !noHost && t.fronted(sni, s) {
 		ctx.Error("Misdirected Request\n", fasthttp.StatusMisdirectedRequest)
 		return
 	}
@@ -304,18 +313,22 @@ type tlsState interface {
 	ConnectionState() tls.ConnectionState
 }
 
-// fronted reports whether the TLS server name the connection was made
-// for names a site other than s, the one its Host names: domain fronting
-// (a certificate got for one site, requests sent to another), which gets
-// 421 as in Caddy's strict SNI-Host check. A server name no site names
-// stands for the default site (its certificate was given); a connection
-// made with no server name (to an address) is not checked.
-func (t *tree) fronted(ctx *fasthttp.RequestCtx, s *site) bool {
-	c, ok := ctx.Conn().(tlsState)
-	if !ok {
-		return false
+// serverName is the TLS server name (SNI) the request's connection was
+// made for: "" for a connection made to an address, or without TLS.
+func serverName(ctx *fasthttp.RequestCtx) string {
+	if c, ok := ctx.Conn().(tlsState); ok {
+		return c.ConnectionState().ServerName
 	}
-	sni := c.ConnectionState().ServerName
+	return ""
+}
+
+// fronted reports whether sni, the TLS server name the connection was
+// made for, names a site other than s, the one its Host names: domain
+// fronting (a certificate got for one site, requests sent to another),
+// which gets 421 as in Caddy's strict SNI-Host check. A server name no
+// site names stands for the default site (its certificate was given); a
+// connection made with no server name (to an address) is not checked.
+func (t *tree) fronted(sni string, s *site) bool {
 	if sni == "" {
 		return false
 	}

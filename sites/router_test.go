@@ -383,3 +383,44 @@ func TestAbsoluteFormTarget(t *testing.T) {
 	assert.Equal(t, 200, resp.StatusCode())
 	assert.Equal(t, "b", string(resp.Body()))
 }
+
+// TestNoHostBySNI: an HTTP/1.0 request without a Host header is served by
+// the site its connection's TLS server name names, and is not domain
+// fronting; with no server name, or one no site names, it is the default
+// site's (or 421 when unknown hosts are refused).
+func TestNoHostBySNI(t *testing.T) {
+	cfg := sites.Config{
+		Default: sites.Site{Root: root(t, map[string]string{"index.html": "default"})},
+		Sites: []sites.Site{
+			{Hosts: []string{"a.test"}, Root: root(t, map[string]string{"index.html": "a"})},
+			{Hosts: []string{"*.b.test"}, Root: root(t, map[string]string{"index.html": "b"})},
+		},
+	}
+	for _, refuse := range []bool{false, true} {
+		t.Run(fmt.Sprintf("refuse=%v", refuse), func(t *testing.T) {
+			cfg.RefuseUnknown = refuse
+			r, err := sites.New(cfg)
+			require.NoError(t, err)
+			t.Cleanup(r.Close)
+			ts := tlstest.Handler(t, r.Handle)
+			for _, tc := range []struct {
+				sni    string
+				status int
+				body   string
+			}{
+				{"a.test", 200, "a"}, {"A.Test", 200, "a"}, {"www.b.test", 200, "b"},
+				{"other.test", 200, "default"}, {"", 200, "default"},
+			} {
+				if refuse && tc.body == "default" {
+					tc.status, tc.body = 421, "Misdirected Request\n"
+				}
+				c, err := tls.Dial("tcp", ts.Addr, &tls.Config{ServerName: tc.sni, InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+				require.NoError(t, err)
+				resp := tlstest.RoundTrip(t, c, bufio.NewReader(c), "GET / HTTP/1.0\r\n\r\n")
+				assert.Equal(t, tc.status, resp.StatusCode(), "SNI %q, no Host", tc.sni)
+				assert.Equal(t, tc.body, string(resp.Body()), "SNI %q, no Host", tc.sni)
+				c.Close()
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -96,6 +97,15 @@ func TestSitesServe(t *testing.T) {
 			assert.Equal(t, http.StatusOK, resp.StatusCode)
 			assert.Equal(t, "from b /anything", body, "b.test's proxy")
 			assert.Empty(t, resp.Header.Get("X-Frame-Options"), "a.test's headers are a.test's only")
+
+			// HTTP/1.0 without Host: the site the TLS server name names.
+			c10 := dial(t, in.https, &tls.Config{ServerName: "www.a.test", InsecureSkipVerify: true})
+			_, err := io.WriteString(c10, "GET / HTTP/1.0\r\n\r\n")
+			require.NoError(t, err)
+			resp, body, err = c10.readResponse(http.MethodGet)
+			require.NoError(t, err)
+			assert.Equal(t, http.StatusOK, resp.StatusCode, body)
+			assert.Equal(t, "a1", body, "no Host: the site of the server name, not fronting")
 
 			resp, body = c.hostGet(t, "other.test", "/")
 			if unknown == "refuse" {
