@@ -50,7 +50,9 @@ func (s *settings) loadSites(v *yaml.Node) []error {
 		return errs
 	}
 	// strs reads one string or a list of them (comma-separated too, as
-	// --proxy takes them, if split).
+	// --proxy takes them, if split). A split list is of names, none of
+	// which may be empty: an empty one would be dropped, the key taking
+	// no effect.
 	strs := func(n *yaml.Node, path string, split bool) []string {
 		var out []string
 		one := func(e *yaml.Node, p string) {
@@ -59,14 +61,25 @@ func (s *settings) loadSites(v *yaml.Node) []error {
 				return
 			}
 			fs.lines[p] = e.Line
-			if split {
-				out = append(out, splitList(e.Value)...)
-			} else {
+			if !split {
 				out = append(out, e.Value)
+				return
 			}
+			items := splitList(e.Value)
+			if len(items) == 0 {
+				what := "item"
+				if p == path {
+					what = "key"
+				}
+				bad(e, p, "empty: give a value, or leave the "+what+" out")
+			}
+			out = append(out, items...)
 		}
 		switch n.Kind {
 		case yaml.SequenceNode:
+			if split && len(n.Content) == 0 {
+				bad(n, path, "an empty list: give at least one value, or leave the key out")
+			}
 			for j, e := range n.Content {
 				one(e, fmt.Sprintf("%s[%d]", path, j))
 			}
@@ -350,6 +363,7 @@ var fileKeys = map[string]string{
 	"Path": "path", "To": "to", "Status": "status", "Routes": "routes", "Proxy": "proxy", "StripPrefix": "strip-prefix",
 	"AddPrefix": "add-prefix", "Access": "access", "Files": "files", "ErrorPages": "error-pages",
 	"ResponseHeaders": "response-headers", "RequestHeaders": "request-headers",
+	"Index": "index", "Fallback": "fallback", "CacheControl": "cache-control",
 }
 
 var fieldPart = regexp.MustCompile(`^([A-Za-z]+)(\[\d+\])?$`)

@@ -363,3 +363,32 @@ func TestReloadCommand(t *testing.T) {
 	assert.NotEqual(t, 0, r.code)
 	assert.Contains(t, r.stderr, "send SIGHUP instead")
 }
+
+// TestSitesCheckFiles: check refuses a site's files: that serve could not
+// honour, naming the file, line and field: an index entry that is empty
+// or not a file name, a fallback that names no file under the root.
+func TestSitesCheckFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFile(t, dir, "www/index.html", "shell")
+	writeFile(t, dir, "www/app/x.js", "js")
+	www := filepath.Join(dir, "www")
+	for _, tc := range []struct{ name, files, want string }{
+		{"index-empty-item", `{index: [index.html, ""]}`, `:4: sites[0].files.index[1]: empty: give a value, or leave the item out`},
+		{"index-empty-list", `{index: []}`, `:4: sites[0].files.index: an empty list: give at least one value, or leave the key out`},
+		{"index-dot-dot", `{index: [".."]}`, `:4: sites[0].files.index[0]: ..: must be a file name, without a directory`},
+		{"index-path", `{index: [app/index.html]}`, `:4: sites[0].files.index[0]: app/index.html: must be a file name, without a directory`},
+		{"fallback-missing", `{fallback: /app.html}`, `:4: sites[0].files.fallback: /app.html: must be a file under the site's root`},
+		{"fallback-directory", `{fallback: /app}`, `:4: sites[0].files.fallback: /app: must be a file under the site's root`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := writeFile(t, t.TempDir(), "fastserve.yaml", fmt.Sprintf("sites:\n  - hosts: [x.test]\n    root: %s\n    files: %s\n", www, tc.files))
+			r := run(t, childEnv(t), "check", "--config", cfg)
+			assert.Equal(t, 2, r.code, r.stderr)
+			assert.Equal(t, []string{"fastserve: config file " + cfg + tc.want}, r.stderrLines())
+		})
+	}
+	cfg := writeFile(t, t.TempDir(), "fastserve.yaml", fmt.Sprintf("sites:\n  - hosts: [x.test]\n    root: %s\n    files: {index: [index.htm, index.html], fallback: /index.html}\n", www))
+	r := run(t, childEnv(t), "check", "--config", cfg)
+	assert.Equal(t, 0, r.code, r.stderr)
+}
