@@ -78,6 +78,7 @@ func (s *settings) build() (configs, error) {
 			}
 		}
 	}
+	s.sites.certsFrom = len(c.Server.TLS.Certificates)
 	c.Server.TLS.Certificates = append(c.Server.TLS.Certificates, s.sites.certs...)
 	for _, h := range s.sites.acmeHosts {
 		if !slices.Contains(c.Server.ACME.Domains, h) {

@@ -26,6 +26,12 @@ func (s *settings) explain(err error, of string) error {
 			lines = append(lines, e)
 			continue
 		}
+		if of == "Server" {
+			if se, ok := s.certError(ce); ok {
+				lines = append(lines, se)
+				continue
+			}
+		}
 		if of == "Proxy" && strings.HasPrefix(ce.Field, "Routes[") {
 			lines = append(lines, s.explainRoute(ce))
 			continue

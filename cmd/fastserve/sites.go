@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	iofs "io/fs"
 	"regexp"
 	"strconv"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/fastserve/fastserve/certs"
 	"github.com/fastserve/fastserve/internal/field"
+	"github.com/fastserve/fastserve/server"
 	"github.com/fastserve/fastserve/sites"
 )
 
@@ -25,6 +27,8 @@ type fileSites struct {
 	// server's (picked by SNI), and acme: true makes its hosts (but
 	// wildcards, which need DNS-01) ACME names.
 	certs     []certs.KeyPair
+	certSites []int // the site of each of certs, by its index in list
+	certsFrom int   // where certs begin in server.Config's TLS.Certificates
 	acmeHosts []string
 }
 
@@ -303,6 +307,7 @@ func (s *settings) loadSites(v *yaml.Node) []error {
 		switch {
 		case pair.CertFile != "" && pair.KeyFile != "":
 			fs.certs = append(fs.certs, pair)
+			fs.certSites = append(fs.certSites, i)
 		case pair.CertFile != "" || pair.KeyFile != "":
 			bad(e, path, "cert and key come in pairs: give both, or neither")
 		}
@@ -325,6 +330,36 @@ func (s *settings) loadSites(v *yaml.Node) []error {
 		s.source["sites"] = fs.src
 	}
 	return errs
+}
+
+// certError is an error of the server's TLS.Certificates[i] field that
+// is about a site's certificate, in the config file's words: the site's
+// cert or key (the file that could not be opened, else its cert), by
+// file and line. False for a field about a --cert.
+func (s *settings) certError(ce *server.ConfigError) (error, bool) {
+	var i int
+	if n, _ := fmt.Sscanf(ce.Field, "TLS.Certificates[%d]", &i); n != 1 {
+		return nil, false
+	}
+	fs := &s.sites
+	k := i - fs.certsFrom
+	if k < 0 || k >= len(fs.certs) {
+		return nil, false
+	}
+	pair := fs.certs[k]
+	key, file, why := "cert", pair.CertFile, ce.Err
+	var pe *iofs.PathError
+	if errors.As(ce.Err, &pe) {
+		why = pe // the file and what is wrong with it
+		if pe.Path == pair.KeyFile && pe.Path != pair.CertFile {
+			key, file = "key", pair.KeyFile
+		}
+	}
+	if why == nil {
+		why = ce
+	}
+	path := fmt.Sprintf("sites[%d].%s", fs.certSites[k], key)
+	return fmt.Errorf("config file %s:%d: %s: %s: %w", s.configFile, fs.line(path), path, file, why), true
 }
 
 // scalar is the string of a scalar node; another is reported.

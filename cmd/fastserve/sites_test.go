@@ -323,6 +323,21 @@ sites:
 	assert.Equal(t, 2, r.code, r.stderr)
 	assert.Contains(t, r.stderr, "bad.yaml:2: sites[0]: cert and key come in pairs")
 
+	// A site's missing file is the site's field, not --cert's.
+	missing := filepath.Join(dir, "missing.pem")
+	bad = writeFile(t, t.TempDir(), "bad.yaml", fmt.Sprintf("sites:\n  - hosts: [a.test]\n    cert: %s\n    key: %s\n  - hosts: [b.test]\n    cert: %s\n    key: %s\n", ac, ak, bc, missing))
+	r = run(t, childEnv(t), "check", "--config", bad, "--cert", ac, "--key", ak)
+	assert.Equal(t, 2, r.code, r.stderr)
+	assert.Equal(t, []string{"fastserve: config file " + bad + ":7: sites[1].key: " + missing + ": open " + missing + ": no such file or directory"}, r.stderrLines())
+	bad = writeFile(t, t.TempDir(), "bad.yaml", fmt.Sprintf("sites:\n  - hosts: [a.test]\n    key: %s\n    cert: %s\n", ak, missing))
+	r = run(t, childEnv(t), "check", "--config", bad)
+	assert.Equal(t, 2, r.code, r.stderr)
+	assert.Equal(t, []string{"fastserve: config file " + bad + ":4: sites[0].cert: " + missing + ": open " + missing + ": no such file or directory"}, r.stderrLines())
+	bad = writeFile(t, t.TempDir(), "bad.yaml", fmt.Sprintf("sites:\n  - hosts: [a.test]\n    cert: %s\n    key: %s\n", ac, bk))
+	r = run(t, childEnv(t), "check", "--config", bad)
+	assert.Equal(t, 2, r.code, r.stderr)
+	assert.Equal(t, []string{"fastserve: config file " + bad + ":3: sites[0].cert: " + ac + ": certificate " + ac + " with key " + bk + ": tls: private key does not match public key"}, r.stderrLines())
+
 	bad = writeFile(t, t.TempDir(), "bad.yaml", "sites:\n  - hosts: [\"*.x.test\"]\n    root: "+dir+"\n    acme: true\n")
 	r = run(t, childEnv(t), "check", "--config", bad)
 	assert.Equal(t, 2, r.code, r.stderr)
