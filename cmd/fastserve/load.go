@@ -155,11 +155,13 @@ func (s *settings) loadFile(fs *pflag.FlagSet) []error {
 	if len(doc.Content) == 0 {
 		return nil // an empty file sets nothing
 	}
-	top := doc.Content[0]
+	top, errs := resolveAliases(s.configFile, doc.Content[0])
+	if len(errs) > 0 {
+		return errs
+	}
 	if top.Kind != yaml.MappingNode {
 		return []error{fmt.Errorf("config file %s:%d: want a mapping of setting names to values", s.configFile, top.Line)}
 	}
-	var errs []error
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(top.Content); i += 2 {
 		k, v := top.Content[i], top.Content[i+1]

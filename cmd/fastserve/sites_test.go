@@ -407,3 +407,62 @@ func TestSitesCheckFiles(t *testing.T) {
 	r := run(t, childEnv(t), "check", "--config", cfg)
 	assert.Equal(t, 0, r.code, r.stderr)
 }
+
+// TestConfigAliases: YAML anchors, aliases (*name) and merge keys (<<)
+// work as YAML says, in sites: and in the flat settings: a merged
+// mapping's keys give way to the mapping's own; a value that holds
+// itself, or a merge of what is no mapping, is refused by file and line.
+func TestConfigAliases(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFile(t, dir, "www/index.html", "page")
+	www := filepath.Join(dir, "www")
+	cfg := writeFile(t, dir, "fastserve.yaml", fmt.Sprintf(`keepalive-idle: &idle 30s
+keepalive-interval: *idle
+sites:
+  - &base
+    hosts: [a.test]
+    root: &root %s
+    headers: &deny {X-Frame-Options: DENY}
+  - <<: *base
+    hosts: [b.test]
+  - hosts: [c.test]
+    root: *root
+    headers: *deny
+  - <<: [{hosts: [d.test]}, *base]
+    files: {cache-control: "max-age=1"}
+`, www))
+	r := run(t, childEnv(t), "check", "--config", cfg)
+	require.Equal(t, 0, r.code, r.stderr)
+	out := strings.Split(r.stdout, "\n")
+	for i, host := range []string{"a.test", "b.test", "c.test", "d.test"} {
+		assert.Contains(t, out, fmt.Sprintf("sites[%d]: hosts=%s root=%s headers=1  # config file %s:%d", i, host, www, cfg, []int{4, 8, 10, 13}[i]))
+	}
+	assert.Contains(t, out, "keepalive-interval: 30s  # config file "+cfg+":2")
+
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"alias-holds-itself", "sites: &s\n  - hosts: [a.test]\n    routes: *s\n", ":3: alias *s: a value may not hold itself"},
+		{"merge-scalar", "sites:\n  - hosts: [a.test]\n    <<: /srv\n", ":3: <<: want a mapping, or a list of mappings, to merge (such as <<: *base)"},
+		{"unknown-anchor", "sites:\n  - hosts: [a.test]\n    root: *nowhere\n", `: yaml: unknown anchor 'nowhere' referenced`},
+		{"billion-laughs", laughs(7), ":1: aliases make the file more than 1048576 values, the most a config file may hold"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bad := writeFile(t, t.TempDir(), "bad.yaml", tc.yaml)
+			r := run(t, childEnv(t), "check", "--config", bad)
+			assert.Equal(t, 2, r.code, r.stderr)
+			assert.Equal(t, []string{"fastserve: config file " + bad + tc.want}, r.stderrLines())
+		})
+	}
+}
+
+// laughs is a config file of n levels of ten aliases each to the level
+// below: 10^n values once expanded.
+func laughs(n int) string {
+	var b strings.Builder
+	b.WriteString("sites:\n  - &l0 [x, x, x, x, x, x, x, x, x, x]\n")
+	for i := 1; i <= n; i++ {
+		ref := fmt.Sprintf("*l%d", i-1)
+		fmt.Fprintf(&b, "  - &l%d [%s]\n", i, strings.TrimSuffix(strings.Repeat(ref+", ", 10), ", "))
+	}
+	return b.String()
+}
