@@ -344,10 +344,12 @@ sites:
 	assert.Contains(t, r.stderr, "sites[0].acme: true, but every host is a wildcard")
 }
 
-// TestReloadCommand: fastserve reload, as nginx -s reload: it checks the
-// configuration first (a bad one exits 2 and the server is not asked),
-// then asks the server through --admin, which answers once the new
-// configuration is in use; what the server could not apply exits 1.
+// TestReloadCommand: fastserve reload, as nginx -s reload: it asks the
+// server through --admin, which re-reads its own config file and answers
+// once the new configuration is in use; a configuration the server finds
+// invalid exits 2 with the server's words, naming file and line. A
+// --config other than the server's is refused (it would be neither read
+// nor checked), as a setting flag is (the server keeps its own).
 func TestReloadCommand(t *testing.T) {
 	t.Parallel()
 	api, b := newRecordingUpstream(t, "api"), newRecordingUpstream(t, "b")
@@ -365,17 +367,29 @@ func TestReloadCommand(t *testing.T) {
 	_, body = c.hostGet(t, "a.test", "/")
 	assert.Equal(t, "a2", body, "in use when reload returns")
 
+	// The admin address from the config file: its admin: key.
+	other := writeFile(t, t.TempDir(), "other.yaml", "admin: "+in.admin+"\n")
+	r = run(t, childEnv(t), "reload", "--config", other)
+	assert.Equal(t, 2, r.code, r.stderr)
+	assert.Equal(t, []string{"fastserve: --config=" + other + " (flag --config): this server reads config file " + cfg +
+		", not " + other + ": a reload re-reads the server's own file, with the flags and environment it was started with; give its path, or leave --config out (to serve another file, restart the server with it, or use --handover)"}, r.stderrLines())
+	r = run(t, childEnv(t, "FASTSERVE_ADMIN="+in.admin), "reload")
+	assert.Equal(t, 0, r.code, "no --config: the server's own file; %s", r.stderr)
+
 	broken := strings.Replace(sitesConfig(def, a1, api.url, b.url, "default", ""), "status: 301", "status: 200", 1)
 	require.NoError(t, os.WriteFile(cfg, []byte(broken), 0o644))
-	from := in.mark()
 	r = run(t, childEnv(t), "reload", "--config", cfg, "--admin", in.admin)
 	assert.Equal(t, 2, r.code, r.stderr)
-	assert.Contains(t, r.stderr, "sites[0].redirects[0].status: 200")
-	assert.Equal(t, from, in.mark(), "the server was not asked: it logged nothing")
+	assert.Equal(t, []string{"fastserve: configuration not reloaded: config file " + cfg + ":8: sites[0].redirects[0].status: 200: must be 301, 302, 303, 307 or 308"}, r.stderrLines())
+	_, body = c.hostGet(t, "a.test", "/")
+	assert.Equal(t, "a2", body, "the previous configuration stays")
 
-	require.NoError(t, os.WriteFile(cfg, []byte(sitesConfig(def, a1, api.url, b.url, "default", "")), 0o644))
+	r = run(t, childEnv(t), "reload", "--admin", in.admin, "--root", a1)
+	assert.Equal(t, 2, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "fastserve: --root: fastserve reload takes --config and --admin only: the server reloads its own config file with the flags and environment it was started with")
+
 	r = run(t, childEnv(t), "reload", "--config", cfg, "--admin", "")
-	assert.NotEqual(t, 0, r.code)
+	assert.Equal(t, 2, r.code)
 	assert.Contains(t, r.stderr, "send SIGHUP instead")
 }
 
