@@ -480,3 +480,81 @@ func laughs(n int) string {
 	}
 	return b.String()
 }
+
+// TestDefaultSiteRules: the default site's flat keys take a site's rules,
+// read by the same code: headers, access, error pages, redirects, and
+// routes with strip-prefix, add-prefix, access and header rules of their
+// own; a bad one is named by file, line and key, as a site's is.
+func TestDefaultSiteRules(t *testing.T) {
+	t.Parallel()
+	api := newRecordingUpstream(t, "api")
+	dir := t.TempDir()
+	writeFile(t, dir, "www/index.html", "home")
+	writeFile(t, dir, "www/404.html", "custom 404")
+	const hash = "$2a$04$ojPoDgH44KHkw49aC1sv9OhKp9cH5gxq2gAcsZNpG7QMaZR3jINBq" // "s3cret", cost 4
+	cfg := writeFile(t, t.TempDir(), "fastserve.yaml", fmt.Sprintf(`root: %s
+headers: {X-Frame-Options: DENY}
+response-headers: {set: {X-Site: default}}
+error-pages: {404: 404.html}
+access: {deny: [192.0.2.0/24]}
+files: {cache-control: "public, max-age=60"}
+redirects:
+  - {path: /old, to: /, status: 301}
+routes:
+  - path: /api/
+    proxy: %s
+    strip-prefix: true
+    add-prefix: /v2
+    access: {basic-auth: {ops: "%s"}}
+    request-headers: {set: {X-Team: ops}}
+sites:
+  - hosts: [other.test]
+    root: %s
+`, filepath.Join(dir, "www"), api.url, hash, filepath.Join(dir, "www")))
+	in := serve(t, childEnv(t), "--config", cfg)
+	c := dial(t, in.https, insecure)
+
+	resp, body := c.hostGet(t, "localhost", "/")
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "home", body)
+	assert.Equal(t, "DENY", resp.Header.Get("X-Frame-Options"))
+	assert.Equal(t, "default", resp.Header.Get("X-Site"))
+	assert.Equal(t, "public, max-age=60", resp.Header.Get("Cache-Control"))
+	resp, body = c.hostGet(t, "localhost", "/missing")
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+	assert.Equal(t, "custom 404", body)
+	resp, _ = c.hostGet(t, "localhost", "/old")
+	assert.Equal(t, http.StatusMovedPermanently, resp.StatusCode)
+	resp, _ = c.hostGet(t, "localhost", "/api/x")
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "the route's access")
+	_, err := fmt.Fprintf(c, "GET /api/x?q=1 HTTP/1.1\r\nHost: localhost\r\nAuthorization: Basic b3BzOnMzY3JldA==\r\n\r\n")
+	require.NoError(t, err)
+	resp, body, err = c.readResponse(http.MethodGet)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.StatusCode, body)
+	assert.Equal(t, "from api /v2/x", body, "strip-prefix, then add-prefix")
+	if reqs := api.requests(); assert.NotEmpty(t, reqs) {
+		assert.Equal(t, "ops", reqs[len(reqs)-1].Header.Get("X-Team"))
+		assert.Equal(t, "/v2/x?q=1", reqs[len(reqs)-1].RequestURI)
+	}
+	assert.Equal(t, "DENY", resp.Header.Get("X-Frame-Options"), "the default site's headers on its route's answer")
+	resp, _ = c.hostGet(t, "other.test", "/")
+	assert.Empty(t, resp.Header.Get("X-Frame-Options"), "another site has its own")
+
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"headers", "headers: {Bad Name: x}\n", `:1: headers: Bad Name: must be header names (RFC 9110 tokens, such as X-Frame-Options)`},
+		{"access", "keepalive-idle: 30s\naccess: {allow: [10.0.0.0/33]}\n", `:2: access: allow: "10.0.0.0/33" is neither an address nor a prefix (10.0.0.0/8)`},
+		{"redirect", "redirects:\n  - {path: /x, to: /y, status: 200}\n", ":2: redirects[0].status: 200: must be 301, 302, 303, 307 or 308"},
+		{"route key", "routes:\n  - path: /api/\n    proxy: http://127.0.0.1:1\n    strip: true\n", `:4: routes[0]: unknown key "strip"; want a list of routes, each a mapping of ` + routeKeys},
+		{"route access", "routes:\n  - path: /api/\n    proxy: http://127.0.0.1:1\n    access: {deny: [x]}\n", `:4: routes[0].access: deny: "x" is neither an address nor a prefix (10.0.0.0/8)`},
+		{"files without root", "files: {listing: true}\n", ":1: files: files: options for a site's root; this site serves no files (no root, or a proxy for every path)"},
+		{"set twice", "headers: {A: b}\nheaders: {C: d}\n", `:2: "headers" is set twice`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bad := writeFile(t, t.TempDir(), "bad.yaml", tc.yaml)
+			r := run(t, childEnv(t), "check", "--config", bad)
+			assert.Equal(t, 2, r.code, r.stderr)
+			assert.Equal(t, []string{"fastserve: config file " + bad + tc.want}, r.stderrLines())
+		})
+	}
+}
