@@ -46,8 +46,9 @@
 //
 // Limits, today: a wildcard matches exactly one label, and names are
 // ASCII (IDNs in their A-label form); a kept proxy logs to the logger it
-// was made with; two sites whose routes and settings are the same share
-// one proxy, and its metrics are written under each site's label. The
+// was made with; each site has a proxy of its own (its pools, health
+// checks and counts), even when another's routes and settings are the
+// same. The
 // command reads Config from the configuration file's sites: key (the
 // fields the file takes are in the README).
 package sites

@@ -135,7 +135,7 @@ type tree struct {
 	refuse            bool
 	active            atomic.Int64             // requests being served by this tree
 	statics           map[string]*static.Files // by their configuration
-	proxies           map[string]*proxy.Proxy  // by their configuration
+	proxies           map[string]*proxy.Proxy  // by their site's label and configuration
 	labeled           []siteProxy              // each site's proxy, for its metrics
 	reg               *registry                // the sites' counts, kept across reloads
 	prev              *tree                    // the tree Reload replaces: its proxies may be kept
@@ -273,8 +273,9 @@ func (r *Router) acquire() *tree {
 // WritePrometheus writes the upstream metrics of every site's proxy in
 // the Prometheus text format, as proxy.Proxy.WritePrometheus does: the
 // default site's as they are, a named site's with a site label (its first
-// host), so that two sites may share an upstream. A proxy kept by a
-// reload keeps its counts; a new one starts from zero.
+// host), so that two sites may share an upstream, each counting its own
+// requests. A proxy kept by a reload keeps its counts; a new one starts
+// from zero.
 func (r *Router) WritePrometheus(w io.Writer) {
 	t := r.cur.Load()
 	if t == nil {
@@ -519,13 +520,13 @@ func (t *tree) site(cfg Config, name string, s Site) (*site, error) {
 	}
 	sort.SliceStable(st.routes, func(i, j int) bool { return len(st.routes[i].prefix) > len(st.routes[j].prefix) })
 	if pc, ok := proxyConfig(cfg.Proxy, s); ok {
-		p, err := t.proxy(pc)
-		if err != nil {
-			return nil, fmt.Errorf("routes: %w", err)
-		}
 		label := ""
 		if name != "Default" {
 			label = fmt.Sprintf("site=%q", strings.ToLower(s.Hosts[0]))
+		}
+		p, err := t.proxy(label, pc)
+		if err != nil {
+			return nil, fmt.Errorf("routes: %w", err)
 		}
 		t.labeled = append(t.labeled, siteProxy{label: label, p: p})
 		next = p.Handler(next)
@@ -534,15 +535,15 @@ func (t *tree) site(cfg Config, name string, s Site) (*site, error) {
 	return st, nil
 }
 
-// proxy is the proxy for pc: the previous tree's if it had one for the
-// same configuration (its pools and health kept), else a new one.
-func (t *tree) proxy(pc proxy.Config) (*proxy.Proxy, error) {
+// proxy is the proxy of the site whose metrics label is label, for pc:
+// the previous tree's if it had one for the same site and configuration
+// (its pools, health and counts kept), else a new one. Each site has its
+// own, even when another has the same routes and settings: its counts
+// are its own requests', written once, under its label.
+func (t *tree) proxy(label string, pc proxy.Config) (*proxy.Proxy, error) {
 	k := pc
 	k.Logger = nil // a logger made again by the caller keeps the proxy; it logs on to the first
-	key := fmt.Sprintf("%+v", k)
-	if p := t.proxies[key]; p != nil {
-		return p, nil // two sites with the same routes and settings share one
-	}
+	key := fmt.Sprintf("%s %+v", label, k)
 	if t.prev != nil {
 		if p := t.prev.proxies[key]; p != nil {
 			t.proxies[key] = p

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -423,4 +424,52 @@ func TestNoHostBySNI(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSharedUpstreamMetrics: two sites with the same routes to the same
+// upstream each count their own requests, under their own label: each
+// site has its own proxy (before, they shared one, whose counts were
+// written under both labels).
+func TestSharedUpstreamMetrics(t *testing.T) {
+	up := upstream(t, "up")
+	cfg := sites.Config{
+		Default: sites.Site{Proxy: []string{up}},
+		Sites: []sites.Site{
+			{Hosts: []string{"a.test"}, Proxy: []string{up}},
+			{Hosts: []string{"b.test"}, Proxy: []string{up}},
+		},
+		Proxy: quietProxy(),
+	}
+	r, err := sites.New(cfg)
+	require.NoError(t, err)
+	t.Cleanup(r.Close)
+	ts := tlstest.Handler(t, r.Handle)
+	c := dialNoSNI(t, ts)
+	br := bufio.NewReader(c)
+	get := func(host string) {
+		resp := tlstest.RoundTrip(t, c, br, "GET /x HTTP/1.1\r\nHost: "+host+"\r\n\r\n")
+		require.Equal(t, 200, resp.StatusCode())
+	}
+	for range 3 {
+		get("a.test")
+	}
+	get("b.test")
+	get("other.test")
+	get("other.test")
+	require.NoError(t, r.Reload(cfg, time.Second)) // kept, counts and all
+	get("a.test")
+
+	var b strings.Builder
+	r.WritePrometheus(&b)
+	var counts []string
+	for _, l := range strings.Split(b.String(), "\n") {
+		if strings.HasPrefix(l, "fastserve_upstream_requests_total{") {
+			counts = append(counts, l)
+		}
+	}
+	assert.ElementsMatch(t, []string{
+		`fastserve_upstream_requests_total{upstream="` + up + `"} 2`, // the default site's, unlabelled
+		`fastserve_upstream_requests_total{site="a.test",upstream="` + up + `"} 4`,
+		`fastserve_upstream_requests_total{site="b.test",upstream="` + up + `"} 1`,
+	}, counts, "each site's own requests, once")
 }
