@@ -24,7 +24,7 @@ type fileSites struct {
 	def   sites.Site // the flat keys' rules (ruleKeys); its root and proxy are the settings'
 	list  []sites.Site
 	lines map[string]int // by path in the file: "sites[1].redirects[0].status", "routes[0].path"
-	src   string         // config file F:LINE of the sites: key
+	src   string         // config file F:LINE of the sites: list (its first line)
 
 	// Certificates follow sites: a site's cert and key files join the
 	// server's (picked by SNI), and acme: true makes its hosts (but

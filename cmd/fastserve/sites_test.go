@@ -296,7 +296,7 @@ func TestSitesCertificates(t *testing.T) {
 	ac, ak := pair("a.test")
 	bc, bk := pair("b.test")
 	writeFile(t, dir, "www/index.html", "page")
-	cfg := writeFile(t, t.TempDir(), "fastserve.yaml", fmt.Sprintf(`root: %s
+	cfgText := fmt.Sprintf(`root: %s
 sites:
   - hosts: [a.test]
     root: %s
@@ -306,7 +306,8 @@ sites:
     root: %s
     cert: %s
     key: %s
-`, filepath.Join(dir, "www"), filepath.Join(dir, "www"), ac, ak, filepath.Join(dir, "www"), bc, bk))
+`, filepath.Join(dir, "www"), filepath.Join(dir, "www"), ac, ak, filepath.Join(dir, "www"), bc, bk)
+	cfg := writeFile(t, t.TempDir(), "fastserve.yaml", cfgText)
 	in := serve(t, childEnv(t), "--config", cfg)
 	for _, host := range []string{"a.test", "b.test"} {
 		c := dial(t, in.https, &tls.Config{ServerName: host, InsecureSkipVerify: true})
@@ -317,6 +318,18 @@ sites:
 		assert.Equal(t, http.StatusOK, resp.StatusCode)
 		assert.Equal(t, "page", body)
 	}
+
+	// A reload that changes a site's certificate files keeps the running
+	// ones, and says it needs a restart.
+	cc, ck := pair("c.test")
+	edited := strings.Replace(strings.Replace(cfgText, bc, cc, 1), bk, ck, 1)
+	require.NoError(t, os.WriteFile(cfg, []byte(edited), 0o644))
+	from := in.mark()
+	in.signal(syscall.SIGHUP)
+	in.waitLog(`level=WARN msg="a site's certificate or ACME names changed; they need a restart or --handover, and the running ones stay" source="config file `+regexp.QuoteMeta(cfg)+`:3"`, from) // the sites: list
+	in.waitLog(`msg="configuration reloaded"`, from)
+	c := dial(t, in.https, &tls.Config{ServerName: "b.test", InsecureSkipVerify: true})
+	assert.Equal(t, []string{"b.test"}, c.ConnectionState().PeerCertificates[0].DNSNames, "the running certificate stays")
 
 	bad := writeFile(t, t.TempDir(), "bad.yaml", "sites:\n  - hosts: [x.test]\n    key: "+ak+"\n")
 	r := run(t, childEnv(t), "check", "--config", bad)
