@@ -18,7 +18,7 @@ import (
 type configs struct {
 	Server server.Config
 	Proxy  proxy.Config
-	Sites  sites.Config // Default is --root and Proxy's routes; Proxy is Proxy's shared settings
+	Sites  sites.Config // Default is the flat keys' rules, --root and --proxy; Proxy is Proxy's shared settings
 }
 
 // proxyRoute is a route of configs.Proxy: --proxy's, for "/" (the

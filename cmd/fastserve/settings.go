@@ -27,7 +27,7 @@ type settings struct {
 
 	flags  *pflag.FlagSet    // the command's, once loaded
 	values map[string]any    // by setting name, a *T of the setting's type
-	sites  fileSites         // from the config file's sites: key
+	sites  fileSites         // from the config file's sites: key, and the default site's flat rule keys
 	source map[string]string // where each setting that is not a default came from
 	unset  map[string]bool   // settings whose value from the environment or file was refused: their other errors are noise
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	iofs "io/fs"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -48,7 +49,7 @@ const routeKeys = "path, proxy, strip-prefix, add-prefix, access, response-heade
 // isRuleKey reports whether a flat key of the config file is one of the
 // default site's rules (ruleKeys), read as a site's.
 func isRuleKey(key string) bool {
-	return strings.Contains(", "+ruleKeys+", ", ", "+key+", ")
+	return slices.Contains(strings.Split(ruleKeys, ", "), key)
 }
 
 // siteReader reads sites from the config file's YAML nodes into a
