@@ -43,7 +43,9 @@
 //
 // A request whose Host names another site than the TLS server name its
 // connection was made for gets 421 Misdirected Request (domain
-// fronting); so does a Host no site names, when Config.RefuseUnknown.
+// fronting); so does a Host no site names, when Config.RefuseUnknown. An
+// HTTP/1.0 request without a Host is served by the site its TLS server
+// name names.
 //
 // Every request has an X-Request-ID (the client's when valid, else one
 // the server makes), sent upstream, on the response and in the access
@@ -55,8 +57,9 @@
 //
 // Limits, today: a wildcard matches exactly one label, and names are
 // ASCII (IDNs in their A-label form); a kept proxy logs to the logger it
-// was made with; two sites whose routes and settings are the same share
-// one proxy, and its metrics are written under each site's label. The
+// was made with; each site has a proxy of its own (its pools, health
+// checks and counts), even when another's routes and settings are the
+// same. The
 // command reads Config from the configuration file's sites: key (the
 // fields the file takes are in the README).
 package sites

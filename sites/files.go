@@ -2,10 +2,13 @@ package sites
 
 import (
 	"fmt"
+	"os"
+	"path"
 	"strings"
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/fastserve/fastserve/internal/field"
 	"github.com/fastserve/fastserve/static"
 )
 
@@ -46,9 +49,6 @@ func (f Files) handler(t *tree, base static.Config, root string) (fasthttp.Reque
 	if f.Listing != nil {
 		sc.ListDirectories = *f.Listing
 	}
-	if err := f.check(); err != nil {
-		return nil, err
-	}
 	files, err := t.files(sc)
 	if err != nil {
 		return nil, fmt.Errorf("root: %w", err)
@@ -79,18 +79,53 @@ func (f Files) handler(t *tree, base static.Config, root string) (fasthttp.Reque
 	return h, nil
 }
 
-// check reports what is wrong with f, as build and Validate find it.
-func (f Files) check() error {
-	if f.Fallback != "" && (!strings.HasPrefix(f.Fallback, "/") || strings.HasSuffix(f.Fallback, "/")) {
-		return fmt.Errorf("files.fallback: %q must be a file's path, such as /index.html", f.Fallback)
+// check reports what is wrong with f on the site name whose root is
+// root ("" for none), as Validate finds it: each a *ConfigError naming
+// its field (name+".Files.Fallback"). The fallback must be a file under
+// root now: a request it serves would be 404 otherwise (nginx's try_files
+// falling back to a missing file).
+func (f Files) check(name, root string) []error {
+	es := field.Errors{Pkg: "sites"}
+	for i, n := range f.Index {
+		if n == "" || n == "." || n == ".." || strings.ContainsAny(n, "/\\\x00") {
+			es.Bad(fmt.Sprintf("%s.Files.Index[%d]", name, i), fmt.Sprintf("%q", n), "a file name, without a directory")
+		}
 	}
-	for _, name := range f.Index {
-		if name == "" || strings.ContainsAny(name, "/\\") {
-			return fmt.Errorf("files.index: %q must be a file name, without a directory", name)
+	switch {
+	case f.Fallback == "":
+	case !strings.HasPrefix(f.Fallback, "/") || strings.HasSuffix(f.Fallback, "/") || strings.ContainsAny(f.Fallback, "\\\x00"):
+		es.Bad(name+".Files.Fallback", fmt.Sprintf("%q", f.Fallback), "a file's path, such as /index.html")
+	case root != "":
+		if err := regularFile(root, f.Fallback); err != nil {
+			es.Add(&ConfigError{Pkg: "sites", Field: name + ".Files.Fallback", Value: fmt.Sprintf("%q", f.Fallback), Allowed: "a file under the site's root", Err: err})
 		}
 	}
 	if strings.ContainsAny(f.CacheControl, "\r\n\x00") {
-		return fmt.Errorf("files.cache-control: a value may not hold line breaks or NUL")
+		es.Bad(name+".Files.CacheControl", fmt.Sprintf("%q", f.CacheControl), "a header value, without line breaks or NUL")
+	}
+	return es.List
+}
+
+// regularFile reports why p, a request path (its dot segments resolved
+// as the request's are), names no regular file under root, as the
+// static files would open it: through an os.Root, so that a symbolic
+// link out of root is no file of it.
+func regularFile(root, p string) error {
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	rel := strings.TrimPrefix(path.Clean(p), "/")
+	if rel == "" {
+		rel = "."
+	}
+	fi, err := r.Stat(rel)
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a file", p)
 	}
 	return nil
 }

@@ -2,7 +2,8 @@ package sites_test
 
 import (
 	"bufio"
-	"github.com/fastserve/fastserve/static"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/fastserve/fastserve/internal/tlstest"
 	"github.com/fastserve/fastserve/sites"
+	"github.com/fastserve/fastserve/static"
 )
 
 // TestFiles: per-site static options: a single-page application's
@@ -64,6 +66,40 @@ func TestFiles(t *testing.T) {
 	c2 := dialNoSNI(t, ts2)
 	assert.Equal(t, 404, tlstest.RoundTrip(t, c2, bufio.NewReader(c2), "GET /.env HTTP/1.1\r\nHost: private.test\r\n\r\n").StatusCode())
 
-	_, err = sites.New(sites.Config{Sites: []sites.Site{{Hosts: []string{"x.test"}, Root: t.TempDir(), Files: sites.Files{Fallback: "index.html"}}}})
-	assert.ErrorContains(t, err, `Sites[0].Files: files.fallback: "index.html" must be a file's path`)
+}
+
+// TestFilesRefused: what a site's files could not honour is refused by
+// Validate, as New, naming the field: an index name that is not a file
+// name, a fallback that is not a path, or names no file under the root.
+func TestFilesRefused(t *testing.T) {
+	dir := root(t, map[string]string{"index.html": "shell", "app/x.js": "js"})
+	outside := root(t, map[string]string{"secret.html": "outside"})
+	require.NoError(t, os.Symlink(filepath.Join(outside, "secret.html"), filepath.Join(dir, "out.html")))
+	for _, tc := range []struct {
+		name  string
+		files sites.Files
+		want  string
+	}{
+		{"index empty", sites.Files{Index: []string{"index.html", ""}}, `sites: Sites[0].Files.Index[1] must be a file name, without a directory, got ""`},
+		{"index dot-dot", sites.Files{Index: []string{".."}}, `sites: Sites[0].Files.Index[0] must be a file name, without a directory, got ".."`},
+		{"index dot", sites.Files{Index: []string{"."}}, `sites: Sites[0].Files.Index[0] must be a file name, without a directory, got "."`},
+		{"index path", sites.Files{Index: []string{"app/index.html"}}, `sites: Sites[0].Files.Index[0] must be a file name, without a directory, got "app/index.html"`},
+		{"fallback relative", sites.Files{Fallback: "index.html"}, `sites: Sites[0].Files.Fallback must be a file's path, such as /index.html, got "index.html"`},
+		{"fallback missing", sites.Files{Fallback: "/app.html"}, `sites: Sites[0].Files.Fallback must be a file under the site's root, got "/app.html"`},
+		{"fallback directory", sites.Files{Fallback: "/app"}, `sites: Sites[0].Files.Fallback must be a file under the site's root, got "/app"`},
+		{"fallback outside", sites.Files{Fallback: "/out.html"}, `sites: Sites[0].Files.Fallback must be a file under the site's root, got "/out.html"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := sites.Config{Sites: []sites.Site{{Hosts: []string{"x.test"}, Root: dir, Files: tc.files}}}
+			err := cfg.Validate()
+			require.Error(t, err)
+			assert.Equal(t, tc.want, err.Error())
+			var ce *sites.ConfigError
+			assert.ErrorAs(t, err, &ce)
+			_, err = sites.New(cfg)
+			assert.Error(t, err, "New refuses what Validate does")
+		})
+	}
+	err := sites.Config{Sites: []sites.Site{{Hosts: []string{"x.test"}, Root: dir, Files: sites.Files{Fallback: "/app/../index.html"}}}}.Validate()
+	assert.NoError(t, err, "a path with dot segments is resolved, as the request's")
 }

@@ -145,7 +145,7 @@ type tree struct {
 	refuse            bool
 	active            atomic.Int64             // requests being served by this tree
 	statics           map[string]*static.Files // by their configuration
-	proxies           map[string]*proxy.Proxy  // by their configuration
+	proxies           map[string]*proxy.Proxy  // by their site's label and configuration
 	labeled           []siteProxy              // each site's proxy, for its metrics
 	reg               *registry                // the sites' counts, kept across reloads
 	prev              *tree                    // the tree Reload replaces: its proxies may be kept
@@ -242,7 +242,16 @@ func (r *Router) Handle(ctx *fasthttp.RequestCtx) {
 		ctx.Error("Bad Request: the request target names another host than Host\n", fasthttp.StatusBadRequest)
 		return
 	}
-	s, ok := t.hosts.Lookup(ctx.Request.Header.Host())
+	sni := serverName(ctx)
+	host := ctx.Request.Header.Host()
+	noHost := len(host) == 0
+	if noHost {
+		// HTTP/1.0 may leave Host out (the engine refuses HTTP/1.1
+		// without one): the server name the client made the connection
+		// for names the site, as Host would have.
+		host = []byte(sni)
+	}
+	s, ok := t.hosts.Lookup(host)
 	if !ok {
 		if t.refuse {
 			ctx.Error("Misdirected Request\n", fasthttp.StatusMisdirectedRequest)
@@ -251,7 +260,7 @@ func (r *Router) Handle(ctx *fasthttp.RequestCtx) {
 		s = t.def
 	}
 	reqinfo.SetSite(ctx, &s.name)
-	if t.fronted(ctx, s) {
+	if !noHost && t.fronted(sni, s) {
 		ctx.Error("Misdirected Request\n", fasthttp.StatusMisdirectedRequest)
 		return
 	}
@@ -279,14 +288,15 @@ func (r *Router) acquire() *tree {
 // WritePrometheus writes the upstream metrics of every site's proxy in
 // the Prometheus text format, as proxy.Proxy.WritePrometheus does: the
 // default site's as they are, a named site's with a site label (its first
-// host), so that two sites may share an upstream. A proxy kept by a
-// reload keeps its counts; a new one starts from zero. Then the sites'
-// answers by route and status class, their latency, and their rate
-// limits' decisions (fastserve_rate_limit_total{site,route,result}),
-// which reloads keep counting; and, of the limits in use, the clients
-// that owe something (fastserve_rate_limit_keys) and those that lost
-// their place while they did (fastserve_rate_limit_evicted_total, from
-// zero when a limit's settings change).
+// host), so that two sites may share an upstream, each counting its own
+// requests. A proxy kept by a reload keeps its counts; a new one starts
+// from zero. Then the sites' answers by route and status class, their
+// latency, and their rate limits' decisions
+// (fastserve_rate_limit_total{site,route,result}), which reloads keep
+// counting; and, of the limits in use, the clients that owe something
+// (fastserve_rate_limit_keys) and those that lost their place while they
+// did (fastserve_rate_limit_evicted_total, from zero when a limit's
+// settings change).
 func (r *Router) WritePrometheus(w io.Writer) {
 	t := r.cur.Load()
 	if t == nil {
@@ -340,18 +350,22 @@ type tlsState interface {
 	ConnectionState() tls.ConnectionState
 }
 
-// fronted reports whether the TLS server name the connection was made
-// for names a site other than s, the one its Host names: domain fronting
-// (a certificate got for one site, requests sent to another), which gets
-// 421 as in Caddy's strict SNI-Host check. A server name no site names
-// stands for the default site (its certificate was given); a connection
-// made with no server name (to an address) is not checked.
-func (t *tree) fronted(ctx *fasthttp.RequestCtx, s *site) bool {
-	c, ok := ctx.Conn().(tlsState)
-	if !ok {
-		return false
+// serverName is the TLS server name (SNI) the request's connection was
+// made for: "" for a connection made to an address, or without TLS.
+func serverName(ctx *fasthttp.RequestCtx) string {
+	if c, ok := ctx.Conn().(tlsState); ok {
+		return c.ConnectionState().ServerName
 	}
-	sni := c.ConnectionState().ServerName
+	return ""
+}
+
+// fronted reports whether sni, the TLS server name the connection was
+// made for, names a site other than s, the one its Host names: domain
+// fronting (a certificate got for one site, requests sent to another),
+// which gets 421 as in Caddy's strict SNI-Host check. A server name no
+// site names stands for the default site (its certificate was given); a
+// connection made with no server name (to an address) is not checked.
+func (t *tree) fronted(sni string, s *site) bool {
 	if sni == "" {
 		return false
 	}
@@ -548,13 +562,13 @@ func (t *tree) site(cfg Config, name string, s Site) (*site, error) {
 	}
 	sort.SliceStable(st.routes, func(i, j int) bool { return len(st.routes[i].prefix) > len(st.routes[j].prefix) })
 	if pc, ok := proxyConfig(cfg.Proxy, s); ok {
-		p, err := t.proxy(pc)
-		if err != nil {
-			return nil, fmt.Errorf("routes: %w", err)
-		}
 		label := ""
 		if name != "Default" {
 			label = fmt.Sprintf("site=%q", strings.ToLower(s.Hosts[0]))
+		}
+		p, err := t.proxy(label, pc)
+		if err != nil {
+			return nil, fmt.Errorf("routes: %w", err)
 		}
 		t.labeled = append(t.labeled, siteProxy{label: label, p: p})
 		next = p.Handler(next)
@@ -563,15 +577,15 @@ func (t *tree) site(cfg Config, name string, s Site) (*site, error) {
 	return st, nil
 }
 
-// proxy is the proxy for pc: the previous tree's if it had one for the
-// same configuration (its pools and health kept), else a new one.
-func (t *tree) proxy(pc proxy.Config) (*proxy.Proxy, error) {
+// proxy is the proxy of the site whose metrics label is label, for pc:
+// the previous tree's if it had one for the same site and configuration
+// (its pools, health and counts kept), else a new one. Each site has its
+// own, even when another has the same routes and settings: its counts
+// are its own requests', written once, under its label.
+func (t *tree) proxy(label string, pc proxy.Config) (*proxy.Proxy, error) {
 	k := pc
 	k.Logger = nil // a logger made again by the caller keeps the proxy; it logs on to the first
-	key := fmt.Sprintf("%+v", k)
-	if p := t.proxies[key]; p != nil {
-		return p, nil // two sites with the same routes and settings share one
-	}
+	key := fmt.Sprintf("%s %+v", label, k)
 	if t.prev != nil {
 		if p := t.prev.proxies[key]; p != nil {
 			t.proxies[key] = p

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -382,4 +383,93 @@ func TestAbsoluteFormTarget(t *testing.T) {
 	resp = tlstest.RoundTrip(t, c, br, "GET https://B.test/ HTTP/1.1\r\nHost: b.test\r\n\r\n")
 	assert.Equal(t, 200, resp.StatusCode())
 	assert.Equal(t, "b", string(resp.Body()))
+}
+
+// TestNoHostBySNI: an HTTP/1.0 request without a Host header is served by
+// the site its connection's TLS server name names, and is not domain
+// fronting; with no server name, or one no site names, it is the default
+// site's (or 421 when unknown hosts are refused).
+func TestNoHostBySNI(t *testing.T) {
+	cfg := sites.Config{
+		Default: sites.Site{Root: root(t, map[string]string{"index.html": "default"})},
+		Sites: []sites.Site{
+			{Hosts: []string{"a.test"}, Root: root(t, map[string]string{"index.html": "a"})},
+			{Hosts: []string{"*.b.test"}, Root: root(t, map[string]string{"index.html": "b"})},
+		},
+	}
+	for _, refuse := range []bool{false, true} {
+		t.Run(fmt.Sprintf("refuse=%v", refuse), func(t *testing.T) {
+			cfg.RefuseUnknown = refuse
+			r, err := sites.New(cfg)
+			require.NoError(t, err)
+			t.Cleanup(r.Close)
+			ts := tlstest.Handler(t, r.Handle)
+			for _, tc := range []struct {
+				sni    string
+				status int
+				body   string
+			}{
+				{"a.test", 200, "a"}, {"A.Test", 200, "a"}, {"www.b.test", 200, "b"},
+				{"other.test", 200, "default"}, {"", 200, "default"},
+			} {
+				if refuse && tc.body == "default" {
+					tc.status, tc.body = 421, "Misdirected Request\n"
+				}
+				c, err := tls.Dial("tcp", ts.Addr, &tls.Config{ServerName: tc.sni, InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+				require.NoError(t, err)
+				resp := tlstest.RoundTrip(t, c, bufio.NewReader(c), "GET / HTTP/1.0\r\n\r\n")
+				assert.Equal(t, tc.status, resp.StatusCode(), "SNI %q, no Host", tc.sni)
+				assert.Equal(t, tc.body, string(resp.Body()), "SNI %q, no Host", tc.sni)
+				c.Close()
+			}
+		})
+	}
+}
+
+// TestSharedUpstreamMetrics: two sites with the same routes to the same
+// upstream each count their own requests, under their own label: each
+// site has its own proxy (before, they shared one, whose counts were
+// written under both labels).
+func TestSharedUpstreamMetrics(t *testing.T) {
+	up := upstream(t, "up")
+	cfg := sites.Config{
+		Default: sites.Site{Proxy: []string{up}},
+		Sites: []sites.Site{
+			{Hosts: []string{"a.test"}, Proxy: []string{up}},
+			{Hosts: []string{"b.test"}, Proxy: []string{up}},
+		},
+		Proxy: quietProxy(),
+	}
+	r, err := sites.New(cfg)
+	require.NoError(t, err)
+	t.Cleanup(r.Close)
+	ts := tlstest.Handler(t, r.Handle)
+	c := dialNoSNI(t, ts)
+	br := bufio.NewReader(c)
+	get := func(host string) {
+		resp := tlstest.RoundTrip(t, c, br, "GET /x HTTP/1.1\r\nHost: "+host+"\r\n\r\n")
+		require.Equal(t, 200, resp.StatusCode())
+	}
+	for range 3 {
+		get("a.test")
+	}
+	get("b.test")
+	get("other.test")
+	get("other.test")
+	require.NoError(t, r.Reload(cfg, time.Second)) // kept, counts and all
+	get("a.test")
+
+	var b strings.Builder
+	r.WritePrometheus(&b)
+	var counts []string
+	for _, l := range strings.Split(b.String(), "\n") {
+		if strings.HasPrefix(l, "fastserve_upstream_requests_total{") {
+			counts = append(counts, l)
+		}
+	}
+	assert.ElementsMatch(t, []string{
+		`fastserve_upstream_requests_total{upstream="` + up + `"} 2`, // the default site's, unlabelled
+		`fastserve_upstream_requests_total{site="a.test",upstream="` + up + `"} 4`,
+		`fastserve_upstream_requests_total{site="b.test",upstream="` + up + `"} 1`,
+	}, counts, "each site's own requests, once")
 }

@@ -83,7 +83,11 @@ func (cfg Config) Validate() error {
 		rule("RequestHeaders", err)
 		_, err = newAccess(s.Access)
 		rule("Access", err)
-		rule("Files", s.Files.check())
+		filesRoot := s.Root // whose files the fallback must be
+		if len(s.Proxy) > 0 || !isDir(s.Root) {
+			filesRoot = "" // Root is reported, or Files below
+		}
+		es.Add(s.Files.check(name, filesRoot)...)
 		if !reflect.DeepEqual(s.Files, Files{}) && (s.Root == "" || len(s.Proxy) > 0) {
 			rule("Files", errors.New("files: options for a site's root; this site serves no files (no root, or a proxy for every path)"))
 		}
@@ -130,6 +134,12 @@ func (cfg Config) Validate() error {
 		check(fmt.Sprintf("Sites[%d]", i), s, true)
 	}
 	return es.Err()
+}
+
+// isDir reports whether dir is an existing directory.
+func isDir(dir string) bool {
+	fi, err := os.Stat(dir)
+	return err == nil && fi.IsDir()
 }
 
 func validRedirect(status int) bool {

@@ -18,16 +18,12 @@ import (
 type configs struct {
 	Server server.Config
 	Proxy  proxy.Config
-	Sites  sites.Config // Default is --root and Proxy's routes; Proxy is Proxy's shared settings
+	Sites  sites.Config // Default is the flat keys' rules, --root and --proxy; Proxy is Proxy's shared settings
 }
 
-// proxyRoute is a route of configs.Proxy: the config file's, or --proxy's
-// for "/".
+// proxyRoute is a route of configs.Proxy: --proxy's, for "/" (the
+// config file's routes are the default site's).
 type proxyRoute = proxy.Route
-
-// proxying reports whether there is a route to proxy: --proxy, or the
-// config file's routes.
-func (c *configs) proxying() bool { return len(c.Proxy.Routes) > 0 }
 
 // build fills the library's configs from the settings, with the errors
 // that are the command's own: a setting given without the one it takes
@@ -35,9 +31,6 @@ func (c *configs) proxying() bool { return len(c.Proxy.Routes) > 0 }
 func (s *settings) build() (configs, error) {
 	var c configs
 	c.Server.Tune.NoDelay = true
-	for _, r := range s.routes {
-		c.Proxy.Routes = append(c.Proxy.Routes, r.route)
-	}
 	var errs []error
 	for _, r := range table {
 		v := s.value(r.name)
@@ -71,13 +64,11 @@ func (s *settings) build() (configs, error) {
 	}
 	// Files serve what no route takes: a route for "/" takes every path.
 	if root := valueOf[string](s, "root"); root != "" {
-		for _, r := range c.Proxy.Routes {
-			if r.Path == "/" {
-				errs = append(errs, fmt.Errorf("--root=%s%s: takes no effect, since a proxy route for \"/\" takes every request (--proxy, or the config file's routes:)", root, s.from("root")))
-				break
-			}
+		if len(c.Proxy.Routes) > 0 || slices.ContainsFunc(s.sites.def.Routes, func(r sites.Route) bool { return r.Path == "/" }) {
+			errs = append(errs, fmt.Errorf("--root=%s%s: takes no effect, since a proxy route for \"/\" takes every request (--proxy, or the config file's routes:)", root, s.from("root")))
 		}
 	}
+	s.sites.certsFrom = len(c.Server.TLS.Certificates)
 	c.Server.TLS.Certificates = append(c.Server.TLS.Certificates, s.sites.certs...)
 	for _, h := range s.sites.acmeHosts {
 		if !slices.Contains(c.Server.ACME.Domains, h) {
@@ -85,7 +76,7 @@ func (s *settings) build() (configs, error) {
 		}
 	}
 	limit := c.Sites.Default.RateLimit // --rate-limit's
-	c.Sites.Default = defaultSite(valueOf[string](s, "root"), c.Proxy.Routes)
+	c.Sites.Default = s.defaultSite(valueOf[string](s, "root"), c.Proxy.Routes)
 	c.Sites.Default.RateLimit = limit
 	c.Sites.Sites = s.sites.list
 	c.Proxy.Tune = c.Server.Tune // connections to upstreams cross NAT and balancers too
@@ -93,15 +84,18 @@ func (s *settings) build() (configs, error) {
 	return c, errors.Join(errs...)
 }
 
-// defaultSite is the site of the hosts no site names: --root (or the
-// built-in page), and the routes of --proxy and routes:.
-func defaultSite(root string, routes []proxyRoute) sites.Site {
-	d := sites.Site{Root: root}
+// defaultSite is the site of the hosts no site names: the config file's
+// flat keys of a site's rules (headers, redirects, routes, access, ...),
+// with --root (or the built-in page), and --proxy as its proxy, the route
+// for "/".
+func (s *settings) defaultSite(root string, proxied []proxyRoute) sites.Site {
+	d := s.sites.def
+	d.Root = root
 	if root == "" {
 		d.Handler = static.Welcome
 	}
-	for _, r := range routes {
-		d.Routes = append(d.Routes, sites.Route{Path: r.Path, Proxy: r.Upstreams, StripPrefix: r.StripPrefix})
+	for _, r := range proxied {
+		d.Proxy = append(d.Proxy, r.Upstreams...)
 	}
 	return d
 }

@@ -233,7 +233,7 @@ func TestBadInput(t *testing.T) {
 		{"bad file value", nil, []string{"--config", badValueFile},
 			"fastserve: --max-conns=many (config file " + badValueFile + ":2): invalid value: want a whole number"},
 		{"unknown file key", nil, []string{"--config", unknownKeyFile},
-			"fastserve: config file " + unknownKeyFile + `:2: unknown setting "keepalive_count" (did you mean "keepalive-count"?); settings are named as the flags in 'fastserve serve --help'`},
+			"fastserve: config file " + unknownKeyFile + `:2: unknown setting "keepalive_count" (did you mean "keepalive-count"?); settings are named as the flags in 'fastserve serve --help', and the default site's rules as a site's (` + ruleKeys + `)`},
 		{"unknown flag", nil, []string{"--keepalive-idel", "30s"},
 			"fastserve: unknown flag: --keepalive-idel (see 'fastserve serve --help')"},
 		{"TLS 1.1", nil, []string{"--tls-min-version", "1.1"},
@@ -279,7 +279,7 @@ func TestBadInput(t *testing.T) {
 		{"proxy max header bytes", nil, []string{"--proxy", "http://127.0.0.1:9001", "--proxy-max-header-bytes", "100"},
 			"fastserve: --proxy-max-header-bytes=100 (flag --proxy-max-header-bytes): invalid value: must be from 1024 to 1048576 bytes, or 0 for 4096"},
 		{"route in the file", nil, []string{"--config", badRouteFile},
-			"fastserve: config file " + badRouteFile + `:3: routes[0].proxy[1]=http://127.0.0.1:9002/v1: invalid value: must be an http:// or https:// URL with a host and no path, such as "http://127.0.0.1:9001"`},
+			"fastserve: config file " + badRouteFile + `:4: routes[0].proxy[1]: http://127.0.0.1:9002/v1: must be an http:// or https:// URL with a host and no path, such as "http://127.0.0.1:9001"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -334,7 +334,7 @@ func TestBadInputReportsEveryProblem(t *testing.T) {
 		r := run(t, childEnv(t), "check", "--config", cfg)
 		assert.Equal(t, 2, r.code)
 		assert.ElementsMatch(t, []string{
-			"fastserve: config file " + cfg + `:1: unknown setting "keepalive_count" (did you mean "keepalive-count"?); settings are named as the flags in 'fastserve serve --help'`,
+			"fastserve: config file " + cfg + `:1: unknown setting "keepalive_count" (did you mean "keepalive-count"?); settings are named as the flags in 'fastserve serve --help', and the default site's rules as a site's (` + ruleKeys + `)`,
 			"fastserve: --keepalive-idle=500ms (config file " + cfg + ":2): invalid value: must be a whole number of seconds from 1s to 32767s, or 0 for 15s",
 		}, r.stderrLines())
 	})

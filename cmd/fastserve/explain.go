@@ -26,9 +26,11 @@ func (s *settings) explain(err error, of string) error {
 			lines = append(lines, e)
 			continue
 		}
-		if of == "Proxy" && strings.HasPrefix(ce.Field, "Routes[") {
-			lines = append(lines, s.explainRoute(ce))
-			continue
+		if of == "Server" {
+			if se, ok := s.certError(ce); ok {
+				lines = append(lines, se)
+				continue
+			}
 		}
 		r, ok := fieldSetting(of + "." + ce.Field)
 		if !ok {
@@ -107,26 +109,6 @@ func fieldSetting(field string) (setting, bool) {
 		}
 	}
 	return setting{}, false
-}
-
-// explainRoute rewrites an error about a proxy route: a route of the
-// config file by its line, the route for "/" as --proxy.
-func (s *settings) explainRoute(ce *server.ConfigError) error {
-	var i, j int
-	field := ce.Field
-	if n, _ := fmt.Sscanf(ce.Field, "Routes[%d].Upstreams[%d]", &i, &j); n == 2 {
-		field = "Upstreams[]"
-	} else if n, _ := fmt.Sscanf(ce.Field, "Routes[%d].", &i); n == 1 {
-		field = ce.Field[strings.Index(ce.Field, "].")+2:]
-	}
-	if i < len(s.routes) {
-		key := map[string]string{"Path": "path", "Upstreams": "proxy", "Upstreams[]": fmt.Sprintf("proxy[%d]", j)}[field]
-		return fmt.Errorf("%s: routes[%d].%s=%v: invalid value: must be %s", s.routes[i].src, i, key, unquote(ce.Value), ce.Allowed)
-	}
-	if field == "Path" { // --proxy's route for "/" and a file route for "/"
-		return fmt.Errorf("--proxy=%s%s: invalid value: a route of the config file has the path \"/\" already", strings.Join(valueOf[[]string](s, "proxy"), ","), s.from("proxy"))
-	}
-	return fmt.Errorf("--proxy=%v%s: invalid value: must be %s", unquote(ce.Value), s.from("proxy"), ce.Allowed)
 }
 
 // unquote undoes the %q of a ConfigError's string value.

@@ -12,12 +12,6 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// fileRoute is an entry of the config file's routes: list.
-type fileRoute struct {
-	route proxyRoute
-	src   string // config file F:LINE
-}
-
 // load fills the settings not given as flags from FASTSERVE_* variables,
 // then from the config file: flags win over the environment, which wins
 // over the file.
@@ -155,25 +149,27 @@ func (s *settings) loadFile(fs *pflag.FlagSet) []error {
 	if len(doc.Content) == 0 {
 		return nil // an empty file sets nothing
 	}
-	top := doc.Content[0]
+	top, errs := resolveAliases(s.configFile, doc.Content[0])
+	if len(errs) > 0 {
+		return errs
+	}
 	if top.Kind != yaml.MappingNode {
 		return []error{fmt.Errorf("config file %s:%d: want a mapping of setting names to values", s.configFile, top.Line)}
 	}
-	var errs []error
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(top.Content); i += 2 {
 		k, v := top.Content[i], top.Content[i+1]
 		src := fmt.Sprintf("config file %s:%d", s.configFile, k.Line)
-		if k.Value == "routes" || k.Value == "sites" {
+		if k.Value == "sites" || isRuleKey(k.Value) {
 			if seen[k.Value] {
 				errs = append(errs, fmt.Errorf("%s: %q is set twice", src, k.Value))
 				continue
 			}
 			seen[k.Value] = true
-			if k.Value == "routes" {
-				errs = append(errs, s.loadRoutes(v)...)
-			} else {
+			if k.Value == "sites" {
 				errs = append(errs, s.loadSites(v)...)
+			} else {
+				errs = append(errs, s.loadRule(k.Value, v)...) // the default site's, as a site's
 			}
 			continue
 		}
@@ -183,7 +179,7 @@ func (s *settings) loadFile(fs *pflag.FlagSet) []error {
 			if alt := strings.ReplaceAll(strings.ToLower(k.Value), "_", "-"); alt != k.Value && fs.Lookup(alt) != nil {
 				msg += fmt.Sprintf(" (did you mean %q?)", alt)
 			}
-			errs = append(errs, errors.New(msg+"; settings are named as the flags in 'fastserve serve --help'"))
+			errs = append(errs, errors.New(msg+"; settings are named as the flags in 'fastserve serve --help', and the default site's rules as a site's ("+ruleKeys+")"))
 			continue
 		}
 		if seen[k.Value] {
@@ -215,44 +211,6 @@ func (s *settings) loadFile(fs *pflag.FlagSet) []error {
 		}
 		f.Changed = true
 		s.source[f.Name] = src
-	}
-	return errs
-}
-
-// loadRoutes reads the config file's routes: a list of {path, proxy}
-// mappings, proxy being one URL or a list of them.
-func (s *settings) loadRoutes(v *yaml.Node) []error {
-	at := func(n *yaml.Node) string { return fmt.Sprintf("config file %s:%d", s.configFile, n.Line) }
-	const want = "want a list of {path: /prefix/, proxy: [http://host:port, ...]}"
-	if v.Kind != yaml.SequenceNode {
-		return []error{fmt.Errorf("%s: routes: %s", at(v), want)}
-	}
-	var errs []error
-	for i, e := range v.Content {
-		if e.Kind != yaml.MappingNode {
-			errs = append(errs, fmt.Errorf("%s: routes[%d]: %s", at(e), i, want))
-			continue
-		}
-		r := fileRoute{src: at(e)}
-		for j := 0; j+1 < len(e.Content); j += 2 {
-			key, val := e.Content[j], e.Content[j+1]
-			switch {
-			case key.Value == "path" && val.Kind == yaml.ScalarNode:
-				r.route.Path = val.Value
-			case key.Value == "proxy" && val.Kind == yaml.ScalarNode:
-				r.route.Upstreams = append(r.route.Upstreams, splitList(val.Value)...)
-			case key.Value == "proxy" && val.Kind == yaml.SequenceNode:
-				for _, u := range val.Content {
-					r.route.Upstreams = append(r.route.Upstreams, splitList(u.Value)...)
-				}
-			default:
-				errs = append(errs, fmt.Errorf("%s: routes[%d]: unknown key or value %q; %s", at(key), i, key.Value, want))
-			}
-		}
-		s.routes = append(s.routes, r)
-	}
-	if len(errs) == 0 {
-		s.source["routes"] = at(v)
 	}
 	return errs
 }

@@ -124,13 +124,8 @@ func prepare(fs *pflag.FlagSet, s *settings, reload bool) (configs, error) {
 	if verr := v.Validate(); verr != nil {
 		err = errors.Join(err, s.explain(verr, "Server"))
 	}
-	if c.proxying() {
-		if perr := c.Proxy.Validate(); perr != nil {
-			err = errors.Join(err, s.explain(perr, "Proxy"))
-		}
-	}
-	if serr := c.Sites.Validate(); serr != nil {
-		err = errors.Join(err, s.explainSites(serr, c.proxying()))
+	if serr := c.Sites.Validate(); serr != nil { // the proxies' too: each site's, the default one's
+		err = errors.Join(err, s.explainSites(serr))
 	}
 	if err != nil {
 		return configs{}, usageError{err}
@@ -184,8 +179,11 @@ func runServe(cmd *cobra.Command, s *settings, stderr io.Writer) error {
 		reload.WritePrometheus(w)
 	}
 	cfg.Admin = map[string]fasthttp.RequestHandler{"/reload": reload.handle, "/debug/upstreams": upstreamConns(router)}
-	for _, r := range c.Proxy.Routes {
-		logger.Info("proxying", "path", r.Path, "upstreams", r.Upstreams)
+	for _, r := range c.Sites.Default.Routes {
+		logger.Info("proxying", "path", r.Path, "upstreams", r.Proxy)
+	}
+	if up := c.Sites.Default.Proxy; len(up) > 0 {
+		logger.Info("proxying", "path", "/", "upstreams", up)
 	}
 	logSites(logger, c.Sites)
 
@@ -265,8 +263,8 @@ func newCheck(stdout io.Writer) *cobra.Command {
 				fmt.Fprintln(stdout, "# note: "+n)
 			}
 			derived := s.derived(cfg)
-			for _, r := range s.routes {
-				fmt.Fprintf(stdout, "route: %s -> %s  # %s\n", r.route.Path, strings.Join(r.route.Upstreams, ","), r.src)
+			for i, r := range s.sites.def.Routes {
+				fmt.Fprintf(stdout, "route: %s -> %s  # config file %s:%d\n", r.Path, strings.Join(r.Proxy, ","), s.configFile, s.sites.line(fmt.Sprintf("routes[%d]", i)))
 			}
 			for i, st := range s.sites.list {
 				path := fmt.Sprintf("sites[%d]", i)

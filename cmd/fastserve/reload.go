@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -16,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/valyala/fasthttp"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/fastserve/fastserve/accesslog"
 	"github.com/fastserve/fastserve/internal/field"
@@ -66,7 +69,7 @@ func (r *reloader) run() error {
 		}
 		for _, e := range field.Leaves(err) {
 			r.log.Error("configuration not reloaded; the previous one stays in use", "err", e)
-			errs = append(errs, fmt.Errorf("configuration not reloaded: %w", e))
+			errs = append(errs, notReloaded{e})
 		}
 	}
 	if err := r.srv.Reload(); err != nil { // logs what happened
@@ -81,20 +84,58 @@ func (r *reloader) run() error {
 	return errors.Join(errs...)
 }
 
-// handle is the admin listener's POST /reload: run, answering 200, or
-// 500 with what failed.
+// notReloaded is a reason the configuration was not put in use.
+type notReloaded struct{ error }
+
+func (e notReloaded) Error() string { return "configuration not reloaded: " + e.error.Error() }
+func (e notReloaded) Unwrap() error { return e.error }
+
+// handle is the admin listener's POST /reload: run, answering 200; 422
+// if the configuration was not put in use (the rest may have been
+// reloaded), 500 if only another part failed, each failure on a line.
+// A config query argument is the file fastserve reload was given: a file
+// other than the server's is refused with 409 and nothing is reloaded.
 func (r *reloader) handle(ctx *fasthttp.RequestCtx) {
 	if !ctx.IsPost() {
 		ctx.Error("POST /reload\n", fasthttp.StatusMethodNotAllowed)
 		ctx.Response.Header.Set(fasthttp.HeaderAllow, "POST")
 		return
 	}
+	if args := ctx.QueryArgs(); args.Has("config") {
+		if msg := r.otherConfig(string(args.Peek("config"))); msg != "" {
+			ctx.Error(msg+"\n", fasthttp.StatusConflict)
+			return
+		}
+	}
 	r.log.Info("POST /reload: reloading the configuration and certificates, reopening the access log")
 	if err := r.run(); err != nil {
-		ctx.Error(err.Error()+"\n", fasthttp.StatusInternalServerError)
+		status := fasthttp.StatusInternalServerError
+		if _, ok := errors.AsType[notReloaded](err); ok {
+			status = fasthttp.StatusUnprocessableEntity
+		}
+		ctx.Error(err.Error()+"\n", status)
 		return
 	}
 	ctx.WriteString("reloaded\n")
+}
+
+// otherConfig says why path, the config file fastserve reload was given
+// (absolute), is not the file this server reads; "" if it is.
+func (r *reloader) otherConfig(path string) string {
+	const why = "a reload re-reads the server's own file, with the flags and environment it was started with"
+	own := r.s.configFile
+	if own == "" {
+		return fmt.Sprintf("this server was started without a config file: %s; to serve %s, restart the server with it, or use --handover", why, path)
+	}
+	a, errA := os.Stat(own)
+	b, errB := os.Stat(path)
+	if errA == nil && errB == nil && os.SameFile(a, b) {
+		return ""
+	}
+	if abs, err := filepath.Abs(own); err == nil && abs == filepath.Clean(path) {
+		return "" // the same path, whatever is (or is not) there now
+	}
+	return fmt.Sprintf("this server reads config file %s, not %s: %s; give its path, or leave --config out (to serve another file, restart the server with it, or use --handover)", own, path, why)
 }
 
 // apply reads and validates the settings, and puts their sites in use.
@@ -176,27 +217,36 @@ func logSites(log *slog.Logger, cfg sites.Config) {
 }
 
 // newReload is fastserve reload: the running server reloads its
-// configuration, as nginx -s reload does. It validates the settings
-// first, as check does (a bad value exits 2 and the server is not asked),
-// then asks the server through its admin listener (POST /reload), and
-// prints what the server says: what failed, or that it reloaded.
+// configuration, as nginx -s reload does. It asks the server through its
+// admin listener (POST /reload), which re-reads its own config file with
+// the flags and environment it was started with, validates it as check
+// does, and answers once it is in use; reload prints what failed (a
+// configuration the server refused exits 2, as check's errors do). It
+// reads the admin address from --admin, FASTSERVE_ADMIN, or the config
+// file's admin: key; a --config other than the server's is refused by
+// the server, and nothing is reloaded: it would be neither read nor
+// checked.
 func newReload(stdout io.Writer) *cobra.Command {
-	s := &settings{}
+	var configFile, admin string
 	cmd := &cobra.Command{
 		Use:   "reload",
-		Short: "Make the running server reload its configuration, certificates and access log (as SIGHUP), through --admin",
+		Short: "Make the running server reload its own config file, certificates and access log (as SIGHUP), through --admin",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if _, err := prepare(cmd.Flags(), s, false); err != nil {
-				return err
+			cfgSrc := "flag --config"
+			if !cmd.Flags().Changed("config") {
+				configFile, cfgSrc = os.Getenv(envName("config")), "environment "+envName("config")
 			}
-			admin := valueOf[string](s, "admin")
-			if admin == "" {
-				return fmt.Errorf("--admin is empty%s: reload asks the server through its admin listener; send SIGHUP instead (kill -HUP PID, systemctl reload)", s.from("admin"))
-			}
-			host, port, err := net.SplitHostPort(admin)
+			addr, src, err := reloadAdmin(cmd.Flags().Changed("admin"), admin, configFile)
 			if err != nil {
-				return fmt.Errorf("--admin=%s%s: %w", admin, s.from("admin"), err)
+				return usageError{err}
+			}
+			if addr == "" {
+				return usageError{fmt.Errorf("--admin is empty (%s): reload asks the server through its admin listener; send SIGHUP instead (kill -HUP PID, systemctl reload)", src)}
+			}
+			host, port, err := net.SplitHostPort(addr)
+			if err != nil {
+				return usageError{fmt.Errorf("--admin=%s (%s): %w", addr, src, err)}
 			}
 			if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
 				host = "127.0.0.1" // a listener on every address has loopback too
@@ -205,20 +255,84 @@ func newReload(stdout io.Writer) *cobra.Command {
 			var resp fasthttp.Response
 			req.Header.SetMethod(fasthttp.MethodPost)
 			req.SetRequestURI("http://" + net.JoinHostPort(host, port) + "/reload")
+			if configFile != "" {
+				abs, err := filepath.Abs(configFile)
+				if err != nil {
+					return usageError{fmt.Errorf("--config=%s (%s): %w", configFile, cfgSrc, err)}
+				}
+				req.URI().QueryArgs().Set("config", abs)
+			}
 			if err := fasthttp.DoTimeout(&req, &resp, time.Minute); err != nil {
-				return fmt.Errorf("no server answered on --admin=%s%s: %w", admin, s.from("admin"), err)
+				return fmt.Errorf("no server answered on --admin=%s (%s): %w", addr, src, err)
 			}
-			fmt.Fprint(stdout, string(resp.Body()))
-			if resp.StatusCode() != fasthttp.StatusOK {
-				return errReloadFailed
+			var lines []error
+			for _, l := range strings.Split(strings.TrimSuffix(string(resp.Body()), "\n"), "\n") {
+				lines = append(lines, errors.New(l))
 			}
-			return nil
+			switch resp.StatusCode() {
+			case fasthttp.StatusOK:
+				fmt.Fprint(stdout, string(resp.Body()))
+				return nil
+			case fasthttp.StatusConflict:
+				return usageError{fmt.Errorf("--config=%s (%s): %s", configFile, cfgSrc, strings.TrimSpace(string(resp.Body())))}
+			case fasthttp.StatusUnprocessableEntity:
+				return usageError{errors.Join(lines...)}
+			}
+			return errors.Join(lines...)
 		},
 	}
-	s.register(cmd.Flags())
-	cmd.SetFlagErrorFunc(flagError)
+	cmd.Flags().StringVar(&configFile, "config", "", "the running server's YAML config file, to read its admin: key (another file is refused: the server re-reads its own)")
+	cmd.Flags().StringVar(&admin, "admin", row("admin").def.(string), "host:port of the running server's admin listener")
+	cmd.SetFlagErrorFunc(reloadFlagError)
 	return cmd
 }
 
-// errReloadFailed: the server said what failed; fastserve reload exits 1.
-var errReloadFailed = errors.New("the server did not reload all of it (above)")
+// reloadFlagError explains that reload takes no setting but where to
+// find the server: the server keeps the flags it was started with.
+func reloadFlagError(cmd *cobra.Command, err error) error {
+	name, ok := strings.CutPrefix(err.Error(), "unknown flag: ")
+	if !ok || !isSetting(strings.TrimPrefix(name, "--")) {
+		return flagError(cmd, err)
+	}
+	return usageError{fmt.Errorf("%s: fastserve reload takes --config and --admin only: the server reloads its own config file with the flags and environment it was started with (a changed flag needs a restart, or --handover)", name)}
+}
+
+// reloadAdmin is the admin address fastserve reload asks, and where it
+// came from: --admin if given, else FASTSERVE_ADMIN, else the config
+// file's admin: key, else the default; serve's order.
+func reloadAdmin(given bool, flag, configFile string) (addr, src string, err error) {
+	if given {
+		return flag, "flag --admin", nil
+	}
+	if v, ok := os.LookupEnv(envName("admin")); ok {
+		return v, "environment " + envName("admin"), nil
+	}
+	def := row("admin").def.(string)
+	if configFile == "" {
+		return def, "default", nil
+	}
+	b, err := os.ReadFile(configFile)
+	if err != nil {
+		return "", "", fmt.Errorf("config file: %w", err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return "", "", fmt.Errorf("config file %s: %w", configFile, err)
+	}
+	if len(doc.Content) == 0 {
+		return def, "default", nil
+	}
+	top, errs := resolveAliases(configFile, doc.Content[0])
+	if len(errs) > 0 {
+		return "", "", errors.Join(errs...)
+	}
+	for i := 0; top.Kind == yaml.MappingNode && i+1 < len(top.Content); i += 2 {
+		if k, v := top.Content[i], top.Content[i+1]; k.Value == "admin" {
+			if v.Kind != yaml.ScalarNode {
+				return "", "", fmt.Errorf("config file %s:%d: \"admin\" must be a single value", configFile, k.Line)
+			}
+			return v.Value, fmt.Sprintf("config file %s:%d", configFile, k.Line), nil
+		}
+	}
+	return def, "default", nil
+}

@@ -29,8 +29,7 @@ type settings struct {
 
 	flags  *pflag.FlagSet    // the command's, once loaded
 	values map[string]any    // by setting name, a *T of the setting's type
-	routes []fileRoute       // from the config file's routes: key
-	sites  fileSites         // from the config file's sites: key
+	sites  fileSites         // from the config file's sites: key, and the default site's flat rule keys
 	source map[string]string // where each setting that is not a default came from
 	unset  map[string]bool   // settings whose value from the environment or file was refused: their other errors are noise
 }
@@ -446,10 +445,7 @@ func row(name string) setting {
 
 // on reports whether the setting r is on: true, or not empty.
 func (s *settings) on(r setting) bool {
-	if r.routesToo && len(s.routes) > 0 {
-		return true
-	}
-	if r.sitesToo && (r.name == "root" && s.sites.roots() || r.name == "proxy" && s.sites.proxies() || r.name == "acme" && len(s.sites.acmeHosts) > 0) {
+	if (r.routesToo || r.sitesToo) && s.sites.has(r.name) {
 		return true
 	}
 	v := s.value(r.name)

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -96,6 +97,15 @@ func TestSitesServe(t *testing.T) {
 			assert.Equal(t, http.StatusOK, resp.StatusCode)
 			assert.Equal(t, "from b /anything", body, "b.test's proxy")
 			assert.Empty(t, resp.Header.Get("X-Frame-Options"), "a.test's headers are a.test's only")
+
+			// HTTP/1.0 without Host: the site the TLS server name names.
+			c10 := dial(t, in.https, &tls.Config{ServerName: "www.a.test", InsecureSkipVerify: true})
+			_, err := io.WriteString(c10, "GET / HTTP/1.0\r\n\r\n")
+			require.NoError(t, err)
+			resp, body, err = c10.readResponse(http.MethodGet)
+			require.NoError(t, err)
+			assert.Equal(t, http.StatusOK, resp.StatusCode, body)
+			assert.Equal(t, "a1", body, "no Host: the site of the server name, not fronting")
 
 			resp, body = c.hostGet(t, "other.test", "/")
 			if unknown == "refuse" {
@@ -286,7 +296,7 @@ func TestSitesCertificates(t *testing.T) {
 	ac, ak := pair("a.test")
 	bc, bk := pair("b.test")
 	writeFile(t, dir, "www/index.html", "page")
-	cfg := writeFile(t, t.TempDir(), "fastserve.yaml", fmt.Sprintf(`root: %s
+	cfgText := fmt.Sprintf(`root: %s
 sites:
   - hosts: [a.test]
     root: %s
@@ -296,7 +306,8 @@ sites:
     root: %s
     cert: %s
     key: %s
-`, filepath.Join(dir, "www"), filepath.Join(dir, "www"), ac, ak, filepath.Join(dir, "www"), bc, bk))
+`, filepath.Join(dir, "www"), filepath.Join(dir, "www"), ac, ak, filepath.Join(dir, "www"), bc, bk)
+	cfg := writeFile(t, t.TempDir(), "fastserve.yaml", cfgText)
 	in := serve(t, childEnv(t), "--config", cfg)
 	for _, host := range []string{"a.test", "b.test"} {
 		c := dial(t, in.https, &tls.Config{ServerName: host, InsecureSkipVerify: true})
@@ -308,10 +319,37 @@ sites:
 		assert.Equal(t, "page", body)
 	}
 
+	// A reload that changes a site's certificate files keeps the running
+	// ones, and says it needs a restart.
+	cc, ck := pair("c.test")
+	edited := strings.Replace(strings.Replace(cfgText, bc, cc, 1), bk, ck, 1)
+	require.NoError(t, os.WriteFile(cfg, []byte(edited), 0o644))
+	from := in.mark()
+	in.signal(syscall.SIGHUP)
+	in.waitLog(`level=WARN msg="a site's certificate or ACME names changed; they need a restart or --handover, and the running ones stay" source="config file `+regexp.QuoteMeta(cfg)+`:3"`, from) // the sites: list
+	in.waitLog(`msg="configuration reloaded"`, from)
+	c := dial(t, in.https, &tls.Config{ServerName: "b.test", InsecureSkipVerify: true})
+	assert.Equal(t, []string{"b.test"}, c.ConnectionState().PeerCertificates[0].DNSNames, "the running certificate stays")
+
 	bad := writeFile(t, t.TempDir(), "bad.yaml", "sites:\n  - hosts: [x.test]\n    key: "+ak+"\n")
 	r := run(t, childEnv(t), "check", "--config", bad)
 	assert.Equal(t, 2, r.code, r.stderr)
 	assert.Contains(t, r.stderr, "bad.yaml:2: sites[0]: cert and key come in pairs")
+
+	// A site's missing file is the site's field, not --cert's.
+	missing := filepath.Join(dir, "missing.pem")
+	bad = writeFile(t, t.TempDir(), "bad.yaml", fmt.Sprintf("sites:\n  - hosts: [a.test]\n    cert: %s\n    key: %s\n  - hosts: [b.test]\n    cert: %s\n    key: %s\n", ac, ak, bc, missing))
+	r = run(t, childEnv(t), "check", "--config", bad, "--cert", ac, "--key", ak)
+	assert.Equal(t, 2, r.code, r.stderr)
+	assert.Equal(t, []string{"fastserve: config file " + bad + ":7: sites[1].key: " + missing + ": open " + missing + ": no such file or directory"}, r.stderrLines())
+	bad = writeFile(t, t.TempDir(), "bad.yaml", fmt.Sprintf("sites:\n  - hosts: [a.test]\n    key: %s\n    cert: %s\n", ak, missing))
+	r = run(t, childEnv(t), "check", "--config", bad)
+	assert.Equal(t, 2, r.code, r.stderr)
+	assert.Equal(t, []string{"fastserve: config file " + bad + ":4: sites[0].cert: " + missing + ": open " + missing + ": no such file or directory"}, r.stderrLines())
+	bad = writeFile(t, t.TempDir(), "bad.yaml", fmt.Sprintf("sites:\n  - hosts: [a.test]\n    cert: %s\n    key: %s\n", ac, bk))
+	r = run(t, childEnv(t), "check", "--config", bad)
+	assert.Equal(t, 2, r.code, r.stderr)
+	assert.Equal(t, []string{"fastserve: config file " + bad + ":3: sites[0].cert: " + ac + ": certificate " + ac + " with key " + bk + ": tls: private key does not match public key"}, r.stderrLines())
 
 	bad = writeFile(t, t.TempDir(), "bad.yaml", "sites:\n  - hosts: [\"*.x.test\"]\n    root: "+dir+"\n    acme: true\n")
 	r = run(t, childEnv(t), "check", "--config", bad)
@@ -319,10 +357,12 @@ sites:
 	assert.Contains(t, r.stderr, "sites[0].acme: true, but every host is a wildcard")
 }
 
-// TestReloadCommand: fastserve reload, as nginx -s reload: it checks the
-// configuration first (a bad one exits 2 and the server is not asked),
-// then asks the server through --admin, which answers once the new
-// configuration is in use; what the server could not apply exits 1.
+// TestReloadCommand: fastserve reload, as nginx -s reload: it asks the
+// server through --admin, which re-reads its own config file and answers
+// once the new configuration is in use; a configuration the server finds
+// invalid exits 2 with the server's words, naming file and line. A
+// --config other than the server's is refused (it would be neither read
+// nor checked), as a setting flag is (the server keeps its own).
 func TestReloadCommand(t *testing.T) {
 	t.Parallel()
 	api, b := newRecordingUpstream(t, "api"), newRecordingUpstream(t, "b")
@@ -340,16 +380,194 @@ func TestReloadCommand(t *testing.T) {
 	_, body = c.hostGet(t, "a.test", "/")
 	assert.Equal(t, "a2", body, "in use when reload returns")
 
+	// The admin address from the config file: its admin: key.
+	other := writeFile(t, t.TempDir(), "other.yaml", "admin: "+in.admin+"\n")
+	r = run(t, childEnv(t), "reload", "--config", other)
+	assert.Equal(t, 2, r.code, r.stderr)
+	assert.Equal(t, []string{"fastserve: --config=" + other + " (flag --config): this server reads config file " + cfg +
+		", not " + other + ": a reload re-reads the server's own file, with the flags and environment it was started with; give its path, or leave --config out (to serve another file, restart the server with it, or use --handover)"}, r.stderrLines())
+	r = run(t, childEnv(t, "FASTSERVE_ADMIN="+in.admin), "reload")
+	assert.Equal(t, 0, r.code, "no --config: the server's own file; %s", r.stderr)
+
 	broken := strings.Replace(sitesConfig(def, a1, api.url, b.url, "default", ""), "status: 301", "status: 200", 1)
 	require.NoError(t, os.WriteFile(cfg, []byte(broken), 0o644))
-	from := in.mark()
 	r = run(t, childEnv(t), "reload", "--config", cfg, "--admin", in.admin)
 	assert.Equal(t, 2, r.code, r.stderr)
-	assert.Contains(t, r.stderr, "sites[0].redirects[0].status: 200")
-	assert.Equal(t, from, in.mark(), "the server was not asked: it logged nothing")
+	assert.Equal(t, []string{"fastserve: configuration not reloaded: config file " + cfg + ":8: sites[0].redirects[0].status: 200: must be 301, 302, 303, 307 or 308"}, r.stderrLines())
+	_, body = c.hostGet(t, "a.test", "/")
+	assert.Equal(t, "a2", body, "the previous configuration stays")
 
-	require.NoError(t, os.WriteFile(cfg, []byte(sitesConfig(def, a1, api.url, b.url, "default", "")), 0o644))
+	r = run(t, childEnv(t), "reload", "--admin", in.admin, "--root", a1)
+	assert.Equal(t, 2, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "fastserve: --root: fastserve reload takes --config and --admin only: the server reloads its own config file with the flags and environment it was started with")
+
 	r = run(t, childEnv(t), "reload", "--config", cfg, "--admin", "")
-	assert.NotEqual(t, 0, r.code)
+	assert.Equal(t, 2, r.code)
 	assert.Contains(t, r.stderr, "send SIGHUP instead")
+}
+
+// TestSitesCheckFiles: check refuses a site's files: that serve could not
+// honour, naming the file, line and field: an index entry that is empty
+// or not a file name, a fallback that names no file under the root.
+func TestSitesCheckFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFile(t, dir, "www/index.html", "shell")
+	writeFile(t, dir, "www/app/x.js", "js")
+	www := filepath.Join(dir, "www")
+	for _, tc := range []struct{ name, files, want string }{
+		{"index-empty-item", `{index: [index.html, ""]}`, `:4: sites[0].files.index[1]: empty: give a value, or leave the item out`},
+		{"index-empty-list", `{index: []}`, `:4: sites[0].files.index: an empty list: give at least one value, or leave the key out`},
+		{"index-dot-dot", `{index: [".."]}`, `:4: sites[0].files.index[0]: ..: must be a file name, without a directory`},
+		{"index-path", `{index: [app/index.html]}`, `:4: sites[0].files.index[0]: app/index.html: must be a file name, without a directory`},
+		{"fallback-missing", `{fallback: /app.html}`, `:4: sites[0].files.fallback: /app.html: must be a file under the site's root`},
+		{"fallback-directory", `{fallback: /app}`, `:4: sites[0].files.fallback: /app: must be a file under the site's root`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := writeFile(t, t.TempDir(), "fastserve.yaml", fmt.Sprintf("sites:\n  - hosts: [x.test]\n    root: %s\n    files: %s\n", www, tc.files))
+			r := run(t, childEnv(t), "check", "--config", cfg)
+			assert.Equal(t, 2, r.code, r.stderr)
+			assert.Equal(t, []string{"fastserve: config file " + cfg + tc.want}, r.stderrLines())
+		})
+	}
+	cfg := writeFile(t, t.TempDir(), "fastserve.yaml", fmt.Sprintf("sites:\n  - hosts: [x.test]\n    root: %s\n    files: {index: [index.htm, index.html], fallback: /index.html}\n", www))
+	r := run(t, childEnv(t), "check", "--config", cfg)
+	assert.Equal(t, 0, r.code, r.stderr)
+}
+
+// TestConfigAliases: YAML anchors, aliases (*name) and merge keys (<<)
+// work as YAML says, in sites: and in the flat settings: a merged
+// mapping's keys give way to the mapping's own; a value that holds
+// itself, or a merge of what is no mapping, is refused by file and line.
+func TestConfigAliases(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFile(t, dir, "www/index.html", "page")
+	www := filepath.Join(dir, "www")
+	cfg := writeFile(t, dir, "fastserve.yaml", fmt.Sprintf(`keepalive-idle: &idle 30s
+keepalive-interval: *idle
+sites:
+  - &base
+    hosts: [a.test]
+    root: &root %s
+    headers: &deny {X-Frame-Options: DENY}
+  - <<: *base
+    hosts: [b.test]
+  - hosts: [c.test]
+    root: *root
+    headers: *deny
+  - <<: [{hosts: [d.test]}, *base]
+    files: {cache-control: "max-age=1"}
+`, www))
+	r := run(t, childEnv(t), "check", "--config", cfg)
+	require.Equal(t, 0, r.code, r.stderr)
+	out := strings.Split(r.stdout, "\n")
+	for i, host := range []string{"a.test", "b.test", "c.test", "d.test"} {
+		assert.Contains(t, out, fmt.Sprintf("sites[%d]: hosts=%s root=%s headers=1  # config file %s:%d", i, host, www, cfg, []int{4, 8, 10, 13}[i]))
+	}
+	assert.Contains(t, out, "keepalive-interval: 30s  # config file "+cfg+":2")
+
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"alias-holds-itself", "sites: &s\n  - hosts: [a.test]\n    routes: *s\n", ":3: alias *s: a value may not hold itself"},
+		{"merge-scalar", "sites:\n  - hosts: [a.test]\n    <<: /srv\n", ":3: <<: want a mapping, or a list of mappings, to merge (such as <<: *base)"},
+		{"unknown-anchor", "sites:\n  - hosts: [a.test]\n    root: *nowhere\n", `: yaml: unknown anchor 'nowhere' referenced`},
+		{"billion-laughs", laughs(7), ":1: aliases make the file more than 1048576 values, the most a config file may hold"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bad := writeFile(t, t.TempDir(), "bad.yaml", tc.yaml)
+			r := run(t, childEnv(t), "check", "--config", bad)
+			assert.Equal(t, 2, r.code, r.stderr)
+			assert.Equal(t, []string{"fastserve: config file " + bad + tc.want}, r.stderrLines())
+		})
+	}
+}
+
+// laughs is a config file of n levels of ten aliases each to the level
+// below: 10^n values once expanded.
+func laughs(n int) string {
+	var b strings.Builder
+	b.WriteString("sites:\n  - &l0 [x, x, x, x, x, x, x, x, x, x]\n")
+	for i := 1; i <= n; i++ {
+		ref := fmt.Sprintf("*l%d", i-1)
+		fmt.Fprintf(&b, "  - &l%d [%s]\n", i, strings.TrimSuffix(strings.Repeat(ref+", ", 10), ", "))
+	}
+	return b.String()
+}
+
+// TestDefaultSiteRules: the default site's flat keys take a site's rules,
+// read by the same code: headers, access, error pages, redirects, and
+// routes with strip-prefix, add-prefix, access and header rules of their
+// own; a bad one is named by file, line and key, as a site's is.
+func TestDefaultSiteRules(t *testing.T) {
+	t.Parallel()
+	api := newRecordingUpstream(t, "api")
+	dir := t.TempDir()
+	writeFile(t, dir, "www/index.html", "home")
+	writeFile(t, dir, "www/404.html", "custom 404")
+	const hash = "$2a$04$ojPoDgH44KHkw49aC1sv9OhKp9cH5gxq2gAcsZNpG7QMaZR3jINBq" // "s3cret", cost 4
+	cfg := writeFile(t, t.TempDir(), "fastserve.yaml", fmt.Sprintf(`root: %s
+headers: {X-Frame-Options: DENY}
+response-headers: {set: {X-Site: default}}
+error-pages: {404: 404.html}
+access: {deny: [192.0.2.0/24]}
+files: {cache-control: "public, max-age=60"}
+redirects:
+  - {path: /old, to: /, status: 301}
+routes:
+  - path: /api/
+    proxy: %s
+    strip-prefix: true
+    add-prefix: /v2
+    access: {basic-auth: {ops: "%s"}}
+    request-headers: {set: {X-Team: ops}}
+sites:
+  - hosts: [other.test]
+    root: %s
+`, filepath.Join(dir, "www"), api.url, hash, filepath.Join(dir, "www")))
+	in := serve(t, childEnv(t), "--config", cfg)
+	c := dial(t, in.https, insecure)
+
+	resp, body := c.hostGet(t, "localhost", "/")
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "home", body)
+	assert.Equal(t, "DENY", resp.Header.Get("X-Frame-Options"))
+	assert.Equal(t, "default", resp.Header.Get("X-Site"))
+	assert.Equal(t, "public, max-age=60", resp.Header.Get("Cache-Control"))
+	resp, body = c.hostGet(t, "localhost", "/missing")
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+	assert.Equal(t, "custom 404", body)
+	resp, _ = c.hostGet(t, "localhost", "/old")
+	assert.Equal(t, http.StatusMovedPermanently, resp.StatusCode)
+	resp, _ = c.hostGet(t, "localhost", "/api/x")
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "the route's access")
+	_, err := fmt.Fprintf(c, "GET /api/x?q=1 HTTP/1.1\r\nHost: localhost\r\nAuthorization: Basic b3BzOnMzY3JldA==\r\n\r\n")
+	require.NoError(t, err)
+	resp, body, err = c.readResponse(http.MethodGet)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.StatusCode, body)
+	assert.Equal(t, "from api /v2/x", body, "strip-prefix, then add-prefix")
+	if reqs := api.requests(); assert.NotEmpty(t, reqs) {
+		assert.Equal(t, "ops", reqs[len(reqs)-1].Header.Get("X-Team"))
+		assert.Equal(t, "/v2/x?q=1", reqs[len(reqs)-1].RequestURI)
+	}
+	assert.Equal(t, "DENY", resp.Header.Get("X-Frame-Options"), "the default site's headers on its route's answer")
+	resp, _ = c.hostGet(t, "other.test", "/")
+	assert.Empty(t, resp.Header.Get("X-Frame-Options"), "another site has its own")
+
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"headers", "headers: {Bad Name: x}\n", `:1: headers: Bad Name: must be header names (RFC 9110 tokens, such as X-Frame-Options)`},
+		{"access", "keepalive-idle: 30s\naccess: {allow: [10.0.0.0/33]}\n", `:2: access: allow: "10.0.0.0/33" is neither an address nor a prefix (10.0.0.0/8)`},
+		{"redirect", "redirects:\n  - {path: /x, to: /y, status: 200}\n", ":2: redirects[0].status: 200: must be 301, 302, 303, 307 or 308"},
+		{"route key", "routes:\n  - path: /api/\n    proxy: http://127.0.0.1:1\n    strip: true\n", `:4: routes[0]: unknown key "strip"; want a list of routes, each a mapping of ` + routeKeys},
+		{"route access", "routes:\n  - path: /api/\n    proxy: http://127.0.0.1:1\n    access: {deny: [x]}\n", `:4: routes[0].access: deny: "x" is neither an address nor a prefix (10.0.0.0/8)`},
+		{"files without root", "files: {listing: true}\n", ":1: files: files: options for a site's root; this site serves no files (no root, or a proxy for every path)"},
+		{"set twice", "headers: {A: b}\nheaders: {C: d}\n", `:2: "headers" is set twice`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bad := writeFile(t, t.TempDir(), "bad.yaml", tc.yaml)
+			r := run(t, childEnv(t), "check", "--config", bad)
+			assert.Equal(t, 2, r.code, r.stderr)
+			assert.Equal(t, []string{"fastserve: config file " + bad + tc.want}, r.stderrLines())
+		})
+	}
 }
