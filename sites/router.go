@@ -118,6 +118,8 @@ type Route struct {
 	Proxy       []string // the upstreams' URLs
 	StripPrefix bool     // see proxy.Route.StripPrefix
 	AddPrefix   string   // see proxy.Route.AddPrefix
+	Balance     string   // see proxy.Route.Balance
+	HashKey     string   // see proxy.Route.HashKey
 	Access      Access   // who may use the route, beside the site's Access
 
 	// RateLimit limits each client's requests to the route, in addition

@@ -166,7 +166,8 @@ func mapKeys(m map[string]string) func(func(string) bool) {
 func proxyConfig(shared proxy.Config, s Site) (proxy.Config, bool) {
 	routes := make([]proxy.Route, 0, len(s.Routes)+1)
 	for _, r := range s.Routes {
-		routes = append(routes, proxy.Route{Path: r.Path, Upstreams: r.Proxy, StripPrefix: r.StripPrefix, AddPrefix: r.AddPrefix})
+		routes = append(routes, proxy.Route{Path: r.Path, Upstreams: r.Proxy, StripPrefix: r.StripPrefix, AddPrefix: r.AddPrefix,
+			Balance: r.Balance, HashKey: r.HashKey})
 	}
 	if len(s.Proxy) > 0 {
 		routes = append(routes, proxy.Route{Path: "/", Upstreams: s.Proxy})

@@ -254,6 +254,8 @@ var table = []setting{
 		sets("Proxy.HealthPath").requires("proxy").reloads(),
 	duration("proxy-health-interval", proxy.DefaultHealthInterval, "time between two health checks of an upstream").
 		sets("Proxy.HealthInterval").requires("proxy").reloads(),
+	integer("proxy-max-fails", proxy.DefaultMaxFails, "requests in a row that may fail on an upstream (timeouts, resets, invalid answers) before it is taken out until a health check passes, as nginx's max_fails; negative: never").
+		sets("Proxy.MaxFails").requires("proxy").reloads(),
 	duration("proxy-upgrade-idle-timeout", proxy.DefaultUpgradeIdleTimeout, "closes an upgraded connection (WebSocket) through which no byte moved either way for this long").
 		sets("Proxy.UpgradeIdleTimeout").requires("proxy").reloads(),
 }

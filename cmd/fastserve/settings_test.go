@@ -154,6 +154,7 @@ var requirements = map[string]string{
 	"proxy-connect-timeout":      "proxy",
 	"proxy-timeout":              "proxy",
 	"proxy-upgrade-idle-timeout": "proxy",
+	"proxy-max-fails":            "proxy",
 	"proxy-max-conns":            "proxy",
 	"proxy-health-path":          "proxy",
 	"proxy-health-interval":      "proxy",

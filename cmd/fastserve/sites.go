@@ -48,7 +48,7 @@ const ruleKeys = "headers, response-headers, request-headers, redirects, routes,
 const siteKeys = "hosts, root, proxy, " + ruleKeys + ", rate-limit, cert, key, acme"
 
 // routeKeys are a route's keys.
-const routeKeys = "path, proxy, strip-prefix, add-prefix, access, rate-limit, response-headers, request-headers"
+const routeKeys = "path, proxy, strip-prefix, add-prefix, balance, hash-key, access, rate-limit, response-headers, request-headers"
 
 // isRuleKey reports whether a flat key of the config file is one of the
 // default site's rules (ruleKeys), read as a site's.
@@ -205,6 +205,10 @@ func (r *siteReader) rule(site *sites.Site, key string, val *yaml.Node, at strin
 					rt.StripPrefix = r.boolean(v, kat)
 				case "add-prefix":
 					rt.AddPrefix = r.scalar(v, kat)
+				case "balance":
+					rt.Balance = r.scalar(v, kat)
+				case "hash-key":
+					rt.HashKey = r.scalar(v, kat)
 				case "access":
 					rt.Access = r.access(v, kat)
 				case "rate-limit":
@@ -516,7 +520,7 @@ var fileKeys = map[string]string{
 	"ResponseHeaders": "response-headers", "RequestHeaders": "request-headers",
 	"Index": "index", "Fallback": "fallback", "CacheControl": "cache-control",
 	"RateLimit": "rate-limit", "Rate": "rate", "Burst": "burst", "Header": "key", "DryRun": "dry-run",
-	"MaxKeys": "max-keys", "IPv6Prefix": "ipv6-prefix",
+	"MaxKeys": "max-keys", "IPv6Prefix": "ipv6-prefix", "Balance": "balance", "HashKey": "hash-key",
 }
 
 var fieldPart = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9]*)(\[\d+\])?$`)
