@@ -6,6 +6,7 @@ import (
 	"io"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -36,6 +37,12 @@ func apiBody(n int) []byte {
 	return b.Bytes()
 }
 
+// cpuPerOp reports the process's CPU time per operation since start
+// (cpu-ns/op): what a request costs, whatever else the machine runs.
+func cpuPerOp(b *testing.B, start time.Duration) {
+	b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
+}
+
 // BenchmarkResponse: what Response costs a request: compressing 20 KB of
 // JSON whole in each coding, and a response left alone.
 func BenchmarkResponse(b *testing.B) {
@@ -48,6 +55,7 @@ func BenchmarkResponse(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(body)))
 			size := 0
+			start := cpuTime()
 			for b.Loop() {
 				ctx.Response.Header.Reset()
 				ctx.Response.Header.SetContentType("application/json")
@@ -58,6 +66,7 @@ func BenchmarkResponse(b *testing.B) {
 			if enc := string(ctx.Response.Header.ContentEncoding()); enc != coding {
 				b.Fatalf("Content-Encoding %q", enc)
 			}
+			cpuPerOp(b, start)
 			b.ReportMetric(float64(size)/float64(len(body)), "ratio")
 		})
 	}
@@ -102,6 +111,7 @@ func BenchmarkStream(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(src)))
 			sent := 0
+			start := cpuTime()
 			for b.Loop() {
 				ctx.Response.Header.Reset()
 				ctx.Response.Header.SetContentType("text/event-stream")
@@ -118,6 +128,7 @@ func BenchmarkStream(b *testing.B) {
 				}
 				_ = ctx.Response.CloseBodyStream()
 			}
+			cpuPerOp(b, start)
 			b.ReportMetric(float64(sent)/float64(len(src)), "ratio")
 		})
 	}
@@ -138,39 +149,59 @@ func (e *events) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// BenchmarkLevels: each coding's levels on 20 KB of JSON, the figures the
-// package's levels were chosen by (docs/performance.md).
+// BenchmarkLevels: each coding's levels on 20 KB of JSON, compressed
+// whole and in 200-byte pieces each flushed (as a stream of events is):
+// the figures the package's levels were chosen by (docs/performance.md).
 func BenchmarkLevels(b *testing.B) {
 	src := apiBody(20 << 10)
-	run := func(b *testing.B, reset func(io.Writer), w io.WriteCloser) {
+	type flusher interface {
+		io.WriteCloser
+		Flush() error
+	}
+	run := func(b *testing.B, piece int, reset func(io.Writer), w flusher) {
 		var out bytes.Buffer
 		b.ReportAllocs()
 		b.SetBytes(int64(len(src)))
+		start := cpuTime()
 		for b.Loop() {
 			out.Reset()
 			reset(&out)
-			_, _ = w.Write(src)
+			for rest := src; len(rest) > 0; {
+				n := min(len(rest), piece)
+				_, _ = w.Write(rest[:n])
+				if n < len(src) {
+					_ = w.Flush()
+				}
+				rest = rest[n:]
+			}
 			_ = w.Close()
 		}
+		cpuPerOp(b, start)
 		b.ReportMetric(float64(out.Len())/float64(len(src)), "ratio")
 	}
-	for _, level := range []int{0, 1, 2, 3, 4, 5} {
-		b.Run("coding=br/level="+strconv.Itoa(level), func(b *testing.B) {
-			w, _ := brrr.NewWriterOptions(nil, level, brrr.WriterOptions{LGWin: 18})
-			run(b, w.Reset, w)
-		})
-	}
-	for _, level := range []zstd.EncoderLevel{zstd.SpeedFastest, zstd.SpeedDefault} {
-		b.Run("coding=zstd/level="+level.String(), func(b *testing.B) {
-			w, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(1),
-				zstd.WithWindowSize(256<<10), zstd.WithLowerEncoderMem(true))
-			run(b, func(out io.Writer) { w.ResetContentSize(out, int64(len(src))) }, w)
-		})
-	}
-	for _, level := range []int{1, 2, 3, 4, 5, 6} {
-		b.Run("coding=gzip/level="+strconv.Itoa(level), func(b *testing.B) {
-			w, _ := gzip.NewWriterLevel(nil, level)
-			run(b, w.Reset, w)
-		})
+	for _, piece := range []int{len(src), 200} {
+		pieces := "whole"
+		if piece < len(src) {
+			pieces = "flush=200B"
+		}
+		for _, level := range []int{0, 1, 2, 3, 4, 5} {
+			b.Run("coding=br/level="+strconv.Itoa(level)+"/"+pieces, func(b *testing.B) {
+				w, _ := brrr.NewWriterOptions(nil, level, brrr.WriterOptions{LGWin: 18})
+				run(b, piece, w.Reset, w)
+			})
+		}
+		for _, level := range []zstd.EncoderLevel{zstd.SpeedFastest, zstd.SpeedDefault} {
+			b.Run("coding=zstd/level="+level.String()+"/"+pieces, func(b *testing.B) {
+				w, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(1),
+					zstd.WithWindowSize(256<<10), zstd.WithLowerEncoderMem(true))
+				run(b, piece, w.Reset, w)
+			})
+		}
+		for _, level := range []int{1, 2, 3, 4, 5, 6} {
+			b.Run("coding=gzip/level="+strconv.Itoa(level)+"/"+pieces, func(b *testing.B) {
+				w, _ := gzip.NewWriterLevel(nil, level)
+				run(b, piece, w.Reset, w)
+			})
+		}
 	}
 }

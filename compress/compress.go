@@ -124,12 +124,12 @@ var scratchPool = sync.Pool{New: func() any { return &scratch{} }}
 func (sc *scratch) compressBody(resp *fasthttp.Response, c coding) bool {
 	src := resp.Body()
 	sc.out.b = sc.out.b[:0]
-	e := acquire(c, &sc.out, len(src))
+	e := acquire(c, whole, &sc.out, len(src))
 	_, err := e.Write(src)
 	if err == nil {
 		err = e.Close()
 	}
-	release(c, e)
+	release(c, whole, e)
 	if err != nil {
 		return false
 	}

@@ -17,12 +17,12 @@
 // are pooled: compressing a body allocates nothing in the steady state,
 // and a response left alone costs a few header lookups.
 //
-// The levels are fast ones (brotli 2, zstd's fastest, gzip 1) and the
-// windows small (256 KiB for brotli and zstd), since compressing is paid
-// per request: 20 KB of JSON costs tens of microseconds of CPU, several
-// times what serving it costs otherwise (docs/performance.md has the
-// figures). Each open compressed stream holds an encoder, about 1 MiB, for
-// as long as it streams.
+// The levels are fast ones (brotli 1, or 2 for a stream; zstd's default,
+// or its fastest for a stream; gzip 1) and the windows small, since
+// compressing is paid per request: a 20 KB JSON body costs several times
+// what serving it costs otherwise, and an open compressed stream holds an
+// encoder for as long as it streams (docs/performance.md has the
+// figures).
 //
 // Limits: a stream is compressed only if it is a Detacher (the proxy's
 // are; Detachable wraps a handler's own), since fasthttp closes a body

@@ -103,7 +103,7 @@ var streamPool = sync.Pool{New: func() any { return &stream{in: make([]byte, str
 func newStream(src fasthttp.ReadCloserWithError, c coding) *stream {
 	s := streamPool.Get().(*stream)
 	s.src, s.c = src, c
-	s.enc = acquire(c, &s.out, -1)
+	s.enc = acquire(c, streaming, &s.out, -1)
 	return s
 }
 
@@ -146,7 +146,7 @@ func (s *stream) Read(p []byte) (int, error) {
 // pool. fasthttp calls it once, when the response is written or dropped.
 func (s *stream) CloseWithError(err error) error {
 	cerr := s.src.CloseWithError(err)
-	release(s.c, s.enc)
+	release(s.c, streaming, s.enc)
 	s.src, s.enc, s.end, s.off = nil, nil, nil, 0
 	s.out.b = s.out.b[:0]
 	if cap(s.out.b) > maxPooledBuffer {
