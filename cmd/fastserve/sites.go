@@ -29,10 +29,10 @@ type fileSites struct {
 }
 
 // siteKeys are a site's keys in the config file, the names.
-const siteKeys = "hosts, root, headers, response-headers, request-headers, redirects, routes, proxy, access, files, error-pages, cert, key, acme"
+const siteKeys = "hosts, root, headers, response-headers, request-headers, redirects, routes, proxy, compress, access, files, error-pages, cert, key, acme"
 
 // routeKeys are a route's keys.
-const routeKeys = "path, proxy, strip-prefix, add-prefix, access, response-headers, request-headers"
+const routeKeys = "path, proxy, strip-prefix, add-prefix, compress, access, response-headers, request-headers"
 
 // loadSites reads the config file's sites: a list of mappings, keyed as
 // siteKeys says (see the README's "Sites (virtual hosts)").
@@ -206,6 +206,8 @@ func (s *settings) loadSites(v *yaml.Node) []error {
 				site.Root = scalar(val, at, bad)
 			case "proxy":
 				site.Proxy = strs(val, at, true)
+			case "compress":
+				site.Compress = boolean(val, at)
 			case "headers":
 				site.Headers = strMap(val, at, "want a mapping of header names to values")
 			case "response-headers":
@@ -268,6 +270,9 @@ func (s *settings) loadSites(v *yaml.Node) []error {
 							r.StripPrefix = boolean(rv, kat)
 						case "add-prefix":
 							r.AddPrefix = scalar(rv, kat, bad)
+						case "compress":
+							b := boolean(rv, kat)
+							r.Compress = &b
 						case "access":
 							r.Access = access(rv, kat)
 						case "response-headers":
@@ -348,7 +353,7 @@ func (fs *fileSites) roots() bool {
 var fileKeys = map[string]string{
 	"Sites": "sites", "Hosts": "hosts", "Root": "root", "Headers": "headers", "Redirects": "redirects",
 	"Path": "path", "To": "to", "Status": "status", "Routes": "routes", "Proxy": "proxy", "StripPrefix": "strip-prefix",
-	"AddPrefix": "add-prefix", "Access": "access", "Files": "files", "ErrorPages": "error-pages",
+	"AddPrefix": "add-prefix", "Access": "access", "Files": "files", "ErrorPages": "error-pages", "Compress": "compress",
 	"ResponseHeaders": "response-headers", "RequestHeaders": "request-headers",
 }
 
@@ -442,12 +447,22 @@ func describe(st sites.Site) string {
 	if len(st.Proxy) > 0 {
 		fmt.Fprintf(&b, " proxy=%s", strings.Join(st.Proxy, ","))
 	}
+	if st.Compress {
+		b.WriteString(" compress=true")
+	}
 	for _, r := range st.Routes {
-		strip := ""
+		var opts []string
 		if r.StripPrefix {
-			strip = " (strip-prefix)"
+			opts = append(opts, "strip-prefix")
 		}
-		fmt.Fprintf(&b, " route=%s->%s%s", r.Path, strings.Join(r.Proxy, ","), strip)
+		if r.Compress != nil {
+			opts = append(opts, "compress="+strconv.FormatBool(*r.Compress))
+		}
+		with := ""
+		if len(opts) > 0 {
+			with = " (" + strings.Join(opts, ", ") + ")"
+		}
+		fmt.Fprintf(&b, " route=%s->%s%s", r.Path, strings.Join(r.Proxy, ","), with)
 	}
 	if len(st.Redirects) > 0 {
 		fmt.Fprintf(&b, " redirects=%d", len(st.Redirects))
