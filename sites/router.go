@@ -88,10 +88,10 @@ type Site struct {
 	// and its Routes but those that say otherwise) and of its Handler,
 	// for the clients that accept br, zstd or gzip (see package
 	// compress): textual types of 1 KiB or more, and streams as they
-	// stream. Off by default: it costs tens of microseconds of CPU per
-	// 20 KB (docs/performance.md). Never the site's files, which package
-	// static compresses once per version of a file, nor the errors the
-	// server or the proxy makes.
+	// stream. Off by default: it costs several times the CPU of serving
+	// the request (docs/performance.md). Never the site's files, which
+	// package static compresses once per version of a file, nor the
+	// errors the server or the proxy makes.
 	Compress bool
 
 	// Access says who may use the site (after its redirects).
