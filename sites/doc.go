@@ -53,7 +53,10 @@
 // the site that served a request, its first host, for the access log's
 // $site. Header rules (delete, set, add; responses and requests to upstreams)
 // merge from the server to the site to the route, and never drop a wider
-// level's.
+// level's. Compress (a site's, over which a route's wins) compresses the
+// answers of upstreams and of a site's Handler with package compress,
+// streams as they stream; a site's files are left to package static,
+// which compresses them itself.
 //
 // Limits, today: a wildcard matches exactly one label, and names are
 // ASCII (IDNs in their A-label form); a kept proxy logs to the logger it

@@ -15,6 +15,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/fastserve/fastserve/compress"
 	"github.com/fastserve/fastserve/internal/reqinfo"
 	"github.com/fastserve/fastserve/proxy"
 	"github.com/fastserve/fastserve/ratelimit"
@@ -84,6 +85,16 @@ type Site struct {
 	// of Root's files (the command's built-in page, for one).
 	Handler fasthttp.RequestHandler
 
+	// Compress compresses the answers of the site's upstreams (its Proxy,
+	// and its Routes but those that say otherwise) and of its Handler,
+	// for the clients that accept br, zstd or gzip (see package
+	// compress): textual types of 1 KiB or more, and streams as they
+	// stream. Off by default: it costs several times the CPU of serving
+	// the request (docs/performance.md). Never the site's files, which
+	// package static compresses once per version of a file, nor the
+	// errors the server or the proxy makes.
+	Compress bool
+
 	// Access says who may use the site (after its redirects).
 	Access Access
 
@@ -125,6 +136,10 @@ type Route struct {
 	// RateLimit limits each client's requests to the route, in addition
 	// to the site's RateLimit: a request must pass both.
 	RateLimit ratelimit.Config
+
+	// Compress, if set, turns compression of the route's answers on or
+	// off, over the site's Compress; nil keeps the site's.
+	Compress *bool
 
 	// ResponseHeaders and RequestHeaders add to the site's.
 	ResponseHeaders, RequestHeaders HeaderRules
@@ -171,6 +186,8 @@ type site struct {
 	routes            []routeRules // the longest prefix first
 	errorPages        map[int]errorPage
 	handler           fasthttp.RequestHandler
+	compress          bool         // the site's Compress: for its Proxy and its Handler
+	handled           bool         // its Handler answers what no route takes
 	name              reqinfo.Site // its first host; empty for the default site
 	stats             *siteStats
 	other             *classes // the answers no route gave (files, redirects, refusals)
@@ -184,6 +201,7 @@ type routeRules struct {
 	limit             *limit
 	response, request rules
 	counts            *classes // its answers by status class
+	compress          bool     // its Compress, or its site's
 }
 
 // New builds the sites of cfg. It fails, naming the site and the field,
@@ -390,12 +408,13 @@ func (s *site) serve(ctx *fasthttp.RequestCtx) {
 			return
 		}
 	}
-	response, request, ac, rl, counts := s.response, s.request, (*access)(nil), (*limit)(nil), s.other
+	response, request, ac, rl, counts, compressing, handled := s.response, s.request, (*access)(nil), (*limit)(nil), s.other, s.compress, s.handled
 	if r := s.route(path); r != nil {
-		response, request, ac, rl, counts = r.response, r.request, r.access, r.limit, r.counts
+		response, request, ac, rl, counts, compressing, handled = r.response, r.request, r.access, r.limit, r.counts, r.compress, false
 	}
 	defer s.stats.count(counts, ctx)
-	if !s.limited(ctx, rl) && s.access.admit(ctx) && ac.admit(ctx) {
+	admitted := !s.limited(ctx, rl) && s.access.admit(ctx) && ac.admit(ctx)
+	if admitted {
 		request.apply(&ctx.Request.Header)
 		s.handler(ctx)
 	}
@@ -403,6 +422,11 @@ func (s *site) serve(ctx *fasthttp.RequestCtx) {
 		s.replaceError(ctx)
 	}
 	response.apply(&ctx.Response.Header)
+	// Last, so that the header rules' Cache-Control: no-transform and
+	// Vary count.
+	if compressing && admitted && (handled || proxy.FromUpstream(ctx)) {
+		compress.Config{}.Response(ctx)
+	}
 }
 
 // route is the route the proxy will choose for path (the same longest
@@ -487,7 +511,7 @@ func build(cfg Config, prev *tree) (*tree, error) {
 // site makes one site's handler: redirects, then routes to upstreams,
 // then files.
 func (t *tree) site(cfg Config, name string, s Site) (*site, error) {
-	st := &site{}
+	st := &site{compress: s.Compress, handled: s.Handler != nil && len(s.Proxy) == 0}
 	label := "default"
 	if len(s.Hosts) > 0 {
 		st.name.Name = s.Hosts[0]
@@ -547,7 +571,10 @@ func (t *tree) site(cfg Config, name string, s Site) (*site, error) {
 		return nil, fmt.Errorf("rate-limit: %w", err)
 	}
 	for i, r := range s.Routes {
-		rr := routeRules{prefix: r.Path, counts: t.reg.route(st.stats, r.Path)} // every route: the longest prefix must be the proxy's
+		rr := routeRules{prefix: r.Path, counts: t.reg.route(st.stats, r.Path), compress: s.Compress} // every route: the longest prefix must be the proxy's
+		if r.Compress != nil {
+			rr.compress = *r.Compress
+		}
 		if rr.access, err = newAccess(r.Access); err != nil {
 			return nil, fmt.Errorf("routes[%d].%w", i, err)
 		}

@@ -94,6 +94,9 @@ func (cfg Config) Validate() error {
 		_, err = errorPages(s.ErrorPages, s.Root)
 		rule("ErrorPages", err)
 		checkRateLimits(&es, name, s)
+		if s.Compress && len(s.Proxy) == 0 && len(s.Routes) == 0 && s.Handler == nil {
+			es.Bad(name+".Compress", true, "false for a site with no upstream and no handler (its files are compressed by the file server, on its own)")
+		}
 		for j, r := range s.Routes {
 			at := fmt.Sprintf("Routes[%d]", j)
 			_, err = newAccess(r.Access)

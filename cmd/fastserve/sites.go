@@ -41,14 +41,14 @@ type fileSites struct {
 
 // ruleKeys are the keys of every site, the default site's flat keys
 // included: what it serves and how, beside its names and certificate.
-const ruleKeys = "headers, response-headers, request-headers, redirects, routes, access, files, error-pages"
+const ruleKeys = "headers, response-headers, request-headers, redirects, routes, compress, access, files, error-pages"
 
 // siteKeys are a site's keys in the config file, the names. A
 // named site's rate-limit is the default site's --rate-limit* settings.
 const siteKeys = "hosts, root, proxy, " + ruleKeys + ", rate-limit, cert, key, acme"
 
 // routeKeys are a route's keys.
-const routeKeys = "path, proxy, strip-prefix, add-prefix, balance, hash-key, access, rate-limit, response-headers, request-headers"
+const routeKeys = "path, proxy, strip-prefix, add-prefix, balance, hash-key, compress, access, rate-limit, response-headers, request-headers"
 
 // isRuleKey reports whether a flat key of the config file is one of the
 // default site's rules (ruleKeys), read as a site's.
@@ -161,6 +161,8 @@ func (r *siteReader) rule(site *sites.Site, key string, val *yaml.Node, at strin
 		site.ResponseHeaders = r.headerRules(val, at)
 	case "request-headers":
 		site.RequestHeaders = r.headerRules(val, at)
+	case "compress":
+		site.Compress = r.boolean(val, at)
 	case "access":
 		site.Access = r.access(val, at)
 	case "files":
@@ -209,6 +211,9 @@ func (r *siteReader) rule(site *sites.Site, key string, val *yaml.Node, at strin
 					rt.Balance = r.scalar(v, kat)
 				case "hash-key":
 					rt.HashKey = r.scalar(v, kat)
+				case "compress":
+					b := r.boolean(v, kat)
+					rt.Compress = &b
 				case "access":
 					rt.Access = r.access(v, kat)
 				case "rate-limit":
@@ -516,7 +521,7 @@ func (fs *fileSites) has(name string) bool {
 var fileKeys = map[string]string{
 	"Sites": "sites", "Hosts": "hosts", "Root": "root", "Headers": "headers", "Redirects": "redirects",
 	"Path": "path", "To": "to", "Status": "status", "Routes": "routes", "Proxy": "proxy", "StripPrefix": "strip-prefix",
-	"AddPrefix": "add-prefix", "Access": "access", "Files": "files", "ErrorPages": "error-pages",
+	"AddPrefix": "add-prefix", "Access": "access", "Files": "files", "ErrorPages": "error-pages", "Compress": "compress",
 	"ResponseHeaders": "response-headers", "RequestHeaders": "request-headers",
 	"Index": "index", "Fallback": "fallback", "CacheControl": "cache-control",
 	"RateLimit": "rate-limit", "Rate": "rate", "Burst": "burst", "Header": "key", "DryRun": "dry-run",
@@ -618,15 +623,25 @@ func describe(st sites.Site) string {
 	if len(st.Proxy) > 0 {
 		fmt.Fprintf(&b, " proxy=%s", strings.Join(st.Proxy, ","))
 	}
+	if st.Compress {
+		b.WriteString(" compress=true")
+	}
 	for _, r := range st.Routes {
-		strip := ""
+		var opts []string
 		if r.StripPrefix {
-			strip = " (strip-prefix)"
+			opts = append(opts, "strip-prefix")
 		}
-		fmt.Fprintf(&b, " route=%s->%s%s", r.Path, strings.Join(r.Proxy, ","), strip)
 		if r.RateLimit != (ratelimit.Config{}) {
-			fmt.Fprintf(&b, " (rate-limit=%s)", describeLimit(r.RateLimit))
+			opts = append(opts, "rate-limit="+describeLimit(r.RateLimit))
 		}
+		if r.Compress != nil {
+			opts = append(opts, "compress="+strconv.FormatBool(*r.Compress))
+		}
+		with := ""
+		if len(opts) > 0 {
+			with = " (" + strings.Join(opts, ", ") + ")"
+		}
+		fmt.Fprintf(&b, " route=%s->%s%s", r.Path, strings.Join(r.Proxy, ","), with)
 	}
 	if st.RateLimit != (ratelimit.Config{}) {
 		fmt.Fprintf(&b, " rate-limit=%s", describeLimit(st.RateLimit))

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"compress/gzip"
 	"crypto/tls"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -569,5 +571,68 @@ sites:
 			assert.Equal(t, 2, r.code, r.stderr)
 			assert.Equal(t, []string{"fastserve: config file " + bad + tc.want}, r.stderrLines())
 		})
+	}
+}
+
+// TestSitesCompress: compress: at a site and at a route reaches the
+// server (the route's wins), check prints it, and a bad value is named
+// with its file and line.
+func TestSitesCompress(t *testing.T) {
+	t.Parallel()
+	body := strings.Repeat(`{"name":"item","price":10,"in_stock":true},`, 100)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	up := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(body))
+	})}
+	go up.Serve(ln)
+	t.Cleanup(func() { up.Close() })
+	url := "http://" + ln.Addr().String()
+	cfg := writeFile(t, t.TempDir(), "fastserve.yaml", fmt.Sprintf(`sites:
+  - hosts: [z.test]
+    proxy: %s
+    compress: true
+    routes:
+      - path: /raw/
+        proxy: %s
+        compress: false
+`, url, url))
+	r := run(t, childEnv(t), "check", "--config", cfg)
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, strings.Split(r.stdout, "\n"), "sites[0]: hosts=z.test proxy="+url+" compress=true route=/raw/->"+url+" (compress=false)  # config file "+cfg+":2")
+
+	in := serve(t, childEnv(t), "--config", cfg)
+	c := dial(t, in.https, insecure)
+	get := func(path string) (*http.Response, string) {
+		_, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: z.test\r\nAccept-Encoding: gzip\r\n\r\n", path)
+		require.NoError(t, err)
+		resp, b, err := c.readResponse(http.MethodGet)
+		require.NoError(t, err)
+		return resp, b
+	}
+	resp, got := get("/data")
+	assert.Equal(t, "gzip", resp.Header.Get("Content-Encoding"))
+	zr, err := gzip.NewReader(strings.NewReader(got))
+	require.NoError(t, err)
+	plain, err := io.ReadAll(zr)
+	require.NoError(t, err)
+	assert.Equal(t, body, string(plain))
+	resp, got = get("/raw/data")
+	assert.Empty(t, resp.Header.Get("Content-Encoding"), "the route's compress: false")
+	assert.Equal(t, body, got)
+
+	site := "sites:\n  - hosts: [x.test]\n"
+	for _, tc := range []struct{ yaml, want string }{
+		{"    proxy: " + url + "\n    compress: maybe\n", ":4: sites[0].compress: maybe: must be true or false"},
+		{"    proxy: " + url + "\n    routes:\n      - {path: /a/, proxy: " + url + ", compress: 1x}\n",
+			":5: sites[0].routes[0].compress: 1x: must be true or false"},
+		{"    root: " + t.TempDir() + "\n    compress: true\n",
+			":4: sites[0].compress: true: must be false for a site with no upstream and no handler"},
+	} {
+		bad := writeFile(t, t.TempDir(), "bad.yaml", site+tc.yaml)
+		r := run(t, childEnv(t), "check", "--config", bad)
+		assert.Equal(t, 2, r.code, r.stderr)
+		assert.Contains(t, r.stderr, "bad.yaml"+tc.want)
 	}
 }
