@@ -233,7 +233,14 @@ func (c *timedConn) stale() bool {
 	if !c.reused {
 		return false
 	}
-	unread, err := tune.Unread(c.Conn)
+	if c.sock == nil {
+		s, err := tune.SocketOf(c.Conn)
+		if err != nil {
+			return true
+		}
+		c.sock = s
+	}
+	unread, err := c.sock.Unread()
 	return unread || (err != nil && !errors.Is(err, errors.ErrUnsupported))
 }
 

@@ -202,7 +202,8 @@ type timedConn struct {
 	set             *connSet  // where the connection is recorded while open
 	url             string    // its upstream's
 	tunnel          atomic.Bool
-	reused          bool // back in the pool after a whole answer (stale looks)
+	reused          bool         // back in the pool after a whole answer (stale looks)
+	sock            *tune.Socket // reached once, for stale
 
 	// While a request waits on the connection: its client, and how to
 	// tell it is gone (watch, watchedRead); gone once it is.

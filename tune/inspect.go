@@ -98,12 +98,39 @@ func PeerClosed(c net.Conn) (bool, error) {
 // reaches the socket as Inspect does; on platforms other than Linux it
 // returns an error that wraps errors.ErrUnsupported.
 func Unread(c net.Conn) (bool, error) {
-	rc, err := rawConn(c)
+	s, err := SocketOf(c)
 	if err != nil {
 		return false, err
 	}
-	return peek(rc)
+	return s.Unread()
 }
+
+// A Socket is the socket under a connection, reached once (as Inspect
+// reaches it), for a caller that asks of it again and again: a pool that
+// looks for unread bytes on each connection before it reuses it keeps
+// one per connection, and each Unread then allocates nothing.
+type Socket struct {
+	rc     syscall.RawConn
+	peekFn func(fd uintptr) // s.peekFD, bound once
+	b      [1]byte
+	unread bool
+	err    error
+}
+
+// SocketOf reaches the socket under c.
+func SocketOf(c net.Conn) (*Socket, error) {
+	rc, err := rawConn(c)
+	if err != nil {
+		return nil, err
+	}
+	s := &Socket{rc: rc}
+	s.peekFn = s.peekFD
+	return s, nil
+}
+
+// Unread is Unread of the socket's connection: one
+// recv(MSG_PEEK|MSG_DONTWAIT).
+func (s *Socket) Unread() (bool, error) { return s.peek() }
 
 // The TCP states after the peer's FIN or reset (include/net/tcp_states.h).
 const (

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -204,30 +205,31 @@ func tcpState(rc syscall.RawConn) (TCPState, error) {
 }
 
 // peek is Unread's recv: data or EOF (0 bytes) is unread; EAGAIN is none.
-func peek(rc syscall.RawConn) (bool, error) {
-	var unread bool
-	var perr error
-	err := rc.Control(func(fd uintptr) {
-		var b [1]byte
-		for {
-			n, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-			switch {
-			case err == unix.EINTR:
-				continue
-			case err == unix.EAGAIN:
-			case err != nil:
-				perr = fmt.Errorf("tune: recv MSG_PEEK: %w", err)
-				unread = true // a reset: no more use than an EOF
-			default:
-				unread = n >= 0
-			}
-			return
-		}
-	})
-	if err != nil {
+func (s *Socket) peek() (bool, error) {
+	s.unread, s.err = false, nil
+	if err := s.rc.Control(s.peekFn); err != nil {
 		return false, fmt.Errorf("tune: %w", err)
 	}
-	return unread, perr
+	return s.unread, s.err
+}
+
+// peekFD is recv(MSG_PEEK|MSG_DONTWAIT) of one byte into s.b, without
+// asking for the peer's address (unix.Recvfrom allocates one).
+func (s *Socket) peekFD(fd uintptr) {
+	for {
+		n, _, errno := syscall.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&s.b[0])), 1, unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
+		switch {
+		case errno == unix.EINTR:
+			continue
+		case errno == unix.EAGAIN:
+		case errno != 0:
+			s.err = fmt.Errorf("tune: recv MSG_PEEK: %w", errno)
+			s.unread = true // a reset: no more use than an EOF
+		default:
+			s.unread = int(n) >= 0
+		}
+		return
+	}
 }
 
 // tcpiOptSynData is TCPI_OPT_SYN_DATA from include/uapi/linux/tcp.h, which

@@ -73,7 +73,9 @@ func tcpState(syscall.RawConn) (TCPState, error) {
 	return 0, &OptionError{Field: "PeerClosed", Allowed: "on " + runtime.GOOS, Err: errors.ErrUnsupported}
 }
 
-func peek(syscall.RawConn) (bool, error) {
+func (s *Socket) peekFD(uintptr) {}
+
+func (s *Socket) peek() (bool, error) {
 	return false, &OptionError{Field: "Unread", Allowed: "on " + runtime.GOOS, Err: errors.ErrUnsupported}
 }
 
