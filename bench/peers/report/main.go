@@ -21,9 +21,13 @@
 //	report ab [-last] RUNS
 //	    ab.sh's median [min-max] of the per-round ratios B/A of requests per
 //	    server CPU-second; with -last, the line it prints after each run
+//	report proxy [-reference nginx] RUNS
+//	    proxy.sh's table: per proxy, body and connection count, run.sh's
+//	    figures for the proxy, the upstream's CPU per request and the
+//	    connections it accepted, and the ratios to the reference proxy
 //
-// Servers and connection counts are reported in the order the file first
-// names them, which is the order the scripts ran them in.
+// Bodies, connection counts and servers are reported in the order the file
+// first names them, which is the order the scripts ran them in.
 package main
 
 import (
@@ -38,7 +42,8 @@ const usage = `usage:
   report throughput [-reference nginx] [-ceiling ceiling] RUNS
   report runs [-last] RUNS
   report idle [-last] IDLE
-  report ab [-last] RUNS`
+  report ab [-last] RUNS
+  report proxy [-reference nginx] RUNS`
 
 // errUsage is a command line report does not understand.
 var errUsage = errors.New("report: bad command line")
@@ -66,6 +71,8 @@ func run(args []string, w io.Writer) error {
 	case "throughput":
 		f.StringVar(&reference, "reference", "nginx", "the server the others are measured against")
 		f.StringVar(&ceiling, "ceiling", "ceiling", "the server that is the ceiling")
+	case "proxy":
+		f.StringVar(&reference, "reference", "nginx", "the proxy the others are measured against")
 	case "runs", "idle", "ab":
 		f.BoolVar(&last, "last", false, "print the line for the file's last measurement only")
 	default:
@@ -89,6 +96,16 @@ func run(args []string, w io.Writer) error {
 			return fmt.Errorf("report: %s: %w", path, err)
 		}
 		printThroughput(w, rows, reference, ceiling)
+	case "proxy":
+		runs, err := readFile[Run](path)
+		if err != nil {
+			return err
+		}
+		rows, err := throughput(runs, reference, "")
+		if err != nil {
+			return fmt.Errorf("report: %s: %w", path, err)
+		}
+		printProxy(w, rows, reference)
 	case "runs":
 		runs, err := readFile[Run](path)
 		if err != nil {
