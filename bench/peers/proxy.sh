@@ -31,8 +31,9 @@
 #                             [-b BODIES] [-s SERVERS] [-o FILE]
 # Every option also reads from the environment: ROUNDS=5 DURATION=8 WARMUP=2
 # CONNS=100,1000 BODIES=13B,4KiB (13B: "Hello, World!" as run.sh serves;
-# 4KiB: a 4,096-byte JSON document) SERVERS=fastserve,nginx,haproxy,caddy
-# OUT=bench/peers/proxy-results.md BASE_PORT=19400 (the proxies on BASE_PORT
+# 4KiB: a 4,096-byte JSON document; 64KiB: 65,536 bytes of JSON, which
+# fastserve streams rather than reads whole) SERVERS=fastserve,nginx,haproxy,caddy
+# OUT=bench/peers/results-proxy.md BASE_PORT=19400 (the proxies on BASE_PORT
 # to +3, the upstream on +10, fastserve's admin listener on +20)
 # UPSTREAM_KEEPALIVE=512 (nginx's idle upstream connections per worker, as
 # fastserve's --proxy-max-conns) KEEP_TMP=0 (1 keeps the temp dir)
@@ -59,7 +60,7 @@ WARMUP=${WARMUP:-2}
 CONNS=${CONNS:-100,1000}
 BODIES=${BODIES:-13B,4KiB}
 SERVERS=${SERVERS:-fastserve,nginx,haproxy,caddy}
-OUT=${OUT:-$REPO/bench/peers/proxy-results.md}
+OUT=${OUT:-$REPO/bench/peers/results-proxy.md}
 BASE_PORT=${BASE_PORT:-19400}
 UPSTREAM_KEEPALIVE=${UPSTREAM_KEEPALIVE:-512}
 KEEP_TMP=${KEEP_TMP:-0}
@@ -94,8 +95,8 @@ SERVER_CPU=0
 CLIENT_CPU=1
 NOFILE=65536
 NOFILE_NOTE=""
-declare -A BODY_PATH=([13B]=/index.html [4KiB]=/4k.json)
-declare -A BODY_BYTES=([13B]=13 [4KiB]=4096)
+declare -A BODY_PATH=([13B]=/index.html [4KiB]=/4k.json [64KiB]=/64k.json)
+declare -A BODY_BYTES=([13B]=13 [4KiB]=4096 [64KiB]=65536)
 SKIPPED=() # "proxy: why", for the report
 
 check_options() {
@@ -111,7 +112,7 @@ check_options() {
 	IFS=, read -ra CONN_LIST <<<"$CONNS"
 	IFS=, read -ra BODY_LIST <<<"$BODIES"
 	for v in "${BODY_LIST[@]}"; do
-		[[ -n ${BODY_PATH[$v]:-} ]] || die "unknown body '$v' in BODIES: want 13B or 4KiB"
+		[[ -n ${BODY_PATH[$v]:-} ]] || die "unknown body '$v' in BODIES: want 13B, 4KiB or 64KiB"
 	done
 	IFS=, read -ra SERVER_LIST <<<"$SERVERS"
 	for v in "${SERVER_LIST[@]}"; do
@@ -502,7 +503,7 @@ report() {
 - software: ${versions}$go_v (fastserve, upstream); ${ssl_v:+nginx $ssl_v; }${wrk_v%% Copyright*}
 - method: clients speak TLS 1.3 to the proxy (ECDSA P-256 certificate from \`fastserve cert\`, the same for all), HTTP/1.1
   keep-alive; the proxy speaks plain HTTP/1.1 keep-alive to the upstream (bench/peers/upstream, fasthttp, GOMAXPROCS=1),
-  which answers GET ${BODY_PATH[13B]} with "Hello, World!" (13B) and GET ${BODY_PATH[4KiB]} with 4,096 bytes of JSON (4KiB);
+  which answers GET ${BODY_PATH[13B]} with "Hello, World!" (13B), GET ${BODY_PATH[4KiB]} with 4,096 bytes of JSON (4KiB), ${BODY_PATH[64KiB]} with 65,536 (64KiB);
   the proxy on CPU $SERVER_CPU (\`taskset\`, one worker or GOMAXPROCS=1), \`wrk -t1\` and the upstream on CPU $CLIENT_CPU;
   proxies alternated within each round, ${WARMUP} s of warm-up before each ${DURATION} s run; proxy CPU = utime+stime of the
   whole process from /proc/PID/stat (nginx: master + its one worker), upstream CPU likewise; "upstream conns opened" =

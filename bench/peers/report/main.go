@@ -25,6 +25,12 @@
 //	    proxy.sh's table: per proxy, body and connection count, run.sh's
 //	    figures for the proxy, the upstream's CPU per request and the
 //	    connections it accepted, and the ratios to the reference proxy
+//	report cpu TRACES
+//	    bench/peers/profile.sh's breakdown of a CPU profile, from the output
+//	    of go tool pprof -traces: each stack's time in the first of a list
+//	    of groups it matches (system calls by kind, GC, clocks, timers, the
+//	    scheduler, crypto, the proxy's steps, fasthttp, the server), and
+//	    the cumulative share of the functions of interest
 //
 // Bodies, connection counts and servers are reported in the order the file
 // first names them, which is the order the scripts ran them in.
@@ -43,7 +49,8 @@ const usage = `usage:
   report runs [-last] RUNS
   report idle [-last] IDLE
   report ab [-last] RUNS
-  report proxy [-reference nginx] RUNS`
+  report proxy [-reference nginx] RUNS
+  report cpu TRACES`
 
 // errUsage is a command line report does not understand.
 var errUsage = errors.New("report: bad command line")
@@ -73,6 +80,7 @@ func run(args []string, w io.Writer) error {
 		f.StringVar(&ceiling, "ceiling", "ceiling", "the server that is the ceiling")
 	case "proxy":
 		f.StringVar(&reference, "reference", "nginx", "the proxy the others are measured against")
+	case "cpu":
 	case "runs", "idle", "ab":
 		f.BoolVar(&last, "last", false, "print the line for the file's last measurement only")
 	default:
@@ -106,6 +114,18 @@ func run(args []string, w io.Writer) error {
 			return fmt.Errorf("report: %s: %w", path, err)
 		}
 		printProxy(w, rows, reference)
+	case "cpu":
+		f, err := os.Open(path)
+		if err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+		defer f.Close()
+		stacks, err := readTraces(f)
+		if err != nil {
+			return fmt.Errorf("report: %s: %w", path, err)
+		}
+		groups, cum, total := cpuShares(stacks)
+		printCPU(w, groups, cum, total)
 	case "runs":
 		runs, err := readFile[Run](path)
 		if err != nil {

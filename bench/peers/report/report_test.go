@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -309,4 +310,80 @@ func TestCommandLines(t *testing.T) {
 			assert.ErrorContains(t, run(tc.args, &bytes.Buffer{}), tc.err)
 		})
 	}
+}
+
+// A CPU profile's stacks, as go tool pprof -traces prints them, go each to
+// the first group that matches: a write under the proxy's upstream
+// connection is the upstream's, a clock read under the proxy's prepare is
+// a clock read; the cumulative shares count every stack a function is in.
+func TestCPUGroups(t *testing.T) {
+	traces := `File: fastserve
+Type: cpu
+Duration: 1s, Total samples = 1s (100%)
+-----------+-------------------------------------------------------
+     500ms   internal/runtime/syscall/linux.Syscall6
+             syscall.write
+             github.com/fastserve/fastserve/proxy.(*timedConn).Write
+             bufio.(*Writer).Flush
+             github.com/fastserve/fastserve/proxy.(*Proxy).roundTrip
+             github.com/fastserve/fastserve/proxy.(*Proxy).serve
+             github.com/valyala/fasthttp.(*Server).serveConn
+-----------+-------------------------------------------------------
+     200ms   time.runtimeNow
+             time.Now (inline)
+             github.com/fastserve/fastserve/proxy.(*Proxy).prepare
+             github.com/fastserve/fastserve/proxy.(*Proxy).serve
+             github.com/valyala/fasthttp.(*Server).serveConn
+-----------+-------------------------------------------------------
+     200ms   github.com/valyala/fasthttp.normalizeHeaderKey
+             github.com/valyala/fasthttp.(*RequestHeader).Del
+             github.com/fastserve/fastserve/proxy.stripHopByHop
+             github.com/fastserve/fastserve/proxy.(*Proxy).prepare
+             github.com/fastserve/fastserve/proxy.(*Proxy).serve
+             github.com/valyala/fasthttp.(*Server).serveConn
+-----------+-------------------------------------------------------
+      60ms   runtime.mapaccess2
+             github.com/fastserve/fastserve/sites.(*Router).Handle
+             github.com/valyala/fasthttp.(*Server).serveConn
+-----------+-------------------------------------------------------
+      40ms   github.com/valyala/fasthttp.(*Server).serveConn
+`
+	stacks, err := readTraces(strings.NewReader(traces))
+	require.NoError(t, err)
+	require.Len(t, stacks, 5)
+	assert.Equal(t, []string{"time.runtimeNow", "time.Now", "github.com/fastserve/fastserve/proxy.(*Proxy).prepare",
+		"github.com/fastserve/fastserve/proxy.(*Proxy).serve", "github.com/valyala/fasthttp.(*Server).serveConn"}, stacks[1].frames)
+
+	groups, cum, total := cpuShares(stacks)
+	assert.Equal(t, time.Second, total)
+	got := map[string]time.Duration{}
+	for _, g := range groups {
+		if g.d > 0 {
+			got[g.area+": "+g.name] = g.d
+		}
+	}
+	assert.Equal(t, map[string]time.Duration{
+		"system calls: write to the upstream":                                500 * time.Millisecond,
+		"runtime: clock reads (time.Now, nanotime)":                          200 * time.Millisecond,
+		"proxy: request headers (prepare: CopyTo, stripHopByHop, forwarded)": 200 * time.Millisecond,
+		"fastserve: server, sites, access log":                               60 * time.Millisecond,
+		"fasthttp: the rest (serveConn, RequestCtx, pools)":                  40 * time.Millisecond,
+	}, got)
+	cumOf := map[string]time.Duration{}
+	for _, c := range cum {
+		cumOf[c.name] = c.d
+	}
+	assert.Equal(t, 400*time.Millisecond, cumOf["proxy.(*Proxy).prepare"])
+	assert.Equal(t, 900*time.Millisecond, cumOf["proxy.(*Proxy).serve"])
+
+	var b bytes.Buffer
+	printCPU(&b, groups, cum, total)
+	assert.Contains(t, b.String(), "| system calls | write to the upstream | 50.0% | 0.50 s |\n")
+	assert.Contains(t, b.String(), "| **proxy** | all | **20.0%** | 0.20 s |\n")
+	assert.Contains(t, b.String(), "| proxy.(*Proxy).prepare | 40.0% |\n")
+
+	_, err = readTraces(strings.NewReader("File: x\n"))
+	assert.ErrorContains(t, err, "no stacks")
+	_, err = readTraces(strings.NewReader("-----------+---\n  lots   main.f\n"))
+	assert.ErrorContains(t, err, "line 2")
 }

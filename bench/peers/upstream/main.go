@@ -5,6 +5,8 @@
 //
 //	GET /index.html   the 13-byte body "Hello, World!" (text/plain), as run.sh serves
 //	GET /4k.json      a 4,096-byte JSON document (application/json)
+//	GET /64k.json     a 65,536-byte one: past the 16 KiB up to which
+//	                  fastserve's proxy reads an answer whole, it streams
 //	GET /_accepted    the connections accepted since start (a decimal number);
 //	                  proxy.sh reads it before and after a run to see how many
 //	                  connections a proxy opened to its upstream
@@ -41,6 +43,13 @@ func (l *countingListener) Accept() (net.Conn, error) {
 	return c, err
 }
 
+// answer is what the upstream sends for a path; seen once it has.
+type answer struct {
+	contentType string
+	body        []byte
+	seen        atomic.Bool
+}
+
 // jsonBody returns a JSON document of exactly n bytes: an array of small
 // objects, padded in its last string.
 func jsonBody(n int) []byte {
@@ -67,32 +76,30 @@ func main() {
 		log.Fatal(err)
 	}
 	cl := &countingListener{Listener: ln}
-	large := jsonBody(4096)
-	if len(large) != 4096 {
-		log.Fatalf("upstream: the JSON body is %d bytes, want 4096", len(large))
+	smallAnswer := &answer{"text/plain; charset=utf-8", []byte(small), atomic.Bool{}}
+	answers := map[string]*answer{
+		"/":           smallAnswer,
+		"/index.html": smallAnswer,
+		"/4k.json":    {"application/json", jsonBody(4 << 10), atomic.Bool{}},
+		"/64k.json":   {"application/json", jsonBody(64 << 10), atomic.Bool{}},
 	}
-	var seenSmall, seenLarge atomic.Bool
 	srv := &fasthttp.Server{
 		Handler: func(ctx *fasthttp.RequestCtx) {
-			switch string(ctx.Path()) {
-			case "/index.html", "/":
-				if !seenSmall.Swap(true) {
-					log.Printf("answered %s", ctx.Path())
-				}
-				ctx.SetContentType("text/plain; charset=utf-8")
-				ctx.SetBodyString(small)
-			case "/4k.json":
-				if !seenLarge.Swap(true) {
-					log.Printf("answered %s", ctx.Path())
-				}
-				ctx.SetContentType("application/json")
-				ctx.SetBody(large)
-			case "/_accepted":
+			if string(ctx.Path()) == "/_accepted" {
 				ctx.SetContentType("text/plain")
 				ctx.SetBodyString(strconv.FormatInt(cl.accepted.Load(), 10))
-			default:
-				ctx.NotFound()
+				return
 			}
+			a := answers[string(ctx.Path())]
+			if a == nil {
+				ctx.NotFound()
+				return
+			}
+			if !a.seen.Swap(true) {
+				log.Printf("answered %s", ctx.Path())
+			}
+			ctx.SetContentType(a.contentType)
+			ctx.SetBody(a.body)
 		},
 	}
 	log.Printf("upstream serving plain HTTP on %s", ln.Addr())
