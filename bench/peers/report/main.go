@@ -114,6 +114,7 @@ func run(args []string, w io.Writer) error {
 			return fmt.Errorf("report: %s: %w", path, err)
 		}
 		printProxy(w, rows, reference)
+		printRunWarnings(w, runs)
 	case "cpu":
 		f, err := os.Open(path)
 		if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 )
 
 // printProxy prints proxy.sh's table: run.sh's figures for a proxy in front
@@ -23,5 +24,33 @@ func printProxy(w io.Writer, rows []row, reference string) {
 			r.UpstreamPerRequest.Median,
 			thousands(r.UpstreamConns.Median), thousands(r.UpstreamConns.Min), thousands(r.UpstreamConns.Max),
 			ratio(r.RPSVsReference), ratio(r.CPUVsReference))
+	}
+}
+
+// printRunWarnings says which runs the tables leave out, those in which no
+// request completed, and how many ran with the proxy on its CPU less than
+// half the time: there the client's core (wrk and the upstream) was the
+// bottleneck, or the machine was shared, and the proxies' fixed costs
+// (timers, health checks, GC) weigh more in each request.
+func printRunWarnings(w io.Writer, runs []Run) {
+	var none []string
+	low := 0
+	for _, r := range runs {
+		switch {
+		case r.Requests == 0:
+			none = append(none, fmt.Sprintf("round %d %s c=%d", r.Round, r.label(), r.Conns))
+		case r.busy() < 0.5:
+			low++
+		}
+	}
+	if len(none) > 0 {
+		fmt.Fprintf(w, "\nLeft out, no request completed in the run: %s. The client did not get its connections through their "+
+			"handshakes in time: its core (shared with the upstream) was starved; lengthen DURATION and WARMUP, or run on a quiet machine.\n",
+			strings.Join(none, ", "))
+	}
+	if low > 0 {
+		fmt.Fprintf(w, "\n%d of %d runs had the proxy on its CPU less than half the run: the client's core was the bottleneck or "+
+			"the machine was shared; requests per proxy CPU-second still compares the proxies, but their fixed costs weigh more.\n",
+			low, len(runs))
 	}
 }

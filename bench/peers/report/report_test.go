@@ -387,3 +387,25 @@ Duration: 1s, Total samples = 1s (100%)
 	_, err = readTraces(strings.NewReader("-----------+---\n  lots   main.f\n"))
 	assert.ErrorContains(t, err, "line 2")
 }
+
+// A run in which no request completed (a starved client) is left out of
+// the figures and the ratios, and named; runs with the proxy mostly idle
+// are counted.
+func TestProxyRunsLeftOut(t *testing.T) {
+	runs := []Run{
+		perCPURun(1, "nginx", 100), perCPURun(1, "fastserve", 200),
+		perCPURun(2, "nginx", 0), perCPURun(2, "fastserve", 300),
+		perCPURun(3, "nginx", 100), perCPURun(3, "fastserve", 0),
+	}
+	rows, err := throughput(runs, "nginx", "")
+	require.NoError(t, err)
+	require.Len(t, rows, 2)
+	assert.Equal(t, spread(100, 100, 100, 2), rows[0].PerCPU, "nginx without round 2")
+	assert.Equal(t, spread(250, 200, 300, 2), rows[1].PerCPU, "fastserve without round 3")
+	assert.Equal(t, spread(2, 2, 2, 1), rows[1].CPUVsReference, "round 1 alone has both")
+
+	var b bytes.Buffer
+	printRunWarnings(&b, runs)
+	assert.Contains(t, b.String(), "Left out, no request completed in the run: round 2 nginx c=100, round 3 fastserve c=100.")
+	assert.Contains(t, b.String(), "4 of 6 runs had the proxy on its CPU less than half the run")
+}

@@ -96,8 +96,8 @@ func summarise(p peer, byRound map[peer]map[int]Run, rounds []int, reference, ce
 	var rpsRef, cpuRef, cpuCeiling paired
 	for _, round := range rounds {
 		r, ok := byRound[p][round]
-		if !ok {
-			continue
+		if !ok || r.Requests == 0 {
+			continue // a run in which no request completed measured nothing
 		}
 		rps = append(rps, r.RPS)
 		perCPU = append(perCPU, r.perCPU())
@@ -107,11 +107,11 @@ func summarise(p peer, byRound map[peer]map[int]Run, rounds []int, reference, ce
 		rss = append(rss, float64(r.RSS)/1024)
 		upstream = append(upstream, r.upstreamPerRequest())
 		upConns = append(upConns, float64(r.UpstreamConns))
-		if ref, ok := byRound[peer{p.Body, p.Conns, reference}][round]; ok {
+		if ref, ok := byRound[peer{p.Body, p.Conns, reference}][round]; ok && ref.Requests > 0 {
 			rpsRef.add(r.RPS, ref.RPS)
 			cpuRef.add(r.perCPU(), ref.perCPU())
 		}
-		if top, ok := byRound[peer{p.Body, p.Conns, ceiling}][round]; ok {
+		if top, ok := byRound[peer{p.Body, p.Conns, ceiling}][round]; ok && top.Requests > 0 {
 			cpuCeiling.add(r.perCPU(), top.perCPU())
 		}
 	}
