@@ -98,6 +98,16 @@ rss_kib() {
 	echo "$total"
 }
 
+# server_pids NAME prints the processes whose CPU time and memory count as
+# the server's: the process, and for nginx its master and worker(s).
+server_pids() {
+	local p=${PID[$1]}
+	echo "$p"
+	if [[ $1 == nginx ]]; then
+		children "$p"
+	fi
+}
+
 port_in_use() {
 	(: <"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
@@ -135,6 +145,29 @@ stop_server() {
 wrk_run() {
 	(ulimit -n "$NOFILE" && exec timeout --foreground -k 5 $(($2 + 30)) \
 		taskset -c "$CLIENT_CPU" wrk -t1 -c"$1" -d"$2s" --timeout 10s "$3")
+}
+
+# wrk_figures FILE prints wrk's request count, req/s, and its socket errors
+# and non-2xx or 3xx responses summed, from its output in FILE.
+wrk_figures() {
+	local requests rps errors
+	requests=$(awk '/ requests in / { print $1; exit }' "$1")
+	rps=$(awk '/^Requests\/sec:/ { print $2; exit }' "$1")
+	errors=$(awk '/Socket errors:/ { gsub(/[^0-9 ]/, " "); n = split($0, a, " "); for (i = 1; i <= n; i++) s += a[i] }
+		/Non-2xx or 3xx responses:/ { s += $NF } END { print s + 0 }' "$1")
+	[[ -n $requests && -n $rps ]] || die "cannot read wrk's output: $(cat "$1")"
+	echo "$requests $rps $errors"
+}
+
+# openssl_tls PORT prints what an OpenSSL client, as wrk is, negotiates with
+# the server on PORT (a Go client may get another cipher suite: the server
+# may follow the client's order).
+openssl_tls() {
+	command -v openssl >/dev/null 2>&1 || return 0
+	local got
+	got=$(timeout -k 2 5 openssl s_client -connect "127.0.0.1:$1" </dev/null 2>/dev/null |
+		grep -m1 '^New, ' || true)
+	echo "tls with an OpenSSL client (as wrk): ${got:-unknown}"
 }
 
 # json_string prints $1 as a JSON string.
@@ -181,6 +214,28 @@ apt_install() {
 		rm -f "$POLICY_RC"
 		POLICY_RC=
 	fi
+}
+
+# nginx_tls13_suites ORDER prints the server-block lines that make nginx
+# prefer AES-128-GCM with ORDER go, as Go servers pick for an OpenSSL client
+# (with OpenSSL's order, the default, wrk gets AES-256-GCM from nginx), and
+# nothing with ORDER openssl. nginx_temp_paths DIR prints a temp path under
+# DIR for each module the binary has, so that nothing under /var/lib/nginx
+# is used.
+nginx_tls13_suites() {
+	if [[ $1 == go ]]; then
+		echo "        ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256;"
+		echo "        ssl_prefer_server_ciphers on;"
+	fi
+}
+
+nginx_temp_paths() {
+	local mod
+	for mod in proxy fastcgi uwsgi scgi; do
+		if ! "$NGINX" -V 2>&1 | grep -q -- "--without-http_${mod}_module"; then
+			echo "    ${mod}_temp_path $1/$mod;"
+		fi
+	done
 }
 
 find_nginx() {

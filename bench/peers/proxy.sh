@@ -141,16 +141,6 @@ pick_file_limit() {
 	((NOFILE >= need)) || die "the open-file limit $NOFILE is too low for $need descriptors; lower CONNS"
 }
 
-# server_pids prints the processes whose CPU time and memory count as the
-# proxy's: the process, and for nginx its master and worker(s).
-server_pids() {
-	local p=${PID[$1]}
-	echo "$p"
-	if [[ $1 == nginx ]]; then
-		children "$p"
-	fi
-}
-
 # --- set-up -----------------------------------------------------------------
 
 find_haproxy() {
@@ -232,18 +222,9 @@ max_conns() {
 
 # nginx_conf writes nginx's configuration: one worker, its files under $T.
 nginx_conf() {
-	local port=${PORT[nginx]} somaxconn mod temp_paths="" suites=""
+	local port=${PORT[nginx]} somaxconn
 	somaxconn=$(cat /proc/sys/net/core/somaxconn)
 	mkdir -p "$T/nginx/tmp"
-	if [[ $TLS13_ORDER == go ]]; then
-		suites="        ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256;"$'\n'
-		suites+="        ssl_prefer_server_ciphers on;"$'\n'
-	fi
-	for mod in proxy fastcgi uwsgi scgi; do
-		if ! "$NGINX" -V 2>&1 | grep -q -- "--without-http_${mod}_module"; then
-			temp_paths+="    ${mod}_temp_path $T/nginx/tmp/$mod;"$'\n'
-		fi
-	done
 	cat >"$T/nginx/nginx.conf" <<EOF
 # Written by bench/peers/proxy.sh; run as nginx -p $T/nginx/ -c $T/nginx/nginx.conf
 daemon off;
@@ -258,7 +239,8 @@ events {
 http {
     access_log off;
     client_body_temp_path $T/nginx/tmp/client_body;
-$temp_paths    keepalive_requests 1000000;
+$(nginx_temp_paths "$T/nginx/tmp")
+    keepalive_requests 1000000;
     keepalive_timeout 620s;
     upstream app {
         server 127.0.0.1:$UPSTREAM_PORT;
@@ -269,7 +251,8 @@ $temp_paths    keepalive_requests 1000000;
         ssl_certificate $CERT;
         ssl_certificate_key $KEY;
         ssl_protocols TLSv1.2 TLSv1.3;
-$suites        location / {
+$(nginx_tls13_suites "$TLS13_ORDER")
+        location / {
             proxy_pass http://app;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
@@ -423,21 +406,12 @@ probe() {
 	timeout -k 2 10 "$BIN/idleconns" -addr "127.0.0.1:${PORT[$1]}" -n 1 -path "${BODY_PATH[$2]}" -show -timeout 3s </dev/null
 }
 
-# openssl_tls prints what an OpenSSL client, as wrk is, negotiates.
-openssl_tls() {
-	command -v openssl >/dev/null 2>&1 || return 0
-	local got
-	got=$(timeout -k 2 5 openssl s_client -connect "127.0.0.1:${PORT[$1]}" </dev/null 2>/dev/null |
-		grep -m1 '^New, ' || true)
-	echo "tls with an OpenSSL client (as wrk): ${got:-unknown}"
-}
-
 # --- runs -------------------------------------------------------------------
 
 # one_run ROUND BODY CONNS SERVER appends the run to runs.jsonl and prints
 # its line.
 one_run() {
-	local round=$1 body=$2 c=$3 name=$4 url out t0 t1 u0 u1 up0 up1 a0 a1 requests rps errors rss sampler
+	local round=$1 body=$2 c=$3 name=$4 url out figures t0 t1 u0 u1 up0 up1 a0 a1 requests rps errors rss sampler
 	local -a pids
 	url="https://127.0.0.1:${PORT[$name]}${BODY_PATH[$body]}"
 	out="$T/wrk-r$round-$body-c$c-$name.txt"
@@ -456,11 +430,8 @@ one_run() {
 	a1=$(upstream_accepted) || die "cannot read the upstream's connection count"
 	wait "$sampler" || true
 	rss=$(cat "$out.rss" 2>/dev/null || echo 0)
-	requests=$(awk '/ requests in / { print $1; exit }' "$out")
-	rps=$(awk '/^Requests\/sec:/ { print $2; exit }' "$out")
-	errors=$(awk '/Socket errors:/ { gsub(/[^0-9 ]/, " "); n = split($0, a, " "); for (i = 1; i <= n; i++) s += a[i] }
-		/Non-2xx or 3xx responses:/ { s += $NF } END { print s + 0 }' "$out")
-	[[ -n $requests && -n $rps ]] || die "cannot read wrk's output: $(cat "$out")"
+	figures=$(wrk_figures "$out") || exit 1
+	read -r requests rps errors <<<"$figures"
 	# a1 - a0 counts the first look itself.
 	printf '{"round":%d,"conns":%d,"server":"%s","seconds":%d,"requests":%d,"rps":%s,"errors":%d,"cpu_ticks":%d,"user_ticks":%d,"clk_tck":%d,"rss_kib":%d,"body":"%s","upstream_ticks":%d,"upstream_conns":%d}\n' \
 		"$round" "$c" "$name" "$DURATION" "$requests" "$rps" "$errors" $((t1 - t0)) $((u1 - u0)) "$HZ" "$rss" \
@@ -586,7 +557,7 @@ main() {
 	for name in "${SERVER_LIST[@]}"; do
 		start_server "$name"
 		cp "$T/$name.probe.${BODY_LIST[0]}" "$T/$name.probe.first"
-		openssl_tls "$name" >>"$T/$name.probe.first"
+		openssl_tls "${PORT[$name]}" >>"$T/$name.probe.first"
 	done
 	: >"$T/runs.jsonl"
 	for round in $(seq "$ROUNDS"); do

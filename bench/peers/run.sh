@@ -111,16 +111,6 @@ check_options() {
 
 # --- processes --------------------------------------------------------------
 
-# server_pids prints the processes whose CPU time and memory count as the
-# server's: the process, and for nginx its master and worker(s).
-server_pids() {
-	local p=${PID[$1]}
-	echo "$p"
-	if [[ $1 == nginx ]]; then
-		children "$p"
-	fi
-}
-
 # fd_count prints the open descriptors summed over the pids.
 fd_count() {
 	local p total=0
@@ -171,17 +161,6 @@ probe() {
 	timeout -k 2 10 "$BIN/idleconns" -addr "127.0.0.1:${PORT[$1]}" -n 1 -path "$URL_PATH" -show -timeout 3s </dev/null
 }
 
-# openssl_tls prints what an OpenSSL client, as wrk is, negotiates with the
-# server (the Go probe may get another cipher suite: the server may follow
-# the client's order).
-openssl_tls() {
-	command -v openssl >/dev/null 2>&1 || return 0
-	local got
-	got=$(timeout -k 2 5 openssl s_client -connect "127.0.0.1:${PORT[$1]}" </dev/null 2>/dev/null |
-		grep -m1 '^New, ' || true)
-	echo "tls with an OpenSSL client (as wrk): ${got:-unknown}"
-}
-
 # --- set-up -----------------------------------------------------------------
 
 install_deps() {
@@ -210,28 +189,13 @@ build() {
 
 # nginx_conf writes nginx's own configuration: one worker, its files under $T.
 nginx_conf() {
-	local port=${PORT[nginx]} somaxconn conns=0 c mod temp_paths=""
+	local port=${PORT[nginx]} somaxconn conns=0 c
 	somaxconn=$(cat /proc/sys/net/core/somaxconn)
 	for c in "${CONN_LIST[@]}"; do
 		((c > conns)) && conns=$c
 	done
 	((IDLE_CONNS > conns)) && conns=$IDLE_CONNS
 	mkdir -p "$T/nginx/tmp"
-	# With OpenSSL's order an OpenSSL client (wrk) gets AES-256-GCM from
-	# nginx and AES-128-GCM from the Go servers: the server's order makes
-	# nginx pick AES-128-GCM too, so that every server does the same work.
-	local suites=""
-	if [[ $NGINX_TLS13_ORDER == go ]]; then
-		suites="        ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256;"$'\n'
-		suites+="        ssl_prefer_server_ciphers on;"$'\n'
-	fi
-	# Every temp path the binary has a module for, so that nothing under
-	# /var/lib/nginx is used.
-	for mod in proxy fastcgi uwsgi scgi; do
-		if ! "$NGINX" -V 2>&1 | grep -q -- "--without-http_${mod}_module"; then
-			temp_paths+="    ${mod}_temp_path $T/nginx/tmp/$mod;"$'\n'
-		fi
-	done
 	cat >"$T/nginx/nginx.conf" <<EOF
 # Written by bench/peers/run.sh; run as nginx -p $T/nginx/ -c $T/nginx/nginx.conf
 daemon off;
@@ -248,7 +212,8 @@ http {
     default_type application/octet-stream;
     access_log off;
     client_body_temp_path $T/nginx/tmp/client_body;
-$temp_paths    keepalive_requests 1000000;
+$(nginx_temp_paths "$T/nginx/tmp")
+    keepalive_requests 1000000;
     keepalive_timeout 620s;
     open_file_cache max=1000 inactive=60s;
     open_file_cache_valid 60s;
@@ -258,7 +223,8 @@ $temp_paths    keepalive_requests 1000000;
         ssl_certificate $CERT;
         ssl_certificate_key $KEY;
         ssl_protocols TLSv1.2 TLSv1.3;
-$suites        root $WWW;
+$(nginx_tls13_suites "$NGINX_TLS13_ORDER")
+        root $WWW;
     }
 }
 EOF
@@ -291,7 +257,7 @@ pick_file_limit() {
 
 # one_run ROUND CONNS SERVER appends the run to runs.jsonl and prints its line.
 one_run() {
-	local round=$1 c=$2 name=$3 url out t0 t1 u0 u1 requests rps errors rss sampler
+	local round=$1 c=$2 name=$3 url out figures t0 t1 u0 u1 requests rps errors rss sampler
 	local -a pids
 	url="https://127.0.0.1:${PORT[$name]}$URL_PATH"
 	out="$T/wrk-r$round-c$c-$name.txt"
@@ -307,11 +273,8 @@ one_run() {
 	read -r t1 u1 < <(cpu_ticks "${pids[@]}")
 	wait "$sampler" || true
 	rss=$(cat "$out.rss" 2>/dev/null || echo 0)
-	requests=$(awk '/ requests in / { print $1; exit }' "$out")
-	rps=$(awk '/^Requests\/sec:/ { print $2; exit }' "$out")
-	errors=$(awk '/Socket errors:/ { gsub(/[^0-9 ]/, " "); n = split($0, a, " "); for (i = 1; i <= n; i++) s += a[i] }
-		/Non-2xx or 3xx responses:/ { s += $NF } END { print s + 0 }' "$out")
-	[[ -n $requests && -n $rps ]] || die "cannot read wrk's output: $(cat "$out")"
+	figures=$(wrk_figures "$out") || exit 1
+	read -r requests rps errors <<<"$figures"
 	printf '{"round":%d,"conns":%d,"server":"%s","seconds":%d,"requests":%d,"rps":%s,"errors":%d,"cpu_ticks":%d,"user_ticks":%d,"clk_tck":%d,"rss_kib":%d}\n' \
 		"$round" "$c" "$name" "$DURATION" "$requests" "$rps" "$errors" $((t1 - t0)) $((u1 - u0)) "$HZ" "$rss" >>"$T/runs.jsonl"
 	"$BIN/report" runs -last "$T/runs.jsonl" >&2
@@ -461,7 +424,7 @@ main() {
 	for name in "${SERVER_LIST[@]}"; do
 		start_server "$name"
 		cp "$T/$name.probe" "$T/$name.probe.first"
-		openssl_tls "$name" >>"$T/$name.probe.first"
+		openssl_tls "${PORT[$name]}" >>"$T/$name.probe.first"
 	done
 	: >"$T/runs.jsonl"
 	for round in $(seq "$ROUNDS"); do
