@@ -82,14 +82,9 @@ IDLE_TIMEOUT=180 # seconds to set up the idle connections
 SETTLE=3         # seconds between "ready" and reading the RSS
 SETTLE_LATER=20  # seconds between "ready" and reading it again (a Go server returns freed memory late)
 
-# The script's own standard error: a trap may run inside a function whose
-# stderr is redirected to a file.
-exec {STDERR}>&2
-log() { printf '%s %s\n' "$(date +%T)" "$*" >&"$STDERR"; }
-die() {
-	printf 'run.sh: %s\n' "$*" >&"$STDERR"
-	exit 1
-}
+SCRIPT=run.sh
+# shellcheck source=bench/peers/common.sh
+. "$REPO/bench/peers/common.sh"
 
 check_options() {
 	local v
@@ -116,92 +111,6 @@ check_options() {
 
 # --- processes --------------------------------------------------------------
 
-declare -A PID=()     # server name -> pid
-declare -A STARTED=() # pid -> what, for the cleanup
-T=
-POLICY_RC=
-
-cleanup() {
-	local rc=$? p
-	trap - EXIT INT TERM
-	for p in "${!STARTED[@]}"; do
-		kill -TERM "$p" 2>/dev/null || true
-	done
-	for p in "${!STARTED[@]}"; do
-		for _ in 1 2 3 4 5 6 7 8 9 10; do
-			kill -0 "$p" 2>/dev/null || break
-			sleep 0.2
-		done
-		kill -KILL "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
-	if [[ -n $POLICY_RC ]]; then
-		rm -f "$POLICY_RC"
-	fi
-	if [[ -n $T && -d $T ]]; then
-		if [[ $KEEP_TMP == 1 || $rc != 0 ]]; then
-			log "kept $T (logs, configs, wrk outputs)"
-		else
-			rm -rf "$T"
-		fi
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# children prints the pids whose parent is $1.
-children() {
-	local f line rest ppid
-	local -a fields
-	for f in /proc/[0-9]*/stat; do
-		read -r line 2>/dev/null <"$f" || continue # it may have exited
-		rest=${line##*) }
-		read -ra fields <<<"$rest"
-		ppid=${fields[1]}
-		if [[ $ppid == "$1" ]]; then
-			f=${f#/proc/}
-			echo "${f%/stat}"
-		fi
-	done
-}
-
-# server_pids prints the processes whose CPU time and memory count as the
-# server's: the process, and for nginx its master and worker(s).
-server_pids() {
-	local p=${PID[$1]}
-	echo "$p"
-	if [[ $1 == nginx ]]; then
-		children "$p"
-	fi
-}
-
-# cpu_ticks prints utime+stime and utime alone (clock ticks) summed over the
-# pids; each is a whole process, so all its threads count.
-cpu_ticks() {
-	local p line rest total=0 user=0
-	local -a f
-	for p in "$@"; do
-		read -r line <"/proc/$p/stat" || die "process $p is gone"
-		rest=${line##*) }
-		read -ra f <<<"$rest"
-		total=$((total + f[11] + f[12]))
-		user=$((user + f[11]))
-	done
-	echo "$total $user"
-}
-
-# rss_kib prints VmRSS (KiB) summed over the pids.
-rss_kib() {
-	local p total=0 kib
-	for p in "$@"; do
-		kib=$(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status") || die "process $p is gone"
-		total=$((total + kib))
-	done
-	echo "$total"
-}
-
 # fd_count prints the open descriptors summed over the pids.
 fd_count() {
 	local p total=0
@@ -211,19 +120,6 @@ fd_count() {
 		total=$((total + ${#fds[@]}))
 	done
 	echo "$total"
-}
-
-port_in_use() {
-	(: <"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-# launch starts "$@" pinned to the server CPU with the raised file limit.
-launch() {
-	local name=$1
-	shift
-	(ulimit -n "$NOFILE" && exec taskset -c "$SERVER_CPU" "$@") >>"$T/$name.log" 2>&1 &
-	PID[$name]=$!
-	STARTED[$!]=$name
 }
 
 start_server() {
@@ -260,33 +156,9 @@ start_server() {
 	fi
 }
 
-stop_server() {
-	local name=$1 p=${PID[$1]}
-	kill -TERM "$p" 2>/dev/null || true
-	for _ in $(seq 50); do
-		kill -0 "$p" 2>/dev/null || break
-		sleep 0.2
-	done
-	kill -KILL "$p" 2>/dev/null || true
-	wait "$p" 2>/dev/null || true
-	unset "STARTED[$p]"
-	unset "PID[$name]"
-}
-
 # probe does one GET on one TLS 1.3 connection and prints the answer.
 probe() {
 	timeout -k 2 10 "$BIN/idleconns" -addr "127.0.0.1:${PORT[$1]}" -n 1 -path "$URL_PATH" -show -timeout 3s </dev/null
-}
-
-# openssl_tls prints what an OpenSSL client, as wrk is, negotiates with the
-# server (the Go probe may get another cipher suite: the server may follow
-# the client's order).
-openssl_tls() {
-	command -v openssl >/dev/null 2>&1 || return 0
-	local got
-	got=$(timeout -k 2 5 openssl s_client -connect "127.0.0.1:${PORT[$1]}" </dev/null 2>/dev/null |
-		grep -m1 '^New, ' || true)
-	echo "tls with an OpenSSL client (as wrk): ${got:-unknown}"
 }
 
 # --- set-up -----------------------------------------------------------------
@@ -296,49 +168,9 @@ install_deps() {
 	command -v wrk >/dev/null 2>&1 || pkgs+=(wrk)
 	find_nginx || pkgs+=(nginx)
 	((${#pkgs[@]} == 0)) && return
-	command -v apt-get >/dev/null 2>&1 ||
-		die "no apt-get: this script installs ${pkgs[*]} from Debian; on another system install them and re-run"
-	local i
-	for i in "${!pkgs[@]}"; do
-		if [[ ${pkgs[i]} == nginx ]] && apt-cache show nginx-light >/dev/null 2>&1; then
-			pkgs[i]=nginx-light # the smallest Debian nginx with TLS
-		fi
-	done
-	# Keep the package from starting the system's nginx service on port 80.
-	if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-		POLICY_RC=/usr/sbin/policy-rc.d
-		printf '#!/bin/sh\nexit 101\n' >"$POLICY_RC"
-		chmod 755 "$POLICY_RC"
-	fi
-	log "installing ${pkgs[*]} (apt-get update first)"
-	apt-get update -qq || die "apt-get update failed"
-	if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >"$T/apt.log" 2>&1; then
-		if [[ " ${pkgs[*]} " == *" nginx-light "* ]]; then
-			pkgs=("${pkgs[@]/nginx-light/nginx}")
-			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >>"$T/apt.log" 2>&1 ||
-				die "apt-get install ${pkgs[*]} failed: $(tail -n 5 "$T/apt.log")"
-		else
-			die "apt-get install ${pkgs[*]} failed: $(tail -n 5 "$T/apt.log")"
-		fi
-	fi
-	if [[ -n $POLICY_RC ]]; then
-		rm -f "$POLICY_RC"
-		POLICY_RC=
-	fi
+	apt_install "${pkgs[@]}"
 	command -v wrk >/dev/null 2>&1 || die "wrk is still missing after apt-get install"
 	find_nginx || die "nginx is still missing after apt-get install"
-}
-
-find_nginx() {
-	NGINX=$(command -v nginx 2>/dev/null || true)
-	[[ -z $NGINX && -x /usr/sbin/nginx ]] && NGINX=/usr/sbin/nginx
-	[[ -n $NGINX ]]
-}
-
-find_go() {
-	GO=$(command -v go 2>/dev/null || true)
-	[[ -z $GO && -x /usr/local/go/bin/go ]] && GO=/usr/local/go/bin/go
-	[[ -n $GO ]] || die "needs Go (the version in go.mod) in PATH or /usr/local/go/bin; Debian's golang is too old"
 }
 
 build() {
@@ -357,28 +189,13 @@ build() {
 
 # nginx_conf writes nginx's own configuration: one worker, its files under $T.
 nginx_conf() {
-	local port=${PORT[nginx]} somaxconn conns=0 c mod temp_paths=""
+	local port=${PORT[nginx]} somaxconn conns=0 c
 	somaxconn=$(cat /proc/sys/net/core/somaxconn)
 	for c in "${CONN_LIST[@]}"; do
 		((c > conns)) && conns=$c
 	done
 	((IDLE_CONNS > conns)) && conns=$IDLE_CONNS
 	mkdir -p "$T/nginx/tmp"
-	# With OpenSSL's order an OpenSSL client (wrk) gets AES-256-GCM from
-	# nginx and AES-128-GCM from the Go servers: the server's order makes
-	# nginx pick AES-128-GCM too, so that every server does the same work.
-	local suites=""
-	if [[ $NGINX_TLS13_ORDER == go ]]; then
-		suites="        ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256;"$'\n'
-		suites+="        ssl_prefer_server_ciphers on;"$'\n'
-	fi
-	# Every temp path the binary has a module for, so that nothing under
-	# /var/lib/nginx is used.
-	for mod in proxy fastcgi uwsgi scgi; do
-		if ! "$NGINX" -V 2>&1 | grep -q -- "--without-http_${mod}_module"; then
-			temp_paths+="    ${mod}_temp_path $T/nginx/tmp/$mod;"$'\n'
-		fi
-	done
 	cat >"$T/nginx/nginx.conf" <<EOF
 # Written by bench/peers/run.sh; run as nginx -p $T/nginx/ -c $T/nginx/nginx.conf
 daemon off;
@@ -395,7 +212,8 @@ http {
     default_type application/octet-stream;
     access_log off;
     client_body_temp_path $T/nginx/tmp/client_body;
-$temp_paths    keepalive_requests 1000000;
+$(nginx_temp_paths "$T/nginx/tmp")
+    keepalive_requests 1000000;
     keepalive_timeout 620s;
     open_file_cache max=1000 inactive=60s;
     open_file_cache_valid 60s;
@@ -405,7 +223,8 @@ $temp_paths    keepalive_requests 1000000;
         ssl_certificate $CERT;
         ssl_certificate_key $KEY;
         ssl_protocols TLSv1.2 TLSv1.3;
-$suites        root $WWW;
+$(nginx_tls13_suites "$NGINX_TLS13_ORDER")
+        root $WWW;
     }
 }
 EOF
@@ -436,22 +255,9 @@ pick_file_limit() {
 
 # --- runs -------------------------------------------------------------------
 
-# wrk_run CONNS SECONDS URL: wrk on the client CPU, bounded in time.
-wrk_run() {
-	(ulimit -n "$NOFILE" && exec timeout --foreground -k 5 $(($2 + 30)) \
-		taskset -c "$CLIENT_CPU" wrk -t1 -c"$1" -d"$2s" --timeout 10s "$3")
-}
-
-# json_string prints $1 as a JSON string.
-json_string() {
-	local v=${1//\\/\\\\}
-	v=${v//\"/\\\"}
-	printf '"%s"' "${v//$'\t'/ }"
-}
-
 # one_run ROUND CONNS SERVER appends the run to runs.jsonl and prints its line.
 one_run() {
-	local round=$1 c=$2 name=$3 url out t0 t1 u0 u1 requests rps errors rss sampler
+	local round=$1 c=$2 name=$3 url out figures t0 t1 u0 u1 requests rps errors rss sampler
 	local -a pids
 	url="https://127.0.0.1:${PORT[$name]}$URL_PATH"
 	out="$T/wrk-r$round-c$c-$name.txt"
@@ -467,11 +273,8 @@ one_run() {
 	read -r t1 u1 < <(cpu_ticks "${pids[@]}")
 	wait "$sampler" || true
 	rss=$(cat "$out.rss" 2>/dev/null || echo 0)
-	requests=$(awk '/ requests in / { print $1; exit }' "$out")
-	rps=$(awk '/^Requests\/sec:/ { print $2; exit }' "$out")
-	errors=$(awk '/Socket errors:/ { gsub(/[^0-9 ]/, " "); n = split($0, a, " "); for (i = 1; i <= n; i++) s += a[i] }
-		/Non-2xx or 3xx responses:/ { s += $NF } END { print s + 0 }' "$out")
-	[[ -n $requests && -n $rps ]] || die "cannot read wrk's output: $(cat "$out")"
+	figures=$(wrk_figures "$out") || exit 1
+	read -r requests rps errors <<<"$figures"
 	printf '{"round":%d,"conns":%d,"server":"%s","seconds":%d,"requests":%d,"rps":%s,"errors":%d,"cpu_ticks":%d,"user_ticks":%d,"clk_tck":%d,"rss_kib":%d}\n' \
 		"$round" "$c" "$name" "$DURATION" "$requests" "$rps" "$errors" $((t1 - t0)) $((u1 - u0)) "$HZ" "$rss" >>"$T/runs.jsonl"
 	"$BIN/report" runs -last "$T/runs.jsonl" >&2
@@ -621,7 +424,7 @@ main() {
 	for name in "${SERVER_LIST[@]}"; do
 		start_server "$name"
 		cp "$T/$name.probe" "$T/$name.probe.first"
-		openssl_tls "$name" >>"$T/$name.probe.first"
+		openssl_tls "${PORT[$name]}" >>"$T/$name.probe.first"
 	done
 	: >"$T/runs.jsonl"
 	for round in $(seq "$ROUNDS"); do

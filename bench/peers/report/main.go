@@ -21,9 +21,19 @@
 //	report ab [-last] RUNS
 //	    ab.sh's median [min-max] of the per-round ratios B/A of requests per
 //	    server CPU-second; with -last, the line it prints after each run
+//	report proxy [-reference nginx] RUNS
+//	    proxy.sh's table: per proxy, body and connection count, run.sh's
+//	    figures for the proxy, the upstream's CPU per request and the
+//	    connections it accepted, and the ratios to the reference proxy
+//	report cpu TRACES
+//	    bench/peers/profile.sh's breakdown of a CPU profile, from the output
+//	    of go tool pprof -traces: each stack's time in the first of a list
+//	    of groups it matches (system calls by kind, GC, clocks, timers, the
+//	    scheduler, crypto, the proxy's steps, fasthttp, the server), and
+//	    the cumulative share of the functions of interest
 //
-// Servers and connection counts are reported in the order the file first
-// names them, which is the order the scripts ran them in.
+// Bodies, connection counts and servers are reported in the order the file
+// first names them, which is the order the scripts ran them in.
 package main
 
 import (
@@ -38,7 +48,9 @@ const usage = `usage:
   report throughput [-reference nginx] [-ceiling ceiling] RUNS
   report runs [-last] RUNS
   report idle [-last] IDLE
-  report ab [-last] RUNS`
+  report ab [-last] RUNS
+  report proxy [-reference nginx] RUNS
+  report cpu TRACES`
 
 // errUsage is a command line report does not understand.
 var errUsage = errors.New("report: bad command line")
@@ -66,6 +78,9 @@ func run(args []string, w io.Writer) error {
 	case "throughput":
 		f.StringVar(&reference, "reference", "nginx", "the server the others are measured against")
 		f.StringVar(&ceiling, "ceiling", "ceiling", "the server that is the ceiling")
+	case "proxy":
+		f.StringVar(&reference, "reference", "nginx", "the proxy the others are measured against")
+	case "cpu":
 	case "runs", "idle", "ab":
 		f.BoolVar(&last, "last", false, "print the line for the file's last measurement only")
 	default:
@@ -89,6 +104,29 @@ func run(args []string, w io.Writer) error {
 			return fmt.Errorf("report: %s: %w", path, err)
 		}
 		printThroughput(w, rows, reference, ceiling)
+	case "proxy":
+		runs, err := readFile[Run](path)
+		if err != nil {
+			return err
+		}
+		rows, err := throughput(runs, reference, "")
+		if err != nil {
+			return fmt.Errorf("report: %s: %w", path, err)
+		}
+		printProxy(w, rows, reference)
+		printRunWarnings(w, runs)
+	case "cpu":
+		f, err := os.Open(path)
+		if err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+		defer f.Close()
+		stacks, err := readTraces(f)
+		if err != nil {
+			return fmt.Errorf("report: %s: %w", path, err)
+		}
+		groups, cum, total := cpuShares(stacks)
+		printCPU(w, groups, cum, total)
 	case "runs":
 		runs, err := readFile[Run](path)
 		if err != nil {

@@ -18,6 +18,15 @@ import (
 // processes, in clock ticks as /proc/PID/stat counts them; clk_tck is the
 // ticks per second (getconf CLK_TCK). ab.sh leaves out what it does not
 // measure (rps, errors, user_ticks, rss_kib), which then read as zero.
+//
+// proxy.sh's runs, through a proxy to an upstream, add three fields:
+//
+//	"body":"4KiB","upstream_ticks":T2,"upstream_conns":N2
+//
+// the answer's size (a run is then a peer's at that body and connection
+// count), the upstream's utime+stime over the run and the connections it
+// accepted during the run (the proxy's new upstream connections: zero
+// when its keep-alive pool holds them all).
 type Run struct {
 	Round     int     `json:"round"`
 	Conns     int     `json:"conns"`
@@ -30,6 +39,10 @@ type Run struct {
 	UserTicks int64   `json:"user_ticks"` // the utime part of CPUTicks
 	ClockTick int64   `json:"clk_tck"`
 	RSS       int64   `json:"rss_kib"` // the server's VmRSS halfway through the run, KiB
+
+	Body          string `json:"body,omitempty"`
+	UpstreamTicks int64  `json:"upstream_ticks,omitempty"`
+	UpstreamConns int64  `json:"upstream_conns,omitempty"`
 }
 
 // cpu is the server's CPU time over the run, in seconds.
@@ -44,6 +57,20 @@ func (r Run) perCPU() float64 {
 		return 0
 	}
 	return float64(r.Requests) / r.cpu()
+}
+
+// upstreamPerRequest is the upstream's CPU time per request in
+// microseconds.
+func (r Run) upstreamPerRequest() float64 {
+	return perRequest(float64(r.UpstreamTicks)/float64(r.ClockTick), r.Requests)
+}
+
+// label names the run's server, with its body when it has one.
+func (r Run) label() string {
+	if r.Body == "" {
+		return r.Server
+	}
+	return r.Server + " body=" + r.Body
 }
 
 // busy is the share of the run the server spent on its CPU.

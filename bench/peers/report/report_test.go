@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -108,7 +109,7 @@ func TestThroughputOrder(t *testing.T) {
 	for _, r := range rows {
 		got = append(got, r.peer)
 	}
-	assert.Equal(t, []peer{{1000, "nginx"}, {1000, "fastserve"}, {100, "nginx"}, {100, "fastserve"}}, got,
+	assert.Equal(t, []peer{{"", 1000, "nginx"}, {"", 1000, "fastserve"}, {"", 100, "nginx"}, {"", 100, "fastserve"}}, got,
 		"as the script ran them")
 
 	_, err = throughput(append(runs, runs[0]), "nginx", "ceiling")
@@ -144,9 +145,59 @@ func TestThroughputTable(t *testing.T) {
 `, b.String())
 
 	b.Reset()
-	printThroughput(&b, []row{{peer: peer{100, "fastserve"}, RPS: spread(1234567, 999, 1234567, 2)}}, "nginx", "ceiling")
+	printThroughput(&b, []row{{peer: peer{"", 100, "fastserve"}, RPS: spread(1234567, 999, 1234567, 2)}}, "nginx", "ceiling")
 	assert.Contains(t, b.String(), "| fastserve | 100 | 1,234,567 [999-1,234,567] |")
 	assert.Contains(t, b.String(), "| - | **-** | - |\n", "no ratio without the reference and the ceiling")
+}
+
+// proxy.sh's runs: a peer per body, the ratio to nginx taken at the same
+// body and connection count, the upstream's figures beside the proxy's.
+func TestProxyTable(t *testing.T) {
+	proxyRun := func(round int, body, server string, requests, cpu, upstream, conns int64) Run {
+		return Run{Round: round, Conns: 100, Server: server, Seconds: 2, Requests: requests, RPS: float64(requests) / 2,
+			CPUTicks: cpu, UserTicks: cpu / 2, ClockTick: 100, RSS: 10 << 10,
+			Body: body, UpstreamTicks: upstream, UpstreamConns: conns}
+	}
+	var runs []Run
+	for round := 1; round <= 3; round++ {
+		// fastserve/nginx per round, 13B: 1.2, 0.8, 1.0; 4KiB: 0.5 each time.
+		f := []int64{120, 80, 100}[round-1]
+		runs = append(runs,
+			proxyRun(round, "13B", "nginx", 100000, 100, 50, 0),
+			proxyRun(round, "13B", "fastserve", f*1000, 100, 50, 0),
+			proxyRun(round, "4KiB", "nginx", 50000, 100, 40, int64(round)),
+			proxyRun(round, "4KiB", "fastserve", 50000, 200, 40, 0))
+	}
+	rows, err := throughput(runs, "nginx", "")
+	require.NoError(t, err)
+	var got []peer
+	for _, r := range rows {
+		got = append(got, r.peer)
+	}
+	assert.Equal(t, []peer{{"13B", 100, "nginx"}, {"13B", 100, "fastserve"}, {"4KiB", 100, "nginx"}, {"4KiB", 100, "fastserve"}}, got)
+	assert.Equal(t, spread(1, 0.8, 1.2, 3), rows[1].CPUVsReference)
+	assert.Equal(t, spread(0.5, 0.5, 0.5, 3), rows[3].CPUVsReference, "against nginx at 4KiB, not at 13B")
+	assert.Equal(t, spread(0, 0, 0, 0), rows[1].CPUVsCeiling, "no ceiling")
+	assert.Equal(t, spread(2, 1, 3, 3), rows[2].UpstreamConns)
+
+	var b bytes.Buffer
+	printProxy(&b, rows, "nginx")
+	lines := strings.Split(b.String(), "\n")
+	require.Len(t, lines, 7)
+	assert.Equal(t, "| proxy | body | conns | req/s | req per proxy CPU-s | proxy µs per request: user + kernel | proxy CPU busy | proxy RSS under load | upstream µs per request | upstream conns opened per run | req/s vs nginx | req/CPU-s vs nginx |", lines[0])
+	assert.Equal(t, "| fastserve | 13B | 100 | 50,000 [40,000-60,000] | **100,000** [80,000-120,000] | 5.00 + 5.00 | 50% | 10 MiB | 5.00 | 0 [0-0] | 1.00 [0.80-1.20] | **1.00 [0.80-1.20]** |", lines[3])
+	assert.Equal(t, "| nginx | 4KiB | 100 | 25,000 [25,000-25,000] | **50,000** [50,000-50,000] | 10.00 + 10.00 | 50% | 10 MiB | 8.00 | 2 [1-3] | 1.00 [1.00-1.00] | **1.00 [1.00-1.00]** |", lines[4])
+
+	path := writeFile(t,
+		`{"round":1,"conns":100,"server":"nginx","seconds":2,"requests":1000,"rps":500,"errors":0,"cpu_ticks":10,"user_ticks":5,"clk_tck":100,"rss_kib":1024,"body":"13B","upstream_ticks":4,"upstream_conns":0}`,
+		`{"round":1,"conns":100,"server":"nginx","seconds":2,"requests":1000,"rps":500,"errors":0,"cpu_ticks":10,"user_ticks":5,"clk_tck":100,"rss_kib":1024,"body":"4KiB","upstream_ticks":4,"upstream_conns":0}`)
+	b.Reset()
+	require.NoError(t, run([]string{"runs", "-last", path}, &b))
+	assert.Equal(t, "round 1  c=100   nginx body=4KiB       500 req/s  server CPU   0.10 s (  5%)     10000 req/CPU-s  errors 0\n", b.String())
+	b.Reset()
+	require.NoError(t, run([]string{"proxy", path}, &b))
+	assert.Contains(t, b.String(), "| nginx | 13B | 100 | 500 [500-500] | **10,000** [10,000-10,000] |")
+	assert.Error(t, run([]string{"proxy", "-ceiling", "x", path}, &b), "the proxy table has no ceiling")
 }
 
 func TestABRatio(t *testing.T) {
@@ -259,4 +310,102 @@ func TestCommandLines(t *testing.T) {
 			assert.ErrorContains(t, run(tc.args, &bytes.Buffer{}), tc.err)
 		})
 	}
+}
+
+// A CPU profile's stacks, as go tool pprof -traces prints them, go each to
+// the first group that matches: a write under the proxy's upstream
+// connection is the upstream's, a clock read under the proxy's prepare is
+// a clock read; the cumulative shares count every stack a function is in.
+func TestCPUGroups(t *testing.T) {
+	traces := `File: fastserve
+Type: cpu
+Duration: 1s, Total samples = 1s (100%)
+-----------+-------------------------------------------------------
+     500ms   internal/runtime/syscall/linux.Syscall6
+             syscall.write
+             github.com/fastserve/fastserve/proxy.(*timedConn).Write
+             bufio.(*Writer).Flush
+             github.com/fastserve/fastserve/proxy.(*Proxy).roundTrip
+             github.com/fastserve/fastserve/proxy.(*Proxy).serve
+             github.com/valyala/fasthttp.(*Server).serveConn
+-----------+-------------------------------------------------------
+     200ms   time.runtimeNow
+             time.Now (inline)
+             github.com/fastserve/fastserve/proxy.(*Proxy).prepare
+             github.com/fastserve/fastserve/proxy.(*Proxy).serve
+             github.com/valyala/fasthttp.(*Server).serveConn
+-----------+-------------------------------------------------------
+     200ms   github.com/valyala/fasthttp.normalizeHeaderKey
+             github.com/valyala/fasthttp.(*RequestHeader).Del
+             github.com/fastserve/fastserve/proxy.stripHopByHop
+             github.com/fastserve/fastserve/proxy.(*Proxy).prepare
+             github.com/fastserve/fastserve/proxy.(*Proxy).serve
+             github.com/valyala/fasthttp.(*Server).serveConn
+-----------+-------------------------------------------------------
+      60ms   runtime.mapaccess2
+             github.com/fastserve/fastserve/sites.(*Router).Handle
+             github.com/valyala/fasthttp.(*Server).serveConn
+-----------+-------------------------------------------------------
+      40ms   github.com/valyala/fasthttp.(*Server).serveConn
+`
+	stacks, err := readTraces(strings.NewReader(traces))
+	require.NoError(t, err)
+	require.Len(t, stacks, 5)
+	assert.Equal(t, []string{"time.runtimeNow", "time.Now", "github.com/fastserve/fastserve/proxy.(*Proxy).prepare",
+		"github.com/fastserve/fastserve/proxy.(*Proxy).serve", "github.com/valyala/fasthttp.(*Server).serveConn"}, stacks[1].frames)
+
+	groups, cum, total := cpuShares(stacks)
+	assert.Equal(t, time.Second, total)
+	got := map[string]time.Duration{}
+	for _, g := range groups {
+		if g.d > 0 {
+			got[g.area+": "+g.name] = g.d
+		}
+	}
+	assert.Equal(t, map[string]time.Duration{
+		"system calls: write to the upstream":                                500 * time.Millisecond,
+		"runtime: clock reads (time.Now, nanotime)":                          200 * time.Millisecond,
+		"proxy: request headers (prepare: CopyTo, stripHopByHop, forwarded)": 200 * time.Millisecond,
+		"fastserve: server, sites, access log":                               60 * time.Millisecond,
+		"fasthttp: the rest (serveConn, RequestCtx, pools)":                  40 * time.Millisecond,
+	}, got)
+	cumOf := map[string]time.Duration{}
+	for _, c := range cum {
+		cumOf[c.name] = c.d
+	}
+	assert.Equal(t, 400*time.Millisecond, cumOf["proxy.(*Proxy).prepare"])
+	assert.Equal(t, 900*time.Millisecond, cumOf["proxy.(*Proxy).serve"])
+
+	var b bytes.Buffer
+	printCPU(&b, groups, cum, total)
+	assert.Contains(t, b.String(), "| system calls | write to the upstream | 50.0% | 0.50 s |\n")
+	assert.Contains(t, b.String(), "| **proxy** | all | **20.0%** | 0.20 s |\n")
+	assert.Contains(t, b.String(), "| proxy.(*Proxy).prepare | 40.0% |\n")
+
+	_, err = readTraces(strings.NewReader("File: x\n"))
+	assert.ErrorContains(t, err, "no stacks")
+	_, err = readTraces(strings.NewReader("-----------+---\n  lots   main.f\n"))
+	assert.ErrorContains(t, err, "line 2")
+}
+
+// A run in which no request completed (a starved client) is left out of
+// the figures and the ratios, and named; runs with the proxy mostly idle
+// are counted.
+func TestProxyRunsLeftOut(t *testing.T) {
+	runs := []Run{
+		perCPURun(1, "nginx", 100), perCPURun(1, "fastserve", 200),
+		perCPURun(2, "nginx", 0), perCPURun(2, "fastserve", 300),
+		perCPURun(3, "nginx", 100), perCPURun(3, "fastserve", 0),
+	}
+	rows, err := throughput(runs, "nginx", "")
+	require.NoError(t, err)
+	require.Len(t, rows, 2)
+	assert.Equal(t, spread(100, 100, 100, 2), rows[0].PerCPU, "nginx without round 2")
+	assert.Equal(t, spread(250, 200, 300, 2), rows[1].PerCPU, "fastserve without round 3")
+	assert.Equal(t, spread(2, 2, 2, 1), rows[1].CPUVsReference, "round 1 alone has both")
+
+	var b bytes.Buffer
+	printRunWarnings(&b, runs)
+	assert.Contains(t, b.String(), "Left out, no request completed in the run: round 2 nginx c=100, round 3 fastserve c=100.")
+	assert.Contains(t, b.String(), "4 of 6 runs had the proxy on its CPU less than half the run")
 }

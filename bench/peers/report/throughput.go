@@ -9,8 +9,10 @@ import (
 	"github.com/fastserve/fastserve/bench"
 )
 
-// peer is one server at one connection count.
+// peer is one server at one connection count and, for proxy.sh, one
+// answer size (empty for run.sh's runs).
 type peer struct {
+	Body   string
 	Conns  int
 	Server string
 }
@@ -29,6 +31,11 @@ type row struct {
 	RPSVsReference   bench.Spread
 	CPUVsReference   bench.Spread // of requests per server CPU-second
 	CPUVsCeiling     bench.Spread // of requests per server CPU-second
+
+	// proxy.sh's: the upstream's CPU time per request (µs) and the
+	// connections it accepted during a run.
+	UpstreamPerRequest bench.Spread
+	UpstreamConns      bench.Spread
 }
 
 // paired holds two sides' values round by round, for bench.RatioOf.
@@ -39,21 +46,25 @@ func (p *paired) add(a, b float64) {
 	p.b = append(p.b, b)
 }
 
-// throughput summarises the runs by peer: connection counts in the order the
-// runs first name them and, within each, servers in that order.
+// throughput summarises the runs by peer: bodies in the order the runs first
+// name them, within each connection counts in that order and, within each,
+// servers in that order.
 func throughput(runs []Run, reference, ceiling string) ([]row, error) {
 	byRound := map[peer]map[int]Run{}
 	var conns, rounds []int
-	var servers []string
+	var servers, bodies []string
 	for _, r := range runs {
-		p := peer{r.Conns, r.Server}
+		p := peer{r.Body, r.Conns, r.Server}
 		if byRound[p] == nil {
 			byRound[p] = map[int]Run{}
 		}
 		if _, dup := byRound[p][r.Round]; dup {
-			return nil, fmt.Errorf("two runs of %s at %d conns in round %d", r.Server, r.Conns, r.Round)
+			return nil, fmt.Errorf("two runs of %s at %d conns in round %d", r.label(), r.Conns, r.Round)
 		}
 		byRound[p][r.Round] = r
+		if !slices.Contains(bodies, r.Body) {
+			bodies = append(bodies, r.Body)
+		}
 		if !slices.Contains(conns, r.Conns) {
 			conns = append(conns, r.Conns)
 		}
@@ -66,48 +77,58 @@ func throughput(runs []Run, reference, ceiling string) ([]row, error) {
 	}
 
 	var rows []row
-	for _, c := range conns {
-		for _, s := range servers {
-			p := peer{c, s}
-			if byRound[p] == nil {
-				continue
-			}
-			var rps, perCPU, user, kernel, busy, rss []float64
-			var rpsRef, cpuRef, cpuCeiling paired
-			for _, round := range rounds {
-				r, ok := byRound[p][round]
-				if !ok {
-					continue
-				}
-				rps = append(rps, r.RPS)
-				perCPU = append(perCPU, r.perCPU())
-				user = append(user, r.userPerRequest())
-				kernel = append(kernel, r.kernelPerRequest())
-				busy = append(busy, r.busy())
-				rss = append(rss, float64(r.RSS)/1024)
-				if ref, ok := byRound[peer{c, reference}][round]; ok {
-					rpsRef.add(r.RPS, ref.RPS)
-					cpuRef.add(r.perCPU(), ref.perCPU())
-				}
-				if top, ok := byRound[peer{c, ceiling}][round]; ok {
-					cpuCeiling.add(r.perCPU(), top.perCPU())
+	for _, body := range bodies {
+		for _, c := range conns {
+			for _, s := range servers {
+				if p := (peer{body, c, s}); byRound[p] != nil {
+					rows = append(rows, summarise(p, byRound, rounds, reference, ceiling))
 				}
 			}
-			rows = append(rows, row{
-				peer:             p,
-				RPS:              bench.SpreadOf(rps),
-				PerCPU:           bench.SpreadOf(perCPU),
-				UserPerRequest:   bench.SpreadOf(user),
-				KernelPerRequest: bench.SpreadOf(kernel),
-				Busy:             bench.SpreadOf(busy),
-				RSS:              bench.SpreadOf(rss),
-				RPSVsReference:   bench.RatioOf(rpsRef.a, rpsRef.b),
-				CPUVsReference:   bench.RatioOf(cpuRef.a, cpuRef.b),
-				CPUVsCeiling:     bench.RatioOf(cpuCeiling.a, cpuCeiling.b),
-			})
 		}
 	}
 	return rows, nil
+}
+
+// summarise is p's row: its figures over the rounds, and its ratios to the
+// reference and the ceiling at the same body and connection count.
+func summarise(p peer, byRound map[peer]map[int]Run, rounds []int, reference, ceiling string) row {
+	var rps, perCPU, user, kernel, busy, rss, upstream, upConns []float64
+	var rpsRef, cpuRef, cpuCeiling paired
+	for _, round := range rounds {
+		r, ok := byRound[p][round]
+		if !ok || r.Requests == 0 {
+			continue // a run in which no request completed measured nothing
+		}
+		rps = append(rps, r.RPS)
+		perCPU = append(perCPU, r.perCPU())
+		user = append(user, r.userPerRequest())
+		kernel = append(kernel, r.kernelPerRequest())
+		busy = append(busy, r.busy())
+		rss = append(rss, float64(r.RSS)/1024)
+		upstream = append(upstream, r.upstreamPerRequest())
+		upConns = append(upConns, float64(r.UpstreamConns))
+		if ref, ok := byRound[peer{p.Body, p.Conns, reference}][round]; ok && ref.Requests > 0 {
+			rpsRef.add(r.RPS, ref.RPS)
+			cpuRef.add(r.perCPU(), ref.perCPU())
+		}
+		if top, ok := byRound[peer{p.Body, p.Conns, ceiling}][round]; ok && top.Requests > 0 {
+			cpuCeiling.add(r.perCPU(), top.perCPU())
+		}
+	}
+	return row{
+		peer:               p,
+		RPS:                bench.SpreadOf(rps),
+		PerCPU:             bench.SpreadOf(perCPU),
+		UserPerRequest:     bench.SpreadOf(user),
+		KernelPerRequest:   bench.SpreadOf(kernel),
+		Busy:               bench.SpreadOf(busy),
+		RSS:                bench.SpreadOf(rss),
+		RPSVsReference:     bench.RatioOf(rpsRef.a, rpsRef.b),
+		CPUVsReference:     bench.RatioOf(cpuRef.a, cpuRef.b),
+		CPUVsCeiling:       bench.RatioOf(cpuCeiling.a, cpuCeiling.b),
+		UpstreamPerRequest: bench.SpreadOf(upstream),
+		UpstreamConns:      bench.SpreadOf(upConns),
+	}
 }
 
 // printThroughput prints the rows as run.sh's throughput table, the ratio to
@@ -155,12 +176,12 @@ func printRuns(w io.Writer, runs []Run) {
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
 	for _, r := range runs {
 		fmt.Fprintf(w, "| %d | %d | %s | %.0f | %d | %.2f (%.2f + %.2f) | %.0f | %d |\n",
-			r.Round, r.Conns, r.Server, r.RPS, r.Requests, r.cpu(), r.user(), r.cpu()-r.user(), r.perCPU(), r.Errors)
+			r.Round, r.Conns, r.label(), r.RPS, r.Requests, r.cpu(), r.user(), r.cpu()-r.user(), r.perCPU(), r.Errors)
 	}
 }
 
 // printRunLine prints the line run.sh shows after each run.
 func printRunLine(w io.Writer, r Run) {
 	fmt.Fprintf(w, "round %d  c=%-5d %-9s %9.0f req/s  server CPU %6.2f s (%3.0f%%)  %8.0f req/CPU-s  errors %d\n",
-		r.Round, r.Conns, r.Server, r.RPS, r.cpu(), 100*r.busy(), r.perCPU(), r.Errors)
+		r.Round, r.Conns, r.label(), r.RPS, r.cpu(), 100*r.busy(), r.perCPU(), r.Errors)
 }
