@@ -44,12 +44,7 @@ type SocketInfo = tune.SocketReport
 // Conns describes up to limit open connections (all if limit <= 0), the
 // oldest first, with their sockets read back from the kernel.
 func (s *Server) Conns(limit int) []ConnInfo {
-	s.mu.Lock()
-	conns := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
-	s.mu.Unlock()
+	conns := s.openConns()
 	slices.SortFunc(conns, func(a, b *conn) int { return a.start.Compare(b.start) })
 	if limit > 0 && len(conns) > limit {
 		conns = conns[:limit]
@@ -77,9 +72,7 @@ func (s *Server) Conns(limit int) []ConnInfo {
 		}
 		if ph == phaseServing || ph == phaseParking {
 			cs := c.Conn.ConnectionState()
-			ci.TLSVersion = tls.VersionName(cs.Version)
-			ci.ALPN = cs.NegotiatedProtocol
-			ci.ServerName = cs.ServerName
+			ci.TLSVersion, ci.ALPN, ci.ServerName = tls.VersionName(cs.Version), cs.NegotiatedProtocol, cs.ServerName
 		}
 		if st, err := tune.Inspect(c.tcp); err != nil {
 			ci.SocketError = err.Error()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -59,13 +61,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		// Out of time: close the sockets themselves, outside the lock
 		// that closing connections take, and without a TLS close_notify,
 		// which could wait on a client that reads nothing.
-		s.mu.Lock()
-		open := make([]*conn, 0, len(s.conns))
-		for c := range s.conns {
-			open = append(open, c)
-		}
-		s.mu.Unlock()
-		for _, c := range open {
+		for _, c := range s.openConns() {
 			c.tcp.Close()
 		}
 		err = fmt.Errorf("server: shutdown: %w", err)
@@ -134,3 +130,10 @@ func (s *Server) Drained() <-chan struct{} { return s.drained }
 // Draining reports whether Shutdown has begun: a readiness check fails
 // from then on, so that a balancer stops sending new connections.
 func (s *Server) Draining() bool { return s.draining.Load() }
+
+// openConns is the connections open now.
+func (s *Server) openConns() []*conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Collect(maps.Keys(s.conns))
+}

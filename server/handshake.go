@@ -20,6 +20,7 @@ type handshake struct {
 	offered     uint16 // the highest TLS version the client offered
 	unknownName bool   // StrictSNI found no certificate for the server name
 	certSent    bool   // a certificate was given for the handshake
+	serverName  string // the server name (SNI) the client asked for
 }
 
 // connKey finds the conn of a handshake in its context, for the
@@ -128,12 +129,15 @@ func (c *conn) refuseProxy(err error) error {
 	return fmt.Errorf("server: %s: %w", r, err)
 }
 
+// ServerName is the client's SNI, kept from its handshake: no copy made.
+func (c *conn) ServerName() string { return c.hs.serverName }
+
 // watchHello records the highest TLS version the client offered, so that
 // a failed handshake can be counted by reason. It is the tls.Config's
 // GetConfigForClient, and changes nothing.
 func watchHello(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 	if c, ok := hello.Context().Value(connKey{}).(*conn); ok {
-		c.hs.offered = maxVersion(hello.SupportedVersions)
+		c.hs.offered, c.hs.serverName = maxVersion(hello.SupportedVersions), hello.ServerName
 	}
 	return nil, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"fmt"
 	"crypto/x509"
 	"io/fs"
 	"net"
@@ -415,4 +416,25 @@ func TestSessionResumption(t *testing.T) {
 			assert.True(t, resumes(t, ts.Addr, cfg))
 		})
 	})
+}
+
+// TestConnServerName: a handler reads the client's SNI from the
+// connection (ServerName) as ConnectionState has it, without the copy;
+// "" for a handshake that named no server.
+func TestConnServerName(t *testing.T) {
+	ts := start(t, server.Config{}, func(ctx *fasthttp.RequestCtx) {
+		c := ctx.Conn().(interface {
+			ServerName() string
+			ConnectionState() tls.ConnectionState
+		})
+		fmt.Fprintf(ctx, "%q %q", c.ServerName(), c.ConnectionState().ServerName)
+	})
+	for _, name := range []string{"localhost", ""} {
+		cfg := ts.TLSConfig()
+		cfg.ServerName = name
+		cfg.InsecureSkipVerify = name == ""
+		c := ts.Dial(t, cfg)
+		resp := roundTrip(t, c, bufio.NewReader(c), "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+		assert.Equal(t, fmt.Sprintf("%q %q", name, name), string(resp.Body()))
+	}
 }

@@ -373,6 +373,9 @@ type tlsState interface {
 // serverName is the TLS server name (SNI) the request's connection was
 // made for: "" for a connection made to an address, or without TLS.
 func serverName(ctx *fasthttp.RequestCtx) string {
+	if c, ok := ctx.Conn().(interface{ ServerName() string }); ok {
+		return c.ServerName() // the engine's: no ConnectionState copied
+	}
 	if c, ok := ctx.Conn().(tlsState); ok {
 		return c.ConnectionState().ServerName
 	}
