@@ -21,6 +21,15 @@
 //	report ab [-last] RUNS
 //	    ab.sh's median [min-max] of the per-round ratios B/A of requests per
 //	    server CPU-second; with -last, the line it prints after each run
+//	report ws-throughput [-reference nginx] WSRUNS
+//	    websocket.sh's echo table: per proxy and connection count, medians
+//	    [min-max] of messages per proxy CPU-second and latency, and the
+//	    ratios to the reference proxy
+//	report ws-runs [-last] WSRUNS
+//	    websocket.sh's table of every echo run; with -last, its line
+//	report ws-idle [-last] IDLE
+//	    websocket.sh's table of memory per idle WebSocket (Idle records
+//	    whose connections are WebSockets); with -last, its line
 //
 // Servers and connection counts are reported in the order the file first
 // names them, which is the order the scripts ran them in.
@@ -38,7 +47,10 @@ const usage = `usage:
   report throughput [-reference nginx] [-ceiling ceiling] RUNS
   report runs [-last] RUNS
   report idle [-last] IDLE
-  report ab [-last] RUNS`
+  report ab [-last] RUNS
+  report ws-throughput [-reference nginx] WSRUNS
+  report ws-runs [-last] WSRUNS
+  report ws-idle [-last] IDLE`
 
 // errUsage is a command line report does not understand.
 var errUsage = errors.New("report: bad command line")
@@ -66,7 +78,9 @@ func run(args []string, w io.Writer) error {
 	case "throughput":
 		f.StringVar(&reference, "reference", "nginx", "the server the others are measured against")
 		f.StringVar(&ceiling, "ceiling", "ceiling", "the server that is the ceiling")
-	case "runs", "idle", "ab":
+	case "ws-throughput":
+		f.StringVar(&reference, "reference", "nginx", "the proxy the others are measured against")
+	case "runs", "idle", "ab", "ws-runs", "ws-idle":
 		f.BoolVar(&last, "last", false, "print the line for the file's last measurement only")
 	default:
 		return fmt.Errorf("%w: unknown report %q", errUsage, args[0])
@@ -132,6 +146,8 @@ func run(args []string, w io.Writer) error {
 			return fmt.Errorf("report: %s: %w", path, err)
 		}
 		fmt.Fprintf(w, "B/A req per server CPU-s: median %.3f [%.3f-%.3f] over %d rounds\n", r.Median, r.Min, r.Max, r.N)
+	default:
+		return runWebSocket(args[0], path, last, reference, w)
 	}
 	return nil
 }
