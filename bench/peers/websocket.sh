@@ -406,8 +406,9 @@ $suites        location / {
     }
 }
 EOF
-	"$NGINX" -t -q -p "$T/nginx/" -c "$T/nginx/nginx.conf" -e "$T/nginx/error.log" ||
-		die "nginx -t rejects $T/nginx/nginx.conf"
+	# (It warns when worker_connections exceed the open-file limit.)
+	"$NGINX" -t -q -p "$T/nginx/" -c "$T/nginx/nginx.conf" -e "$T/nginx/error.log" >"$T/nginx/test.log" 2>&1 ||
+		die "nginx -t rejects $T/nginx/nginx.conf: $(cat "$T/nginx/test.log")"
 }
 
 # pick_file_limit sets NOFILE to 65536, or to the hard limit where that
@@ -514,12 +515,12 @@ profile_tunnels() {
 		echo "(fastserve_upstream_tunnels), $goroutines goroutines, RSS $(awk -v a="$1" -v b="$2" -v n="$IDLE_CONNS" 'BEGIN { printf "%.1f", (b - a) / n }') KiB per tunnel"
 		echo "(profiling's own records included). runtime.MemStats after a GC, per tunnel:"
 		echo
-		echo '| HeapInuse | HeapAlloc | heap objects | StackInuse | goroutines |'
-		echo '|---|---|---|---|---|'
-		awk -v n="$IDLE_CONNS" -v g="$goroutines" '/^# (HeapInuse|HeapAlloc|HeapObjects) = / { v[$2] = $4 }
+		echo '| HeapInuse | HeapAlloc | heap objects | StackInuse | goroutines | heap idle, not returned (HeapIdle - HeapReleased) |'
+		echo '|---|---|---|---|---|---|'
+		awk -v n="$IDLE_CONNS" -v g="$goroutines" '/^# (HeapInuse|HeapAlloc|HeapObjects|HeapIdle|HeapReleased) = / { v[$2] = $4 }
 			/^# Stack = / { v["Stack"] = $4 }
-			END { printf "| %.2f KiB | %.2f KiB | %.1f | %.2f KiB | %.2f |\n", v["HeapInuse"] / n / 1024, v["HeapAlloc"] / n / 1024,
-				v["HeapObjects"] / n, v["Stack"] / n / 1024, g / n }' <<<"$stats"
+			END { printf "| %.2f KiB | %.2f KiB | %.1f | %.2f KiB | %.2f | %.2f KiB |\n", v["HeapInuse"] / n / 1024, v["HeapAlloc"] / n / 1024,
+				v["HeapObjects"] / n, v["Stack"] / n / 1024, g / n, (v["HeapIdle"] - v["HeapReleased"]) / n / 1024 }' <<<"$stats"
 		echo
 		echo "Live heap per tunnel by allocating function (\`go tool pprof -sample_index=inuse_space -top\` on"
 		echo "$(basename "$heap"), divided by $IDLE_CONNS; functions under 16 bytes per tunnel left out):"
@@ -538,7 +539,7 @@ profile_tunnels() {
 # --- report -----------------------------------------------------------------
 
 report() {
-	local kernel cpu_model distro go_v nginx_v ssl_v fastserve_v fastserve_env
+	local kernel cpu_model distro go_v nginx_v ssl_v fastserve_v fastserve_env commit
 	kernel=$(uname -r)
 	cpu_model=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 	# shellcheck source=/dev/null
@@ -551,6 +552,7 @@ report() {
 		ssl_v=$("$NGINX" -V 2>&1 | grep -m1 -o 'built with OpenSSL [^ ]*' || echo "OpenSSL unknown")
 	fi
 	fastserve_v=$("$BIN/fastserve" version)
+	commit=$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)
 	fastserve_env=$(env | grep '^FASTSERVE_' | sort | paste -sd ' ' || true)
 	cat <<EOF
 # fastserve and nginx as WebSocket proxies
@@ -558,7 +560,7 @@ report() {
 - date: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), run took $((SECONDS / 60)) min $((SECONDS % 60)) s; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)
 - command: \`$ORIG_CMD\`, in effect \`ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP CONNS=$CONNS SIZE=$SIZE IDLE_CONNS=$IDLE_CONNS PROXIES=$PROXIES NGINX_TLS13_ORDER=$NGINX_TLS13_ORDER PROFILE=$PROFILE\`
 - machine: $(nproc) CPUs, $cpu_model, Linux $kernel, $distro
-- software: $fastserve_v; $go_v; $nginx_v $ssl_v
+- software: $fastserve_v at $commit; $go_v; $nginx_v $ssl_v
 - method: wss:// (TLS 1.3, ECDSA P-256 certificate from \`fastserve cert\`) to the proxy, plain ws:// from the proxy to
   bench/wsecho; each proxy on CPU $PROXY_CPU (\`taskset\`), bench/wsload and wsecho on CPU $CLIENT_CPU; proxies alternated
   within each round; echo load: each WebSocket sends a $SIZE-byte binary message and waits for its echo (closed loop),
