@@ -31,6 +31,15 @@
 //	    of groups it matches (system calls by kind, GC, clocks, timers, the
 //	    scheduler, crypto, the proxy's steps, fasthttp, the server), and
 //	    the cumulative share of the functions of interest
+//	report ws-throughput [-reference nginx] WSRUNS
+//	    websocket.sh's echo table: per proxy and connection count, medians
+//	    [min-max] of messages per proxy CPU-second and latency, and the
+//	    ratios to the reference proxy
+//	report ws-runs [-last] WSRUNS
+//	    websocket.sh's table of every echo run; with -last, its line
+//	report ws-idle [-last] IDLE
+//	    websocket.sh's table of memory per idle WebSocket (Idle records
+//	    whose connections are WebSockets); with -last, its line
 //
 // Bodies, connection counts and servers are reported in the order the file
 // first names them, which is the order the scripts ran them in.
@@ -50,7 +59,10 @@ const usage = `usage:
   report idle [-last] IDLE
   report ab [-last] RUNS
   report proxy [-reference nginx] RUNS
-  report cpu TRACES`
+  report cpu TRACES
+  report ws-throughput [-reference nginx] WSRUNS
+  report ws-runs [-last] WSRUNS
+  report ws-idle [-last] IDLE`
 
 // errUsage is a command line report does not understand.
 var errUsage = errors.New("report: bad command line")
@@ -78,10 +90,10 @@ func run(args []string, w io.Writer) error {
 	case "throughput":
 		f.StringVar(&reference, "reference", "nginx", "the server the others are measured against")
 		f.StringVar(&ceiling, "ceiling", "ceiling", "the server that is the ceiling")
-	case "proxy":
+	case "proxy", "ws-throughput":
 		f.StringVar(&reference, "reference", "nginx", "the proxy the others are measured against")
 	case "cpu":
-	case "runs", "idle", "ab":
+	case "runs", "idle", "ab", "ws-runs", "ws-idle":
 		f.BoolVar(&last, "last", false, "print the line for the file's last measurement only")
 	default:
 		return fmt.Errorf("%w: unknown report %q", errUsage, args[0])
@@ -170,6 +182,8 @@ func run(args []string, w io.Writer) error {
 			return fmt.Errorf("report: %s: %w", path, err)
 		}
 		fmt.Fprintf(w, "B/A req per server CPU-s: median %.3f [%.3f-%.3f] over %d rounds\n", r.Median, r.Min, r.Max, r.N)
+	default:
+		return runWebSocket(args[0], path, last, reference, w)
 	}
 	return nil
 }

@@ -144,7 +144,7 @@ func (t Idle) check() error {
 
 // record is what a measurements file holds.
 type record interface {
-	Run | Idle
+	Run | Idle | WSRun
 	check() error
 }
 
