@@ -168,6 +168,15 @@ type Config struct {
 	// open send pings more often. If zero, 1 h.
 	UpgradeIdleTimeout time.Duration
 
+	// KeepsHijacked says the server keeps a hijacked connection open when
+	// its hijack handler returns (fasthttp.Server.KeepHijackedConns, which
+	// the engine, server.Server, sets): a tunnel then lets the request's
+	// context and the server's read buffer for it go while it lasts (19
+	// KiB of the 50 an idle WebSocket costs with the engine's defaults),
+	// and closes its connection itself. Leave it false for a server that
+	// does not: the tunnel then holds its hijack handler to its end.
+	KeepsHijacked bool
+
 	// Tunnels is where the proxy records its tunnels, for GoAway; a
 	// server gives all its proxies the same. If nil, the proxy's own.
 	Tunnels *Tunnels

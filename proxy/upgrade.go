@@ -161,6 +161,7 @@ type tunnel struct {
 	idle      time.Duration
 	last      atomic.Int64 // when a byte last moved, either way (Unix ns)
 	state     atomic.Int32 // tunnelWaiting, tunnelRunning or tunnelAbandoned
+	running   atomic.Int32 // copies not yet ended
 
 	toClient, toUpstream side
 	closeOnce            sync.Once
@@ -197,11 +198,15 @@ func (p *Proxy) upgrade(ctx *fasthttp.RequestCtx, u *upstream, h held, proto []b
 	// server would do with a connection after an answer (close it, in a
 	// drain): the tunnel owns the connection from the 101 on.
 	ctx.HijackSetNoResponse(true)
+	keeps := p.cfg.KeepsHijacked
 	ctx.Hijack(func(c net.Conn) {
 		if !t.state.CompareAndSwap(tunnelWaiting, tunnelRunning) {
+			if keeps {
+				c.Close()
+			}
 			return
 		}
-		t.run(ctx, c)
+		t.run(ctx, c, keeps)
 	})
 	time.AfterFunc(hijackWait, func() {
 		if t.state.CompareAndSwap(tunnelWaiting, tunnelAbandoned) {
@@ -210,56 +215,93 @@ func (p *Proxy) upgrade(ctx *fasthttp.RequestCtx, u *upstream, h held, proto []b
 	})
 }
 
-// run writes the 101 to the client, then copies bytes both ways until
-// either side closes or the tunnel idles out. fasthttp closes c when it
-// returns.
-func (t *tunnel) run(ctx *fasthttp.RequestCtx, c net.Conn) {
-	ts := t.u.tunnels
-	ts.add(t)
+// run writes the 101 to the client, sends on the bytes that came with it
+// either way, and starts the two copies. With Config.KeepsHijacked it
+// returns at once, so that the server lets the request's context and its
+// read buffer go while the tunnel lasts; else it waits for the tunnel's
+// end (the server closes c when it returns).
+func (t *tunnel) run(ctx *fasthttp.RequestCtx, c net.Conn, keeps bool) {
+	raw := c
+	if uc, ok := c.(interface{ UnsafeConn() net.Conn }); ok {
+		raw = uc.UnsafeConn() // closing fasthttp's hijacked connection may do nothing
+	}
+	t.client = raw
+	t.u.tunnels.add(t)
 	t.u.stats.tunnels.Add(1)
 	t.u.stats.tunnelsTotal.Add(1)
-	defer func() {
-		ts.remove(t)
-		t.u.stats.tunnels.Add(-1)
-	}()
-	t.client = c
 	t.up.tc.tunnel.Store(true)
-	if uc, ok := c.(interface{ UnsafeConn() net.Conn }); ok {
-		t.client = uc.UnsafeConn() // closing fasthttp's hijacked connection does nothing
-	}
-	t.toClient.dst, t.toUpstream.dst = c, t.up.tc
+	t.toClient.dst, t.toUpstream.dst = raw, t.up.tc
 	if t.websocket {
 		t.toClient.bye = []byte{0x88, 0x02, 0x03, 0xe9} // close, 1001, unmasked: a server's
 		t.toUpstream.bye = maskedGoingAway()
 	}
 	t.touch()
-	defer t.close()
-	if _, err := c.Write(ctx.Response.Header.Header()); err != nil {
-		close(t.done)
-		t.up.release()
+	if !t.start(ctx, c, raw) {
+		t.running.Store(1)
+		t.exit()
 		return
 	}
-	// What the upstream sent after its 101 goes first.
-	if n := t.up.br.Buffered(); n > 0 {
-		b, _ := t.up.br.Peek(n)
+	t.running.Store(2)
+	go t.pipe(&t.toClient, t.up.tc.Conn)
+	go t.pipe(&t.toUpstream, raw)
+	if !keeps {
+		<-t.done
+	}
+}
+
+// start writes the 101, then what the upstream sent after it, then what
+// the client sent after its request (before the 101: fasthttp's reader
+// has it, under c), and reports whether the tunnel goes on.
+func (t *tunnel) start(ctx *fasthttp.RequestCtx, c, raw net.Conn) bool {
+	if _, err := raw.Write(ctx.Response.Header.Header()); err != nil {
+		return false
+	}
+	br := t.up.br
+	t.up.br = nil
+	defer t.up.hc.ReleaseReader(br)
+	if n := br.Buffered(); n > 0 {
+		b, _ := br.Peek(n)
 		if !t.toClient.write(t, b) {
-			close(t.done)
-			t.up.release()
-			return
+			return false
 		}
 	}
-	t.up.hc.ReleaseReader(t.up.br)
-	t.up.br = nil
-	upDone := make(chan struct{})
-	go func() {
-		t.copy(&t.toClient, t.up.tc.Conn, t.up.tc.Conn)
-		t.close()
-		close(upDone)
-	}()
-	t.copy(&t.toUpstream, c, c)
+	if raw == c {
+		return true
+	}
+	// Read c until it would wait: what its reader holds comes first.
+	if raw.SetReadDeadline(time.Now()) != nil {
+		return false
+	}
+	var b [smallRead]byte
+	for {
+		n, err := c.Read(b[:])
+		if n > 0 && !t.toUpstream.write(t, b[:n]) {
+			return false
+		}
+		if err != nil {
+			return isTimeout(err)
+		}
+	}
+}
+
+// pipe copies one way, then closes the tunnel; the last of the two
+// copies to end ends it.
+func (t *tunnel) pipe(s *side, src net.Conn) {
+	t.copy(s, src, src)
 	t.close()
-	<-upDone
+	t.exit()
+}
+
+// exit ends the tunnel once its last copy has ended: the upstream
+// connection goes, and the tunnel is no longer counted.
+func (t *tunnel) exit() {
+	if t.running.Add(-1) != 0 {
+		return
+	}
+	t.close()
 	t.up.closeConn()
+	t.u.tunnels.remove(t)
+	t.u.stats.tunnels.Add(-1)
 	close(t.done)
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/valyala/fasthttp"
 
 	"github.com/fastserve/fastserve/internal/tlstest"
 	"github.com/fastserve/fastserve/proxy"
@@ -99,11 +100,31 @@ func echo(t testing.TB, c *websocket.Conn, msg string) {
 	require.Equal(t, msg, string(got))
 }
 
-func TestUpgradeWebSocketEcho(t *testing.T) {
+// startTunnelProxy serves p as startProxy does, from a server that keeps
+// hijacked connections (as the engine does) if keeps.
+func startTunnelProxy(t testing.TB, cfg proxy.Config, keeps bool) (*proxy.Proxy, *tlstest.Server) {
+	t.Helper()
+	cfg.KeepsHijacked = keeps
+	p := newProxy(t, cfg)
+	next := func(ctx *fasthttp.RequestCtx) { ctx.WriteString("next") }
+	return p, tlstest.Start(t, &fasthttp.Server{Handler: p.Handler(next), StreamRequestBody: true, Name: "fastserve",
+		Logger: quiet{}, KeepHijackedConns: keeps, ReduceMemoryUsage: keeps})
+}
+
+// bothWays runs f for a server that keeps hijacked connections, and for
+// one that does not.
+func bothWays(t *testing.T, f func(t *testing.T, keeps bool)) {
+	for _, keeps := range []bool{false, true} {
+		t.Run(fmt.Sprintf("keeps=%v", keeps), func(t *testing.T) { f(t, keeps) })
+	}
+}
+
+func TestUpgradeWebSocketEcho(t *testing.T) { bothWays(t, testUpgradeWebSocketEcho) }
+
+func testUpgradeWebSocketEcho(t *testing.T, keeps bool) {
 	up := newWSEcho(t)
 	var tunnels proxy.Tunnels
-	p := newProxy(t, proxy.Config{Routes: []proxy.Route{{Path: "/", Upstreams: []string{up.url}}}, Tunnels: &tunnels})
-	ts := startProxy(t, p)
+	p, ts := startTunnelProxy(t, proxy.Config{Routes: []proxy.Route{{Path: "/", Upstreams: []string{up.url}}}, Tunnels: &tunnels}, keeps)
 
 	// 50 connections, each used, held idle, and used again.
 	const n = 50
@@ -140,11 +161,11 @@ func TestUpgradeWebSocketEcho(t *testing.T) {
 
 // rawUpgrade sends an upgrade request on a new TLS connection to ts and
 // returns the connection and the answer's head.
-func rawUpgrade(t testing.TB, ts *tlstest.Server) (*tls.Conn, *bufio.Reader, string) {
+func rawUpgrade(t testing.TB, ts *tlstest.Server, early ...string) (*tls.Conn, *bufio.Reader, string) {
 	t.Helper()
 	c := ts.Dial(t)
 	require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
-	_, err := io.WriteString(c, "GET /x HTTP/1.1\r\nHost: a.test\r\nConnection: keep-alive, Upgrade\r\nUpgrade: foo/1\r\n\r\n")
+	_, err := io.WriteString(c, "GET /x HTTP/1.1\r\nHost: a.test\r\nConnection: keep-alive, Upgrade\r\nUpgrade: foo/1\r\n\r\n"+strings.Join(early, ""))
 	require.NoError(t, err)
 	br := bufio.NewReader(c)
 	var h strings.Builder
@@ -158,7 +179,9 @@ func rawUpgrade(t testing.TB, ts *tlstest.Server) (*tls.Conn, *bufio.Reader, str
 	}
 }
 
-func TestUpgradeOtherProtocol(t *testing.T) {
+func TestUpgradeOtherProtocol(t *testing.T) { bothWays(t, testUpgradeOtherProtocol) }
+
+func testUpgradeOtherProtocol(t *testing.T, keeps bool) {
 	// An upstream that switches, sends its first bytes with the 101, then
 	// echoes in upper case until it reads "bye".
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -193,9 +216,10 @@ func TestUpgradeOtherProtocol(t *testing.T) {
 			io.WriteString(c, strings.ToUpper(line))
 		}
 	}()
-	p := newProxy(t, proxy.Config{Routes: []proxy.Route{{Path: "/", Upstreams: []string{"http://" + ln.Addr().String()}}}})
-	ts := startProxy(t, p)
-	c, br, head := rawUpgrade(t, ts)
+	_, ts := startTunnelProxy(t, proxy.Config{Routes: []proxy.Route{{Path: "/", Upstreams: []string{"http://" + ln.Addr().String()}}}}, keeps)
+	// The client sends its first bytes with its request, before the 101:
+	// they reach the upstream, after it.
+	c, br, head := rawUpgrade(t, ts, "early\n")
 	assert.Contains(t, head, "HTTP/1.1 101 Switching Protocols\r\n")
 	assert.Contains(t, head, "\r\nConnection: Upgrade\r\n")
 	assert.Contains(t, head, "\r\nUpgrade: foo/1\r\n")
@@ -208,6 +232,9 @@ func TestUpgradeOtherProtocol(t *testing.T) {
 	line, err := br.ReadString('\n')
 	require.NoError(t, err)
 	assert.Equal(t, "ready\n", line)
+	line, err = br.ReadString('\n')
+	require.NoError(t, err)
+	assert.Equal(t, "EARLY\n", line)
 	for _, s := range []string{"abc\n", "hello there\n"} {
 		_, err := io.WriteString(c, s)
 		require.NoError(t, err)
@@ -283,11 +310,12 @@ func errorsAs(err error, target *net.Error) bool {
 	return ok
 }
 
-func TestTunnelsGoAway(t *testing.T) {
+func TestTunnelsGoAway(t *testing.T) { bothWays(t, testTunnelsGoAway) }
+
+func testTunnelsGoAway(t *testing.T, keeps bool) {
 	up := newWSEcho(t)
 	var tunnels proxy.Tunnels
-	p := newProxy(t, proxy.Config{Routes: []proxy.Route{{Path: "/", Upstreams: []string{up.url}}}, Tunnels: &tunnels})
-	ts := startProxy(t, p)
+	_, ts := startTunnelProxy(t, proxy.Config{Routes: []proxy.Route{{Path: "/", Upstreams: []string{up.url}}}, Tunnels: &tunnels}, keeps)
 	c := wsDial(t, ts, "/")
 	echo(t, c, "before")
 

@@ -151,9 +151,8 @@ type Config struct {
 	// context ends. If zero, 30 s.
 	DrainTimeout time.Duration
 
-	// BeforeCut, if set, is called when a drain runs out of DrainTimeout,
-	// before the connections still open are cut: for connections a
-	// handler hijacked (the proxy's tunnels), which it can end cleanly.
+	// BeforeCut, if set, is called when a drain runs out of DrainTimeout, before
+	// what is still open is cut: a handler's hijacked connections end cleanly.
 	BeforeCut func()
 
 	// DrainIdleTimeout is how long a graceful shutdown waits for a

@@ -14,7 +14,8 @@
 //
 // The engine knows no feature it serves. What a request gets is the
 // handler's (a fasthttp.RequestHandler: the reverse proxy of package
-// proxy, the files of package static, an application). Features that act
+// proxy, the files of package static, an application; one that hijacks a
+// connection owns it, and closes it: KeepHijackedConns). Features that act
 // below the request reach the engine through seams set up once: package
 // certs gives each handshake its certificate (a certs.Source); package
 // handover hands the listening sockets on; package proxyproto reads a

@@ -186,7 +186,7 @@ func (s *Server) newFastHTTP(h fasthttp.RequestHandler) *fasthttp.Server {
 	fs.MaxRequestBodySize = cfg.MaxBodyBytes
 	fs.ReduceMemoryUsage = !cfg.KeepIdleBuffers
 	fs.StreamRequestBody = cfg.StreamRequestBody // handle enforces MaxBodyBytes then
-	fs.CloseOnShutdown = true
+	fs.CloseOnShutdown, fs.KeepHijackedConns = true, true
 	return fs
 }
 

@@ -160,6 +160,7 @@ func runServe(cmd *cobra.Command, s *settings, stderr io.Writer) error {
 	// a drain out of time ends them all cleanly (WebSocket: 1001).
 	tunnels := &proxy.Tunnels{}
 	c.Sites.Proxy.Tunnels = tunnels
+	c.Sites.Proxy.KeepsHijacked = true // the engine keeps them: a tunnel holds no request buffers
 	cfg.BeforeCut = func() { tunnels.GoAway(time.Second) }
 	router, err := sites.New(c.Sites)
 	if err != nil {

@@ -174,6 +174,7 @@ func (r *reloader) apply() error {
 	}
 	c.Sites.Proxy.Logger = r.log
 	c.Sites.Proxy.Tunnels = r.tunnels
+	c.Sites.Proxy.KeepsHijacked = true
 	if err := r.router.Reload(c.Sites, r.drain); err != nil {
 		return err
 	}
