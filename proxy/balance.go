@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"hash/maphash"
 	"strings"
 	"sync/atomic"
 
@@ -30,9 +29,18 @@ func parseHashKey(s string) (hashKeyKind, string, bool) {
 	return 0, "", false
 }
 
-// hashSeed keys the hashes of one process: a client cannot aim its keys
-// at one upstream.
-var hashSeed = maphash.MakeSeed()
+// hash64 is FNV-1a, mixed: the same in every process and every version,
+// so that a key stays on its upstream across restarts, hand-overs and
+// instances sharing a port (a per-process seed would move most keys at
+// each). A client could aim its keys at one upstream, as it could by
+// trying values: stickiness is not a limit (rate limits are).
+func hash64(b []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for _, c := range b {
+		h = (h ^ uint64(c)) * 1099511628211
+	}
+	return mix(h)
+}
 
 // key is the hash of ctx's HashKey.
 func (r *proxyRoute) key(ctx *fasthttp.RequestCtx) uint64 {
@@ -46,7 +54,7 @@ func (r *proxyRoute) key(ctx *fasthttp.RequestCtx) uint64 {
 	if len(v) == 0 {
 		v = ctx.RemoteIP()
 	}
-	return maphash.Bytes(hashSeed, v)
+	return hash64(v)
 }
 
 // pick returns the upstream of r for ctx's request by r's Balance, among

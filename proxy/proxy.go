@@ -206,8 +206,9 @@ type Route struct {
 	// empty), the one with the fewest requests in flight, ties taking
 	// turns; "round-robin", each in turn; or "hash", by HashKey, so that
 	// the same key goes to the same upstream while it is up (sticky
-	// sessions). Hashing is rendezvous hashing: an upstream that goes
-	// down or comes back moves its own keys only.
+	// sessions). Hashing is rendezvous hashing with a fixed hash: an
+	// upstream that goes down or comes back moves its own keys only, and
+	// a restart, a hand-over or another instance moves none.
 	Balance string
 
 	// HashKey is what "hash" goes by: "addr" (or empty), the client's

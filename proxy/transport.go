@@ -158,6 +158,7 @@ func (p *Proxy) roundTrip(ctx *fasthttp.RequestCtx, u *upstream, req *fasthttp.R
 	}
 
 	resp.Header.DisableNormalizing()
+	resp.Header.SetNoDefaultContentType(true) // an answer without one goes without one
 	resp.SkipBody = req.Header.IsHead()
 	br := hc.AcquireReader(conn)
 	if err := readHead(&resp.Header, br, hold != nil); err != nil {
@@ -174,7 +175,10 @@ func (p *Proxy) roundTrip(ctx *fasthttp.RequestCtx, u *upstream, req *fasthttp.R
 		*hold = held{hc: hc, closeConn: func() { hc.CloseConn(cc) }, br: br, tc: tc}
 		return nil
 	}
-	closeConn := req.ConnectionClose() || resp.ConnectionClose() || hold != nil
+	// Another answer to an upgrade leaves its connection as any answer
+	// does: reused when it ended where its framing said, so that
+	// requests that ask for upgrades cost no new connection each.
+	closeConn := req.ConnectionClose() || resp.ConnectionClose()
 	switch {
 	case resp.SkipBody || st < 200 || st == fasthttp.StatusNoContent || st == fasthttp.StatusNotModified || size == 0:
 	case size > 0 && size <= smallBody:

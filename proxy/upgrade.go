@@ -28,6 +28,9 @@ import (
 // switch, and for h2c, HTTP/2 over cleartext, which has no meaning over
 // the client's TLS and which HTTP/2 itself no longer defines.
 func upgradeAsked(h *fasthttp.RequestHeader) []byte {
+	if !h.IsHTTP11() {
+		return nil // RFC 9110 section 7.8: HTTP/1.0 has no upgrade
+	}
 	up := h.Peek(fasthttp.HeaderUpgrade)
 	if len(up) == 0 || bytes.EqualFold(bytes.TrimSpace(up), []byte("h2c")) {
 		return nil

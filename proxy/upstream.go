@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"math"
 	"net"
 	"sync"
@@ -39,7 +38,7 @@ type upstream struct {
 
 func (p *Proxy) newUpstream(uu upstreamURL) *upstream {
 	u := &upstream{upstreamURL: uu, conns: &p.conns, tunnels: p.cfg.Tunnels, tune: p.cfg.Tune}
-	u.hashID = mix(maphash.String(hashSeed, uu.url))
+	u.hashID = hash64([]byte(uu.url))
 	if uu.tls {
 		if p.cfg.TLS != nil {
 			u.tls = p.cfg.TLS.Clone()

@@ -63,7 +63,7 @@ func newTLSState(c TLS, acme bool, logger *slog.Logger) (*tlsState, error) {
 		MinVersion:             c.MinVersion,
 		CipherSuites:           intermediateSuites,
 		CurvePreferences:       intermediateCurves,
-		NextProtos:             []string{"http/1.1"},
+		NextProtos:             []string{"http/1.1", "http/1.0"},
 		SessionTicketsDisabled: c.DisableSessionTickets,
 		GetCertificate:         ts.certificate,
 		GetConfigForClient:     watchHello,

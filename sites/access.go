@@ -21,8 +21,10 @@ import (
 type Access struct {
 	// Allow, if set, admits only clients whose address is in one of
 	// these prefixes ("10.0.0.0/8", "2001:db8::/32", or one address);
-	// others get 403. Deny refuses the clients in its prefixes (403),
-	// whatever Allow says. The address is the client's as the server
+	// others get 403. Deny refuses the clients in its prefixes (403).
+	// An address in both is judged by the longer prefix that holds it,
+	// Deny winning a tie: Allow 127.0.0.1/32 with Deny 0.0.0.0/0 admits
+	// 127.0.0.1 alone. The address is the client's as the server
 	// sees it (the PROXY protocol's, behind a balancer that sends it).
 	Allow, Deny []string
 
@@ -145,7 +147,7 @@ func (ac *access) admit(ctx *fasthttp.RequestCtx) bool {
 	if len(ac.allow) > 0 || len(ac.deny) > 0 {
 		ip, _ := netip.AddrFromSlice(ctx.RemoteIP())
 		ip = ip.Unmap()
-		if in(ac.deny, ip) || len(ac.allow) > 0 && !in(ac.allow, ip) {
+		if refused(ac.allow, ac.deny, ip) {
 			ctx.Error("Forbidden\n", fasthttp.StatusForbidden)
 			return false
 		}
@@ -158,13 +160,28 @@ func (ac *access) admit(ctx *fasthttp.RequestCtx) bool {
 	return true
 }
 
-func in(ps []netip.Prefix, ip netip.Addr) bool {
+// refused judges ip by the longest prefix of allow and deny that holds
+// it, deny winning a tie; an address neither holds is refused if allow
+// names any. So both of nginx's habits read as meant: allow
+// 127.0.0.1/32 with deny 0.0.0.0/0 admits 127.0.0.1 alone, and deny
+// 10.0.0.0/8 with allow 0.0.0.0/0 admits all but 10.0.0.0/8.
+func refused(allow, deny []netip.Prefix, ip netip.Addr) bool {
+	a, d := longest(allow, ip), longest(deny, ip)
+	if a < 0 && d < 0 {
+		return len(allow) > 0
+	}
+	return d >= a
+}
+
+// longest is the length of the longest prefix of ps that holds ip, or -1.
+func longest(ps []netip.Prefix, ip netip.Addr) int {
+	n := -1
 	for _, p := range ps {
-		if p.Contains(ip) {
-			return true
+		if p.Bits() > n && p.Contains(ip) {
+			n = p.Bits()
 		}
 	}
-	return false
+	return n
 }
 
 // authorized checks an Authorization header's basic credentials.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/netip"
 	"sort"
 	"strings"
 	"sync"
@@ -394,6 +395,9 @@ func (t *tree) fronted(sni string, s *site) bool {
 	}
 	byName, ok := t.hosts.Lookup([]byte(sni))
 	if !ok {
+		if _, err := netip.ParseAddr(sni); err == nil {
+			return false // an address is no server name (RFC 6066), though clients such as wrk send one
+		}
 		byName = t.def // a name no site names was given the default site's certificate
 	}
 	return byName != s
