@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -53,6 +54,17 @@ type Config struct {
 	// MaxConns bounds the connections open to each upstream at once. If
 	// zero, 512.
 	MaxConns int
+
+	// MaxConnsPerClient bounds the requests of one client address that
+	// wait on an upstream, or stream an answer from one, at once (server
+	// sent events, long polls and slow answers each hold an upstream
+	// connection): past it, 503 with Retry-After, so that one client
+	// cannot take every one of MaxConns and have the others wait and get
+	// 503, as nginx's limit_conn would bound it. Behind a balancer that
+	// sends no PROXY header, every client has the balancer's address:
+	// raise it, or make it negative. If zero, MaxConns/2 (at least 1);
+	// if negative, no bound.
+	MaxConnsPerClient int
 
 	// IdleTimeout is how long a keep-alive connection to an upstream may
 	// wait for its next request. If zero, 4 s: shorter than the idle
@@ -260,7 +272,8 @@ type Proxy struct {
 	fixedHost []byte
 	log       *slog.Logger
 	errLog    ratelog.Limiter
-	conns     connSet // every connection open to an upstream, for Abort
+	conns     connSet      // every connection open to an upstream, for Abort
+	clients   *clientSlots // Config.MaxConnsPerClient, or nil
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -294,6 +307,9 @@ func New(cfg Config) (*Proxy, error) {
 		return nil, err
 	}
 	p := &Proxy{cfg: cfg, log: cfg.Logger, stop: make(chan struct{})}
+	if cfg.MaxConnsPerClient > 0 {
+		p.clients = &clientSlots{max: int32(min(cfg.MaxConnsPerClient, math.MaxInt32))}
+	}
 	switch cfg.HostHeader {
 	case "pass":
 		p.hostMode = hostPass
@@ -470,6 +486,9 @@ func (cfg Config) withDefaults() (Config, error) {
 		cfg.HealthTimeout = min(defaultHealthTimeout, cfg.HealthInterval)
 	}
 	es.Int("MaxConns", &cfg.MaxConns, 1, 0, DefaultMaxConns, "")
+	if cfg.MaxConnsPerClient == 0 {
+		cfg.MaxConnsPerClient = max(cfg.MaxConns/2, 1)
+	}
 	es.Int("BufferBodyBytes", &cfg.BufferBodyBytes, 1, 1<<30, DefaultBufferBodyBytes, " bytes")
 	es.Int("MaxResponseHeaderBytes", &cfg.MaxResponseHeaderBytes, 1<<10, 1<<20, DefaultMaxResponseHeaderBytes, " bytes")
 	if cfg.BodyTempDir == "" {

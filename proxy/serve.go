@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -72,6 +73,17 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, r *proxyRoute) {
 		clientBodyFailed(ctx, err)
 		return
 	}
+	var slot *atomic.Int32
+	if p.clients != nil {
+		if slot = p.clients.acquire(ctx); slot == nil {
+			ctx.Error("Service Unavailable: too many requests of this client at once\n", fasthttp.StatusServiceUnavailable)
+			ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, "1")
+			return
+		}
+	}
+	// The slot goes back when the request is done with its upstream: at
+	// once, or when an answer's streamed body ends.
+	defer func() { release(slot) }()
 	if r.strip || len(r.add) > 0 {
 		// The prefix is in the path as sent (Handler checked): the rest
 		// goes, as sent too, from its slash, after AddPrefix.
@@ -117,6 +129,9 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, r *proxyRoute) {
 				// The protocol the upstream switched to, before answer
 				// drops the header (hop-by-hop).
 				proto = append([]byte(nil), ctx.Response.Header.Peek(fasthttp.HeaderUpgrade)...)
+			}
+			if ub, ok := ctx.Response.BodyStream().(*upstreamBody); ok {
+				ub.slot, slot = slot, nil
 			}
 			p.answer(ctx, sc)
 			if hold != nil && hold.tc != nil {

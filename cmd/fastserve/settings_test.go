@@ -155,6 +155,7 @@ var requirements = map[string]string{
 	"proxy-timeout":              "proxy",
 	"proxy-upgrade-idle-timeout": "proxy",
 	"proxy-max-fails":            "proxy",
+	"proxy-max-conns-per-client": "proxy",
 	"proxy-max-conns":            "proxy",
 	"proxy-health-path":          "proxy",
 	"proxy-health-interval":      "proxy",
