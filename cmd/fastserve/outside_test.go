@@ -232,7 +232,6 @@ func TestOutsideCompressedValidatorsOn304AndHead(t *testing.T) {
 // accepts, serve runs, as check prints it: either 0 means what it says,
 // or check refuses it or prints the 3 serve will use.
 func TestOutsideProxyMaxFailsZero(t *testing.T) {
-	t.Skip("known defect (issue 18): --proxy-max-fails 0 means the default 3, and check prints 0")
 	t.Parallel()
 	r := run(t, childEnv(t), "check", "--proxy", "http://127.0.0.1:1", "--proxy-max-fails", "0")
 	if r.code == 2 {

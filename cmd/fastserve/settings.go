@@ -257,7 +257,7 @@ var table = []setting{
 	duration("proxy-health-interval", proxy.DefaultHealthInterval, "time between two health checks of an upstream").
 		sets("Proxy.HealthInterval").requires("proxy").reloads(),
 	integer("proxy-max-fails", proxy.DefaultMaxFails, "requests in a row that may fail on an upstream (timeouts, resets, invalid answers) before it is taken out until a health check passes, as nginx's max_fails; negative: never").
-		sets("Proxy.MaxFails").requires("proxy").reloads(),
+		sets("Proxy.MaxFails").requires("proxy").reloads().wants(notZero("1 or more, or negative for never")),
 	duration("proxy-upgrade-idle-timeout", proxy.DefaultUpgradeIdleTimeout, "closes an upgraded connection (WebSocket) through which no byte moved either way for this long").
 		sets("Proxy.UpgradeIdleTimeout").requires("proxy").reloads(),
 }
@@ -457,4 +457,15 @@ func (s *settings) on(r setting) bool {
 		return v.Len() > 0
 	}
 	return !v.IsZero()
+}
+
+// notZero is a setting's check that refuses 0, which the library would
+// read as its default: the value given would not be the one used.
+func notZero(want string) func(int) string {
+	return func(v int) string {
+		if v == 0 {
+			return want
+		}
+		return ""
+	}
 }
