@@ -377,6 +377,13 @@ func (p *Proxy) Handler(next fasthttp.RequestHandler) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
 		if r := p.route(ctx.Path()); r != nil {
 			raw := ctx.URI().PathOriginal()
+			if r.strip && len(raw)+1 == len(r.prefix) && bytes.HasPrefix(r.prefix, raw) {
+				// /api for a route /api/ that strips it: the path the
+				// upstream would get is empty; the client is sent to /api/,
+				// as nginx sends it for a location /api/.
+				redirectSlash(ctx, r.prefix)
+				return
+			}
 			if ambiguous(raw) || r.strip && !bytes.HasPrefix(raw, r.prefix) || loose(raw) && p.looseRoute(raw) != r {
 				ctx.Error("Bad Request: ambiguous path\n", fasthttp.StatusBadRequest)
 				return
@@ -570,4 +577,14 @@ func parseUpstream(raw string) (upstreamURL, error) {
 	out.host = u.Host
 	out.url = u.Scheme + "://" + u.Host
 	return out, nil
+}
+
+// redirectSlash answers 301 to path, with the request's query.
+func redirectSlash(ctx *fasthttp.RequestCtx, path []byte) {
+	loc := append([]byte(nil), path...)
+	if q := ctx.URI().QueryString(); len(q) > 0 {
+		loc = append(append(loc, '?'), q...)
+	}
+	ctx.Response.Header.SetBytesV(fasthttp.HeaderLocation, loc)
+	ctx.SetStatusCode(fasthttp.StatusMovedPermanently)
 }

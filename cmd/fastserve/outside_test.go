@@ -272,7 +272,6 @@ func TestOutsideProxyMaxFailsZero(t *testing.T) {
 // handle_path leaves it to the next handler. fastserve answers 400
 // "ambiguous path".
 func TestOutsideStripPrefixBarePath(t *testing.T) {
-	t.Skip("known defect (issue 18): GET /api on a strip-prefix route /api/ is 400, nginx answers 301 to /api/")
 	t.Parallel()
 	api := newRecordingUpstream(t, "api")
 	cfg := writeFile(t, t.TempDir(), "fastserve.yaml", fmt.Sprintf(`routes:
@@ -284,7 +283,8 @@ func TestOutsideStripPrefixBarePath(t *testing.T) {
 	c := httpsClient(t, insecure)
 	for _, p := range []string{"/api", "/api?x=1"} {
 		resp, body := get(t, c, "https://"+in.https+p)
-		assert.NotEqual(t, http.StatusBadRequest, resp.StatusCode, "GET %s: %s", p, body)
+		assert.Equal(t, http.StatusMovedPermanently, resp.StatusCode, "GET %s: %s", p, body)
+		assert.Equal(t, strings.Replace(p, "/api", "/api/", 1), resp.Header.Get("Location"))
 	}
 }
 
