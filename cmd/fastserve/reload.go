@@ -46,6 +46,7 @@ type reloader struct {
 	streams   bool          // the server streams request bodies, as a proxy needs
 
 	mu         sync.Mutex // one reload at a time (SIGHUP, POST /reload)
+	kept       []string   // the last reload's settings not applied, under mu
 	ok, failed atomic.Uint64
 	lastOK     atomic.Int64 // Unix time of the last configuration put in use, the first included
 }
@@ -58,9 +59,17 @@ type reloader struct {
 // It returns what failed, each part on a line of its own: for fastserve
 // reload, which asks through the admin listener's POST /reload.
 func (r *reloader) run() error {
+	_, err := r.runKept()
+	return err
+}
+
+// runKept is run, and says which changed settings kept their running
+// values (each needs a restart or --handover), one line each.
+func (r *reloader) runKept() ([]string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var errs []error
+	r.kept = r.kept[:0]
 	if err := r.apply(); err != nil {
 		r.failed.Add(1)
 		var ue usageError
@@ -81,7 +90,7 @@ func (r *reloader) run() error {
 			errs = append(errs, fmt.Errorf("access log not reopened: %w", err))
 		}
 	}
-	return errors.Join(errs...)
+	return slices.Clone(r.kept), errors.Join(errs...)
 }
 
 // notReloaded is a reason the configuration was not put in use.
@@ -108,7 +117,8 @@ func (r *reloader) handle(ctx *fasthttp.RequestCtx) {
 		}
 	}
 	r.log.Info("POST /reload: reloading the configuration and certificates, reopening the access log")
-	if err := r.run(); err != nil {
+	kept, err := r.runKept()
+	if err != nil {
 		status := fasthttp.StatusInternalServerError
 		if _, ok := errors.AsType[notReloaded](err); ok {
 			status = fasthttp.StatusUnprocessableEntity
@@ -117,6 +127,9 @@ func (r *reloader) handle(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	ctx.WriteString("reloaded\n")
+	for _, k := range kept {
+		ctx.WriteString(k + "\n")
+	}
 }
 
 // otherConfig says why path, the config file fastserve reload was given
@@ -164,13 +177,16 @@ func (r *reloader) apply() error {
 		}
 		was, is := r.s.flags.Lookup(rw.name).Value.String(), fs.Lookup(rw.name).Value.String()
 		if was != is {
+			src := strings.Trim(next.from(rw.name), " ()")
 			r.log.Warn("setting changed; it needs a restart or --handover, and keeps its running value",
-				"setting", rw.name, "running", was, "configured", is, "source", strings.Trim(next.from(rw.name), " ()"))
+				"setting", rw.name, "running", was, "configured", is, "source", src)
+			r.kept = append(r.kept, fmt.Sprintf("not applied: --%s=%s (%s) needs a restart or --handover; it keeps its running value %s", rw.name, is, src, was))
 		}
 	}
 	if !slices.Equal(r.s.sites.certs, next.sites.certs) || !slices.Equal(r.s.sites.acmeHosts, next.sites.acmeHosts) {
 		r.log.Warn("a site's certificate or ACME names changed; they need a restart or --handover, and the running ones stay",
 			"source", next.sites.src)
+		r.kept = append(r.kept, "not applied: a site's certificate or ACME names changed ("+next.sites.src+"); they need a restart or --handover")
 	}
 	c.Sites.Proxy.Logger = r.log
 	c.Sites.Proxy.Tunnels = r.tunnels
