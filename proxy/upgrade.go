@@ -182,7 +182,7 @@ type side struct {
 	frames frames
 	bye    []byte      // the close frame GoAway sends this way
 	away   atomic.Bool // GoAway asked for the close frame
-	sent   bool        // it went: nothing more goes this way
+	sent   bool        // it went, or the tunnel ended: nothing more goes this way
 }
 
 // upgrade relays the upstream's 101, already in ctx.Response, and hands
@@ -212,8 +212,25 @@ func (p *Proxy) upgrade(ctx *fasthttp.RequestCtx, u *upstream, h held, proto []b
 
 // run writes the 101 to the client, then copies bytes both ways until
 // either side closes or the tunnel idles out. fasthttp closes c when it
-// returns.
+// returns, and pools it: nothing is written to c (GoAway's close frames
+// included) once run has returned.
 func (t *tunnel) run(ctx *fasthttp.RequestCtx, c net.Conn) {
+	t.client = c
+	if uc, ok := c.(interface{ UnsafeConn() net.Conn }); ok {
+		t.client = uc.UnsafeConn() // closing fasthttp's hijacked connection does nothing
+	}
+	// Writes go to the connection itself; reads go through c, which has
+	// what the client sent after its request, read already.
+	t.toClient.dst, t.toUpstream.dst = t.client, t.up.tc
+	if t.websocket {
+		t.toClient.bye = []byte{0x88, 0x02, 0x03, 0xe9} // close, 1001, unmasked: a server's
+		t.toUpstream.bye = maskedGoingAway()
+	}
+	t.up.tc.tunnel.Store(true)
+	t.touch()
+	// The 101 and what the upstream sent after it go before anything
+	// else this way, a close frame of GoAway's included.
+	t.toClient.mu.Lock()
 	ts := t.u.tunnels
 	ts.add(t)
 	t.u.stats.tunnels.Add(1)
@@ -222,31 +239,21 @@ func (t *tunnel) run(ctx *fasthttp.RequestCtx, c net.Conn) {
 		ts.remove(t)
 		t.u.stats.tunnels.Add(-1)
 	}()
-	t.client = c
-	t.up.tc.tunnel.Store(true)
-	if uc, ok := c.(interface{ UnsafeConn() net.Conn }); ok {
-		t.client = uc.UnsafeConn() // closing fasthttp's hijacked connection does nothing
-	}
-	t.toClient.dst, t.toUpstream.dst = c, t.up.tc
-	if t.websocket {
-		t.toClient.bye = []byte{0x88, 0x02, 0x03, 0xe9} // close, 1001, unmasked: a server's
-		t.toUpstream.bye = maskedGoingAway()
-	}
-	t.touch()
+	defer t.toUpstream.end()
+	defer t.toClient.end()
 	defer t.close()
-	if _, err := c.Write(ctx.Response.Header.Header()); err != nil {
+	ok := t.toClient.writeLocked(ctx.Response.Header.Header())
+	if ok {
+		if n := t.up.br.Buffered(); n > 0 {
+			b, _ := t.up.br.Peek(n)
+			ok = t.toClient.writeFramesLocked(t, b)
+		}
+	}
+	t.toClient.mu.Unlock()
+	if !ok {
 		close(t.done)
 		t.up.release()
 		return
-	}
-	// What the upstream sent after its 101 goes first.
-	if n := t.up.br.Buffered(); n > 0 {
-		b, _ := t.up.br.Peek(n)
-		if !t.toClient.write(t, b) {
-			close(t.done)
-			t.up.release()
-			return
-		}
 	}
 	t.up.hc.ReleaseReader(t.up.br)
 	t.up.br = nil
@@ -342,10 +349,14 @@ func (t *tunnel) copy(s *side, r interface{ Read([]byte) (int, error) }, src net
 func (s *side) write(t *tunnel, b []byte) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.writeFramesLocked(t, b)
+}
+
+func (s *side) writeFramesLocked(t *tunnel, b []byte) bool {
 	if s.sent {
 		return true // dropped: the peer was told the connection goes
 	}
-	if _, err := s.dst.Write(b); err != nil {
+	if !s.writeLocked(b) {
 		return false
 	}
 	if t.websocket {
@@ -355,6 +366,19 @@ func (s *side) write(t *tunnel, b []byte) bool {
 		}
 	}
 	return true
+}
+
+func (s *side) writeLocked(b []byte) bool {
+	_, err := s.dst.Write(b)
+	return err == nil
+}
+
+// end marks the side done with: GoAway, which may come to a tunnel that
+// ended after it listed it, writes nothing more.
+func (s *side) end() {
+	s.mu.Lock()
+	s.sent = true
+	s.mu.Unlock()
 }
 
 // goAway sends the close frame this way now if no frame is half sent,
@@ -370,7 +394,9 @@ func (s *side) goAway() {
 
 func (s *side) sendBye() {
 	s.sent = true
-	_, _ = s.dst.Write(s.bye)
+	if s.bye != nil {
+		_, _ = s.dst.Write(s.bye)
+	}
 }
 
 // maskedGoingAway is a close frame with status 1001 as a client sends it:
