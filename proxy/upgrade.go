@@ -183,6 +183,7 @@ type side struct {
 	bye    []byte      // the close frame GoAway sends this way
 	away   atomic.Bool // GoAway asked for the close frame
 	sent   bool        // it went, or the tunnel ended: nothing more goes this way
+	said   bool        // it went
 }
 
 // upgrade relays the upstream's 101, already in ctx.Response, and hands
@@ -260,7 +261,17 @@ func (t *tunnel) run(ctx *fasthttp.RequestCtx, c net.Conn) {
 	upDone := make(chan struct{})
 	go func() {
 		t.copy(&t.toClient, t.up.tc.Conn, t.up.tc.Conn)
-		t.close()
+		if t.toClient.told() {
+			// The client has GoAway's close frame: it answers and
+			// closes. Until it does, or GoAway's grace ends, what it
+			// sends is read and dropped: closing with its bytes unread
+			// would reset the connection, and the reset can take the
+			// close frame with it.
+			t.up.tc.cut()
+			t.toUpstream.end()
+		} else {
+			t.close()
+		}
 		close(upDone)
 	}()
 	t.copy(&t.toUpstream, c, c)
@@ -356,14 +367,23 @@ func (s *side) writeFramesLocked(t *tunnel, b []byte) bool {
 	if s.sent {
 		return true // dropped: the peer was told the connection goes
 	}
+	if t.websocket && s.away.Load() {
+		// The close frame goes as soon as a frame ends, in b if one
+		// does: a peer that streams may never pause between two.
+		if k := s.frames.through(b); k >= 0 {
+			if k > 0 && !s.writeLocked(b[:k]) {
+				return false
+			}
+			s.sendBye()
+			return true
+		}
+		return s.writeLocked(b)
+	}
 	if !s.writeLocked(b) {
 		return false
 	}
 	if t.websocket {
 		s.frames.advance(b)
-		if s.away.Load() && s.frames.between() {
-			s.sendBye()
-		}
 	}
 	return true
 }
@@ -392,8 +412,15 @@ func (s *side) goAway() {
 	}
 }
 
+// told reports whether GoAway's close frame went this way.
+func (s *side) told() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.said
+}
+
 func (s *side) sendBye() {
-	s.sent = true
+	s.sent, s.said = true, true
 	if s.bye != nil {
 		_, _ = s.dst.Write(s.bye)
 	}
@@ -431,38 +458,64 @@ func (f *frames) between() bool { return f.step == stepBetween }
 // advance follows b, the next bytes sent.
 func (f *frames) advance(b []byte) {
 	for len(b) > 0 {
-		switch f.step {
-		case stepBetween:
-			f.step, b = stepLength, b[1:]
-		case stepLength:
-			f.mask, f.left, b = b[0]&0x80 != 0, uint64(b[0]&0x7f), b[1:]
-			switch f.left {
-			case 126:
-				f.step, f.n, f.left = stepExtended, 2, 0
-			case 127:
-				f.step, f.n, f.left = stepExtended, 8, 0
-			default:
-				f.lengthDone()
-			}
-		case stepExtended:
-			f.left, f.n, b = f.left<<8|uint64(b[0]), f.n-1, b[1:]
-			if f.n == 0 {
-				f.lengthDone()
-			}
-		case stepMask:
-			k := min(f.n, len(b))
-			f.n, b = f.n-k, b[k:]
-			if f.n == 0 {
-				f.payload()
-			}
-		case stepPayload:
-			k := uint64(len(b))
-			k = min(k, f.left)
-			f.left, b = f.left-k, b[k:]
-			if f.left == 0 {
-				f.step = stepBetween
-			}
+		b = b[f.step1(b):]
+	}
+}
+
+// through follows b up to the end of the first frame that ends in it,
+// and returns how many bytes of b that is (0 between two frames); or, if
+// no frame ends in b, it follows all of b and returns -1.
+func (f *frames) through(b []byte) int {
+	if f.between() {
+		return 0
+	}
+	for n := 0; n < len(b); {
+		n += f.step1(b[n:])
+		if f.between() {
+			return n
 		}
+	}
+	return -1
+}
+
+// step1 follows the start of b, len(b) > 0, as far as one step goes, and
+// returns how many bytes that took.
+func (f *frames) step1(b []byte) int {
+	switch f.step {
+	case stepBetween:
+		f.step = stepLength
+		return 1
+	case stepLength:
+		f.mask, f.left = b[0]&0x80 != 0, uint64(b[0]&0x7f)
+		switch f.left {
+		case 126:
+			f.step, f.n, f.left = stepExtended, 2, 0
+		case 127:
+			f.step, f.n, f.left = stepExtended, 8, 0
+		default:
+			f.lengthDone()
+		}
+		return 1
+	case stepExtended:
+		f.left, f.n = f.left<<8|uint64(b[0]), f.n-1
+		if f.n == 0 {
+			f.lengthDone()
+		}
+		return 1
+	case stepMask:
+		k := min(f.n, len(b))
+		f.n -= k
+		if f.n == 0 {
+			f.payload()
+		}
+		return k
+	default: // stepPayload
+		k := min(uint64(len(b)), f.left)
+		f.left -= k
+		if f.left == 0 {
+			f.step = stepBetween
+		}
+		return int(k)
 	}
 }
 
