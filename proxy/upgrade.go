@@ -26,10 +26,12 @@ import (
 // Upgrade header, with "upgrade" among its Connection tokens), or nil:
 // also for a request with a body, which would have to be sent before the
 // switch, and for h2c, HTTP/2 over cleartext, which has no meaning over
-// the client's TLS and which HTTP/2 itself no longer defines.
+// the client's TLS and which HTTP/2 itself no longer defines; and for
+// an HTTP/1.0 request, whose Upgrade a server must ignore (RFC 9110
+// section 7.8).
 func upgradeAsked(h *fasthttp.RequestHeader) []byte {
 	up := h.Peek(fasthttp.HeaderUpgrade)
-	if len(up) == 0 || bytes.EqualFold(bytes.TrimSpace(up), []byte("h2c")) {
+	if len(up) == 0 || bytes.EqualFold(bytes.TrimSpace(up), []byte("h2c")) || !h.IsHTTP11() {
 		return nil
 	}
 	if n := h.ContentLength(); n > 0 || n == -1 {
@@ -243,6 +245,9 @@ func (t *tunnel) run(ctx *fasthttp.RequestCtx, c net.Conn) {
 	defer t.toUpstream.end()
 	defer t.toClient.end()
 	defer t.close()
+	// fasthttp marked the answer close if the request said so: the
+	// connection goes on, as a tunnel.
+	ctx.Response.Header.ResetConnectionClose()
 	ok := t.toClient.writeLocked(ctx.Response.Header.Header())
 	if ok {
 		if n := t.up.br.Buffered(); n > 0 {
