@@ -88,8 +88,8 @@ func (h *held) release() {
 }
 
 // hijackWait bounds the wait for the server to hand a 101's client
-// connection over: past it (the client connection failed before it
-// could), the upstream connection is closed.
+// connection over: past it, or once the client is gone (awaitHijack),
+// the upstream connection is closed.
 const hijackWait = 30 * time.Second
 
 // Tunnels are the upgraded connections of one or more proxies: a server
@@ -163,6 +163,7 @@ type tunnel struct {
 	idle      time.Duration
 	last      atomic.Int64 // when a byte last moved, either way (Unix ns)
 	state     atomic.Int32 // tunnelWaiting, tunnelRunning or tunnelAbandoned
+	waiting   sync.Mutex   // held to look at the client while waiting, and to leave tunnelWaiting
 
 	toClient, toUpstream side
 	closeOnce            sync.Once
@@ -201,16 +202,45 @@ func (p *Proxy) upgrade(ctx *fasthttp.RequestCtx, u *upstream, h held, proto []b
 	// drain): the tunnel owns the connection from the 101 on.
 	ctx.HijackSetNoResponse(true)
 	ctx.Hijack(func(c net.Conn) {
-		if !t.state.CompareAndSwap(tunnelWaiting, tunnelRunning) {
-			return
+		t.waiting.Lock()
+		ok := t.state.CompareAndSwap(tunnelWaiting, tunnelRunning)
+		t.waiting.Unlock()
+		if ok {
+			t.run(ctx, c)
 		}
-		t.run(ctx, c)
 	})
-	time.AfterFunc(hijackWait, func() {
-		if t.state.CompareAndSwap(tunnelWaiting, tunnelAbandoned) {
+	go t.awaitHijack(ctx, p.cfg.ClientGone)
+}
+
+// awaitHijack closes the upstream connection if the server does not
+// hand the client's connection over: fasthttp gives the hijack up when
+// the connection fails before it (flushing an answer held back for a
+// pipelined request, to a client that reset it), and the upstream's
+// connection, switched, would wait for nothing, past the server's limits
+// on the client's. It looks at the client every clientCheck, as a request
+// waiting on its upstream does (gone), for up to hijackWait. ctx stays
+// valid while the tunnel waits: fasthttp releases it after the hijack
+// handler, which waits for a look in progress.
+func (t *tunnel) awaitHijack(ctx *fasthttp.RequestCtx, gone func(*fasthttp.RequestCtx) bool) {
+	tick := time.NewTicker(clientCheck)
+	defer tick.Stop()
+	end := time.Now().Add(hijackWait)
+	for range tick.C {
+		t.waiting.Lock()
+		abandon := t.state.Load() == tunnelWaiting &&
+			(!time.Now().Before(end) || (gone != nil && gone(ctx)))
+		if abandon {
+			t.state.Store(tunnelAbandoned)
+		}
+		waiting := t.state.Load() == tunnelWaiting
+		t.waiting.Unlock()
+		if abandon {
 			t.up.release()
 		}
-	})
+		if !waiting {
+			return
+		}
+	}
 }
 
 // run writes the 101 to the client, then copies bytes both ways until
