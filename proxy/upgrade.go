@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -309,8 +310,14 @@ func (t *tunnel) run(ctx *fasthttp.RequestCtx, c net.Conn) {
 		}
 		close(upDone)
 	}()
-	t.copy(&t.toUpstream, c, c)
-	t.close()
+	if t.copy(&t.toUpstream, c, c) && !t.toUpstream.told() {
+		// The client is done sending: the upstream is told so (a
+		// half-close, as nginx passes it on), and what it still sends
+		// goes to the client until it ends too, or the tunnel idles.
+		t.toUpstream.closeWrite(t.up.tc.Conn)
+	} else {
+		t.close()
+	}
 	<-upDone
 	t.up.closeConn()
 	close(t.done)
@@ -341,8 +348,9 @@ const (
 var largeReads = sync.Pool{New: func() any { b := make([]byte, largeRead); return &b }}
 
 // copy copies from r (whose connection is src) to s.dst until r ends,
-// fails, or neither way moved a byte for the idle timeout.
-func (t *tunnel) copy(s *side, r interface{ Read([]byte) (int, error) }, src net.Conn) {
+// fails, or neither way moved a byte for the idle timeout. It reports
+// whether r ended (io.EOF: its peer is done sending).
+func (t *tunnel) copy(s *side, r interface{ Read([]byte) (int, error) }, src net.Conn) (ended bool) {
 	var small [smallRead]byte
 	var large *[]byte
 	defer func() {
@@ -375,7 +383,7 @@ func (t *tunnel) copy(s *side, r interface{ Read([]byte) (int, error) }, src net
 			continue
 		}
 		if !isTimeout(err) {
-			return
+			return errors.Is(err, io.EOF)
 		}
 		// Past the deadline: the tunnel is idle if the other way was
 		// too; else the deadline moves to idle after its last byte.
@@ -444,6 +452,17 @@ func (s *side) goAway() {
 	defer s.mu.Unlock()
 	if !s.sent && s.frames.between() {
 		s.sendBye()
+	}
+}
+
+// closeWrite shuts c, this way's connection, down for writing (TCP FIN,
+// or TLS close_notify): nothing more goes this way.
+func (s *side) closeWrite(c net.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sent = true
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -38,7 +39,7 @@ type engineProxy struct {
 	p       *proxy.Proxy
 	addr    string
 	tunnels *proxy.Tunnels
-	logs    *strings.Builder
+	stop    func() // ends Serve's context (a drain) and waits for Serve
 }
 
 func startEngineProxy(t testing.TB, upstream string, cfg server.Config, pc proxy.Config) *engineProxy {
@@ -49,7 +50,7 @@ func startEngineProxy(t testing.TB, upstream string, cfg server.Config, pc proxy
 	kp := certs.KeyPair{CertFile: filepath.Join(dir, "c.crt"), KeyFile: filepath.Join(dir, "c.key")}
 	require.NoError(t, os.WriteFile(kp.CertFile, certPEM, 0o600))
 	require.NoError(t, os.WriteFile(kp.KeyFile, keyPEM, 0o600))
-	e := &engineProxy{tunnels: &proxy.Tunnels{}, logs: &strings.Builder{}}
+	e := &engineProxy{tunnels: &proxy.Tunnels{}}
 	pc.Routes = []proxy.Route{{Path: "/", Upstreams: []string{upstream}}}
 	pc.Tunnels = e.tunnels
 	pc.HealthInterval = time.Hour
@@ -68,7 +69,12 @@ func startEngineProxy(t testing.TB, upstream string, cfg server.Config, pc proxy
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- e.srv.Serve(ctx) }()
-	t.Cleanup(func() {
+	var stopped bool
+	e.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
 		cancel()
 		select {
 		case err := <-done:
@@ -76,7 +82,8 @@ func startEngineProxy(t testing.TB, upstream string, cfg server.Config, pc proxy
 		case <-time.After(20 * time.Second):
 			t.Error("Serve did not return")
 		}
-	})
+	}
+	t.Cleanup(e.stop)
 	return e
 }
 
@@ -473,4 +480,67 @@ func TestEngineUpgradeClientResets(t *testing.T) {
 	ok := eventually(5*time.Second, func() bool { return open.Load() == 0 && len(e.p.Conns()) == 0 })
 	t.Logf("upstream WebSockets open once the clients left: %d (MaxConnsPerIP 2)", most)
 	assert.True(t, ok, "5 s after %d clients left: %s", n, e.state(open))
+}
+
+// TestEngineTunnelsUnderOperators: WebSockets echo while an operator
+// reads /debug/conns, /debug/upstreams and /metrics, then the drain runs
+// out of time: every client reads 1001, and nothing races.
+func TestEngineTunnelsUnderOperators(t *testing.T) {
+	up, open := wsEchoUpstream(t)
+	e := startEngineProxy(t, up, server.Config{DrainTimeout: time.Second}, proxy.Config{})
+	const n = 10
+	conns := make([]*websocket.Conn, n)
+	for i := range conns {
+		conns[i] = e.wsDial(t)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for range 1000 {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			_ = e.srv.Conns(0)
+			_ = e.p.Conns()
+			e.p.WritePrometheus(io.Discard)
+			_ = e.srv.Stats()
+			time.Sleep(time.Millisecond)
+		}
+	})
+	codes := make([]int, n)
+	for i, c := range conns {
+		wg.Go(func() {
+			_ = c.SetReadDeadline(time.Now().Add(15 * time.Second))
+			_ = c.SetWriteDeadline(time.Now().Add(15 * time.Second))
+			for j := 0; j < 100000; j++ {
+				msg := strings.Repeat("m", 1+j%3000)
+				if err := c.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
+					codes[i] = -2
+					return
+				}
+				_, got, err := c.ReadMessage()
+				if err != nil {
+					codes[i] = -1
+					if ce, ok := err.(*websocket.CloseError); ok {
+						codes[i] = ce.Code
+					}
+					return
+				}
+				if string(got) != msg {
+					t.Errorf("client %d: message %d corrupted", i, j)
+					return
+				}
+			}
+		})
+	}
+	time.Sleep(500 * time.Millisecond)
+	e.stop() // the drain waits 1 s for the tunnels, then GoAway
+	close(stop)
+	wg.Wait()
+	for i, code := range codes {
+		assert.Equal(t, websocket.CloseGoingAway, code, "client %d", i)
+	}
+	assert.True(t, eventually(5*time.Second, func() bool { return open.Load() == 0 && e.tunnels.Open() == 0 }), e.state(open))
 }
