@@ -163,3 +163,33 @@ func TestTunnelPermessageDeflate(t *testing.T) {
 	require.ErrorAs(t, err, &ce)
 	assert.Equal(t, websocket.CloseGoingAway, ce.Code)
 }
+
+// TestTunnelHalfCloseBounded: a client that ends its side (or leaves)
+// while its upstream neither sends nor closes holds its tunnel for
+// ReadTimeout, not for UpgradeIdleTimeout.
+func TestTunnelHalfCloseBounded(t *testing.T) {
+	up := fooPeer(t, nil, func(c net.Conn, br *bufio.Reader) {
+		_, _ = io.Copy(io.Discard, br)
+		time.Sleep(10 * time.Second) // deaf and mute, and open
+	})
+	var tunnels proxy.Tunnels
+	p := newProxy(t, proxy.Config{Routes: []proxy.Route{{Path: "/", Upstreams: []string{up}}}, Tunnels: &tunnels,
+		ReadTimeout: time.Second, UpgradeIdleTimeout: time.Hour})
+	ts := startProxy(t, p)
+	c := ts.Dial(t)
+	require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
+	_, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: a.test\r\nConnection: Upgrade\r\nUpgrade: foo/1\r\n\r\n")
+	require.NoError(t, err)
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
+	require.NoError(t, c.CloseWrite())
+	start := time.Now()
+	_, err = io.ReadAll(br)
+	assert.NoError(t, err)
+	took := time.Since(start)
+	assert.Less(t, took, 5*time.Second)
+	assert.GreaterOrEqual(t, took, 900*time.Millisecond, "the upstream was not given ReadTimeout to end")
+	assert.True(t, eventually(5*time.Second, func() bool { return tunnels.Open() == 0 }))
+}

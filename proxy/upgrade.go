@@ -143,6 +143,7 @@ func (ts *Tunnels) GoAway(grace time.Duration) {
 			timer := time.AfterFunc(grace, t.close)
 			defer timer.Stop()
 			if t.websocket {
+				t.leaving.Store(true)
 				t.toClient.goAway()
 				t.toUpstream.goAway()
 				<-t.done
@@ -162,11 +163,14 @@ type tunnel struct {
 	client    net.Conn // the server's connection, under fasthttp's hijacked one
 	websocket bool
 	idle      time.Duration
-	last      atomic.Int64 // when a byte last moved, either way (Unix ns)
-	state     atomic.Int32 // tunnelWaiting, tunnelRunning or tunnelAbandoned
-	waiting   sync.Mutex   // held to look at the client while waiting, and to leave tunnelWaiting
+	halfOpen  time.Duration // the wait for the upstream to end once the client has (ReadTimeout)
+	last      atomic.Int64  // when a byte last moved, either way (Unix ns)
+	endBy     atomic.Int64  // when a half-closed tunnel ends at the latest (Unix ns), or 0
+	state     atomic.Int32  // tunnelWaiting, tunnelRunning or tunnelAbandoned
+	waiting   sync.Mutex    // held to look at the client while waiting, and to leave tunnelWaiting
 
 	toClient, toUpstream side
+	leaving              atomic.Bool // GoAway ends it
 	closeOnce            sync.Once
 	done                 chan struct{} // closed once both copies ended
 }
@@ -187,13 +191,13 @@ type side struct {
 	bye    []byte      // the close frame GoAway sends this way
 	away   atomic.Bool // GoAway asked for the close frame
 	sent   bool        // it went, or the tunnel ended: nothing more goes this way
-	said   bool        // it went
+	said   atomic.Bool // it went
 }
 
 // upgrade relays the upstream's 101, already in ctx.Response, and hands
 // the client's connection to a tunnel once the server has let it go.
 func (p *Proxy) upgrade(ctx *fasthttp.RequestCtx, u *upstream, h held, proto []byte) {
-	t := &tunnel{u: u, up: h, idle: p.cfg.UpgradeIdleTimeout, done: make(chan struct{})}
+	t := &tunnel{u: u, up: h, idle: p.cfg.UpgradeIdleTimeout, halfOpen: p.cfg.ReadTimeout, done: make(chan struct{})}
 	t.websocket = bytes.EqualFold(bytes.TrimSpace(proto), []byte("websocket"))
 	rh := &ctx.Response.Header
 	rh.Set(fasthttp.HeaderConnection, "Upgrade")
@@ -272,6 +276,7 @@ func (t *tunnel) run(ctx *fasthttp.RequestCtx, c net.Conn) {
 	defer func() {
 		ts.remove(t)
 		t.u.stats.tunnels.Add(-1)
+		close(t.done) // last: GoAway returns once its tunnels are gone
 	}()
 	defer t.toUpstream.end()
 	defer t.toClient.end()
@@ -288,7 +293,6 @@ func (t *tunnel) run(ctx *fasthttp.RequestCtx, c net.Conn) {
 	}
 	t.toClient.mu.Unlock()
 	if !ok {
-		close(t.done)
 		t.up.release()
 		return
 	}
@@ -297,30 +301,40 @@ func (t *tunnel) run(ctx *fasthttp.RequestCtx, c net.Conn) {
 	upDone := make(chan struct{})
 	go func() {
 		t.copy(&t.toClient, t.up.tc.Conn, t.up.tc.Conn)
-		if t.toClient.told() {
-			// The client has GoAway's close frame: it answers and
-			// closes. Until it does, or GoAway's grace ends, what it
-			// sends is read and dropped: closing with its bytes unread
-			// would reset the connection, and the reset can take the
-			// close frame with it.
-			t.up.tc.cut()
+		if t.leaving.Load() {
+			// GoAway's close frames went, or go: the upstream is done.
+			// The client gets to read its close frame, answer and
+			// close (below), or GoAway's grace ends it: closing it now,
+			// its bytes unread, would reset the connection, and the
+			// reset can take the close frame with it.
 			t.toUpstream.end()
+			t.up.tc.cut()
 		} else {
 			t.close()
 		}
 		close(upDone)
 	}()
-	if t.copy(&t.toUpstream, c, c) && !t.toUpstream.told() {
+	switch ended := t.copy(&t.toUpstream, c, c); {
+	case t.leaving.Load():
+		// The client is done (it closed, or answered GoAway's close
+		// frame); the upstream gets to do the same, as above.
+		t.toClient.end()
+		t.client.Close()
+	case ended:
 		// The client is done sending: the upstream is told so (a
 		// half-close, as nginx passes it on), and what it still sends
-		// goes to the client until it ends too, or the tunnel idles.
+		// goes to the client until it ends too, for up to halfOpen (a
+		// client gone whose upstream does not close would hold its
+		// connection's place for the idle timeout).
+		end := time.Now().Add(t.halfOpen)
+		t.endBy.Store(end.UnixNano())
 		t.toUpstream.closeWrite(t.up.tc.Conn)
-	} else {
+		_ = t.up.tc.Conn.SetReadDeadline(end)
+	default:
 		t.close()
 	}
 	<-upDone
 	t.up.closeConn()
-	close(t.done)
 }
 
 // close closes both connections: the copies end.
@@ -386,13 +400,29 @@ func (t *tunnel) copy(s *side, r interface{ Read([]byte) (int, error) }, src net
 			return errors.Is(err, io.EOF)
 		}
 		// Past the deadline: the tunnel is idle if the other way was
-		// too; else the deadline moves to idle after its last byte.
-		last := time.Unix(0, t.last.Load())
-		if time.Since(last) >= t.idle {
-			return
+		// too; else the deadline moves to idle after its last byte (or
+		// to the end of a half-close's wait, if sooner).
+		if !t.moveDeadline(src) {
+			return false
 		}
-		if src.SetReadDeadline(last.Add(t.idle)) != nil {
-			return
+	}
+}
+
+// moveDeadline sets src's read deadline to idle after the last byte
+// either way, or to the end of a half-close's wait if that is sooner, and
+// reports false if that is already past.
+func (t *tunnel) moveDeadline(src net.Conn) bool {
+	for {
+		next := time.Unix(0, t.last.Load()).Add(t.idle)
+		end := t.endBy.Load()
+		if end != 0 && end < next.UnixNano() {
+			next = time.Unix(0, end)
+		}
+		if !time.Now().Before(next) || src.SetReadDeadline(next) != nil {
+			return false
+		}
+		if t.endBy.Load() == end {
+			return true
 		}
 	}
 }
@@ -408,7 +438,11 @@ func (s *side) write(t *tunnel, b []byte) bool {
 
 func (s *side) writeFramesLocked(t *tunnel, b []byte) bool {
 	if s.sent {
-		return true // dropped: the peer was told the connection goes
+		// Dropped: the peer was told the connection goes.
+		if t.websocket {
+			s.frames.advance(b)
+		}
+		return !s.answered(t)
 	}
 	if t.websocket && s.away.Load() {
 		// The close frame goes as soon as a frame ends, in b if one
@@ -418,7 +452,8 @@ func (s *side) writeFramesLocked(t *tunnel, b []byte) bool {
 				return false
 			}
 			s.sendBye()
-			return true
+			s.frames.advance(b[k:]) // dropped, but followed
+			return !s.answered(t)
 		}
 		return s.writeLocked(b)
 	}
@@ -428,7 +463,14 @@ func (s *side) writeFramesLocked(t *tunnel, b []byte) bool {
 	if t.websocket {
 		s.frames.advance(b)
 	}
-	return true
+	return !s.answered(t)
+}
+
+// answered reports whether s, the client's way, carried the client's
+// close frame after GoAway's reached it: the client sends nothing more,
+// and its connection can close without a reset.
+func (s *side) answered(t *tunnel) bool {
+	return s == &t.toUpstream && s.frames.closed && t.toClient.told()
 }
 
 func (s *side) writeLocked(b []byte) bool {
@@ -467,14 +509,11 @@ func (s *side) closeWrite(c net.Conn) {
 }
 
 // told reports whether GoAway's close frame went this way.
-func (s *side) told() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.said
-}
+func (s *side) told() bool { return s.said.Load() }
 
 func (s *side) sendBye() {
-	s.sent, s.said = true, true
+	s.sent = true
+	s.said.Store(true)
 	if s.bye != nil {
 		_, _ = s.dst.Write(s.bye)
 	}
@@ -497,6 +536,9 @@ type frames struct {
 	n    int    // bytes of the extended length or mask key still to come
 	mask bool   // the frame is masked
 	left uint64 // its length, then the payload bytes still to come
+	op   byte   // its opcode
+
+	closed bool // a close frame went by
 }
 
 const (
@@ -508,6 +550,16 @@ const (
 )
 
 func (f *frames) between() bool { return f.step == stepBetween }
+
+// end ends a frame.
+func (f *frames) end() {
+	f.step = stepBetween
+	if f.op == opClose {
+		f.closed = true
+	}
+}
+
+const opClose = 0x8
 
 // advance follows b, the next bytes sent.
 func (f *frames) advance(b []byte) {
@@ -537,7 +589,7 @@ func (f *frames) through(b []byte) int {
 func (f *frames) step1(b []byte) int {
 	switch f.step {
 	case stepBetween:
-		f.step = stepLength
+		f.step, f.op = stepLength, b[0]&0x0f
 		return 1
 	case stepLength:
 		f.mask, f.left = b[0]&0x80 != 0, uint64(b[0]&0x7f)
@@ -567,7 +619,7 @@ func (f *frames) step1(b []byte) int {
 		k := min(uint64(len(b)), f.left)
 		f.left -= k
 		if f.left == 0 {
-			f.step = stepBetween
+			f.end()
 		}
 		return int(k)
 	}
@@ -583,7 +635,7 @@ func (f *frames) lengthDone() {
 
 func (f *frames) payload() {
 	if f.left == 0 {
-		f.step = stepBetween
+		f.end()
 	} else {
 		f.step = stepPayload
 	}
