@@ -31,8 +31,8 @@ import (
 // an HTTP/1.0 request, whose Upgrade a server must ignore (RFC 9110
 // section 7.8).
 func upgradeAsked(h *fasthttp.RequestHeader) []byte {
-	up := h.Peek(fasthttp.HeaderUpgrade)
-	if len(up) == 0 || bytes.EqualFold(bytes.TrimSpace(up), []byte("h2c")) || !h.IsHTTP11() {
+	up := withoutH2C(h.Peek(fasthttp.HeaderUpgrade))
+	if len(up) == 0 || !h.IsHTTP11() {
 		return nil
 	}
 	if n := h.ContentLength(); n > 0 || n == -1 {
@@ -48,6 +48,31 @@ func upgradeAsked(h *fasthttp.RequestHeader) []byte {
 		}
 	}
 	return nil
+}
+
+// withoutH2C returns the protocols of an Upgrade value but h2c: up
+// itself if it names none.
+func withoutH2C(up []byte) []byte {
+	h2c := false
+	for i := 0; i+3 <= len(up) && !h2c; i++ {
+		h2c = up[i]|0x20 == 'h' && up[i+1] == '2' && up[i+2]|0x20 == 'c'
+	}
+	if !h2c {
+		return up
+	}
+	var out []byte
+	for rest := up; len(rest) > 0; {
+		var tok []byte
+		tok, rest, _ = bytes.Cut(rest, []byte{','})
+		if tok = bytes.TrimSpace(tok); len(tok) == 0 || bytes.EqualFold(tok, []byte("h2c")) {
+			continue
+		}
+		if len(out) > 0 {
+			out = append(out, ", "...)
+		}
+		out = append(out, tok...)
+	}
+	return out
 }
 
 // switchedAsAsked reports whether got, a 101's Upgrade, names protocols,
