@@ -63,3 +63,42 @@ func TestMaskedGoingAway(t *testing.T) {
 		t.Fatalf("status %d, want 1001", code)
 	}
 }
+
+func TestFramesThrough(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for round := range 200 {
+		var stream []byte
+		var ends []int
+		for range 1 + rng.IntN(6) {
+			n := []int{0, 1, 125, 126, 127, 65535, 65536, 70000}[rng.IntN(8)]
+			stream = append(stream, frame(n, rng.IntN(2) == 0)...)
+			ends = append(ends, len(stream))
+		}
+		// Followed up to a random point, then through the rest.
+		var f frames
+		at := rng.IntN(len(stream))
+		f.advance(stream[:at])
+		want := -1
+		for _, e := range append([]int{0}, ends...) {
+			if e >= at {
+				want = e - at
+				break
+			}
+		}
+		if got := f.through(stream[at:]); got != want {
+			t.Fatalf("round %d: through from %d of %d = %d, want %d", round, at, len(stream), got, want)
+		}
+		if !f.between() {
+			t.Fatalf("round %d: not between after through", round)
+		}
+		// A part of a frame: no end in it.
+		var g frames
+		if len(stream) > 2 {
+			g.advance(stream[:1])
+			end := ends[0]
+			if got := g.through(stream[1 : end-1]); end-1 > 1 && got != -1 {
+				t.Fatalf("round %d: through a part of a frame = %d", round, got)
+			}
+		}
+	}
+}

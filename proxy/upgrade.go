@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -26,13 +27,12 @@ import (
 // Upgrade header, with "upgrade" among its Connection tokens), or nil:
 // also for a request with a body, which would have to be sent before the
 // switch, and for h2c, HTTP/2 over cleartext, which has no meaning over
-// the client's TLS and which HTTP/2 itself no longer defines.
+// the client's TLS and which HTTP/2 itself no longer defines; and for
+// an HTTP/1.0 request, whose Upgrade a server must ignore (RFC 9110
+// section 7.8).
 func upgradeAsked(h *fasthttp.RequestHeader) []byte {
-	if !h.IsHTTP11() {
-		return nil // RFC 9110 section 7.8: HTTP/1.0 has no upgrade
-	}
-	up := h.Peek(fasthttp.HeaderUpgrade)
-	if len(up) == 0 || bytes.EqualFold(bytes.TrimSpace(up), []byte("h2c")) {
+	up := withoutH2C(h.Peek(fasthttp.HeaderUpgrade))
+	if len(up) == 0 || !h.IsHTTP11() {
 		return nil
 	}
 	if n := h.ContentLength(); n > 0 || n == -1 {
@@ -48,6 +48,31 @@ func upgradeAsked(h *fasthttp.RequestHeader) []byte {
 		}
 	}
 	return nil
+}
+
+// withoutH2C returns the protocols of an Upgrade value but h2c: up
+// itself if it names none.
+func withoutH2C(up []byte) []byte {
+	h2c := false
+	for i := 0; i+3 <= len(up) && !h2c; i++ {
+		h2c = up[i]|0x20 == 'h' && up[i+1] == '2' && up[i+2]|0x20 == 'c'
+	}
+	if !h2c {
+		return up
+	}
+	var out []byte
+	for rest := up; len(rest) > 0; {
+		var tok []byte
+		tok, rest, _ = bytes.Cut(rest, []byte{','})
+		if tok = bytes.TrimSpace(tok); len(tok) == 0 || bytes.EqualFold(tok, []byte("h2c")) {
+			continue
+		}
+		if len(out) > 0 {
+			out = append(out, ", "...)
+		}
+		out = append(out, tok...)
+	}
+	return out
 }
 
 // switchedAsAsked reports whether got, a 101's Upgrade, names protocols,
@@ -89,8 +114,8 @@ func (h *held) release() {
 }
 
 // hijackWait bounds the wait for the server to hand a 101's client
-// connection over: past it (the client connection failed before it
-// could), the upstream connection is closed.
+// connection over: past it, or once the client is gone (awaitHijack),
+// the upstream connection is closed.
 const hijackWait = 30 * time.Second
 
 // Tunnels are the upgraded connections of one or more proxies: a server
@@ -143,6 +168,7 @@ func (ts *Tunnels) GoAway(grace time.Duration) {
 			timer := time.AfterFunc(grace, t.close)
 			defer timer.Stop()
 			if t.websocket {
+				t.leaving.Store(true)
 				t.toClient.goAway()
 				t.toUpstream.goAway()
 				<-t.done
@@ -162,11 +188,14 @@ type tunnel struct {
 	client    net.Conn // the server's connection, under fasthttp's hijacked one
 	websocket bool
 	idle      time.Duration
-	last      atomic.Int64 // when a byte last moved, either way (Unix ns)
-	state     atomic.Int32 // tunnelWaiting, tunnelRunning or tunnelAbandoned
-	running   atomic.Int32 // copies not yet ended
+	halfOpen  time.Duration // the wait for the upstream to end once the client has (ReadTimeout)
+	last      atomic.Int64  // when a byte last moved, either way (Unix ns)
+	endBy     atomic.Int64  // when a half-closed tunnel ends at the latest (Unix ns), or 0
+	state     atomic.Int32  // tunnelWaiting, tunnelRunning or tunnelAbandoned
+	waiting   sync.Mutex    // held to look at the client while waiting, and to leave tunnelWaiting
 
 	toClient, toUpstream side
+	leaving              atomic.Bool // GoAway ends it
 	closeOnce            sync.Once
 	done                 chan struct{} // closed once both copies ended
 }
@@ -186,13 +215,14 @@ type side struct {
 	frames frames
 	bye    []byte      // the close frame GoAway sends this way
 	away   atomic.Bool // GoAway asked for the close frame
-	sent   bool        // it went: nothing more goes this way
+	sent   bool        // it went, or the tunnel ended: nothing more goes this way
+	said   atomic.Bool // it went
 }
 
 // upgrade relays the upstream's 101, already in ctx.Response, and hands
 // the client's connection to a tunnel once the server has let it go.
 func (p *Proxy) upgrade(ctx *fasthttp.RequestCtx, u *upstream, h held, proto []byte) {
-	t := &tunnel{u: u, up: h, idle: p.cfg.UpgradeIdleTimeout, done: make(chan struct{})}
+	t := &tunnel{u: u, up: h, idle: p.cfg.UpgradeIdleTimeout, halfOpen: p.cfg.ReadTimeout, done: make(chan struct{})}
 	t.websocket = bytes.EqualFold(bytes.TrimSpace(proto), []byte("websocket"))
 	rh := &ctx.Response.Header
 	rh.Set(fasthttp.HeaderConnection, "Upgrade")
@@ -203,76 +233,108 @@ func (p *Proxy) upgrade(ctx *fasthttp.RequestCtx, u *upstream, h held, proto []b
 	ctx.HijackSetNoResponse(true)
 	keeps := p.cfg.KeepsHijacked
 	ctx.Hijack(func(c net.Conn) {
-		if !t.state.CompareAndSwap(tunnelWaiting, tunnelRunning) {
-			if keeps {
-				c.Close()
-			}
-			return
-		}
-		t.run(ctx, c, keeps)
-	})
-	time.AfterFunc(hijackWait, func() {
-		if t.state.CompareAndSwap(tunnelWaiting, tunnelAbandoned) {
-			t.up.release()
+		t.waiting.Lock()
+		ok := t.state.CompareAndSwap(tunnelWaiting, tunnelRunning)
+		t.waiting.Unlock()
+		if ok {
+			t.run(ctx, c, keeps)
+		} else if keeps {
+			c.Close() // the server keeps it: nobody else will
 		}
 	})
+	go t.awaitHijack(ctx, p.cfg.ClientGone)
 }
 
-// run writes the 101 to the client, sends on the bytes that came with it
-// either way, and starts the two copies. With Config.KeepsHijacked it
-// returns at once, so that the server lets the request's context and its
-// read buffer go while the tunnel lasts; else it waits for the tunnel's
-// end (the server closes c when it returns).
-func (t *tunnel) run(ctx *fasthttp.RequestCtx, c net.Conn, keeps bool) {
-	raw := c
-	if uc, ok := c.(interface{ UnsafeConn() net.Conn }); ok {
-		raw = uc.UnsafeConn() // closing fasthttp's hijacked connection may do nothing
+// awaitHijack closes the upstream connection if the server does not
+// hand the client's connection over: fasthttp gives the hijack up when
+// the connection fails before it (flushing an answer held back for a
+// pipelined request, to a client that reset it), and the upstream's
+// connection, switched, would wait for nothing, past the server's limits
+// on the client's. It looks at the client every clientCheck, as a request
+// waiting on its upstream does (gone), for up to hijackWait. ctx stays
+// valid while the tunnel waits: fasthttp releases it after the hijack
+// handler, which waits for a look in progress.
+func (t *tunnel) awaitHijack(ctx *fasthttp.RequestCtx, gone func(*fasthttp.RequestCtx) bool) {
+	tick := time.NewTicker(clientCheck)
+	defer tick.Stop()
+	end := time.Now().Add(hijackWait)
+	for range tick.C {
+		t.waiting.Lock()
+		abandon := t.state.Load() == tunnelWaiting &&
+			(!time.Now().Before(end) || (gone != nil && gone(ctx)))
+		if abandon {
+			t.state.Store(tunnelAbandoned)
+		}
+		waiting := t.state.Load() == tunnelWaiting
+		t.waiting.Unlock()
+		if abandon {
+			t.up.release()
+		}
+		if !waiting {
+			return
+		}
 	}
-	t.client = raw
-	t.u.tunnels.add(t)
-	t.u.stats.tunnels.Add(1)
-	t.u.stats.tunnelsTotal.Add(1)
-	t.up.tc.tunnel.Store(true)
-	t.toClient.dst, t.toUpstream.dst = raw, t.up.tc
+}
+
+// run writes the 101 to the client, sends on what came with it either
+// way, and copies bytes both ways until either side closes or the tunnel
+// idles out. With keeps (Config.KeepsHijacked) the copies go on in
+// goroutines of their own, and run returns once the 101 is sent: the
+// server then lets the request's context and its read buffer go while
+// the tunnel lasts. Else run returns when the tunnel ends, and fasthttp
+// closes c and pools it: nothing is written to c (GoAway's close frames
+// included) once run has returned; writes go to the connection itself.
+func (t *tunnel) run(ctx *fasthttp.RequestCtx, c net.Conn, keeps bool) {
+	t.client = c
+	if uc, ok := c.(interface{ UnsafeConn() net.Conn }); ok {
+		t.client = uc.UnsafeConn() // closing fasthttp's hijacked connection may do nothing
+	}
+	t.toClient.dst, t.toUpstream.dst = t.client, t.up.tc
 	if t.websocket {
 		t.toClient.bye = []byte{0x88, 0x02, 0x03, 0xe9} // close, 1001, unmasked: a server's
 		t.toUpstream.bye = maskedGoingAway()
 	}
+	t.up.tc.tunnel.Store(true)
 	t.touch()
-	if !t.start(ctx, c, raw) {
-		t.running.Store(1)
-		t.exit()
-		return
-	}
-	t.running.Store(2)
-	go t.pipe(&t.toClient, t.up.tc.Conn)
-	go t.pipe(&t.toUpstream, raw)
-	if !keeps {
-		<-t.done
-	}
-}
-
-// start writes the 101, then what the upstream sent after it, then what
-// the client sent after its request (before the 101: fasthttp's reader
-// has it, under c), and reports whether the tunnel goes on.
-func (t *tunnel) start(ctx *fasthttp.RequestCtx, c, raw net.Conn) bool {
-	if _, err := raw.Write(ctx.Response.Header.Header()); err != nil {
-		return false
-	}
-	br := t.up.br
-	t.up.br = nil
-	defer t.up.hc.ReleaseReader(br)
-	if n := br.Buffered(); n > 0 {
-		b, _ := br.Peek(n)
-		if !t.toClient.write(t, b) {
-			return false
+	// The 101 and what the upstream sent after it go before anything
+	// else this way, a close frame of GoAway's included.
+	t.toClient.mu.Lock()
+	t.u.tunnels.add(t)
+	t.u.stats.tunnels.Add(1)
+	t.u.stats.tunnelsTotal.Add(1)
+	// fasthttp marked the answer close if the request said so: the
+	// connection goes on, as a tunnel.
+	ctx.Response.Header.ResetConnectionClose()
+	ok := t.toClient.writeLocked(ctx.Response.Header.Header())
+	if ok {
+		if n := t.up.br.Buffered(); n > 0 {
+			b, _ := t.up.br.Peek(n)
+			ok = t.toClient.writeFramesLocked(t, b)
 		}
 	}
-	if raw == c {
+	t.toClient.mu.Unlock()
+	t.up.hc.ReleaseReader(t.up.br)
+	t.up.br = nil
+	if !ok || !t.early(c) {
+		t.finish()
+		return
+	}
+	if keeps {
+		go t.relay()
+		return
+	}
+	t.relay()
+}
+
+// early sends the upstream what the client sent after its request,
+// before the 101 (a client that did not wait for it): fasthttp's reader
+// holds it, under c. It reads c until a read would wait, so that the
+// copies read the connection itself; false if the client is gone.
+func (t *tunnel) early(c net.Conn) bool {
+	if t.client == c {
 		return true
 	}
-	// Read c until it would wait: what its reader holds comes first.
-	if raw.SetReadDeadline(time.Now()) != nil {
+	if t.client.SetReadDeadline(time.Now()) != nil {
 		return false
 	}
 	var b [smallRead]byte
@@ -287,25 +349,57 @@ func (t *tunnel) start(ctx *fasthttp.RequestCtx, c, raw net.Conn) bool {
 	}
 }
 
-// pipe copies one way, then closes the tunnel; the last of the two
-// copies to end ends it.
-func (t *tunnel) pipe(s *side, src net.Conn) {
-	t.copy(s, src, src)
-	t.close()
-	t.exit()
+// relay copies both ways until the tunnel ends, then finishes it.
+func (t *tunnel) relay() {
+	defer t.finish()
+	upDone := make(chan struct{})
+	go func() {
+		t.copy(&t.toClient, t.up.tc.Conn, t.up.tc.Conn)
+		if t.leaving.Load() {
+			// GoAway's close frames went, or go: the upstream is done.
+			// The client gets to read its close frame, answer and
+			// close (below), or GoAway's grace ends it: closing it now,
+			// its bytes unread, would reset the connection, and the
+			// reset can take the close frame with it.
+			t.toUpstream.end()
+			t.up.tc.cut()
+		} else {
+			t.close()
+		}
+		close(upDone)
+	}()
+	switch ended := t.copy(&t.toUpstream, t.client, t.client); {
+	case t.leaving.Load():
+		// The client is done (it closed, or answered GoAway's close
+		// frame); the upstream gets to do the same, as above.
+		t.toClient.end()
+		t.client.Close()
+	case ended:
+		// The client is done sending: the upstream is told so (a
+		// half-close, as nginx passes it on), and what it still sends
+		// goes to the client until it ends too, for up to halfOpen (a
+		// client gone whose upstream does not close would hold its
+		// connection's place for the idle timeout).
+		end := time.Now().Add(t.halfOpen)
+		t.endBy.Store(end.UnixNano())
+		t.toUpstream.closeWrite(t.up.tc.Conn)
+		_ = t.up.tc.Conn.SetReadDeadline(end)
+	default:
+		t.close()
+	}
+	<-upDone
 }
 
-// exit ends the tunnel once its last copy has ended: the upstream
-// connection goes, and the tunnel is no longer counted.
-func (t *tunnel) exit() {
-	if t.running.Add(-1) != 0 {
-		return
-	}
+// finish ends the tunnel: both connections close, GoAway writes nothing
+// more to either, and the tunnel is no longer counted.
+func (t *tunnel) finish() {
 	t.close()
+	t.toClient.end()
+	t.toUpstream.end()
 	t.up.closeConn()
 	t.u.tunnels.remove(t)
 	t.u.stats.tunnels.Add(-1)
-	close(t.done)
+	close(t.done) // last: GoAway returns once its tunnels are gone
 }
 
 // close closes both connections: the copies end.
@@ -333,8 +427,9 @@ const (
 var largeReads = sync.Pool{New: func() any { b := make([]byte, largeRead); return &b }}
 
 // copy copies from r (whose connection is src) to s.dst until r ends,
-// fails, or neither way moved a byte for the idle timeout.
-func (t *tunnel) copy(s *side, r interface{ Read([]byte) (int, error) }, src net.Conn) {
+// fails, or neither way moved a byte for the idle timeout. It reports
+// whether r ended (io.EOF: its peer is done sending).
+func (t *tunnel) copy(s *side, r interface{ Read([]byte) (int, error) }, src net.Conn) (ended bool) {
 	var small [smallRead]byte
 	var large *[]byte
 	defer func() {
@@ -367,16 +462,32 @@ func (t *tunnel) copy(s *side, r interface{ Read([]byte) (int, error) }, src net
 			continue
 		}
 		if !isTimeout(err) {
-			return
+			return errors.Is(err, io.EOF)
 		}
 		// Past the deadline: the tunnel is idle if the other way was
-		// too; else the deadline moves to idle after its last byte.
-		last := time.Unix(0, t.last.Load())
-		if time.Since(last) >= t.idle {
-			return
+		// too; else the deadline moves to idle after its last byte (or
+		// to the end of a half-close's wait, if sooner).
+		if !t.moveDeadline(src) {
+			return false
 		}
-		if src.SetReadDeadline(last.Add(t.idle)) != nil {
-			return
+	}
+}
+
+// moveDeadline sets src's read deadline to idle after the last byte
+// either way, or to the end of a half-close's wait if that is sooner, and
+// reports false if that is already past.
+func (t *tunnel) moveDeadline(src net.Conn) bool {
+	for {
+		next := time.Unix(0, t.last.Load()).Add(t.idle)
+		end := t.endBy.Load()
+		if end != 0 && end < next.UnixNano() {
+			next = time.Unix(0, end)
+		}
+		if !time.Now().Before(next) || src.SetReadDeadline(next) != nil {
+			return false
+		}
+		if t.endBy.Load() == end {
+			return true
 		}
 	}
 }
@@ -387,19 +498,57 @@ func (t *tunnel) copy(s *side, r interface{ Read([]byte) (int, error) }, src net
 func (s *side) write(t *tunnel, b []byte) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.writeFramesLocked(t, b)
+}
+
+func (s *side) writeFramesLocked(t *tunnel, b []byte) bool {
 	if s.sent {
-		return true // dropped: the peer was told the connection goes
+		// Dropped: the peer was told the connection goes.
+		if t.websocket {
+			s.frames.advance(b)
+		}
+		return !s.answered(t)
 	}
-	if _, err := s.dst.Write(b); err != nil {
+	if t.websocket && s.away.Load() {
+		// The close frame goes as soon as a frame ends, in b if one
+		// does: a peer that streams may never pause between two.
+		if k := s.frames.through(b); k >= 0 {
+			if k > 0 && !s.writeLocked(b[:k]) {
+				return false
+			}
+			s.sendBye()
+			s.frames.advance(b[k:]) // dropped, but followed
+			return !s.answered(t)
+		}
+		return s.writeLocked(b)
+	}
+	if !s.writeLocked(b) {
 		return false
 	}
 	if t.websocket {
 		s.frames.advance(b)
-		if s.away.Load() && s.frames.between() {
-			s.sendBye()
-		}
 	}
-	return true
+	return !s.answered(t)
+}
+
+// answered reports whether s, the client's way, carried the client's
+// close frame after GoAway's reached it: the client sends nothing more,
+// and its connection can close without a reset.
+func (s *side) answered(t *tunnel) bool {
+	return s == &t.toUpstream && s.frames.closed && t.toClient.told()
+}
+
+func (s *side) writeLocked(b []byte) bool {
+	_, err := s.dst.Write(b)
+	return err == nil
+}
+
+// end marks the side done with: GoAway, which may come to a tunnel that
+// ended after it listed it, writes nothing more.
+func (s *side) end() {
+	s.mu.Lock()
+	s.sent = true
+	s.mu.Unlock()
 }
 
 // goAway sends the close frame this way now if no frame is half sent,
@@ -413,9 +562,26 @@ func (s *side) goAway() {
 	}
 }
 
+// closeWrite shuts c, this way's connection, down for writing (TCP FIN,
+// or TLS close_notify): nothing more goes this way.
+func (s *side) closeWrite(c net.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sent = true
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+}
+
+// told reports whether GoAway's close frame went this way.
+func (s *side) told() bool { return s.said.Load() }
+
 func (s *side) sendBye() {
 	s.sent = true
-	_, _ = s.dst.Write(s.bye)
+	s.said.Store(true)
+	if s.bye != nil {
+		_, _ = s.dst.Write(s.bye)
+	}
 }
 
 // maskedGoingAway is a close frame with status 1001 as a client sends it:
@@ -435,6 +601,9 @@ type frames struct {
 	n    int    // bytes of the extended length or mask key still to come
 	mask bool   // the frame is masked
 	left uint64 // its length, then the payload bytes still to come
+	op   byte   // its opcode
+
+	closed bool // a close frame went by
 }
 
 const (
@@ -447,41 +616,77 @@ const (
 
 func (f *frames) between() bool { return f.step == stepBetween }
 
+// end ends a frame.
+func (f *frames) end() {
+	f.step = stepBetween
+	if f.op == opClose {
+		f.closed = true
+	}
+}
+
+const opClose = 0x8
+
 // advance follows b, the next bytes sent.
 func (f *frames) advance(b []byte) {
 	for len(b) > 0 {
-		switch f.step {
-		case stepBetween:
-			f.step, b = stepLength, b[1:]
-		case stepLength:
-			f.mask, f.left, b = b[0]&0x80 != 0, uint64(b[0]&0x7f), b[1:]
-			switch f.left {
-			case 126:
-				f.step, f.n, f.left = stepExtended, 2, 0
-			case 127:
-				f.step, f.n, f.left = stepExtended, 8, 0
-			default:
-				f.lengthDone()
-			}
-		case stepExtended:
-			f.left, f.n, b = f.left<<8|uint64(b[0]), f.n-1, b[1:]
-			if f.n == 0 {
-				f.lengthDone()
-			}
-		case stepMask:
-			k := min(f.n, len(b))
-			f.n, b = f.n-k, b[k:]
-			if f.n == 0 {
-				f.payload()
-			}
-		case stepPayload:
-			k := uint64(len(b))
-			k = min(k, f.left)
-			f.left, b = f.left-k, b[k:]
-			if f.left == 0 {
-				f.step = stepBetween
-			}
+		b = b[f.step1(b):]
+	}
+}
+
+// through follows b up to the end of the first frame that ends in it,
+// and returns how many bytes of b that is (0 between two frames); or, if
+// no frame ends in b, it follows all of b and returns -1.
+func (f *frames) through(b []byte) int {
+	if f.between() {
+		return 0
+	}
+	for n := 0; n < len(b); {
+		n += f.step1(b[n:])
+		if f.between() {
+			return n
 		}
+	}
+	return -1
+}
+
+// step1 follows the start of b, len(b) > 0, as far as one step goes, and
+// returns how many bytes that took.
+func (f *frames) step1(b []byte) int {
+	switch f.step {
+	case stepBetween:
+		f.step, f.op = stepLength, b[0]&0x0f
+		return 1
+	case stepLength:
+		f.mask, f.left = b[0]&0x80 != 0, uint64(b[0]&0x7f)
+		switch f.left {
+		case 126:
+			f.step, f.n, f.left = stepExtended, 2, 0
+		case 127:
+			f.step, f.n, f.left = stepExtended, 8, 0
+		default:
+			f.lengthDone()
+		}
+		return 1
+	case stepExtended:
+		f.left, f.n = f.left<<8|uint64(b[0]), f.n-1
+		if f.n == 0 {
+			f.lengthDone()
+		}
+		return 1
+	case stepMask:
+		k := min(f.n, len(b))
+		f.n -= k
+		if f.n == 0 {
+			f.payload()
+		}
+		return k
+	default: // stepPayload
+		k := min(uint64(len(b)), f.left)
+		f.left -= k
+		if f.left == 0 {
+			f.end()
+		}
+		return int(k)
 	}
 }
 
@@ -495,7 +700,7 @@ func (f *frames) lengthDone() {
 
 func (f *frames) payload() {
 	if f.left == 0 {
-		f.step = stepBetween
+		f.end()
 	} else {
 		f.step = stepPayload
 	}
