@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"net/netip"
 	"sort"
 	"strings"
@@ -434,6 +435,32 @@ func (s *site) serve(ctx *fasthttp.RequestCtx) {
 	if compressing && admitted && (handled || proxy.FromUpstream(ctx)) {
 		compress.Config{}.Response(ctx)
 	}
+	if !ctx.Request.Header.IsHTTP11() {
+		closeDelimited(ctx)
+	}
+}
+
+// closeDelimited sends an answer whose length is unknown (a stream) to an
+// HTTP/1.0 client, which cannot read chunks (RFC 9112 section 6.1), as
+// HTTP/1.0 frames it: no length, and the connection's close ends it, as
+// nginx sends it. fasthttp would send it chunked, whatever the client's
+// version. The answer goes from a hijack of the connection; fasthttp
+// closes the body stream after it, as it would have.
+func closeDelimited(ctx *fasthttp.RequestCtx) {
+	if !ctx.Response.IsBodyStream() || ctx.Response.Header.ContentLength() >= 0 || ctx.Hijacked() || ctx.IsHead() {
+		return
+	}
+	h := &ctx.Response.Header
+	h.SetContentLength(-2) // neither a length nor chunks
+	h.Del(fasthttp.HeaderTransferEncoding)
+	h.SetConnectionClose()
+	ctx.HijackSetNoResponse(true)
+	ctx.Hijack(func(c net.Conn) {
+		defer c.Close() // a server that keeps hijacked connections leaves it to us
+		if _, err := c.Write(h.Header()); err == nil {
+			_, _ = io.Copy(c, ctx.Response.BodyStream())
+		}
+	})
 }
 
 // route is the route the proxy will choose for path (the same longest

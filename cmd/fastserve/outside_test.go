@@ -100,7 +100,6 @@ func readAllRaw(t testing.TB, addr, req string) (head, body string) {
 // close-delimited, its body the upstream's bytes. fastserve sends it
 // chunked, and the client reads the chunk sizes as part of the body.
 func TestOutsideHTTP10StreamedAnswerNotChunked(t *testing.T) {
-	t.Skip("known defect (issue 18): fasthttp frames every stream of unknown length chunked, an HTTP/1.0 client included")
 	t.Parallel()
 	parts := []string{strings.Repeat("a", 3000), strings.Repeat("b", 3000), strings.Repeat("c", 3000)}
 	url := newHandlerUpstream(t, func(w http.ResponseWriter, r *http.Request) {
