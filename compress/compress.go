@@ -1,6 +1,7 @@
 package compress
 
 import (
+	"bytes"
 	"sync"
 
 	"github.com/valyala/fasthttp"
@@ -49,9 +50,15 @@ func (cfg Config) Response(ctx *fasthttp.RequestCtx) {
 	resp := &ctx.Response
 	h := &resp.Header
 	switch st := resp.StatusCode(); {
-	case st < 200, st == fasthttp.StatusNoContent, st == fasthttp.StatusPartialContent, st == fasthttp.StatusNotModified:
+	case st == fasthttp.StatusNotModified:
+		notModified(ctx)
 		return
-	case ctx.IsHead(), resp.SkipBody, len(h.ContentEncoding()) > 0, !textual(h.ContentType()):
+	case st < 200, st == fasthttp.StatusNoContent, st == fasthttp.StatusPartialContent:
+		return
+	case len(h.ContentEncoding()) > 0, !textual(h.ContentType()):
+		return
+	case ctx.IsHead() || resp.SkipBody:
+		cfg.head(ctx)
 		return
 	}
 	var d Detacher
@@ -139,4 +146,63 @@ func (sc *scratch) compressBody(resp *fasthttp.Response, c coding) bool {
 		sc.out.b = old[:0]
 	}
 	return true
+}
+
+// head gives a HEAD answer the fields the GET's would have (RFC 9110
+// section 9.3.2): Vary, and, if the client takes a coding, that
+// Content-Encoding, the weak ETag, no Accept-Ranges, and no length (the
+// compressed one is not known without the body).
+func (cfg Config) head(ctx *fasthttp.RequestCtx) {
+	h := &ctx.Response.Header
+	if n := h.ContentLength(); n >= 0 && n < cfg.minBytes() {
+		return
+	}
+	var f fields
+	f.scan(h)
+	if f.noTransform {
+		return
+	}
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
+	weak := len(f.etag) > 0 && f.etag[0] == '"'
+	if weak {
+		sc.etag = append(append(sc.etag[:0], "W/"...), f.etag...)
+	}
+	sc.buf = addVary(h, &f, sc.buf)
+	c := choose(ctx.Request.Header.PeekAll(fasthttp.HeaderAcceptEncoding))
+	if c == identity {
+		return
+	}
+	h.SetContentEncoding(c.String())
+	h.SetContentLength(-2)
+	h.Del(fasthttp.HeaderTransferEncoding)
+	if weak {
+		delFold(h, fasthttp.HeaderETag)
+		h.SetBytesV(fasthttp.HeaderETag, sc.etag)
+	}
+	if f.acceptRanges {
+		delFold(h, fasthttp.HeaderAcceptRanges)
+	}
+}
+
+// notModified gives a 304 the ETag and Vary of the 200 it stands for
+// (RFC 9110 section 15.4.5), when that 200 was compressed: the client
+// validated the weak ETag a compressed answer carries (W/"x" in its
+// If-None-Match, for the upstream's "x"), and takes a coding.
+func notModified(ctx *fasthttp.RequestCtx) {
+	h := &ctx.Response.Header
+	var f fields
+	f.scan(h)
+	if len(f.etag) == 0 || f.etag[0] != '"' || choose(ctx.Request.Header.PeekAll(fasthttp.HeaderAcceptEncoding)) == identity {
+		return
+	}
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
+	sc.etag = append(append(sc.etag[:0], "W/"...), f.etag...)
+	if !bytes.Contains(ctx.Request.Header.Peek(fasthttp.HeaderIfNoneMatch), sc.etag) {
+		return
+	}
+	sc.buf = addVary(h, &f, sc.buf)
+	delFold(h, fasthttp.HeaderETag)
+	h.SetBytesV(fasthttp.HeaderETag, sc.etag)
 }
