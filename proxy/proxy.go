@@ -180,6 +180,12 @@ type Config struct {
 	// open send pings more often. If zero, 1 h.
 	UpgradeIdleTimeout time.Duration
 
+	// Labels are the labels of the proxy's metrics in its caller's
+	// WritePrometheusLabeled (site="example.com"), under which Tunnels
+	// counts its tunnels: a proxy that replaces this one in a reload, with
+	// the same Labels, reports the tunnels this one opened.
+	Labels string
+
 	// KeepsHijacked says the server keeps a hijacked connection open when
 	// its hijack handler returns (fasthttp.Server.KeepHijackedConns, which
 	// the engine, server.Server, sets): a tunnel then lets the request's

@@ -22,7 +22,6 @@ type upstreamCounters struct {
 	latency        latencyHistogram
 	healthChecks   atomic.Uint64
 	healthFailures atomic.Uint64
-	tunnels        atomic.Int64 // open
 	tunnelsTotal   atomic.Uint64
 }
 
@@ -122,7 +121,7 @@ func (p *Proxy) Stats() Stats {
 			},
 			HealthChecks:        c.healthChecks.Load(),
 			HealthCheckFailures: c.healthFailures.Load(),
-			Tunnels:             c.tunnels.Load(),
+			Tunnels:             p.cfg.Tunnels.count(p.cfg.Labels, u.url),
 			TunnelsTotal:        c.tunnelsTotal.Load(),
 		}
 		h := &us.Latency
@@ -209,6 +208,10 @@ func (p *Proxy) Conns() []UpstreamConn {
 		open = append(open, c)
 	}
 	p.conns.mu.Unlock()
+	return describeConns(open)
+}
+
+func describeConns(open []*timedConn) []UpstreamConn {
 	out := make([]UpstreamConn, 0, len(open))
 	for _, c := range open {
 		uc := UpstreamConn{Upstream: c.url, Local: c.LocalAddr().String(), Remote: c.RemoteAddr().String(), Tunnel: c.tunnel.Load()}

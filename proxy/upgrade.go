@@ -123,8 +123,47 @@ const hijackWait = 30 * time.Second
 // GoAway reaches them all, those of proxies a reload replaced included.
 // The zero value is ready to use.
 type Tunnels struct {
-	mu   sync.Mutex
-	open map[*tunnel]struct{}
+	mu     sync.Mutex
+	open   map[*tunnel]struct{}
+	counts map[tunnelKey]int64 // open, by the labels and upstream they are counted under
+}
+
+// tunnelKey is what a tunnel is counted under: its proxy's
+// Config.Labels and its upstream's URL, so that a proxy that replaces
+// another (a reload) reports the tunnels the other opened.
+type tunnelKey struct{ labels, url string }
+
+// count is the number of tunnels open under labels to url.
+func (ts *Tunnels) count(labels, url string) int64 {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	return ts.counts[tunnelKey{labels, url}]
+}
+
+// Conns describes the upstream connections of the open tunnels, with
+// their sockets read back from the kernel, as Proxy.Conns does.
+func (ts *Tunnels) Conns() []UpstreamConn {
+	ts.mu.Lock()
+	open := make([]*timedConn, 0, len(ts.open))
+	for t := range ts.open {
+		open = append(open, t.up.tc)
+	}
+	ts.mu.Unlock()
+	return describeConns(open)
+}
+
+// Abort closes every open tunnel at once, for a shutdown that must not
+// wait (see Proxy.Abort).
+func (ts *Tunnels) Abort() {
+	ts.mu.Lock()
+	open := make([]*tunnel, 0, len(ts.open))
+	for t := range ts.open {
+		open = append(open, t)
+	}
+	ts.mu.Unlock()
+	for _, t := range open {
+		t.close()
+	}
 }
 
 // Open is the number of tunnels open.
@@ -137,15 +176,21 @@ func (ts *Tunnels) Open() int {
 func (ts *Tunnels) add(t *tunnel) {
 	ts.mu.Lock()
 	if ts.open == nil {
-		ts.open = map[*tunnel]struct{}{}
+		ts.open, ts.counts = map[*tunnel]struct{}{}, map[tunnelKey]int64{}
 	}
 	ts.open[t] = struct{}{}
+	ts.counts[t.key]++
 	ts.mu.Unlock()
 }
 
 func (ts *Tunnels) remove(t *tunnel) {
 	ts.mu.Lock()
-	delete(ts.open, t)
+	if _, ok := ts.open[t]; ok {
+		delete(ts.open, t)
+		if ts.counts[t.key]--; ts.counts[t.key] <= 0 {
+			delete(ts.counts, t.key)
+		}
+	}
 	ts.mu.Unlock()
 }
 
@@ -184,6 +229,7 @@ func (ts *Tunnels) GoAway(grace time.Duration) {
 // 101, and the two copies between them.
 type tunnel struct {
 	u         *upstream
+	key       tunnelKey // what Tunnels counts it under
 	up        held
 	client    net.Conn // the server's connection, under fasthttp's hijacked one
 	websocket bool
@@ -222,7 +268,7 @@ type side struct {
 // upgrade relays the upstream's 101, already in ctx.Response, and hands
 // the client's connection to a tunnel once the server has let it go.
 func (p *Proxy) upgrade(ctx *fasthttp.RequestCtx, u *upstream, h held, proto []byte) {
-	t := &tunnel{u: u, up: h, idle: p.cfg.UpgradeIdleTimeout, halfOpen: p.cfg.ReadTimeout, done: make(chan struct{})}
+	t := &tunnel{u: u, key: tunnelKey{p.cfg.Labels, u.url}, up: h, idle: p.cfg.UpgradeIdleTimeout, halfOpen: p.cfg.ReadTimeout, done: make(chan struct{})}
 	t.websocket = bytes.EqualFold(bytes.TrimSpace(proto), []byte("websocket"))
 	rh := &ctx.Response.Header
 	rh.Set(fasthttp.HeaderConnection, "Upgrade")
@@ -300,7 +346,6 @@ func (t *tunnel) run(ctx *fasthttp.RequestCtx, c net.Conn, keeps bool) {
 	// else this way, a close frame of GoAway's included.
 	t.toClient.mu.Lock()
 	t.u.tunnels.add(t)
-	t.u.stats.tunnels.Add(1)
 	t.u.stats.tunnelsTotal.Add(1)
 	// fasthttp marked the answer close if the request said so: the
 	// connection goes on, as a tunnel.
@@ -398,7 +443,6 @@ func (t *tunnel) finish() {
 	t.toUpstream.end()
 	t.up.closeConn()
 	t.u.tunnels.remove(t)
-	t.u.stats.tunnels.Add(-1)
 	close(t.done) // last: GoAway returns once its tunnels are gone
 }
 

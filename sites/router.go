@@ -168,6 +168,7 @@ type tree struct {
 	labeled           []siteProxy              // each site's proxy, for its metrics
 	reg               *registry                // the sites' counts, kept across reloads
 	prev              *tree                    // the tree Reload replaces: its proxies may be kept
+	tunnels           *proxy.Tunnels           // Config.Proxy.Tunnels: shared by every proxy, or nil
 
 	limiters map[string]*ratelimit.Limiter // the rate limits, by site, route and configuration
 	limits   []labeledLimit                // the limiters in use, for their metrics
@@ -338,6 +339,9 @@ func (r *Router) Abort() {
 		for _, p := range t.proxies {
 			p.Abort()
 		}
+		if t.tunnels != nil {
+			t.tunnels.Abort() // those of proxies a reload replaced too
+		}
 	}
 }
 
@@ -350,7 +354,15 @@ func (r *Router) UpstreamConns() []proxy.UpstreamConn {
 	}
 	var out []proxy.UpstreamConn
 	for _, p := range t.proxies {
-		out = append(out, p.Conns()...)
+		for _, c := range p.Conns() {
+			if !c.Tunnel || t.tunnels == nil {
+				out = append(out, c)
+			}
+		}
+	}
+	if t.tunnels != nil {
+		// Every tunnel, those of proxies a reload replaced included.
+		out = append(out, t.tunnels.Conns()...)
 	}
 	return out
 }
@@ -504,7 +516,7 @@ func build(cfg Config, prev *tree) (*tree, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	t := &tree{refuse: cfg.RefuseUnknown, statics: map[string]*static.Files{}, proxies: map[string]*proxy.Proxy{}, prev: prev, reg: &registry{}}
+	t := &tree{refuse: cfg.RefuseUnknown, tunnels: cfg.Proxy.Tunnels, statics: map[string]*static.Files{}, proxies: map[string]*proxy.Proxy{}, prev: prev, reg: &registry{}}
 	if prev != nil {
 		t.reg = prev.reg
 	}
@@ -629,6 +641,7 @@ func (t *tree) site(cfg Config, name string, s Site) (*site, error) {
 		if name != "Default" {
 			label = fmt.Sprintf("site=%q", strings.ToLower(s.Hosts[0]))
 		}
+		pc.Labels = label // its tunnels are counted under it, across reloads
 		p, err := t.proxy(label, pc)
 		if err != nil {
 			return nil, fmt.Errorf("routes: %w", err)

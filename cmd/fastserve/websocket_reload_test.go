@@ -20,7 +20,6 @@ import (
 // fastserve_upstream_tunnels, as they stay open; a second signal ends
 // them at once.
 func TestWebSocketReloadKeepsThemVisible(t *testing.T) {
-	t.Skip("known defect (issue 18): tunnels of a proxy a reload replaced leave /debug/upstreams and fastserve_upstream_tunnels")
 	t.Parallel()
 	up := newWSUpstream(t)
 	cfg := writeFile(t, t.TempDir(), "fastserve.yaml", "routes:\n  - path: /ws/\n    proxy: ["+up.url+"]\n")
