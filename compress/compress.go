@@ -174,8 +174,7 @@ func (cfg Config) head(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	h.SetContentEncoding(c.String())
-	h.SetContentLength(-2)
-	h.Del(fasthttp.HeaderTransferEncoding)
+	h.Del(fasthttp.HeaderContentLength) // the compressed one is not known; the GET's has none or another
 	if weak {
 		delFold(h, fasthttp.HeaderETag)
 		h.SetBytesV(fasthttp.HeaderETag, sc.etag)
