@@ -152,7 +152,7 @@ func (ac *access) admit(ctx *fasthttp.RequestCtx) bool {
 			return false
 		}
 	}
-	if ac.users != nil && !ac.authorized(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization)) {
+	if ac.users != nil && !ac.authorized(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization), ctx.RemoteIP()) {
 		ctx.Error("Unauthorized\n", fasthttp.StatusUnauthorized)
 		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, ac.challenge)
 		return false
@@ -184,8 +184,9 @@ func longest(ps []netip.Prefix, ip netip.Addr) int {
 	return n
 }
 
-// authorized checks an Authorization header's basic credentials.
-func (ac *access) authorized(h []byte) bool {
+// authorized checks an Authorization header's basic credentials, sent by
+// the client at addr.
+func (ac *access) authorized(h []byte, addr []byte) bool {
 	const scheme = "basic "
 	if len(h) < len(scheme) || !bytes.EqualFold(h[:len(scheme)], []byte(scheme)) {
 		return false
@@ -208,12 +209,18 @@ func (ac *access) authorized(h []byte) bool {
 		hash = ac.dummy() // as long as for a known user: the time does not tell
 	}
 	key := sha256.Sum256(buf[:n])
-	ac.mu.Lock()
-	_, good := ac.good[key]
-	_, bad := ac.bad[key]
-	ac.mu.Unlock()
-	if good || bad {
-		return good
+	if right, ok := ac.remembered(key); ok {
+		return right
+	}
+	// A client's checks wait for one another, so that a client that sends
+	// a flood of wrong passwords waits behind its own, and each other
+	// client's check waits for one of its checks at most; the same
+	// credential sent on several connections at once is checked once.
+	turn := &clientTurns[fnv32(addr)%uint32(len(clientTurns))]
+	turn.Lock()
+	defer turn.Unlock()
+	if right, ok := ac.remembered(key); ok {
+		return right
 	}
 	// bcrypt is the CPU a wrong password costs: at most half the CPUs
 	// run it at once, and a credential found wrong is remembered, so a
@@ -232,6 +239,31 @@ func (ac *access) authorized(h []byte) bool {
 	m[key] = struct{}{}
 	ac.mu.Unlock()
 	return right
+}
+
+// remembered reports whether the credential of key was checked already,
+// and what was found.
+func (ac *access) remembered(key [sha256.Size]byte) (right, ok bool) {
+	ac.mu.Lock()
+	defer ac.mu.Unlock()
+	if _, good := ac.good[key]; good {
+		return true, true
+	}
+	_, bad := ac.bad[key]
+	return false, bad
+}
+
+// clientTurns has the bcrypt checks of one client address (or of the
+// few that hash alike) run one at a time.
+var clientTurns [1024]sync.Mutex
+
+// fnv32 is FNV-1a of b.
+func fnv32(b []byte) uint32 {
+	h := uint32(2166136261)
+	for _, c := range b {
+		h = (h ^ uint32(c)) * 16777619
+	}
+	return h
 }
 
 // bcryptSlots bounds the bcrypt checks running at once, to half the CPUs.

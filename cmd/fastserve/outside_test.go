@@ -401,7 +401,6 @@ func TestOutsideCheckPrintsProxyZeroAsUsed(t *testing.T) {
 // connections, against 0.08 s alone. House rule: one bad client never
 // hurts another (the site's rate limit helps only where one is set).
 func TestOutsideBcryptQueueSharedByAllClients(t *testing.T) {
-	t.Skip("known defect (issue 18): one bcrypt queue for every client")
 	t.Parallel()
 	hash, err := bcrypt.GenerateFromPassword([]byte("right"), 10)
 	require.NoError(t, err)
