@@ -265,7 +265,7 @@ func newCheck(stdout io.Writer) *cobra.Command {
 			}
 			derived := s.derived(cfg)
 			for i, r := range s.sites.def.Routes {
-				fmt.Fprintf(stdout, "route: %s -> %s  # config file %s:%d\n", r.Path, strings.Join(r.Proxy, ","), s.configFile, s.sites.line(fmt.Sprintf("routes[%d]", i)))
+				fmt.Fprintf(stdout, "route: %s -> %s%s  # config file %s:%d\n", r.Path, strings.Join(r.Proxy, ","), routeOptions(r), s.configFile, s.sites.line(fmt.Sprintf("routes[%d]", i)))
 			}
 			for i, st := range s.sites.list {
 				path := fmt.Sprintf("sites[%d]", i)

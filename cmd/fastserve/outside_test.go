@@ -547,7 +547,6 @@ func TestOutsideHashStickyAcrossRestart(t *testing.T) {
 // settings at all, though serve applies them all. Check prints the values
 // serve will use.
 func TestOutsideCheckPrintsRouteSettings(t *testing.T) {
-	t.Skip("known defect (issue 18): check leaves route settings out of its summary")
 	t.Parallel()
 	site := writeFile(t, t.TempDir(), "site.yaml", `sites:
   - hosts: [a.test]

@@ -627,21 +627,7 @@ func describe(st sites.Site) string {
 		b.WriteString(" compress=true")
 	}
 	for _, r := range st.Routes {
-		var opts []string
-		if r.StripPrefix {
-			opts = append(opts, "strip-prefix")
-		}
-		if r.RateLimit != (ratelimit.Config{}) {
-			opts = append(opts, "rate-limit="+describeLimit(r.RateLimit))
-		}
-		if r.Compress != nil {
-			opts = append(opts, "compress="+strconv.FormatBool(*r.Compress))
-		}
-		with := ""
-		if len(opts) > 0 {
-			with = " (" + strings.Join(opts, ", ") + ")"
-		}
-		fmt.Fprintf(&b, " route=%s->%s%s", r.Path, strings.Join(r.Proxy, ","), with)
+		fmt.Fprintf(&b, " route=%s->%s%s", r.Path, strings.Join(r.Proxy, ","), routeOptions(r))
 	}
 	if st.RateLimit != (ratelimit.Config{}) {
 		fmt.Fprintf(&b, " rate-limit=%s", describeLimit(st.RateLimit))
@@ -653,6 +639,37 @@ func describe(st sites.Site) string {
 		fmt.Fprintf(&b, " headers=%d", len(st.Headers))
 	}
 	return b.String()
+}
+
+// routeOptions are a route's settings as check prints them, those not at
+// their defaults: " (balance=hash, compress=true)", or "".
+func routeOptions(r sites.Route) string {
+	var opts []string
+	if r.StripPrefix {
+		opts = append(opts, "strip-prefix")
+	}
+	if r.AddPrefix != "" {
+		opts = append(opts, "add-prefix="+r.AddPrefix)
+	}
+	if r.Balance != "" {
+		opts = append(opts, "balance="+r.Balance)
+	}
+	if r.HashKey != "" {
+		opts = append(opts, "hash-key="+r.HashKey)
+	}
+	if a := r.Access; len(a.Allow)+len(a.Deny)+len(a.BasicAuth) > 0 {
+		opts = append(opts, fmt.Sprintf("access=allow:%d,deny:%d,users:%d", len(a.Allow), len(a.Deny), len(a.BasicAuth)))
+	}
+	if r.RateLimit != (ratelimit.Config{}) {
+		opts = append(opts, "rate-limit="+describeLimit(r.RateLimit))
+	}
+	if r.Compress != nil {
+		opts = append(opts, "compress="+strconv.FormatBool(*r.Compress))
+	}
+	if len(opts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(opts, ", ") + ")"
 }
 
 // describeLimit is a rate limit as check prints it: 10/s,burst=5, and the
