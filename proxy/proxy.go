@@ -425,6 +425,10 @@ func (cfg Config) Validate() error {
 	return err
 }
 
+// Effective is cfg as New would use it: every zero field set to its
+// default (what a check of the settings prints), or Validate's error.
+func (cfg Config) Effective() (Config, error) { return cfg.withDefaults() }
+
 // withDefaults returns cfg with every zero field set to its default, and
 // every invalid field reported.
 func (cfg Config) withDefaults() (Config, error) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fastserve/fastserve/certs"
+	"github.com/fastserve/fastserve/proxy"
 )
 
 // derived are the values the server will use for the settings it derives
@@ -25,10 +26,23 @@ func (s *settings) derived(c configs) map[string]string {
 	if eff.Tune.UserTimeout == 0 {
 		eff.Tune.UserTimeout = eff.Tune.EffectiveUserTimeout()
 	}
-	given, full := reflect.ValueOf(c.Server), reflect.ValueOf(eff)
 	out := map[string]string{}
+	derive(out, "Server.", reflect.ValueOf(c.Server), reflect.ValueOf(eff))
+	// The proxy's shared settings, with a route of its own: the routes
+	// are the sites', and their errors are told elsewhere.
+	pc := c.Proxy
+	pc.Routes = []proxy.Route{{Path: "/", Upstreams: []string{"http://127.0.0.1:1"}}}
+	if peff, err := pc.Effective(); err == nil {
+		derive(out, "Proxy.", reflect.ValueOf(pc), reflect.ValueOf(peff))
+	}
+	return out
+}
+
+// derive puts in out, by setting name, the value in full of each field
+// of table under prefix whose value in given differs from it.
+func derive(out map[string]string, prefix string, given, full reflect.Value) {
 	for _, r := range table {
-		path, ok := strings.CutPrefix(r.field, "Server.")
+		path, ok := strings.CutPrefix(r.field, prefix)
 		if !ok || r.setter != nil || r.conv != nil || strings.Contains(path, "[]") {
 			continue
 		}
@@ -38,7 +52,6 @@ func (s *settings) derived(c configs) map[string]string {
 		}
 		out[r.name] = fmt.Sprint(f.Interface())
 	}
-	return out
 }
 
 // fieldAt is the field at path ("Tune.KeepAlive.Idle") in the struct v.

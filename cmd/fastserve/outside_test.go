@@ -374,7 +374,6 @@ func TestOutsideUpstreamBadChunk502(t *testing.T) {
 // printed as 0 (proxy-timeout: 0s, proxy-max-conns: 0), which reads as no
 // timeout or no bound, while serve uses their defaults (60s, 512, ...).
 func TestOutsideCheckPrintsProxyZeroAsUsed(t *testing.T) {
-	t.Skip("known defect (issue 18): check prints a --proxy-* 0 as 0, serve uses the default")
 	t.Parallel()
 	for _, f := range []string{"proxy-timeout", "proxy-connect-timeout", "proxy-max-conns", "proxy-max-header-bytes",
 		"proxy-health-interval", "proxy-body-buffer-bytes", "proxy-upgrade-idle-timeout", "proxy-max-fails"} {
