@@ -28,14 +28,14 @@ func (s *Server) admit(tc *net.TCPConn) *conn {
 	trusted := s.cfg.ProxyProtocol && s.proxyPolicy.Trusts(peer)
 	var ip netip.Addr
 	if s.cfg.MaxConnsPerIP > 0 && !trusted {
-		if !s.countIP(peer) {
+		var ok bool
+		if ip, ok = s.countIP(peer); !ok {
 			s.stats.open.Add(-1)
 			s.stats.reject(RejectMaxConnsPerIP)
 			s.logRefusal("connection refused", "reason", RejectMaxConnsPerIP.String(), "remote", peer.String())
 			resetConn(tc)
 			return nil
 		}
-		ip = peer
 	}
 	c := &conn{tcp: tc, srv: s, ip: ip, start: time.Now()}
 	if s.cfg.OnConn != nil {
@@ -58,16 +58,19 @@ func (s *Server) admit(tc *net.TCPConn) *conn {
 	return c
 }
 
-// countIP counts a connection from ip against MaxConnsPerIP, or reports
-// false if ip is at the limit.
-func (s *Server) countIP(ip netip.Addr) bool {
+// countIP counts a connection from ip (IPv6 by its /64: a host gets one)
+// against MaxConnsPerIP under the key it returns; false at the limit.
+func (s *Server) countIP(ip netip.Addr) (netip.Addr, bool) {
+	if p, err := ip.Prefix(64); err == nil && ip.Is6() {
+		ip = p.Addr()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.perIP[ip] >= s.cfg.MaxConnsPerIP {
-		return false
+		return ip, false
 	}
 	s.perIP[ip]++
-	return true
+	return ip, true
 }
 
 // release undoes admit's counting for a connection that is closing.
@@ -78,10 +81,8 @@ func (s *Server) release(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	if c.ip.IsValid() {
-		if s.perIP[c.ip] <= 1 {
+		if s.perIP[c.ip]--; s.perIP[c.ip] <= 0 {
 			delete(s.perIP, c.ip)
-		} else {
-			s.perIP[c.ip]--
 		}
 	}
 	s.mu.Unlock()

@@ -182,9 +182,9 @@ type Config struct {
 	MaxConns int
 
 	// MaxConnsPerIP bounds the connections open at once from one client
-	// address; past it, a new connection is closed at once, before TLS. If
-	// zero, there is no bound: behind a balancer or NAT many clients share
-	// one address.
+	// address (an IPv6 one by its /64); past it, a new connection is closed
+	// at once, before TLS. If zero, there is no bound: behind a balancer or
+	// NAT many clients share one address.
 	MaxConnsPerIP int
 
 	// MaxHeaderBytes bounds a request's line and headers; a larger one

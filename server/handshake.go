@@ -93,8 +93,8 @@ func (c *conn) readProxyHeader() error {
 		return err
 	}
 	if s.cfg.MaxConnsPerIP > 0 {
-		ip := c.proxy.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
-		if !s.countIP(ip) {
+		ip, ok := s.countIP(c.proxy.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap())
+		if !ok {
 			s.stats.reject(RejectMaxConnsPerIP)
 			c.closeWith(closeReset)
 			return errors.New("server: MaxConnsPerIP reached")

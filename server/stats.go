@@ -129,8 +129,7 @@ type Stats struct {
 	Responses [6]uint64 // responses by class: Responses[2] counts 2xx
 	Panics    uint64    // handler panics, each answered with a 500
 
-	BytesIn  uint64 // request bytes read, after TLS
-	BytesOut uint64 // response bytes written, before TLS
+	BytesIn, BytesOut uint64 // request bytes read after TLS, response bytes written before it
 
 	Rejected Rejections
 

@@ -460,7 +460,6 @@ func TestOutsideBcryptQueueSharedByAllClients(t *testing.T) {
 // deployment has it) with --max-conns-per-ip 2. House rule: no client
 // holds more than a bounded share of descriptors.
 func TestOutsideMaxConnsPerIPv6Subscriber(t *testing.T) {
-	t.Skip("known defect (issue 18): --max-conns-per-ip counts each IPv6 address, not its /64")
 	t.Parallel()
 	in := serve(t, childEnv(t), "--max-conns-per-ip", "2", "--proxy-protocol", "--proxy-protocol-from", "127.0.0.1/32")
 	_, port, _ := net.SplitHostPort(in.https)

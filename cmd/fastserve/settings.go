@@ -198,7 +198,7 @@ var table = []setting{
 		sets("Server.ProxyProtocolTimeout").requires("proxy-protocol"),
 
 	integer("max-conns", 0, "connections open at once (0 = 7/8 of the file descriptor limit)").sets("Server.MaxConns"),
-	integer("max-conns-per-ip", 0, "connections open at once from one client address (0 = no bound)").sets("Server.MaxConnsPerIP"),
+	integer("max-conns-per-ip", 0, "connections open at once from one client address, an IPv6 one by its /64 (0 = no bound)").sets("Server.MaxConnsPerIP"),
 	integer("max-header-bytes", server.DefaultMaxHeaderBytes, "bound on a request's headers (larger gets 431)").sets("Server.MaxHeaderBytes"),
 	integer("max-body-bytes", server.DefaultMaxBodyBytes, "bound on a request's body (larger gets 413)").sets("Server.MaxBodyBytes"),
 	integer("max-requests-per-conn", 0, "requests served on one connection before it is closed (0 = no bound)").sets("Server.MaxRequestsPerConn"),
