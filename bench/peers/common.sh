@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# What bench/peers/run.sh and bench/peers/proxy.sh share: logging, the
+# What the scripts in bench/peers share: their options, logging, the
 # processes they start (pinned, counted, cleaned up on exit, signals
 # included), reading a process's CPU time and memory from /proc, wrk bounded
 # in time, and installing Debian packages. Sourced, not run.
@@ -15,6 +15,44 @@ log() { printf '%s %s\n' "$(date +%T)" "$*" >&"$STDERR"; }
 die() {
 	printf '%s: %s\n' "$SCRIPT" "$*" >&"$STDERR"
 	exit 1
+}
+
+# --- options ----------------------------------------------------------------
+
+# usage prints the script's header comment.
+usage() {
+	sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
+}
+
+# parse_options LETTER:VARIABLE... -- ARGS...: sets VARIABLE to the value of
+# each -LETTER in ARGS; -h prints the usage; anything else is an error.
+parse_options() {
+	local -A var=()
+	local spec=h opt OPTARG OPTIND=1
+	while [[ $1 != -- ]]; do
+		var[${1%%:*}]=${1#*:}
+		spec+=${1%%:*}:
+		shift
+	done
+	shift
+	while getopts "$spec" opt; do
+		case $opt in
+		h)
+			usage
+			exit 0
+			;;
+		'?')
+			usage >&2
+			exit 2
+			;;
+		*) printf -v "${var[$opt]}" '%s' "$OPTARG" ;;
+		esac
+	done
+	shift $((OPTIND - 1))
+	if (($# > 0)); then
+		echo "$SCRIPT: unexpected argument: $1 (see -h)" >&2
+		exit 2
+	fi
 }
 
 # --- processes --------------------------------------------------------------
