@@ -1,12 +1,14 @@
 # shellcheck shell=bash
 # What the scripts in bench/peers share: their options, logging, the
 # processes they start (pinned, counted, cleaned up on exit, signals
-# included), reading a process's CPU time and memory from /proc, wrk bounded
-# in time, and installing Debian packages. Sourced, not run.
+# included), reading a process's CPU time, memory and descriptors from /proc,
+# wrk bounded in time, and installing Debian packages. Sourced, not run.
 #
 # The sourcing script sets SCRIPT (its name, for messages) before sourcing,
 # and then, before it starts anything: T (its temp directory), NOFILE (the
-# open-file limit of what it starts), SERVER_CPU and CLIENT_CPU, KEEP_TMP.
+# open-file limit of what it starts), SERVER_CPU and CLIENT_CPU, KEEP_TMP,
+# and TMP_HOLDS if its temp directory holds more than logs, configs and wrk
+# outputs (for the message that keeps it).
 
 # The script's own standard error: a trap may run inside a function whose
 # stderr is redirected to a file.
@@ -84,7 +86,7 @@ cleanup() {
 	fi
 	if [[ -n $T && -d $T ]]; then
 		if [[ ${KEEP_TMP:-0} == 1 || $rc != 0 ]]; then
-			log "kept $T (logs, configs, wrk outputs)"
+			log "kept $T (${TMP_HOLDS:-logs, configs, wrk outputs})"
 		else
 			rm -rf "$T"
 		fi
@@ -132,6 +134,17 @@ rss_kib() {
 	for p in "$@"; do
 		kib=$(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status") || die "process $p is gone"
 		total=$((total + kib))
+	done
+	echo "$total"
+}
+
+# fd_count prints the open descriptors summed over the pids.
+fd_count() {
+	local p total=0
+	local -a fds
+	for p in "$@"; do
+		fds=("/proc/$p/fd/"*)
+		total=$((total + ${#fds[@]}))
 	done
 	echo "$total"
 }

@@ -83,17 +83,6 @@ check_options() {
 
 # --- processes --------------------------------------------------------------
 
-# fd_count prints the open descriptors summed over the pids.
-fd_count() {
-	local p total=0
-	local -a fds
-	for p in "$@"; do
-		fds=("/proc/$p/fd/"*)
-		total=$((total + ${#fds[@]}))
-	done
-	echo "$total"
-}
-
 start_server() {
 	local name=$1 port=${PORT[$1]}
 	port_in_use "$port" && die "127.0.0.1:$port (for $name) is in use: stop what holds it or set BASE_PORT"
