@@ -267,6 +267,31 @@ apt_install() {
 	fi
 }
 
+# nginx_conf_head CONNS prints the top of $T/nginx/nginx.conf: nginx in the
+# foreground, one worker (as nobody) of CONNS connections and the open-file
+# limit, its pid and error log under $T/nginx. nginx_one_worker checks, once
+# nginx is started, that it has the one worker.
+nginx_conf_head() {
+	cat <<EOF
+# Written by bench/peers/$SCRIPT; run as nginx -p $T/nginx/ -c $T/nginx/nginx.conf
+daemon off;
+user nobody nogroup;
+worker_processes 1;
+worker_rlimit_nofile $NOFILE;
+pid $T/nginx/nginx.pid;
+error_log $T/nginx/error.log warn;
+events {
+    worker_connections $1;
+}
+EOF
+}
+
+nginx_one_worker() {
+	local workers
+	workers=$(children "${PID[nginx]}" | wc -l)
+	((workers == 1)) || die "nginx has $workers worker processes, want 1"
+}
+
 # nginx_tls13_suites ORDER prints the server-block lines that make nginx
 # prefer AES-128-GCM with ORDER go, as Go servers pick for an OpenSSL client
 # (with OpenSSL's order, the default, wrk gets AES-256-GCM from nginx), and

@@ -199,16 +199,7 @@ nginx_conf() {
 	somaxconn=$(cat /proc/sys/net/core/somaxconn)
 	mkdir -p "$T/nginx/tmp"
 	cat >"$T/nginx/nginx.conf" <<EOF
-# Written by bench/peers/proxy.sh; run as nginx -p $T/nginx/ -c $T/nginx/nginx.conf
-daemon off;
-user nobody nogroup;
-worker_processes 1;
-worker_rlimit_nofile $NOFILE;
-pid $T/nginx/nginx.pid;
-error_log $T/nginx/error.log warn;
-events {
-    worker_connections $((2 * $(max_conns) + 1024));
-}
+$(nginx_conf_head "$((2 * $(max_conns) + 1024))")
 http {
     access_log off;
     client_body_temp_path $T/nginx/tmp/client_body;
@@ -367,9 +358,7 @@ start_server() {
 		cp "$T/$name.probe" "$T/$name.probe.$body"
 	done
 	if [[ $name == nginx ]]; then
-		local workers
-		workers=$(children "${PID[nginx]}" | wc -l)
-		((workers == 1)) || die "nginx has $workers worker processes, want 1"
+		nginx_one_worker
 	fi
 }
 

@@ -111,9 +111,7 @@ start_server() {
 	grep -qx "body: ${#BODY} bytes: \"$BODY\"" "$T/$name.probe" ||
 		die "$name does not serve the ${#BODY}-byte body on $URL_PATH: $(cat "$T/$name.probe")"
 	if [[ $name == nginx ]]; then
-		local workers
-		workers=$(children "${PID[nginx]}" | wc -l)
-		((workers == 1)) || die "nginx has $workers worker processes, want 1"
+		nginx_one_worker
 	fi
 }
 
@@ -158,16 +156,7 @@ nginx_conf() {
 	((IDLE_CONNS > conns)) && conns=$IDLE_CONNS
 	mkdir -p "$T/nginx/tmp"
 	cat >"$T/nginx/nginx.conf" <<EOF
-# Written by bench/peers/run.sh; run as nginx -p $T/nginx/ -c $T/nginx/nginx.conf
-daemon off;
-user nobody nogroup;
-worker_processes 1;
-worker_rlimit_nofile $NOFILE;
-pid $T/nginx/nginx.pid;
-error_log $T/nginx/error.log warn;
-events {
-    worker_connections $((conns + 1024));
-}
+$(nginx_conf_head "$((conns + 1024))")
 http {
     types { text/html html; }
     default_type application/octet-stream;

@@ -142,9 +142,7 @@ start_proxy() {
 		sleep 0.2
 	done
 	if [[ $name == nginx ]]; then
-		local workers
-		workers=$(children "${PID[nginx]}" | wc -l)
-		((workers == 1)) || die "nginx has $workers worker processes, want 1"
+		nginx_one_worker
 	fi
 }
 
@@ -196,16 +194,7 @@ nginx_conf() {
 	conns=$((4 * $(max_websockets) + 1024))
 	mkdir -p "$T/nginx/tmp"
 	cat >"$T/nginx/nginx.conf" <<EOF
-# Written by bench/peers/websocket.sh; run as nginx -p $T/nginx/ -c $T/nginx/nginx.conf
-daemon off;
-user nobody nogroup;
-worker_processes 1;
-worker_rlimit_nofile $NOFILE;
-pid $T/nginx/nginx.pid;
-error_log $T/nginx/error.log warn;
-events {
-    worker_connections $conns;
-}
+$(nginx_conf_head "$conns")
 http {
     default_type application/octet-stream;
     access_log off;
