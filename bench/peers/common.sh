@@ -1,12 +1,14 @@
 # shellcheck shell=bash
-# What bench/peers/run.sh and bench/peers/proxy.sh share: logging, the
+# What the scripts in bench/peers share: their options, logging, the
 # processes they start (pinned, counted, cleaned up on exit, signals
-# included), reading a process's CPU time and memory from /proc, wrk bounded
-# in time, and installing Debian packages. Sourced, not run.
+# included), reading a process's CPU time, memory and descriptors from /proc,
+# wrk bounded in time, and installing Debian packages. Sourced, not run.
 #
 # The sourcing script sets SCRIPT (its name, for messages) before sourcing,
 # and then, before it starts anything: T (its temp directory), NOFILE (the
-# open-file limit of what it starts), SERVER_CPU and CLIENT_CPU, KEEP_TMP.
+# open-file limit of what it starts), SERVER_CPU and CLIENT_CPU, KEEP_TMP,
+# and TMP_HOLDS if its temp directory holds more than logs, configs and wrk
+# outputs (for the message that keeps it).
 
 # The script's own standard error: a trap may run inside a function whose
 # stderr is redirected to a file.
@@ -15,6 +17,44 @@ log() { printf '%s %s\n' "$(date +%T)" "$*" >&"$STDERR"; }
 die() {
 	printf '%s: %s\n' "$SCRIPT" "$*" >&"$STDERR"
 	exit 1
+}
+
+# --- options ----------------------------------------------------------------
+
+# usage prints the script's header comment.
+usage() {
+	sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
+}
+
+# parse_options LETTER:VARIABLE... -- ARGS...: sets VARIABLE to the value of
+# each -LETTER in ARGS; -h prints the usage; anything else is an error.
+parse_options() {
+	local -A var=()
+	local spec=h opt OPTARG OPTIND=1
+	while [[ $1 != -- ]]; do
+		var[${1%%:*}]=${1#*:}
+		spec+=${1%%:*}:
+		shift
+	done
+	shift
+	while getopts "$spec" opt; do
+		case $opt in
+		h)
+			usage
+			exit 0
+			;;
+		'?')
+			usage >&2
+			exit 2
+			;;
+		*) printf -v "${var[$opt]}" '%s' "$OPTARG" ;;
+		esac
+	done
+	shift $((OPTIND - 1))
+	if (($# > 0)); then
+		echo "$SCRIPT: unexpected argument: $1 (see -h)" >&2
+		exit 2
+	fi
 }
 
 # --- processes --------------------------------------------------------------
@@ -46,7 +86,7 @@ cleanup() {
 	fi
 	if [[ -n $T && -d $T ]]; then
 		if [[ ${KEEP_TMP:-0} == 1 || $rc != 0 ]]; then
-			log "kept $T (logs, configs, wrk outputs)"
+			log "kept $T (${TMP_HOLDS:-logs, configs, wrk outputs})"
 		else
 			rm -rf "$T"
 		fi
@@ -94,6 +134,17 @@ rss_kib() {
 	for p in "$@"; do
 		kib=$(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status") || die "process $p is gone"
 		total=$((total + kib))
+	done
+	echo "$total"
+}
+
+# fd_count prints the open descriptors summed over the pids.
+fd_count() {
+	local p total=0
+	local -a fds
+	for p in "$@"; do
+		fds=("/proc/$p/fd/"*)
+		total=$((total + ${#fds[@]}))
 	done
 	echo "$total"
 }
@@ -214,6 +265,31 @@ apt_install() {
 		rm -f "$POLICY_RC"
 		POLICY_RC=
 	fi
+}
+
+# nginx_conf_head CONNS prints the top of $T/nginx/nginx.conf: nginx in the
+# foreground, one worker (as nobody) of CONNS connections and the open-file
+# limit, its pid and error log under $T/nginx. nginx_one_worker checks, once
+# nginx is started, that it has the one worker.
+nginx_conf_head() {
+	cat <<EOF
+# Written by bench/peers/$SCRIPT; run as nginx -p $T/nginx/ -c $T/nginx/nginx.conf
+daemon off;
+user nobody nogroup;
+worker_processes 1;
+worker_rlimit_nofile $NOFILE;
+pid $T/nginx/nginx.pid;
+error_log $T/nginx/error.log warn;
+events {
+    worker_connections $1;
+}
+EOF
+}
+
+nginx_one_worker() {
+	local workers
+	workers=$(children "${PID[nginx]}" | wc -l)
+	((workers == 1)) || die "nginx has $workers worker processes, want 1"
 }
 
 # nginx_tls13_suites ORDER prints the server-block lines that make nginx

@@ -25,10 +25,6 @@
 # to 127.0.0.1 only.
 set -euo pipefail
 
-usage() {
-	sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
-}
-
 ORIG_PWD=$PWD
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 SCRIPT=profile.sh
@@ -43,28 +39,7 @@ OUT=${OUT:-$REPO/bench/peers/profile}
 BASE_PORT=${BASE_PORT:-19450}
 KEEP_TMP=${KEEP_TMP:-0}
 
-while getopts 'm:c:d:b:o:h' opt; do
-	case $opt in
-	m) MODE=$OPTARG ;;
-	c) CONNS=$OPTARG ;;
-	d) DURATION=$OPTARG ;;
-	b) BODY=$OPTARG ;;
-	o) OUT=$OPTARG ;;
-	h)
-		usage
-		exit 0
-		;;
-	*)
-		usage >&2
-		exit 2
-		;;
-	esac
-done
-shift $((OPTIND - 1))
-if (($# > 0)); then
-	echo "profile.sh: unexpected argument: $1 (see -h)" >&2
-	exit 2
-fi
+parse_options m:MODE c:CONNS d:DURATION b:BODY o:OUT -- "$@"
 
 SERVER_CPU=0
 CLIENT_CPU=1

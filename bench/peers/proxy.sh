@@ -43,10 +43,6 @@
 # named in the report. Traffic goes to 127.0.0.1 only.
 set -euo pipefail
 
-usage() {
-	sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
-}
-
 ORIG_PWD=$PWD
 ORIG_CMD="bash $0${*:+ $*}"
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
@@ -66,30 +62,7 @@ UPSTREAM_KEEPALIVE=${UPSTREAM_KEEPALIVE:-512}
 KEEP_TMP=${KEEP_TMP:-0}
 TLS13_ORDER=${TLS13_ORDER:-go}
 
-while getopts 'r:d:w:c:b:s:o:h' opt; do
-	case $opt in
-	r) ROUNDS=$OPTARG ;;
-	d) DURATION=$OPTARG ;;
-	w) WARMUP=$OPTARG ;;
-	c) CONNS=$OPTARG ;;
-	b) BODIES=$OPTARG ;;
-	s) SERVERS=$OPTARG ;;
-	o) OUT=$OPTARG ;;
-	h)
-		usage
-		exit 0
-		;;
-	*)
-		usage >&2
-		exit 2
-		;;
-	esac
-done
-shift $((OPTIND - 1))
-if (($# > 0)); then
-	echo "proxy.sh: unexpected argument: $1 (see -h)" >&2
-	exit 2
-fi
+parse_options r:ROUNDS d:DURATION w:WARMUP c:CONNS b:BODIES s:SERVERS o:OUT -- "$@"
 
 SERVER_CPU=0
 CLIENT_CPU=1
@@ -226,16 +199,7 @@ nginx_conf() {
 	somaxconn=$(cat /proc/sys/net/core/somaxconn)
 	mkdir -p "$T/nginx/tmp"
 	cat >"$T/nginx/nginx.conf" <<EOF
-# Written by bench/peers/proxy.sh; run as nginx -p $T/nginx/ -c $T/nginx/nginx.conf
-daemon off;
-user nobody nogroup;
-worker_processes 1;
-worker_rlimit_nofile $NOFILE;
-pid $T/nginx/nginx.pid;
-error_log $T/nginx/error.log warn;
-events {
-    worker_connections $((2 * $(max_conns) + 1024));
-}
+$(nginx_conf_head "$((2 * $(max_conns) + 1024))")
 http {
     access_log off;
     client_body_temp_path $T/nginx/tmp/client_body;
@@ -394,9 +358,7 @@ start_server() {
 		cp "$T/$name.probe" "$T/$name.probe.$body"
 	done
 	if [[ $name == nginx ]]; then
-		local workers
-		workers=$(children "${PID[nginx]}" | wc -l)
-		((workers == 1)) || die "nginx has $workers worker processes, want 1"
+		nginx_one_worker
 	fi
 }
 

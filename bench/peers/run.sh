@@ -28,13 +28,12 @@
 # named in the report. Traffic goes to 127.0.0.1 only.
 set -euo pipefail
 
-usage() {
-	sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
-}
-
 ORIG_PWD=$PWD
 ORIG_CMD="bash $0${*:+ $*}"
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
+SCRIPT=run.sh
+# shellcheck source=bench/peers/common.sh
+. "$REPO/bench/peers/common.sh"
 
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
@@ -47,30 +46,7 @@ BASE_PORT=${BASE_PORT:-18443}
 KEEP_TMP=${KEEP_TMP:-0}
 NGINX_TLS13_ORDER=${NGINX_TLS13_ORDER:-go}
 
-while getopts 'r:d:w:c:i:s:o:h' opt; do
-	case $opt in
-	r) ROUNDS=$OPTARG ;;
-	d) DURATION=$OPTARG ;;
-	w) WARMUP=$OPTARG ;;
-	c) CONNS=$OPTARG ;;
-	i) IDLE_CONNS=$OPTARG ;;
-	s) SERVERS=$OPTARG ;;
-	o) OUT=$OPTARG ;;
-	h)
-		usage
-		exit 0
-		;;
-	*)
-		usage >&2
-		exit 2
-		;;
-	esac
-done
-shift $((OPTIND - 1))
-if (($# > 0)); then
-	echo "run.sh: unexpected argument: $1 (see -h)" >&2
-	exit 2
-fi
+parse_options r:ROUNDS d:DURATION w:WARMUP c:CONNS i:IDLE_CONNS s:SERVERS o:OUT -- "$@"
 
 SERVER_CPU=0
 CLIENT_CPU=1
@@ -81,10 +57,6 @@ BODY='Hello, World!'
 IDLE_TIMEOUT=180 # seconds to set up the idle connections
 SETTLE=3         # seconds between "ready" and reading the RSS
 SETTLE_LATER=20  # seconds between "ready" and reading it again (a Go server returns freed memory late)
-
-SCRIPT=run.sh
-# shellcheck source=bench/peers/common.sh
-. "$REPO/bench/peers/common.sh"
 
 check_options() {
 	local v
@@ -110,17 +82,6 @@ check_options() {
 }
 
 # --- processes --------------------------------------------------------------
-
-# fd_count prints the open descriptors summed over the pids.
-fd_count() {
-	local p total=0
-	local -a fds
-	for p in "$@"; do
-		fds=("/proc/$p/fd/"*)
-		total=$((total + ${#fds[@]}))
-	done
-	echo "$total"
-}
 
 start_server() {
 	local name=$1 port=${PORT[$1]}
@@ -150,9 +111,7 @@ start_server() {
 	grep -qx "body: ${#BODY} bytes: \"$BODY\"" "$T/$name.probe" ||
 		die "$name does not serve the ${#BODY}-byte body on $URL_PATH: $(cat "$T/$name.probe")"
 	if [[ $name == nginx ]]; then
-		local workers
-		workers=$(children "${PID[nginx]}" | wc -l)
-		((workers == 1)) || die "nginx has $workers worker processes, want 1"
+		nginx_one_worker
 	fi
 }
 
@@ -197,16 +156,7 @@ nginx_conf() {
 	((IDLE_CONNS > conns)) && conns=$IDLE_CONNS
 	mkdir -p "$T/nginx/tmp"
 	cat >"$T/nginx/nginx.conf" <<EOF
-# Written by bench/peers/run.sh; run as nginx -p $T/nginx/ -c $T/nginx/nginx.conf
-daemon off;
-user nobody nogroup;
-worker_processes 1;
-worker_rlimit_nofile $NOFILE;
-pid $T/nginx/nginx.pid;
-error_log $T/nginx/error.log warn;
-events {
-    worker_connections $((conns + 1024));
-}
+$(nginx_conf_head "$((conns + 1024))")
 http {
     types { text/html html; }
     default_type application/octet-stream;

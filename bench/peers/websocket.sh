@@ -43,13 +43,13 @@
 # report. Traffic goes to 127.0.0.1 only.
 set -euo pipefail
 
-usage() {
-	sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
-}
-
 ORIG_PWD=$PWD
 ORIG_CMD="bash $0${*:+ $*}"
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
+SCRIPT=websocket.sh
+TMP_HOLDS="logs, configs, wsload outputs"
+# shellcheck source=bench/peers/common.sh
+. "$REPO/bench/peers/common.sh"
 
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-10}
@@ -64,33 +64,9 @@ KEEP_TMP=${KEEP_TMP:-0}
 NGINX_TLS13_ORDER=${NGINX_TLS13_ORDER:-go}
 PROFILE=${PROFILE:-0}
 
-while getopts 'r:d:w:c:s:i:p:o:h' opt; do
-	case $opt in
-	r) ROUNDS=$OPTARG ;;
-	d) DURATION=$OPTARG ;;
-	w) WARMUP=$OPTARG ;;
-	c) CONNS=$OPTARG ;;
-	s) SIZE=$OPTARG ;;
-	i) IDLE_CONNS=$OPTARG ;;
-	p) PROXIES=$OPTARG ;;
-	o) OUT=$OPTARG ;;
-	h)
-		usage
-		exit 0
-		;;
-	*)
-		usage >&2
-		exit 2
-		;;
-	esac
-done
-shift $((OPTIND - 1))
-if (($# > 0)); then
-	echo "websocket.sh: unexpected argument: $1 (see -h)" >&2
-	exit 2
-fi
+parse_options r:ROUNDS d:DURATION w:WARMUP c:CONNS s:SIZE i:IDLE_CONNS p:PROXIES o:OUT -- "$@"
 
-PROXY_CPU=0
+SERVER_CPU=0 # the proxies'
 CLIENT_CPU=1
 NOFILE=65536 # pick_file_limit lowers it to the hard limit if it must
 NOFILE_NOTE=""
@@ -98,15 +74,6 @@ IDLE_TIMEOUT=180 # seconds to set up the idle WebSockets
 SETTLE=3         # seconds between "ready" and reading the RSS
 SETTLE_LATER=20  # seconds between "ready" and reading it again (a Go server returns freed memory late)
 FD_SPARE=64      # descriptors a proxy needs besides its WebSockets' (listeners, logs, epoll, pools)
-
-# The script's own standard error: a trap may run inside a function whose
-# stderr is redirected to a file.
-exec {STDERR}>&2
-log() { printf '%s %s\n' "$(date +%T)" "$*" >&"$STDERR"; }
-die() {
-	printf 'websocket.sh: %s\n' "$*" >&"$STDERR"
-	exit 1
-}
 
 check_options() {
 	local v
@@ -138,119 +105,11 @@ check_options() {
 
 # --- processes --------------------------------------------------------------
 
-declare -A PID=()     # proxy name (or wsecho) -> pid
-declare -A STARTED=() # pid -> what, for the cleanup
-T=
-POLICY_RC=
 PROFILING= # set while fastserve runs with its profiles on
-
-cleanup() {
-	local rc=$? p
-	trap - EXIT INT TERM
-	for p in "${!STARTED[@]}"; do
-		kill -TERM "$p" 2>/dev/null || true
-	done
-	for p in "${!STARTED[@]}"; do
-		for _ in 1 2 3 4 5 6 7 8 9 10; do
-			kill -0 "$p" 2>/dev/null || break
-			sleep 0.2
-		done
-		kill -KILL "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
-	if [[ -n $POLICY_RC ]]; then
-		rm -f "$POLICY_RC"
-	fi
-	if [[ -n $T && -d $T ]]; then
-		if [[ $KEEP_TMP == 1 || $rc != 0 ]]; then
-			log "kept $T (logs, configs, wsload outputs)"
-		else
-			rm -rf "$T"
-		fi
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# children prints the pids whose parent is $1.
-children() {
-	local f line rest ppid
-	local -a fields
-	for f in /proc/[0-9]*/stat; do
-		read -r line 2>/dev/null <"$f" || continue # it may have exited
-		rest=${line##*) }
-		read -ra fields <<<"$rest"
-		ppid=${fields[1]}
-		if [[ $ppid == "$1" ]]; then
-			f=${f#/proc/}
-			echo "${f%/stat}"
-		fi
-	done
-}
-
-# proxy_pids prints the processes whose CPU time and memory count as the
-# proxy's: the process, and for nginx its master and worker.
-proxy_pids() {
-	local p=${PID[$1]}
-	echo "$p"
-	if [[ $1 == nginx ]]; then
-		children "$p"
-	fi
-}
-
-# rss_kib prints VmRSS (KiB) summed over the pids.
-rss_kib() {
-	local p total=0 kib
-	for p in "$@"; do
-		kib=$(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status") || die "process $p is gone"
-		total=$((total + kib))
-	done
-	echo "$total"
-}
-
-# fd_count prints the open descriptors summed over the pids.
-fd_count() {
-	local p total=0
-	local -a fds
-	for p in "$@"; do
-		fds=("/proc/$p/fd/"*)
-		total=$((total + ${#fds[@]}))
-	done
-	echo "$total"
-}
-
-port_in_use() {
-	(: <"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-# launch NAME CPU CMD...: starts CMD pinned to CPU with the raised file
-# limit, its output in $T/NAME.log.
-launch() {
-	local name=$1 cpu=$2
-	shift 2
-	(ulimit -n "$NOFILE" && exec taskset -c "$cpu" "$@") >>"$T/$name.log" 2>&1 &
-	PID[$name]=$!
-	STARTED[$!]=$name
-}
-
-stop() {
-	local name=$1 p=${PID[$1]}
-	kill -TERM "$p" 2>/dev/null || true
-	for _ in $(seq 50); do
-		kill -0 "$p" 2>/dev/null || break
-		sleep 0.2
-	done
-	kill -KILL "$p" 2>/dev/null || true
-	wait "$p" 2>/dev/null || true
-	unset "STARTED[$p]"
-	unset "PID[$name]"
-}
 
 start_echo() {
 	port_in_use "$ECHO_PORT" && die "127.0.0.1:$ECHO_PORT (for wsecho) is in use: stop what holds it or set BASE_PORT"
-	launch wsecho "$CLIENT_CPU" "$BIN/wsecho" -addr "127.0.0.1:$ECHO_PORT"
+	launch_on "$CLIENT_CPU" wsecho "$BIN/wsecho" -addr "127.0.0.1:$ECHO_PORT"
 	local deadline=$((SECONDS + 10))
 	until grep -q '^listening' "$T/wsecho.log" 2>/dev/null; do
 		kill -0 "${PID[wsecho]}" 2>/dev/null || die "wsecho exited at start: $(tail -n 5 "$T/wsecho.log")"
@@ -267,11 +126,11 @@ start_proxy() {
 		local -a profiles=()
 		[[ -n $PROFILING ]] && profiles=(--admin-profiles)
 		port_in_use "$ADMIN_PORT" && die "127.0.0.1:$ADMIN_PORT (fastserve's admin) is in use: stop what holds it or set BASE_PORT"
-		launch "$name" "$PROXY_CPU" env XDG_CACHE_HOME="$T/cache" ${PROFILING:+GODEBUG=memprofilerate=1} "$BIN/fastserve" serve \
+		launch "$name" env XDG_CACHE_HOME="$T/cache" ${PROFILING:+GODEBUG=memprofilerate=1} "$BIN/fastserve" serve \
 			--addr "127.0.0.1:$port" --cert "$CERT" --key "$KEY" --proxy "http://127.0.0.1:$ECHO_PORT" \
 			--admin "127.0.0.1:$ADMIN_PORT" "${profiles[@]}"
 		;;
-	nginx) launch "$name" "$PROXY_CPU" "$NGINX" -p "$T/nginx/" -c "$T/nginx/nginx.conf" -e "$T/nginx/error.log" ;;
+	nginx) launch "$name" "$NGINX" -p "$T/nginx/" -c "$T/nginx/nginx.conf" -e "$T/nginx/error.log" ;;
 	esac
 	local deadline=$((SECONDS + 15))
 	until probe "$name" >"$T/$name.probe" 2>&1; do
@@ -283,9 +142,7 @@ start_proxy() {
 		sleep 0.2
 	done
 	if [[ $name == nginx ]]; then
-		local workers
-		workers=$(children "${PID[nginx]}" | wc -l)
-		((workers == 1)) || die "nginx has $workers worker processes, want 1"
+		nginx_one_worker
 	fi
 }
 
@@ -296,39 +153,11 @@ probe() {
 
 # --- set-up -----------------------------------------------------------------
 
-find_nginx() {
-	NGINX=$(command -v nginx 2>/dev/null || true)
-	[[ -z $NGINX && -x /usr/sbin/nginx ]] && NGINX=/usr/sbin/nginx
-	[[ -n $NGINX ]]
-}
-
 install_nginx() {
 	[[ " ${PROXY_LIST[*]} " == *" nginx "* ]] || return 0
 	find_nginx && return 0
-	command -v apt-get >/dev/null 2>&1 || die "no apt-get: this script installs nginx from Debian; on another system install it and re-run"
-	local pkg=nginx
-	apt-cache show nginx-light >/dev/null 2>&1 && pkg=nginx-light # the smallest Debian nginx with TLS
-	# Keep the package from starting the system's nginx service on port 80.
-	if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-		POLICY_RC=/usr/sbin/policy-rc.d
-		printf '#!/bin/sh\nexit 101\n' >"$POLICY_RC"
-		chmod 755 "$POLICY_RC"
-	fi
-	log "installing $pkg (apt-get update first)"
-	apt-get update -qq || die "apt-get update failed"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$pkg" >"$T/apt.log" 2>&1 ||
-		die "apt-get install $pkg failed: $(tail -n 5 "$T/apt.log")"
-	if [[ -n $POLICY_RC ]]; then
-		rm -f "$POLICY_RC"
-		POLICY_RC=
-	fi
+	apt_install nginx
 	find_nginx || die "nginx is still missing after apt-get install"
-}
-
-find_go() {
-	GO=$(command -v go 2>/dev/null || true)
-	[[ -z $GO && -x /usr/local/go/bin/go ]] && GO=/usr/local/go/bin/go
-	[[ -n $GO ]] || die "needs Go (the version in go.mod) in PATH or /usr/local/go/bin; Debian's golang is too old"
 }
 
 build() {
@@ -354,7 +183,7 @@ max_websockets() {
 # nginx_conf writes nginx's configuration: one worker, its files under $T,
 # the WebSocket proxying of nginx's own documentation.
 nginx_conf() {
-	local port=${PORT[nginx]} somaxconn conns mod temp_paths="" suites=""
+	local port=${PORT[nginx]} somaxconn conns
 	somaxconn=$(cat /proc/sys/net/core/somaxconn)
 	# Each WebSocket is two of nginx's connections, the client's and the
 	# upstream's; and with fewer than 1/16 of its connections free, nginx
@@ -364,37 +193,21 @@ nginx_conf() {
 	# connection structures, allocated at start (in "RSS before").
 	conns=$((4 * $(max_websockets) + 1024))
 	mkdir -p "$T/nginx/tmp"
-	if [[ $NGINX_TLS13_ORDER == go ]]; then
-		suites="        ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256;"$'\n'
-		suites+="        ssl_prefer_server_ciphers on;"$'\n'
-	fi
-	for mod in proxy fastcgi uwsgi scgi; do
-		if ! "$NGINX" -V 2>&1 | grep -q -- "--without-http_${mod}_module"; then
-			temp_paths+="    ${mod}_temp_path $T/nginx/tmp/$mod;"$'\n'
-		fi
-	done
 	cat >"$T/nginx/nginx.conf" <<EOF
-# Written by bench/peers/websocket.sh; run as nginx -p $T/nginx/ -c $T/nginx/nginx.conf
-daemon off;
-user nobody nogroup;
-worker_processes 1;
-worker_rlimit_nofile $NOFILE;
-pid $T/nginx/nginx.pid;
-error_log $T/nginx/error.log warn;
-events {
-    worker_connections $conns;
-}
+$(nginx_conf_head "$conns")
 http {
     default_type application/octet-stream;
     access_log off;
     client_body_temp_path $T/nginx/tmp/client_body;
-$temp_paths    server {
+$(nginx_temp_paths "$T/nginx/tmp")
+    server {
         # backlog as fastserve has it (net.core.somaxconn); keep-alive as fastserve's defaults
         listen 127.0.0.1:$port ssl so_keepalive=60s:10s:5 backlog=$somaxconn;
         ssl_certificate $CERT;
         ssl_certificate_key $KEY;
         ssl_protocols TLSv1.2 TLSv1.3;
-$suites        location / {
+$(nginx_tls13_suites "$NGINX_TLS13_ORDER")
+        location / {
             proxy_pass http://127.0.0.1:$ECHO_PORT;
             proxy_http_version 1.1;
             proxy_set_header Upgrade \$http_upgrade;
@@ -434,7 +247,7 @@ pick_file_limit() {
 one_run() {
 	local round=$1 c=$2 name=$3 out line pids
 	out="$T/wsload-r$round-c$c-$name"
-	pids=$(proxy_pids "$name" | paste -sd,)
+	pids=$(server_pids "$name" | paste -sd,)
 	if ! (ulimit -n "$NOFILE" && exec timeout --foreground -k 5 $((WARMUP + DURATION + 120)) \
 		taskset -c "$CLIENT_CPU" "$BIN/wsload" -url "wss://127.0.0.1:${PORT[$name]}/" -c "$c" -size "$SIZE" \
 		-warmup "${WARMUP}s" -d "${DURATION}s" -pids "$pids" -clk-tck "$HZ") >"$out.json" 2>"$out.err"; then
@@ -446,13 +259,6 @@ one_run() {
 	"$BIN/report" ws-runs -last "$T/runs.jsonl" >&2
 }
 
-# json_string prints $1 as a JSON string.
-json_string() {
-	local v=${1//\\/\\\\}
-	v=${v//\"/\\\"}
-	printf '"%s"' "${v//$'\t'/ }"
-}
-
 # idle_run PROXY: a fresh proxy, IDLE_CONNS idle WebSockets, RSS delta.
 # With PROFILING set (fastserve only), the profiles instead.
 idle_run() {
@@ -460,7 +266,7 @@ idle_run() {
 	local -a pids
 	start_proxy "$name"
 	sleep 1
-	mapfile -t pids < <(proxy_pids "$name")
+	mapfile -t pids < <(server_pids "$name")
 	rss0=$(rss_kib "${pids[@]}")
 	fd0=$(fd_count "${pids[@]}")
 	out="$T/idle-$name.txt"
@@ -488,7 +294,7 @@ idle_run() {
 	wait "$wpid" 2>/dev/null || true
 	unset "STARTED[$wpid]"
 	exec {hold}>&-
-	stop "$name"
+	stop_server "$name"
 	[[ -n $PROFILING ]] && return
 	printf '{"server":"%s","conns":%d,"rss_kib_before":%d,"rss_kib":%d,"rss_kib_later":%d,"settle_s":%d,"settle_later_s":%d,"fds_before":%d,"fds":%d,"nofile":%s}\n' \
 		"$name" "$IDLE_CONNS" "$rss0" "$rss1" "$rss2" "$SETTLE" "$SETTLE_LATER" "$fd0" "$fd1" "$(json_string "$(grep -m1 '^nofile' "$out" || true)")" >>"$T/idle.jsonl"
@@ -562,7 +368,7 @@ report() {
 - machine: $(nproc) CPUs, $cpu_model, Linux $kernel, $distro
 - software: $fastserve_v at $commit; $go_v; $nginx_v $ssl_v
 - method: wss:// (TLS 1.3, ECDSA P-256 certificate from \`fastserve cert\`) to the proxy, plain ws:// from the proxy to
-  bench/wsecho; each proxy on CPU $PROXY_CPU (\`taskset\`), bench/wsload and wsecho on CPU $CLIENT_CPU; proxies alternated
+  bench/wsecho; each proxy on CPU $SERVER_CPU (\`taskset\`), bench/wsload and wsecho on CPU $CLIENT_CPU; proxies alternated
   within each round; echo load: each WebSocket sends a $SIZE-byte binary message and waits for its echo (closed loop),
   ${WARMUP} s of warm-up then ${DURATION} s measured; proxy CPU = utime+stime of the whole process over the measured window
   from /proc/PID/stat (nginx: master + its one worker), which leaves out the set-up of the connections (full TLS
@@ -621,7 +427,7 @@ EOF
 main() {
 	check_options
 	[[ $(id -u) == 0 ]] || die "run as root (sudo bash $0): it may install nginx with apt-get and raises the open-file limit"
-	(($(nproc) >= 2)) || die "needs 2 CPUs (proxy on CPU $PROXY_CPU, client and echo server on CPU $CLIENT_CPU), this machine has $(nproc)"
+	(($(nproc) >= 2)) || die "needs 2 CPUs (proxy on CPU $SERVER_CPU, client and echo server on CPU $CLIENT_CPU), this machine has $(nproc)"
 	T=$(mktemp -d /tmp/fastserve-websocket.XXXXXX)
 	chmod 755 "$T" # nginx's worker runs as nobody
 	BIN=$T/bin
@@ -658,7 +464,7 @@ main() {
 			done
 		done
 		for name in "${PROXY_LIST[@]}"; do
-			stop "$name"
+			stop_server "$name"
 		done
 	fi
 
