@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"golang.org/x/net/idna"
 )
 
 // maxHost is the longest host name (RFC 1035: 253 characters, and a
@@ -66,6 +68,15 @@ func checkName(s string) error {
 			return fmt.Errorf("an IPv6 address is written [addr], without a port or zone")
 		}
 		return nil
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			// Clients send an internationalized name in its ASCII form.
+			if a, err := idna.Lookup.ToASCII(s); err == nil {
+				return fmt.Errorf("not ASCII: write the name as clients send it, %s", a)
+			}
+			return fmt.Errorf("not ASCII: write an internationalized name in its ASCII (punycode, xn--) form")
+		}
 	}
 	for _, label := range strings.Split(s, ".") {
 		if label == "" {

@@ -79,3 +79,16 @@ func BenchmarkLookup(b *testing.B) {
 		}
 	}
 }
+
+// TestAddNonASCII: an internationalized name is refused with the ASCII
+// form clients send (a Host header is ASCII), to write instead.
+func TestAddNonASCII(t *testing.T) {
+	var tb sites.Table[string]
+	err := tb.Add("bücher.example", "x")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "xn--bcher-kva.example")
+	require.NoError(t, tb.Add("xn--bcher-kva.example", "x"))
+	v, ok := tb.Lookup([]byte("XN--BCHER-KVA.example"))
+	assert.True(t, ok)
+	assert.Equal(t, "x", v)
+}
