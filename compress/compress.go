@@ -57,12 +57,16 @@ func (cfg Config) Response(ctx *fasthttp.RequestCtx) {
 		return
 	case len(h.ContentEncoding()) > 0, !textual(h.ContentType()):
 		return
-	case ctx.IsHead() || resp.SkipBody:
-		cfg.head(ctx)
-		return
 	}
+	// A HEAD gets the fields its GET would have (RFC 9110 section 9.3.2),
+	// and no length: the compressed one is not known without the body.
+	head := ctx.IsHead() || resp.SkipBody
 	var d Detacher
-	if resp.IsBodyStream() {
+	if head {
+		if n := h.ContentLength(); n >= 0 && n < cfg.minBytes() {
+			return
+		}
+	} else if resp.IsBodyStream() {
 		var ok bool
 		if d, ok = resp.BodyStream().(Detacher); !ok {
 			return
@@ -91,9 +95,12 @@ func (cfg Config) Response(ctx *fasthttp.RequestCtx) {
 	if c == identity {
 		return
 	}
-	if d != nil {
+	switch {
+	case head:
+		h.Del(fasthttp.HeaderContentLength)
+	case d != nil:
 		resp.SetBodyStream(newStream(d.Detach(), c), -1) // the close of the stream replaced is one the Detacher ignores
-	} else if !sc.compressBody(resp, c) {
+	case !sc.compressBody(resp, c):
 		return
 	}
 	h.SetContentEncoding(c.String())
@@ -146,42 +153,6 @@ func (sc *scratch) compressBody(resp *fasthttp.Response, c coding) bool {
 		sc.out.b = old[:0]
 	}
 	return true
-}
-
-// head gives a HEAD answer the fields the GET's would have (RFC 9110
-// section 9.3.2): Vary, and, if the client takes a coding, that
-// Content-Encoding, the weak ETag, no Accept-Ranges, and no length (the
-// compressed one is not known without the body).
-func (cfg Config) head(ctx *fasthttp.RequestCtx) {
-	h := &ctx.Response.Header
-	if n := h.ContentLength(); n >= 0 && n < cfg.minBytes() {
-		return
-	}
-	var f fields
-	f.scan(h)
-	if f.noTransform {
-		return
-	}
-	sc := scratchPool.Get().(*scratch)
-	defer scratchPool.Put(sc)
-	weak := len(f.etag) > 0 && f.etag[0] == '"'
-	if weak {
-		sc.etag = append(append(sc.etag[:0], "W/"...), f.etag...)
-	}
-	sc.buf = addVary(h, &f, sc.buf)
-	c := choose(ctx.Request.Header.PeekAll(fasthttp.HeaderAcceptEncoding))
-	if c == identity {
-		return
-	}
-	h.SetContentEncoding(c.String())
-	h.Del(fasthttp.HeaderContentLength) // the compressed one is not known; the GET's has none or another
-	if weak {
-		delFold(h, fasthttp.HeaderETag)
-		h.SetBytesV(fasthttp.HeaderETag, sc.etag)
-	}
-	if f.acceptRanges {
-		delFold(h, fasthttp.HeaderAcceptRanges)
-	}
 }
 
 // notModified gives a 304 the ETag and Vary of the 200 it stands for
