@@ -7,12 +7,13 @@ import (
 )
 
 // clientSlotCount is the number of counters clients are spread over.
-const clientSlotCount = 4096
+const clientSlotCount = 1024
 
 // clientSlots bound each client's share of the connections to the
 // upstreams (Config.MaxConnsPerClient): the requests of one client
 // address waiting on an upstream, or streaming an answer from one, at
-// once. A client is counted in one of clientSlotCount counters, by a hash
+// once, and its tunnels. A client is counted in one of clientSlotCount
+// counters (4 KiB a proxy, and a site has a proxy of its own), by a hash
 // of its address, so that the bound costs two atomic operations and no
 // memory per client; two clients that hash alike share a budget.
 type clientSlots struct {

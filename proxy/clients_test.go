@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/valyala/fasthttp"
@@ -74,4 +75,26 @@ func TestMaxConnsPerClient(t *testing.T) {
 		_, resp, _ := proxyExchange(t, ts, "GET /fast HTTP/1.1\r\nHost: a.test\r\n\r\n")
 		return resp.StatusCode == http.StatusOK
 	}), "the share came back")
+}
+
+// TestTunnelsCountAgainstClientShare: a tunnel holds an upstream
+// connection for as long as it lasts, so it counts against its client's
+// share until it ends.
+func TestTunnelsCountAgainstClientShare(t *testing.T) {
+	up := newWSEcho(t)
+	var tunnels proxy.Tunnels
+	_, ts := startTunnelProxy(t, proxy.Config{Routes: []proxy.Route{{Path: "/", Upstreams: []string{up.url}}},
+		Tunnels: &tunnels, MaxConnsPerClient: 2}, true)
+	a, b := wsDial(t, ts, "/"), wsDial(t, ts, "/")
+	echo(t, a, "a")
+	echo(t, b, "b")
+	d := websocket.Dialer{TLSClientConfig: ts.TLSConfig(), HandshakeTimeout: 10 * time.Second}
+	_, resp, err := d.Dial("wss://"+ts.Addr+"/", nil)
+	require.Error(t, err, "a third tunnel past the client's share")
+	require.NotNil(t, resp)
+	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	a.Close()
+	require.True(t, eventually(5*time.Second, func() bool { return tunnels.Open() == 1 }))
+	c := wsDial(t, ts, "/")
+	echo(t, c, "c")
 }

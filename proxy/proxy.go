@@ -56,9 +56,10 @@ type Config struct {
 	MaxConns int
 
 	// MaxConnsPerClient bounds the requests of one client address that
-	// wait on an upstream, or stream an answer from one, at once (server
-	// sent events, long polls and slow answers each hold an upstream
-	// connection): past it, 503 with Retry-After, so that one client
+	// wait on an upstream, or stream an answer from one, and its tunnels
+	// (WebSocket), at once: each holds an upstream connection (server
+	// sent events, long polls and slow answers among them). Past it, 503
+	// with Retry-After, so that one client
 	// cannot take every one of MaxConns and have the others wait and get
 	// 503, as nginx's limit_conn would bound it. Behind a balancer that
 	// sends no PROXY header, every client has the balancer's address:
@@ -189,9 +190,9 @@ type Config struct {
 	// KeepsHijacked says the server keeps a hijacked connection open when
 	// its hijack handler returns (fasthttp.Server.KeepHijackedConns, which
 	// the engine, server.Server, sets): a tunnel then lets the request's
-	// context and the server's read buffer for it go while it lasts (19
-	// KiB of the 50 an idle WebSocket costs with the engine's defaults),
-	// and closes its connection itself. Leave it false for a server that
+	// context and the server's read buffer for it go while it lasts
+	// (docs/performance.md has what that saves), and closes its
+	// connection itself. Leave it false for a server that
 	// does not: the tunnel then holds its hijack handler to its end.
 	KeepsHijacked bool
 

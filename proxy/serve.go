@@ -135,7 +135,8 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, r *proxyRoute) {
 			}
 			p.answer(ctx, sc)
 			if hold != nil && hold.tc != nil {
-				p.upgrade(ctx, u, *hold, proto)
+				p.upgrade(ctx, u, *hold, proto, slot) // a tunnel holds its upstream connection, and its client's share
+				slot = nil
 			}
 			return
 		}

@@ -229,7 +229,8 @@ func (ts *Tunnels) GoAway(grace time.Duration) {
 // 101, and the two copies between them.
 type tunnel struct {
 	u         *upstream
-	key       tunnelKey // what Tunnels counts it under
+	key       tunnelKey     // what Tunnels counts it under
+	slot      *atomic.Int32 // its client's share (Config.MaxConnsPerClient): an upstream connection held, or nil
 	up        held
 	client    net.Conn // the server's connection, under fasthttp's hijacked one
 	websocket bool
@@ -267,8 +268,8 @@ type side struct {
 
 // upgrade relays the upstream's 101, already in ctx.Response, and hands
 // the client's connection to a tunnel once the server has let it go.
-func (p *Proxy) upgrade(ctx *fasthttp.RequestCtx, u *upstream, h held, proto []byte) {
-	t := &tunnel{u: u, key: tunnelKey{p.cfg.Labels, u.url}, up: h, idle: p.cfg.UpgradeIdleTimeout, halfOpen: p.cfg.ReadTimeout, done: make(chan struct{})}
+func (p *Proxy) upgrade(ctx *fasthttp.RequestCtx, u *upstream, h held, proto []byte, slot *atomic.Int32) {
+	t := &tunnel{u: u, key: tunnelKey{p.cfg.Labels, u.url}, up: h, slot: slot, idle: p.cfg.UpgradeIdleTimeout, halfOpen: p.cfg.ReadTimeout, done: make(chan struct{})}
 	t.websocket = bytes.EqualFold(bytes.TrimSpace(proto), []byte("websocket"))
 	rh := &ctx.Response.Header
 	rh.Set(fasthttp.HeaderConnection, "Upgrade")
@@ -315,6 +316,7 @@ func (t *tunnel) awaitHijack(ctx *fasthttp.RequestCtx, gone func(*fasthttp.Reque
 		t.waiting.Unlock()
 		if abandon {
 			t.up.release()
+			release(t.slot)
 		}
 		if !waiting {
 			return
@@ -442,6 +444,7 @@ func (t *tunnel) finish() {
 	t.toClient.end()
 	t.toUpstream.end()
 	t.up.closeConn()
+	release(t.slot)
 	t.u.tunnels.remove(t)
 	close(t.done) // last: GoAway returns once its tunnels are gone
 }
