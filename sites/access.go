@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"hash/maphash"
 	"net/netip"
 	"runtime"
 	"sort"
@@ -216,7 +217,7 @@ func (ac *access) authorized(h []byte, addr []byte) bool {
 	// a flood of wrong passwords waits behind its own, and each other
 	// client's check waits for one of its checks at most; the same
 	// credential sent on several connections at once is checked once.
-	turn := &clientTurns[fnv32(addr)%uint32(len(clientTurns))]
+	turn := &clientTurns[maphash.Bytes(turnSeed, addr)%uint64(len(clientTurns))]
 	turn.Lock()
 	defer turn.Unlock()
 	if right, ok := ac.remembered(key); ok {
@@ -255,16 +256,10 @@ func (ac *access) remembered(key [sha256.Size]byte) (right, ok bool) {
 
 // clientTurns has the bcrypt checks of one client address (or of the
 // few that hash alike) run one at a time.
-var clientTurns [1024]sync.Mutex
-
-// fnv32 is FNV-1a of b.
-func fnv32(b []byte) uint32 {
-	h := uint32(2166136261)
-	for _, c := range b {
-		h = (h ^ uint32(c)) * 16777619
-	}
-	return h
-}
+var (
+	clientTurns [1024]sync.Mutex
+	turnSeed    = maphash.MakeSeed()
+)
 
 // bcryptSlots bounds the bcrypt checks running at once, to half the CPUs.
 var bcryptSlots = make(chan struct{}, max(runtime.GOMAXPROCS(0)/2, 1))

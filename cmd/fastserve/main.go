@@ -155,12 +155,10 @@ func runServe(cmd *cobra.Command, s *settings, stderr io.Writer) error {
 		cfg.AccessLog = accessLog
 	}
 
-	c.Sites.Proxy.Logger = logger
 	// Every proxy, those of later reloads too, records its tunnels here:
 	// a drain out of time ends them all cleanly (WebSocket: 1001).
 	tunnels := &proxy.Tunnels{}
-	c.Sites.Proxy.Tunnels = tunnels
-	c.Sites.Proxy.KeepsHijacked = true // the engine keeps them: a tunnel holds no request buffers
+	engineProxies(&c.Sites.Proxy, logger, tunnels)
 	cfg.BeforeCut = func() { tunnels.GoAway(time.Second) }
 	router, err := sites.New(c.Sites)
 	if err != nil {
@@ -417,4 +415,12 @@ func upstreamConns(router *sites.Router) fasthttp.RequestHandler {
 		ctx.SetContentType("application/json")
 		ctx.Write(append(b, '\n'))
 	}
+}
+
+// engineProxies gives the proxies' shared settings what the running
+// server has, at start and at each reload alike: its logger, the Tunnels
+// every proxy records its tunnels in, and KeepsHijacked (the engine keeps
+// hijacked connections: a tunnel holds no request buffers).
+func engineProxies(pc *proxy.Config, log *slog.Logger, tunnels *proxy.Tunnels) {
+	pc.Logger, pc.Tunnels, pc.KeepsHijacked = log, tunnels, true
 }

@@ -188,9 +188,7 @@ func (r *reloader) apply() error {
 			"source", next.sites.src)
 		r.kept = append(r.kept, "not applied: a site's certificate or ACME names changed ("+next.sites.src+"); they need a restart or --handover")
 	}
-	c.Sites.Proxy.Logger = r.log
-	c.Sites.Proxy.Tunnels = r.tunnels
-	c.Sites.Proxy.KeepsHijacked = true
+	engineProxies(&c.Sites.Proxy, r.log, r.tunnels)
 	if err := r.router.Reload(c.Sites, r.drain); err != nil {
 		return err
 	}
