@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -16,25 +18,126 @@ const clientSlotCount = 1024
 // counters (4 KiB a proxy, and a site has a proxy of its own), by a hash
 // of its address, so that the bound costs two atomic operations and no
 // memory per client; two clients that hash alike share a budget.
+//
+// A request past its client's share waits, in turn with the client's
+// other waiting requests, for one of them to end, as a request waits for
+// a free upstream connection past MaxConns; only a wait past the
+// ConnectTimeout gets 503. So a client that sends many requests at once
+// (a balancer without PROXY headers, a load test) is slowed to its
+// share, not refused, while the others keep theirs.
 type clientSlots struct {
 	max   int32
+	wait  time.Duration
 	slots [clientSlotCount]atomic.Int32
+
+	waiting atomic.Int32 // requests in queues: while none, release is two atomic operations
+	mu      sync.Mutex
+	queues  map[*atomic.Int32][]*slotWaiter // by counter, first come first
 }
 
-// acquire counts one more request of ctx's client, and returns its
-// counter to give back (release); nil if the client is at its bound.
-func (cs *clientSlots) acquire(ctx *fasthttp.RequestCtx) *atomic.Int32 {
+// slotWaiter is a request waiting for its client's share.
+type slotWaiter struct {
+	handed chan struct{} // a release handed its slot over
+	timer  *time.Timer
+}
+
+var waiterPool = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &slotWaiter{handed: make(chan struct{}, 1), timer: t}
+}}
+
+// clientSlot is one request's place in its client's share, given back
+// by release; the zero clientSlot holds none.
+type clientSlot struct {
+	cs *clientSlots
+	n  *atomic.Int32
+}
+
+// release gives the place back, once.
+func (s *clientSlot) release() {
+	if s.n != nil {
+		s.cs.give(s.n)
+		*s = clientSlot{}
+	}
+}
+
+// acquire takes a place in ctx's client's share; ok is false if the
+// client stayed at its bound for cs.wait.
+func (cs *clientSlots) acquire(ctx *fasthttp.RequestCtx) (_ clientSlot, ok bool) {
+	s, ok := cs.take(ctx)
+	return clientSlot{cs, s}, ok
+}
+
+func (cs *clientSlots) take(ctx *fasthttp.RequestCtx) (*atomic.Int32, bool) {
 	s := &cs.slots[hash64(ctx.RemoteIP())%clientSlotCount]
-	if s.Add(1) > cs.max {
-		s.Add(-1)
-		return nil
+	if s.Add(1) <= cs.max {
+		return s, true
 	}
-	return s
+	s.Add(-1)
+	w := waiterPool.Get().(*slotWaiter)
+	defer waiterPool.Put(w)
+	cs.mu.Lock()
+	// Counted first, so that a release from now on looks at the queue;
+	// then one more try, for a release that came before.
+	cs.waiting.Add(1)
+	if s.Add(1) <= cs.max {
+		cs.waiting.Add(-1)
+		cs.mu.Unlock()
+		return s, true
+	}
+	s.Add(-1)
+	if cs.queues == nil {
+		cs.queues = map[*atomic.Int32][]*slotWaiter{}
+	}
+	cs.queues[s] = append(cs.queues[s], w)
+	cs.mu.Unlock()
+
+	w.timer.Reset(cs.wait)
+	select {
+	case <-w.handed:
+		w.timer.Stop()
+		return s, true
+	case <-w.timer.C:
+	}
+	cs.mu.Lock()
+	q := cs.queues[s]
+	for i, o := range q {
+		if o == w {
+			cs.dequeue(s, q, i)
+			cs.mu.Unlock()
+			return nil, false
+		}
+	}
+	cs.mu.Unlock()
+	<-w.handed // handed over as the wait ended: taken after all
+	return s, true
 }
 
-// release gives back what acquire counted; a nil counter is none.
-func release(s *atomic.Int32) {
-	if s != nil {
-		s.Add(-1)
+// dequeue removes q[i] from s's queue; cs.mu is held.
+func (cs *clientSlots) dequeue(s *atomic.Int32, q []*slotWaiter, i int) {
+	cs.waiting.Add(-1)
+	q = append(q[:i], q[i+1:]...)
+	if len(q) == 0 {
+		delete(cs.queues, s)
+	} else {
+		cs.queues[s] = q
 	}
+}
+
+// give gives back what acquire counted on s: to the first request waiting
+// on it, if any, which then holds it.
+func (cs *clientSlots) give(s *atomic.Int32) {
+	if cs.waiting.Load() > 0 {
+		cs.mu.Lock()
+		if q := cs.queues[s]; len(q) > 0 {
+			w := q[0]
+			cs.dequeue(s, q, 0)
+			cs.mu.Unlock()
+			w.handed <- struct{}{}
+			return
+		}
+		cs.mu.Unlock()
+	}
+	s.Add(-1)
 }

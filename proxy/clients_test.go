@@ -19,8 +19,9 @@ import (
 )
 
 // TestMaxConnsPerClient: a client's streaming answers hold its share of
-// the upstream connections until they end; past the share it gets 503
-// with Retry-After at once, while another client is served.
+// the upstream connections until they end; past the share a request
+// waits ConnectTimeout for its turn, then gets 503 with Retry-After; a
+// request that waits is served as soon as one of its client's ends.
 func TestMaxConnsPerClient(t *testing.T) {
 	// Streams: the head and a first chunk, then nothing until closed.
 	hold := make(chan struct{})
@@ -42,7 +43,7 @@ func TestMaxConnsPerClient(t *testing.T) {
 	t.Cleanup(func() { close(hold); srv.Close() })
 
 	p := newProxy(t, proxy.Config{Routes: []proxy.Route{{Path: "/", Upstreams: []string{"http://" + ln.Addr().String()}}},
-		MaxConnsPerClient: 2})
+		MaxConnsPerClient: 2, ConnectTimeout: 300 * time.Millisecond})
 	// Clients are told apart by the address the server gives them.
 	next := func(ctx *fasthttp.RequestCtx) {}
 	ts := tlstest.Start(t, &fasthttp.Server{Handler: p.Handler(next), StreamRequestBody: true, Logger: quiet{}})
@@ -63,9 +64,11 @@ func TestMaxConnsPerClient(t *testing.T) {
 		return c
 	}
 	first := stream()
-	stream()
+	second := stream()
+	start := time.Now()
 	head, resp, body := proxyExchange(t, ts, "GET /fast HTTP/1.1\r\nHost: a.test\r\n\r\n")
 	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, body)
+	assert.GreaterOrEqual(t, time.Since(start), 250*time.Millisecond, "it waited its turn first")
 	assert.Contains(t, head, "\r\nRetry-After: 1\r\n")
 	assert.True(t, strings.Contains(body, "too many requests of this client"), body)
 
@@ -75,6 +78,23 @@ func TestMaxConnsPerClient(t *testing.T) {
 		_, resp, _ := proxyExchange(t, ts, "GET /fast HTTP/1.1\r\nHost: a.test\r\n\r\n")
 		return resp.StatusCode == http.StatusOK
 	}), "the share came back")
+
+	// Both places held again: a request waits, and is served when one
+	// of them ends within its wait.
+	stream()
+	done := make(chan int, 1)
+	go func() {
+		_, resp, _ := proxyExchange(t, ts, "GET /fast HTTP/1.1\r\nHost: a.test\r\n\r\n")
+		done <- resp.StatusCode
+	}()
+	time.Sleep(100 * time.Millisecond)
+	second.Close()
+	select {
+	case st := <-done:
+		assert.Equal(t, http.StatusOK, st, "handed the place of the stream that ended")
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiting request was never served")
+	}
 }
 
 // TestTunnelsCountAgainstClientShare: a tunnel holds an upstream

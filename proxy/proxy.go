@@ -58,13 +58,15 @@ type Config struct {
 	// MaxConnsPerClient bounds the requests of one client address that
 	// wait on an upstream, or stream an answer from one, and its tunnels
 	// (WebSocket), at once: each holds an upstream connection (server
-	// sent events, long polls and slow answers among them). Past it, 503
-	// with Retry-After, so that one client
-	// cannot take every one of MaxConns and have the others wait and get
-	// 503, as nginx's limit_conn would bound it. Behind a balancer that
-	// sends no PROXY header, every client has the balancer's address:
-	// raise it, or make it negative. If zero, MaxConns/2 (at least 1);
-	// if negative, no bound.
+	// sent events, long polls and slow answers among them), so that one
+	// client cannot take every one of MaxConns from the others, as
+	// nginx's limit_conn would bound it. A request past it waits its turn
+	// for one of its client's to end, up to ConnectTimeout, then gets 503
+	// with Retry-After: a client sending many requests at once is slowed
+	// to its share, not refused. Behind a balancer that sends no PROXY
+	// header, every client has the balancer's address: raise it, or make
+	// it negative. If zero, MaxConns/2 (at least 1); if negative, no
+	// bound.
 	MaxConnsPerClient int
 
 	// IdleTimeout is how long a keep-alive connection to an upstream may
@@ -315,7 +317,7 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	p := &Proxy{cfg: cfg, log: cfg.Logger, stop: make(chan struct{})}
 	if cfg.MaxConnsPerClient > 0 {
-		p.clients = &clientSlots{max: int32(min(cfg.MaxConnsPerClient, math.MaxInt32))}
+		p.clients = &clientSlots{max: int32(min(cfg.MaxConnsPerClient, math.MaxInt32)), wait: cfg.ConnectTimeout}
 	}
 	switch cfg.HostHeader {
 	case "pass":

@@ -10,7 +10,6 @@ import (
 	"os"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -73,9 +72,10 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, r *proxyRoute) {
 		clientBodyFailed(ctx, err)
 		return
 	}
-	var slot *atomic.Int32
+	var slot clientSlot
 	if p.clients != nil {
-		if slot = p.clients.acquire(ctx); slot == nil {
+		var ok bool
+		if slot, ok = p.clients.acquire(ctx); !ok {
 			ctx.Error("Service Unavailable: too many requests of this client at once\n", fasthttp.StatusServiceUnavailable)
 			ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, "1")
 			return
@@ -83,7 +83,7 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, r *proxyRoute) {
 	}
 	// The slot goes back when the request is done with its upstream: at
 	// once, or when an answer's streamed body ends.
-	defer func() { release(slot) }()
+	defer func() { slot.release() }()
 	if r.strip || len(r.add) > 0 {
 		// The prefix is in the path as sent (Handler checked): the rest
 		// goes, as sent too, from its slash, after AddPrefix.
@@ -131,12 +131,12 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, r *proxyRoute) {
 				proto = append([]byte(nil), ctx.Response.Header.Peek(fasthttp.HeaderUpgrade)...)
 			}
 			if ub, ok := ctx.Response.BodyStream().(*upstreamBody); ok {
-				ub.slot, slot = slot, nil
+				ub.slot, slot = slot, clientSlot{}
 			}
 			p.answer(ctx, sc)
 			if hold != nil && hold.tc != nil {
 				p.upgrade(ctx, u, *hold, proto, slot) // a tunnel holds its upstream connection, and its client's share
-				slot = nil
+				slot = clientSlot{}
 			}
 			return
 		}

@@ -299,7 +299,7 @@ type upstreamBody struct {
 	r         io.Reader
 	conn      *timedConn
 	release   func(discard bool)
-	slot      *atomic.Int32 // the client's share it holds (clientSlots), or nil
+	slot      clientSlot // the client's share it holds (clientSlots), or none
 	fullyRead bool
 	mu        sync.Mutex
 	closed    atomic.Bool
@@ -337,9 +337,9 @@ func (b *upstreamBody) CloseWithError(err error) error {
 	b.conn.unwatch()
 	_ = b.from.CloseBodyStream()
 	b.release(discard)
-	release(b.slot)
+	b.slot.release()
 	b.from.Reset()
-	b.r, b.conn, b.release, b.fullyRead, b.slot = nil, nil, nil, false, nil
+	b.r, b.conn, b.release, b.fullyRead = nil, nil, nil, false
 	b.mu.Unlock()
 	b.closed.Store(false)
 	bodyPool.Put(b)

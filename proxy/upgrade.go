@@ -229,8 +229,8 @@ func (ts *Tunnels) GoAway(grace time.Duration) {
 // 101, and the two copies between them.
 type tunnel struct {
 	u         *upstream
-	key       tunnelKey     // what Tunnels counts it under
-	slot      *atomic.Int32 // its client's share (Config.MaxConnsPerClient): an upstream connection held, or nil
+	key       tunnelKey  // what Tunnels counts it under
+	slot      clientSlot // its client's share (Config.MaxConnsPerClient): an upstream connection held, or none
 	up        held
 	client    net.Conn // the server's connection, under fasthttp's hijacked one
 	websocket bool
@@ -268,7 +268,7 @@ type side struct {
 
 // upgrade relays the upstream's 101, already in ctx.Response, and hands
 // the client's connection to a tunnel once the server has let it go.
-func (p *Proxy) upgrade(ctx *fasthttp.RequestCtx, u *upstream, h held, proto []byte, slot *atomic.Int32) {
+func (p *Proxy) upgrade(ctx *fasthttp.RequestCtx, u *upstream, h held, proto []byte, slot clientSlot) {
 	t := &tunnel{u: u, key: tunnelKey{p.cfg.Labels, u.url}, up: h, slot: slot, idle: p.cfg.UpgradeIdleTimeout, halfOpen: p.cfg.ReadTimeout, done: make(chan struct{})}
 	t.websocket = bytes.EqualFold(bytes.TrimSpace(proto), []byte("websocket"))
 	rh := &ctx.Response.Header
@@ -316,7 +316,7 @@ func (t *tunnel) awaitHijack(ctx *fasthttp.RequestCtx, gone func(*fasthttp.Reque
 		t.waiting.Unlock()
 		if abandon {
 			t.up.release()
-			release(t.slot)
+			t.slot.release()
 		}
 		if !waiting {
 			return
@@ -444,7 +444,7 @@ func (t *tunnel) finish() {
 	t.toClient.end()
 	t.toUpstream.end()
 	t.up.closeConn()
-	release(t.slot)
+	t.slot.release()
 	t.u.tunnels.remove(t)
 	close(t.done) // last: GoAway returns once its tunnels are gone
 }

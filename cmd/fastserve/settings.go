@@ -242,7 +242,7 @@ var table = []setting{
 	boolean("proxy-error-details", false, "name the upstream and what failed in the body of a 502, 503 or 504 (off: the status line alone; the log has the detail)").
 		sets("Proxy.ErrorDetails").requires("proxy").reloads(),
 	integer("proxy-max-conns", proxy.DefaultMaxConns, "connections open to each upstream at once").sets("Proxy.MaxConns").requires("proxy").reloads(),
-	integer("proxy-max-conns-per-client", 0, "requests of one client address waiting on or streaming from upstreams at once; past it 503 (0 = half of --proxy-max-conns; negative = no bound: behind a balancer that sends no PROXY header every client has its address)").
+	integer("proxy-max-conns-per-client", 0, "requests of one client address waiting on or streaming from upstreams at once; past it a request waits its turn, up to --proxy-connect-timeout, then 503 (0 = half of --proxy-max-conns; negative = no bound: behind a balancer that sends no PROXY header every client has its address)").
 		sets("Proxy.MaxConnsPerClient").requires("proxy").reloads(),
 	boolean("proxy-request-buffering", true, "read each request body whole before it goes upstream, as nginx does: a slow upload then holds no upstream connection, and any request can be retried (false: stream bodies over --proxy-body-buffer-bytes as they arrive; each slow upload then holds an upstream connection for as long as --body-timeout lets it stall)").
 		sets("Proxy.StreamRequestBodies").via(not).requires("proxy").reloads(),
