@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -157,6 +158,10 @@ func (p *Proxy) roundTrip(ctx *fasthttp.RequestCtx, u *upstream, req *fasthttp.R
 		return fail(err)
 	}
 
+	// The upstream has yet to answer: a read now would most often find
+	// nothing (a system call for EAGAIN, then a wait in the netpoller).
+	// Other goroutines run first; by then the answer has mostly come.
+	runtime.Gosched()
 	resp.Header.DisableNormalizing()
 	resp.Header.SetNoDefaultContentType(true) // an answer without one goes without one
 	resp.SkipBody = req.Header.IsHead()

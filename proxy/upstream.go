@@ -75,6 +75,9 @@ func (p *Proxy) newUpstream(uu upstreamURL) *upstream {
 			NoDefaultUserAgentHeader:      true,
 			DisableHeaderNamesNormalizing: true,
 			DisablePathNormalizing:        true,
+			// The connection used last is taken first: busy ones stay
+			// warm, and surplus ones idle out (MaxIdleConnDuration).
+			ConnPoolStrategy: fasthttp.LIFO,
 		}
 	}
 	u.hc = pool(cfg.MaxConns)

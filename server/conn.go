@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -128,9 +129,7 @@ func (c *conn) NetConn() net.Conn { return c.Conn }
 
 func (c *conn) Read(b []byte) (int, error) {
 	if err := c.Handshake(); err != nil {
-		// Counted by handshake: fasthttp takes io.EOF as a client that
-		// went away, and writes and logs nothing.
-		return 0, io.EOF
+		return 0, io.EOF // counted by handshake; fasthttp takes io.EOF as a client gone: it writes and logs nothing
 	}
 	if c.bareLFPending() {
 		// A pipelined head with a bare LF, whose end fasthttp waits for.
@@ -142,15 +141,15 @@ func (c *conn) Read(b []byte) (int, error) {
 	between := c.bytesIn.Load() == 0 || c.idleSince.Load() != 0
 	if between {
 		c.scan.Start(c.reading())
+		// The client is reading the answer: a read now would find nothing (a
+		// system call for EAGAIN, then a wait in the netpoller). Others run first.
+		runtime.Gosched()
 	}
 	var n int
 	var err error
 	if between && c.srv.poller != nil {
-		// fasthttp's wait for the next request's first byte: a 1-byte
-		// read with its buffers released (acquireByteReader), or, with
-		// StreamRequestBody, where fasthttp keeps its read buffer, a
-		// read into that empty buffer. Parking ends the wait either way:
-		// fasthttp returns and lets the buffer go.
+		// fasthttp's wait for the next request's first byte (a 1-byte read, or, with
+		// StreamRequestBody, into its kept, empty buffer): parking ends it either way.
 		if n, err = c.waitRead(b); err == errParked {
 			if !c.move(phaseServing, phaseParking) {
 				return 0, net.ErrClosed // closed meanwhile: it stays so
