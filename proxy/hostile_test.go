@@ -11,12 +11,14 @@ import (
 	"bufio"
 	"io"
 	"net"
+	"net/http"
 	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/valyala/fasthttp"
 
@@ -420,4 +422,50 @@ func proxyGoroutines() int {
 		}
 	}
 	return n
+}
+
+// TestHopByHopAnyCase: an upstream's hop-by-hop headers, and the headers
+// its Connection names, go whatever the case of their names (the answer
+// keeps its names' case, and a delete by canonical name missed
+// "keep-alive: timeout=5"); a client's go too, but the framing headers a
+// Connection token names.
+func TestHopByHopAnyCase(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	sent := make(chan string, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		var req fasthttp.Request
+		if err := req.Read(bufio.NewReader(c)); err != nil {
+			return
+		}
+		sent <- req.Header.String()
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nconnection: keep-alive, x-Hop\r\nkeep-alive: timeout=5\r\nproxy-connection: keep-alive\r\n"+
+			"x-hop: 1\r\nX-Kept: 2\r\ncontent-length: 2\r\n\r\nok")
+		time.Sleep(time.Second)
+	}()
+	p := newProxy(t, proxy.Config{Routes: []proxy.Route{{Path: "/", Upstreams: []string{"http://" + ln.Addr().String()}}}})
+	ts := startProxy(t, p)
+	head, resp, body := proxyExchange(t, ts, "POST / HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, X-Client-Hop, Content-Length\r\n"+
+		"X-Client-Hop: 1\r\nkeep-alive: 300\r\nTE: trailers\r\nX-Forwarded-For: 203.0.113.9\r\nContent-Length: 2\r\n\r\nhi")
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	lower := strings.ToLower(head)
+	for _, name := range []string{"\r\nkeep-alive:", "\r\nproxy-connection:", "\r\nx-hop:"} {
+		assert.NotContains(t, lower, name, "the upstream's hop-by-hop header went through")
+	}
+	assert.Contains(t, head, "\r\nX-Kept: 2\r\n")
+	assert.Equal(t, "ok", body)
+
+	upstream := strings.ToLower(<-sent)
+	for _, name := range []string{"\r\nkeep-alive:", "\r\nte:", "\r\nx-client-hop:"} {
+		assert.NotContains(t, upstream, name, "the client's header went upstream")
+	}
+	assert.Contains(t, upstream, "\r\ncontent-length: 2\r\n", "a Connection token does not drop the framing")
+	assert.Contains(t, upstream, "\r\nx-forwarded-for: 203.0.113.9, 127.0.0.1\r\n")
+	assert.Contains(t, upstream, "\r\nx-forwarded-proto: https\r\n")
 }

@@ -182,9 +182,9 @@ func (p *Proxy) prepare(ctx *fasthttp.RequestCtx, req *fasthttp.Request, sc *pro
 	ctx.Request.Header.CopyTo(&req.Header)
 	h := &req.Header
 	h.SetProtocol("HTTP/1.1") // keep-alive to the upstream, whatever the client speaks
-	sc.buf = stripHopByHop(h, sc.buf[:0])
-	h.Del(fasthttp.HeaderExpect) // the server answered it already
-	p.forwarded(ctx, h, sc)
+	has, buf := stripRequest(h, sc.buf[:0])
+	sc.buf = buf
+	p.forwarded(ctx, h, has, sc)
 
 	switch size := ctx.Request.Header.ContentLength(); {
 	case !ctx.Request.IsBodyStream():
@@ -212,38 +212,143 @@ func (p *Proxy) prepare(ctx *fasthttp.RequestCtx, req *fasthttp.Request, sc *pro
 
 // hopByHop are the headers that concern one connection only (RFC 9110,
 // section 7.6.1), with Proxy-Connection and Proxy-Authenticate, which
-// clients still send; never forwarded, either way.
+// clients still send; never forwarded, either way. Connection is first:
+// stripRequest and stripResponse read its values.
 var hopByHop = []string{
 	fasthttp.HeaderConnection, "Keep-Alive", fasthttp.HeaderTE, fasthttp.HeaderTrailer,
 	fasthttp.HeaderTransferEncoding, fasthttp.HeaderUpgrade, "Proxy-Connection",
 	fasthttp.HeaderProxyAuthenticate, fasthttp.HeaderProxyAuthorization,
 }
 
-// header is the part of fasthttp's request and response headers that
-// stripHopByHop needs.
-type header interface {
-	PeekAll(key string) [][]byte
-	Del(key string)
-	DelBytes(key []byte)
+// forwarding are the headers forwarded replaces, and Expect, which the
+// server answered already: after hopByHop in a headerSet's bits.
+var forwarding = []string{
+	fasthttp.HeaderXForwardedFor, fasthttp.HeaderForwarded, fasthttp.HeaderXForwardedProto, fasthttp.HeaderXForwardedHost,
+	fasthttp.HeaderExpect,
 }
 
-// stripHopByHop deletes the hop-by-hop headers, and the headers that
-// Connection names, using buf as scratch.
-func stripHopByHop(h header, buf []byte) []byte {
-	for _, v := range h.PeekAll(fasthttp.HeaderConnection) {
-		buf = append(append(buf, v...), ',')
+// The bits of forwarding's headers in a headerSet.
+const (
+	hasXForwardedFor headerSet = 1 << (9 + iota)
+	hasForwarded
+	hasXForwardedProto
+	hasXForwardedHost
+	hasExpect
+
+	hopByHopBits = hasXForwardedFor - 1
+)
+
+// headerSet is which of hopByHop and forwarding a header has: bit i for
+// the i-th of them, in that order.
+type headerSet uint32
+
+// watched is hopByHop then forwarding, as bytes, to compare keys with.
+var watched = func() (w [][]byte) {
+	for _, name := range append(append([]string(nil), hopByHop...), forwarding...) {
+		w = append(w, []byte(name))
 	}
-	for _, name := range hopByHop {
-		h.Del(name)
+	return w
+}()
+
+// stripRequest and stripResponse delete the hop-by-hop headers, and the
+// headers that Connection names, in any case of their names, using buf as
+// scratch; they report which of hopByHop and forwarding the header has.
+// One walk over the header finds them, and a second, only if there is
+// something to delete, notes their keys as stored, so that deletes (each
+// normalises its key and walks the header again) are only of names that
+// are there, and find them: an upstream's answer keeps its names' case,
+// which a delete by canonical name misses. (Two functions, not one on an
+// interface: fasthttp's iterators called through one allocate.)
+func stripRequest(h *fasthttp.RequestHeader, buf []byte) (headerSet, []byte) {
+	s := hopScan{buf: buf}
+	for k, v := range h.All() {
+		s.see(k, v)
 	}
-	for rest := buf; len(rest) > 0; {
-		var tok []byte
-		tok, rest, _ = bytes.Cut(rest, []byte{','})
-		if tok = bytes.TrimSpace(tok); len(tok) > 0 && !framing(tok) {
-			h.DelBytes(tok)
+	if s.found() {
+		for k := range h.All() {
+			s.mark(k)
+		}
+		s.strip(h)
+	}
+	return s.has, s.buf
+}
+
+func stripResponse(h *fasthttp.ResponseHeader, buf []byte) []byte {
+	s := hopScan{buf: buf}
+	for k, v := range h.All() {
+		s.see(k, v)
+	}
+	if s.found() {
+		for k := range h.All() {
+			s.mark(k)
+		}
+		s.strip(h)
+	}
+	return s.buf
+}
+
+// hopScan is stripRequest's and stripResponse's state: buf holds
+// Connection's values, each followed by a comma, up to tokens, then the
+// keys to delete, each followed by a zero byte.
+type hopScan struct {
+	has    headerSet
+	buf    []byte
+	tokens int
+}
+
+// see looks at a header line in the first walk.
+func (s *hopScan) see(k, v []byte) {
+	if i := watchedIndex(k); i >= 0 {
+		s.has |= 1 << i
+		if i == 0 { // Connection
+			s.buf = append(append(s.buf, v...), ',')
 		}
 	}
-	return buf
+}
+
+// found reports whether the first walk found anything to delete.
+func (s *hopScan) found() bool {
+	s.tokens = len(s.buf)
+	return s.has&hopByHopBits != 0
+}
+
+// mark notes the key of a header line to delete, in the second walk.
+func (s *hopScan) mark(k []byte) {
+	if i := watchedIndex(k); (i >= 0 && i < len(hopByHop)) || named(s.buf[:s.tokens], k) {
+		s.buf = append(append(s.buf, k...), 0)
+	}
+}
+
+// strip deletes what mark noted.
+func (s *hopScan) strip(h interface{ DelBytes([]byte) }) {
+	for rest := s.buf[s.tokens:]; len(rest) > 0; {
+		var k []byte
+		k, rest, _ = bytes.Cut(rest, []byte{0})
+		h.DelBytes(k)
+	}
+}
+
+// watchedIndex is the index of key in watched, whatever its case, or -1.
+func watchedIndex(key []byte) int {
+	for i, name := range watched {
+		if len(key) == len(name) && bytes.EqualFold(key, name) {
+			return i
+		}
+	}
+	return -1
+}
+
+// named reports whether tokens, Connection's values each followed by a
+// comma, name key; not if key frames or routes the message (framing).
+func named(tokens, key []byte) bool {
+	for rest := tokens; len(rest) > 0; {
+		var tok []byte
+		tok, rest, _ = bytes.Cut(rest, []byte{','})
+		if tok = bytes.TrimSpace(tok); bytes.EqualFold(tok, key) {
+			return !framing(key)
+		}
+	}
+	return false
 }
 
 // framing reports whether a header named in Connection is one that frames
@@ -256,8 +361,9 @@ func framing(name []byte) bool {
 }
 
 // forwarded sets X-Forwarded-For (appended to), X-Forwarded-Proto,
-// X-Forwarded-Host and Forwarded (RFC 7239, appended to).
-func (p *Proxy) forwarded(ctx *fasthttp.RequestCtx, h *fasthttp.RequestHeader, sc *proxyScratch) {
+// X-Forwarded-Host and Forwarded (RFC 7239, appended to), and deletes
+// Expect; has says which of them the client sent (stripRequest).
+func (p *Proxy) forwarded(ctx *fasthttp.RequestCtx, h *fasthttp.RequestHeader, has headerSet, sc *proxyScratch) {
 	ip, _ := netip.AddrFromSlice(ctx.RemoteIP())
 	ip = ip.Unmap()
 	host := ctx.Request.Header.Host()
@@ -266,21 +372,26 @@ func (p *Proxy) forwarded(ctx *fasthttp.RequestCtx, h *fasthttp.RequestHeader, s
 	// gets one line of each, so that it cannot read a value the client
 	// placed after fastserve's (or, for Proto and Host, instead of it).
 	// Both are read before any line is changed: a change may move lines.
-	b := appendAll(sc.buf[:0], h, fasthttp.HeaderXForwardedFor)
+	b := sc.buf[:0]
+	if has&hasXForwardedFor != 0 {
+		b = appendAll(b, h, fasthttp.HeaderXForwardedFor)
+	}
 	b = ip.AppendTo(b)
 	fwd := len(b)
-	b = appendAll(b, h, fasthttp.HeaderForwarded)
-	h.Del(fasthttp.HeaderXForwardedFor)
-	h.SetBytesV(fasthttp.HeaderXForwardedFor, b[:fwd])
-
-	h.Del(fasthttp.HeaderXForwardedProto)
-	h.Set(fasthttp.HeaderXForwardedProto, "https")
-	h.Del(fasthttp.HeaderXForwardedHost)
+	if has&hasForwarded != 0 {
+		b = appendAll(b, h, fasthttp.HeaderForwarded)
+	}
+	for i, name := range forwarding {
+		if has&(hasXForwardedFor<<i) != 0 {
+			h.Del(name)
+		}
+	}
+	h.SetCanonical(keyXForwardedFor, b[:fwd])
+	h.SetCanonical(keyXForwardedProto, strHTTPS)
 	if len(host) > 0 {
-		h.SetBytesV(fasthttp.HeaderXForwardedHost, host)
+		h.SetCanonical(keyXForwardedHost, host)
 	}
 
-	h.Del(fasthttp.HeaderForwarded)
 	b = append(b, "for="...)
 	if ip.Is6() {
 		b = append(b, `"[`...)
@@ -294,9 +405,17 @@ func (p *Proxy) forwarded(ctx *fasthttp.RequestCtx, h *fasthttp.RequestHeader, s
 		b = append(b, ";host="...)
 		b = appendForwardedValue(b, host)
 	}
-	h.SetBytesV(fasthttp.HeaderForwarded, b[fwd:])
+	h.SetCanonical(keyForwarded, b[fwd:])
 	sc.buf = b
 }
+
+var (
+	keyXForwardedFor   = []byte(fasthttp.HeaderXForwardedFor)
+	keyXForwardedProto = []byte(fasthttp.HeaderXForwardedProto)
+	keyXForwardedHost  = []byte(fasthttp.HeaderXForwardedHost)
+	keyForwarded       = []byte(fasthttp.HeaderForwarded)
+	strHTTPS           = []byte("https")
+)
 
 // appendAll appends the values of every line of header key in h, each
 // followed by ", ".
@@ -371,7 +490,7 @@ func FromUpstream(ctx *fasthttp.RequestCtx) bool {
 func (p *Proxy) answer(ctx *fasthttp.RequestCtx, sc *proxyScratch) {
 	ctx.SetUserValue(upstreamAnswered{}, true)
 	h := &ctx.Response.Header
-	sc.buf = stripHopByHop(h, sc.buf[:0])
+	sc.buf = stripResponse(h, sc.buf[:0])
 	h.ResetConnectionClose() // the upstream's connection, not the client's
 	h.SetProtocol(http11)    // the proxy's version, not an HTTP/1.0 upstream's
 	if !p.cfg.PassServerHeader {
