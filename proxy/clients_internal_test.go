@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"bufio"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -90,4 +92,30 @@ func TestClientSlotsBound(t *testing.T) {
 	assert.Equal(t, int32(0), counter.Load())
 	assert.Equal(t, int32(0), cs.waiting.Load())
 	assert.Empty(t, cs.queues)
+}
+
+// TestFirstChunkValid: chunk-size lines as RFC 9112 7.1 has them pass,
+// with extensions and whitespace before them; one not read yet passes.
+func TestFirstChunkValid(t *testing.T) {
+	for in, want := range map[string]bool{
+		"2\r\nok":               true,
+		"1F\r\n":                true,
+		"1f;name=value\r\n":     true,
+		"a ;ext\r\n":            true,
+		"ffffffffffffffff\r\n":  true,
+		"0\r\n\r\n":             true,
+		"2\nok":                 true, // bare LF: fasthttp's reader decides
+		"":                      true, // nothing read yet
+		"2":                     true, // the line not read whole yet
+		"zz\r\nok":              false,
+		"\r\nok":                false,
+		"-2\r\n":                false,
+		"0x2\r\n":               false,
+		"10000000000000000\r\n": false,
+		" 2\r\n":                false,
+	} {
+		br := bufio.NewReader(strings.NewReader(in))
+		_, _ = br.Peek(1)
+		assert.Equal(t, want, firstChunkValid(br), "%q", in)
+	}
 }

@@ -18,6 +18,9 @@ func TestOddUpstreamAnswers(t *testing.T) {
 		{"status 600", "HTTP/1.1 600 High\r\nContent-Length: 2\r\n\r\nno"},
 		{"length and chunked", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nno\r\n0\r\n\r\n"},
 		{"chunked and length", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n2\r\nno\r\n0\r\n\r\n"},
+		{"first chunk size not hexadecimal", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nno\r\n0\r\n\r\n"},
+		{"first chunk size empty", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\r\nno\r\n0\r\n\r\n"},
+		{"first chunk size too long", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n00000000000000002\r\nno\r\n0\r\n\r\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			up := newRawUpstream(t, func(s seen) string {

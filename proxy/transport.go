@@ -46,6 +46,7 @@ var errUnasked101 = errors.New("proxy: 101 Switching Protocols to a request that
 var errNoUpgrade = errors.New("proxy: 101 Switching Protocols to no protocol the request asked for")
 
 var (
+	errBadChunk         = errors.New("proxy: a chunked answer whose first chunk size is not hexadecimal")
 	errBadStatus        = errors.New("proxy: an answer with a status outside 100-599")
 	errLengthAndChunked = errors.New("proxy: an answer with both Content-Length and Transfer-Encoding")
 )
@@ -68,6 +69,30 @@ func peekHead(br *bufio.Reader) ([]byte, error) {
 		}
 		from = max(len(b)-3, 0)
 	}
+}
+
+// firstChunkValid reports whether the chunked body in br does not begin
+// with a malformed chunk-size line, as far as br holds it: the stream
+// would fail at its first read, after the head was sent to the client,
+// who would get a closed connection instead of a 502. A line not read yet
+// is not waited for (a stream's first chunk may come much later).
+func firstChunkValid(br *bufio.Reader) bool {
+	b, _ := br.Peek(br.Buffered())
+	line, _, ok := bytes.Cut(b, []byte{'\n'})
+	if !ok {
+		return true
+	}
+	size, _, _ := bytes.Cut(bytes.TrimSuffix(line, []byte{'\r'}), []byte{';'})
+	size = bytes.TrimRight(size, " \t")
+	if len(size) == 0 || len(size) > 16 {
+		return false
+	}
+	for _, c := range size {
+		if !('0' <= c && c <= '9' || 'a' <= c|0x20 && c|0x20 <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // validStatus reports whether head's status line has a status from 100
@@ -191,6 +216,9 @@ func (p *Proxy) roundTrip(ctx *fasthttp.RequestCtx, u *upstream, req *fasthttp.R
 			hc.ReleaseReader(br)
 			return fail(err)
 		}
+	case size == -1 && !firstChunkValid(br):
+		hc.ReleaseReader(br)
+		return fail(errBadChunk)
 	default:
 		// The body streams from a response of its own, whose stream
 		// gives the connection back when closed: resp's own body stream
