@@ -48,6 +48,12 @@ func TestAmbiguousPathsRefused(t *testing.T) {
 		uris = append(uris, s.URI)
 	}
 	assert.Contains(t, uris, "/api/v1/x?q=..%2f../x", "the URI goes as sent")
+
+	// An absolute-form target goes in origin form, its path as sent.
+	_, _, body := proxyExchange(t, ts, "GET http://x/api/abs%7E?k=v HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	assert.Equal(t, "from api", body)
+	seen := api.Seen()
+	assert.Equal(t, "/api/abs%7E?k=v", seen[len(seen)-1].URI)
 }
 
 // TestStripPrefix: a route with StripPrefix sends the path without its

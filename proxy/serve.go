@@ -95,7 +95,9 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, r *proxyRoute) {
 		} else {
 			sc.buf = append(sc.buf, path...)
 		}
-		req.URI().SetPathBytes(sc.buf)
+		uri := req.URI()
+		uri.DisablePathNormalizing = true // the path as sent, not cleaned (nginx's proxy_pass without a URI)
+		uri.SetPathBytes(sc.buf)
 	}
 	var hold *held
 	proto := upgradeAsked(&ctx.Request.Header)
@@ -207,6 +209,12 @@ func (p *Proxy) prepare(ctx *fasthttp.RequestCtx, req *fasthttp.Request, sc *pro
 		streamed = true
 	}
 	req.UseHostHeader = true
+	// The request line goes as the client sent it (its path not
+	// cleaned), unparsed; but an absolute-form target, or one with a
+	// fragment, goes in origin form, as fasthttp makes it from the URI.
+	if t := h.RequestURI(); len(t) == 0 || t[0] != '/' || bytes.IndexByte(t, '#') >= 0 {
+		req.URI().DisablePathNormalizing = true
+	}
 	return streamed, nil
 }
 
@@ -451,7 +459,7 @@ func appendForwardedValue(b, v []byte) []byte {
 	return append(b, '"')
 }
 
-// target points req at u: its scheme, and the Host HostHeader asks for.
+// target points req at u: the Host HostHeader asks for.
 func (p *Proxy) target(ctx *fasthttp.RequestCtx, req *fasthttp.Request, u *upstream) {
 	h := &req.Header
 	switch {
@@ -461,14 +469,10 @@ func (p *Proxy) target(ctx *fasthttp.RequestCtx, req *fasthttp.Request, u *upstr
 		h.SetHostBytes(p.fixedHost)
 	case len(ctx.Request.Header.Host()) == 0: // an HTTP/1.0 client sent none
 		h.SetHost(u.host)
-	default:
-		h.SetHostBytes(ctx.Request.Header.Host())
 	}
-	if u.upstreamURL.tls {
-		req.URI().SetScheme("https")
-	} else {
-		req.URI().SetScheme("http")
-	}
+	// The client's Host, otherwise, copied with its header (prepare).
+	// The scheme is the pool's (HostClient.IsTLS): the request line
+	// carries none.
 }
 
 // upstreamAnswered keys the user value that marks a response as an

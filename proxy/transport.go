@@ -147,7 +147,6 @@ func (p *Proxy) roundTrip(ctx *fasthttp.RequestCtx, u *upstream, req *fasthttp.R
 		hc = u.upgrades
 	}
 	resp.Reset()
-	req.URI().DisablePathNormalizing = true
 	cc, err := hc.AcquireConn(0, req.ConnectionClose())
 	for tries := 0; err == nil && tries < maxStale && timedOf(cc.Conn()).stale(); tries++ {
 		hc.CloseConn(cc)
