@@ -32,13 +32,44 @@ type clientSlots struct {
 
 	waiting atomic.Int32 // requests in queues: while none, release is two atomic operations
 	mu      sync.Mutex
-	queues  map[*atomic.Int32][]*slotWaiter // by counter, first come first
+	queues  map[*atomic.Int32]*waitQueue // by counter, once one has waited
 }
+
+// waitQueue is the requests waiting on one counter, first come first.
+type waitQueue struct{ head, tail *slotWaiter }
 
 // slotWaiter is a request waiting for its client's share.
 type slotWaiter struct {
-	handed chan struct{} // a release handed its slot over
-	timer  *time.Timer
+	handed     chan struct{} // a release handed its slot over
+	timer      *time.Timer
+	prev, next *slotWaiter // in its waitQueue
+	queued     bool
+}
+
+// push adds w at q's tail.
+func (q *waitQueue) push(w *slotWaiter) {
+	w.prev, w.next, w.queued = q.tail, nil, true
+	if q.tail != nil {
+		q.tail.next = w
+	} else {
+		q.head = w
+	}
+	q.tail = w
+}
+
+// remove takes w, queued, out of q.
+func (q *waitQueue) remove(w *slotWaiter) {
+	if w.prev != nil {
+		w.prev.next = w.next
+	} else {
+		q.head = w.next
+	}
+	if w.next != nil {
+		w.next.prev = w.prev
+	} else {
+		q.tail = w.prev
+	}
+	w.prev, w.next, w.queued = nil, nil, false
 }
 
 var waiterPool = sync.Pool{New: func() any {
@@ -88,9 +119,14 @@ func (cs *clientSlots) take(ctx *fasthttp.RequestCtx) (*atomic.Int32, bool) {
 	}
 	s.Add(-1)
 	if cs.queues == nil {
-		cs.queues = map[*atomic.Int32][]*slotWaiter{}
+		cs.queues = map[*atomic.Int32]*waitQueue{}
 	}
-	cs.queues[s] = append(cs.queues[s], w)
+	q := cs.queues[s]
+	if q == nil {
+		q = &waitQueue{} // kept: at most clientSlotCount of them
+		cs.queues[s] = q
+	}
+	q.push(w)
 	cs.mu.Unlock()
 
 	w.timer.Reset(cs.wait)
@@ -101,28 +137,15 @@ func (cs *clientSlots) take(ctx *fasthttp.RequestCtx) (*atomic.Int32, bool) {
 	case <-w.timer.C:
 	}
 	cs.mu.Lock()
-	q := cs.queues[s]
-	for i, o := range q {
-		if o == w {
-			cs.dequeue(s, q, i)
-			cs.mu.Unlock()
-			return nil, false
-		}
+	if w.queued {
+		q.remove(w)
+		cs.waiting.Add(-1)
+		cs.mu.Unlock()
+		return nil, false
 	}
 	cs.mu.Unlock()
 	<-w.handed // handed over as the wait ended: taken after all
 	return s, true
-}
-
-// dequeue removes q[i] from s's queue; cs.mu is held.
-func (cs *clientSlots) dequeue(s *atomic.Int32, q []*slotWaiter, i int) {
-	cs.waiting.Add(-1)
-	q = append(q[:i], q[i+1:]...)
-	if len(q) == 0 {
-		delete(cs.queues, s)
-	} else {
-		cs.queues[s] = q
-	}
 }
 
 // give gives back what acquire counted on s: to the first request waiting
@@ -130,9 +153,10 @@ func (cs *clientSlots) dequeue(s *atomic.Int32, q []*slotWaiter, i int) {
 func (cs *clientSlots) give(s *atomic.Int32) {
 	if cs.waiting.Load() > 0 {
 		cs.mu.Lock()
-		if q := cs.queues[s]; len(q) > 0 {
-			w := q[0]
-			cs.dequeue(s, q, 0)
+		if q := cs.queues[s]; q != nil && q.head != nil {
+			w := q.head
+			q.remove(w)
+			cs.waiting.Add(-1)
 			cs.mu.Unlock()
 			w.handed <- struct{}{}
 			return
