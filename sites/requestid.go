@@ -32,16 +32,18 @@ const maxRequestID = 128
 // requestID keeps a valid X-Request-ID of the client's, or sets one the
 // server makes, on the request.
 func requestID(ctx *fasthttp.RequestCtx) {
-	id := ctx.Request.Header.Peek(HeaderRequestID)
-	if n := len(ctx.Request.Header.PeekAll(HeaderRequestID)); n > 1 {
+	var id []byte
+	if ids := ctx.Request.Header.PeekAll(HeaderRequestID); len(ids) > 1 {
 		// One line goes upstream, never a second one unchecked.
 		var keep [maxRequestID]byte
-		k := copy(keep[:], id)
+		k := copy(keep[:], ids[0])
 		ctx.Request.Header.Del(HeaderRequestID)
 		if validRequestID(keep[:k]) {
-			ctx.Request.Header.SetBytesV(HeaderRequestID, keep[:k])
+			ctx.Request.Header.SetCanonical(keyRequestID, keep[:k])
 		}
 		id = ctx.Request.Header.Peek(HeaderRequestID)
+	} else if len(ids) == 1 {
+		id = ids[0]
 	}
 	if !validRequestID(id) {
 		var raw [16]byte
@@ -49,14 +51,18 @@ func requestID(ctx *fasthttp.RequestCtx) {
 		copy(raw[:8], idPrefix[:])
 		binary.BigEndian.PutUint64(raw[8:], idCounter.Add(1))
 		hex.Encode(buf[:], raw[:])
-		ctx.Request.Header.SetBytesV(HeaderRequestID, buf[:])
+		ctx.Request.Header.SetCanonical(keyRequestID, buf[:])
 	}
 }
+
+// keyRequestID is HeaderRequestID as fasthttp normalises it, for the
+// calls that take a key as it is (SetCanonical).
+var keyRequestID = []byte("X-Request-Id")
 
 // returnRequestID puts the request's ID on its response, once the
 // handler is done (the proxy replaces the response with the upstream's).
 func returnRequestID(ctx *fasthttp.RequestCtx) {
-	ctx.Response.Header.SetBytesV(HeaderRequestID, ctx.Request.Header.Peek(HeaderRequestID))
+	ctx.Response.Header.SetCanonical(keyRequestID, ctx.Request.Header.Peek(HeaderRequestID))
 }
 
 // validRequestID accepts 1 to 128 characters of letters, digits and
