@@ -112,10 +112,10 @@ type Config struct {
 	StreamRequestBodies bool
 
 	// MaxResponseHeaderBytes bounds an upstream's response head: its
-	// status line and headers (fasthttp's HostClient.ReadBufferSize). A
-	// larger head gets 502. Each request waiting for an upstream holds a
-	// buffer of this size. If zero, 4 KiB, as nginx's proxy_buffer_size
-	// on most platforms (one memory page).
+	// status line and headers. A larger head gets 502. Each request
+	// waiting for an upstream holds a buffer of this size, and at least
+	// 20 KiB, which takes the head and a body of up to 16 KiB in one read.
+	// If zero, 4 KiB, as nginx's proxy_buffer_size on most platforms.
 	MaxResponseHeaderBytes int
 
 	// HealthPath is the path of the active health check: a GET with the

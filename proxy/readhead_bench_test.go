@@ -35,7 +35,7 @@ func BenchmarkReadHead(b *testing.B) {
 					if parse == "fasthttp" {
 						err = h.Read(br)
 					} else {
-						err = readHead(&h, br, false)
+						err = readHead(&h, br, 4<<10, false)
 					}
 					if err != nil || h.StatusCode() != 200 {
 						b.Fatal(err)

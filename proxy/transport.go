@@ -37,6 +37,11 @@ var errClientGone = errors.New("proxy: the client closed its connection")
 // a length, streams.
 const smallBody = 16 << 10
 
+// readBuffer is the least size of the buffer an answer is read into: a
+// head and a body read whole (smallBody) come in one read, where a buffer
+// of MaxResponseHeaderBytes (4 KiB) took two for a 4 KiB body.
+const readBuffer = smallBody + 4<<10
+
 // errUnasked101 is a 101 Switching Protocols to a request that asked for
 // no upgrade: a protocol error (502), and the connection goes.
 var errUnasked101 = errors.New("proxy: 101 Switching Protocols to a request that asked for no upgrade")
@@ -46,25 +51,33 @@ var errUnasked101 = errors.New("proxy: 101 Switching Protocols to a request that
 var errNoUpgrade = errors.New("proxy: 101 Switching Protocols to no protocol the request asked for")
 
 var (
+	errHeadTooLarge     = errors.New("proxy: an answer's head longer than MaxResponseHeaderBytes")
 	errBadChunk         = errors.New("proxy: a chunked answer whose first chunk size is not hexadecimal")
 	errBadStatus        = errors.New("proxy: an answer with a status outside 100-599")
 	errLengthAndChunked = errors.New("proxy: an answer with both Content-Length and Transfer-Encoding")
 )
 
 // peekHead returns the answer's head, up to its blank line, from br,
-// reading as much as it needs (br's size bounds it), without consuming it.
-func peekHead(br *bufio.Reader) ([]byte, error) {
+// reading as much as it needs, without consuming it; a head longer than
+// limit bytes is refused (br is larger: it also takes a small answer's
+// body in the read that brings its head).
+func peekHead(br *bufio.Reader, limit int) ([]byte, error) {
 	from := 0
 	for n := max(br.Buffered(), 1); ; n = br.Buffered() + 1 {
-		_, err := br.Peek(n) // reads until n bytes are buffered
+		_, err := br.Peek(min(n, br.Size())) // reads until n bytes are buffered
 		b, _ := br.Peek(br.Buffered())
+		end := -1
 		if i := bytes.Index(b[from:], []byte("\r\n\r\n")); i >= 0 {
-			return b[:from+i+4], nil
+			end = from + i + 4
+		} else if i := bytes.Index(b[from:], []byte("\n\n")); i >= 0 {
+			end = from + i + 2 // bare LFs: fasthttp's parser decides
 		}
-		if i := bytes.Index(b[from:], []byte("\n\n")); i >= 0 {
-			return b[:from+i+2], nil // bare LFs: fasthttp's parser decides
-		}
-		if err != nil {
+		switch {
+		case end > limit || (end < 0 && len(b) >= limit):
+			return nil, errHeadTooLarge
+		case end >= 0:
+			return b[:end], nil
+		case err != nil:
 			return nil, err
 		}
 		from = max(len(b)-3, 0)
@@ -157,7 +170,6 @@ func (p *Proxy) roundTrip(ctx *fasthttp.RequestCtx, u *upstream, req *fasthttp.R
 	}
 	conn := cc.Conn()
 	tc := timedOf(conn)
-	resp.ParseNetConn(conn)
 	tc.watch(ctx, p.cfg.ClientGone)
 	fail := func(err error) error {
 		gone := tc.gone
@@ -190,7 +202,7 @@ func (p *Proxy) roundTrip(ctx *fasthttp.RequestCtx, u *upstream, req *fasthttp.R
 	resp.Header.SetNoDefaultContentType(true) // an answer without one goes without one
 	resp.SkipBody = req.Header.IsHead()
 	br := hc.AcquireReader(conn)
-	if err := readHead(&resp.Header, br, hold != nil); err != nil {
+	if err := readHead(&resp.Header, br, p.cfg.MaxResponseHeaderBytes, hold != nil); err != nil {
 		hc.ReleaseReader(br)
 		return fail(err)
 	}
@@ -280,8 +292,9 @@ func (c *timedConn) stale() bool {
 	return unread || (err != nil && !errors.Is(err, errors.ErrUnsupported))
 }
 
-// readHead reads an answer's head into h, past any 1xx interim answers
-// but 101, which ends the head of an answer to an upgrade.
+// readHead reads an answer's head, of at most limit bytes, into h, past
+// any 1xx interim answers but 101, which ends the head of an answer to an
+// upgrade.
 //
 // It refuses what fasthttp would take but nginx refuses, as a front proxy
 // must not pass on an answer its upstream may have framed otherwise: a
@@ -289,9 +302,9 @@ func (c *timedConn) stale() bool {
 // Content-Length with Transfer-Encoding (fasthttp takes the chunks,
 // silently; RFC 9112 section 6.1 lets a proxy do so only if it closes
 // the connection, and nginx 1.23 and later refuse).
-func readHead(h *fasthttp.ResponseHeader, br *bufio.Reader, upgrade bool) error {
+func readHead(h *fasthttp.ResponseHeader, br *bufio.Reader, limit int, upgrade bool) error {
 	for range maxInterim {
-		head, err := peekHead(br)
+		head, err := peekHead(br, limit)
 		if err != nil {
 			return err
 		}

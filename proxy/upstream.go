@@ -60,7 +60,7 @@ func (p *Proxy) newUpstream(uu upstreamURL) *upstream {
 				return u.dial(addr, cfg.ConnectTimeout, cfg.ReadTimeout, cfg.WriteTimeout)
 			},
 			MaxIdleConnDuration: cfg.IdleTimeout,
-			ReadBufferSize:      cfg.MaxResponseHeaderBytes,
+			ReadBufferSize:      max(cfg.MaxResponseHeaderBytes, readBuffer),
 			// Errors about an answer that is not HTTP do not quote its bytes,
 			// which may hold cookies or credentials: they go to the log.
 			SecureErrorLogMessage: true,

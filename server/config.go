@@ -223,8 +223,8 @@ type Config struct {
 	// there is no bound.
 	MaxRequestsPerConn int
 
-	// WriteBufferSize is the size of each connection's response buffer. If
-	// zero, 4 KiB.
+	// WriteBufferSize is the size of a busy connection's response buffer. If zero, 16 KiB, a TLS
+	// record's largest payload (nginx's ssl_buffer_size): an answer that fits goes in one write.
 	WriteBufferSize int
 
 	// KeepIdleBuffers keeps each connection's read and write buffers
@@ -341,7 +341,7 @@ const (
 	DefaultMaxHeaderBytes        = 16 << 10
 	DefaultMaxBodyBytes          = 4 << 20
 	DefaultMinRate               = 500
-	DefaultWriteBufferSize       = 4 << 10
+	DefaultWriteBufferSize       = 16 << 10
 	DefaultName                  = "fastserve"
 	DefaultSessionTicketRotation = 12 * time.Hour
 	minBuffer                    = 1 << 10
