@@ -141,6 +141,10 @@ func (cs *clientSlots) take(ctx *fasthttp.RequestCtx) (*atomic.Int32, bool) {
 		q.remove(w)
 		cs.waiting.Add(-1)
 		cs.mu.Unlock()
+		if s.Add(1) <= cs.max { // a last try, as a wait that just ended
+			return s, true
+		}
+		s.Add(-1)
 		return nil, false
 	}
 	cs.mu.Unlock()
@@ -149,19 +153,28 @@ func (cs *clientSlots) take(ctx *fasthttp.RequestCtx) (*atomic.Int32, bool) {
 }
 
 // give gives back what acquire counted on s: to the first request waiting
-// on it, if any, which then holds it.
+// on it, if any, which then holds it. The place goes back first, and the
+// queue is looked at after: a request that counted itself waiting before
+// this look is found in its queue, and one that did so after found the
+// place free when it tried once more (take), so none sleeps on a free
+// place.
 func (cs *clientSlots) give(s *atomic.Int32) {
-	if cs.waiting.Load() > 0 {
-		cs.mu.Lock()
-		if q := cs.queues[s]; q != nil && q.head != nil {
-			w := q.head
-			q.remove(w)
-			cs.waiting.Add(-1)
-			cs.mu.Unlock()
-			w.handed <- struct{}{}
-			return
-		}
-		cs.mu.Unlock()
-	}
 	s.Add(-1)
+	if cs.waiting.Load() == 0 {
+		return
+	}
+	cs.mu.Lock()
+	// Taken back for the first waiter, unless a request that did not
+	// wait took it meanwhile: then that one's release hands it over.
+	if q := cs.queues[s]; q != nil && q.head != nil && s.Add(1) <= cs.max {
+		w := q.head
+		q.remove(w)
+		cs.waiting.Add(-1)
+		cs.mu.Unlock()
+		w.handed <- struct{}{}
+		return
+	} else if q != nil && q.head != nil {
+		s.Add(-1)
+	}
+	cs.mu.Unlock()
 }

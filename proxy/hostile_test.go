@@ -469,3 +469,29 @@ func TestHopByHopAnyCase(t *testing.T) {
 	assert.Contains(t, upstream, "\r\nx-forwarded-for: 203.0.113.9, 127.0.0.1\r\n")
 	assert.Contains(t, upstream, "\r\nx-forwarded-proto: https\r\n")
 }
+
+// TestStreamedHeadAtOnce: a large answer from a slow upstream (its head
+// and 6,000 bytes of 100,000, then a stall) reaches the client with its
+// head at once, not when the server's 16 KiB write buffer has filled.
+func TestStreamedHeadAtOnce(t *testing.T) {
+	release := make(chan struct{})
+	up := newScriptUpstream(t, func(method, uri string, c net.Conn) bool {
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n"+strings.Repeat("x", 6000))
+		select {
+		case <-release:
+		case <-time.After(5 * time.Second):
+		}
+		return false
+	})
+	p := newProxy(t, proxy.Config{Routes: []proxy.Route{{Path: "/", Upstreams: []string{up.URL()}}}})
+	ts := startProxy(t, p)
+	t.Cleanup(func() { close(release) }) // first: the servers' stops wait for the stalled answer
+	c := ts.Dial(t)
+	defer c.Close()
+	_, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	require.NoError(t, err)
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(2*time.Second)))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	require.NoError(t, err, "no status line within 2 s, with 6,000 bytes of the answer ready")
+	assert.Equal(t, "HTTP/1.1 200 OK\r\n", line)
+}

@@ -22,7 +22,8 @@ import (
 // proxyScratch is what one proxied request needs beyond the request sent
 // upstream: pooled, so that a request allocates nothing.
 type proxyScratch struct {
-	buf    []byte     // header values being built
+	buf    []byte     // the request's header bytes, Connection's tokens, keys to delete (stripRequest)
+	fwd    []byte     // the forwarding headers' values being built
 	body   []byte     // a request body read whole, or its first BufferBodyBytes
 	stream clientBody // a request body streamed, or being spooled to file
 	file   bodyFile   // a request body past BufferBodyBytes, spooled
@@ -184,9 +185,9 @@ func (p *Proxy) prepare(ctx *fasthttp.RequestCtx, req *fasthttp.Request, sc *pro
 	ctx.Request.Header.CopyTo(&req.Header)
 	h := &req.Header
 	h.SetProtocol("HTTP/1.1") // keep-alive to the upstream, whatever the client speaks
-	has, buf := stripRequest(h, sc.buf[:0])
+	has, buf, raw := stripRequest(h, sc.buf[:0])
 	sc.buf = buf
-	p.forwarded(ctx, h, has, sc)
+	p.forwarded(ctx, h, has, raw, sc)
 
 	switch size := ctx.Request.Header.ContentLength(); {
 	case !ctx.Request.IsBodyStream():
@@ -210,9 +211,12 @@ func (p *Proxy) prepare(ctx *fasthttp.RequestCtx, req *fasthttp.Request, sc *pro
 	}
 	req.UseHostHeader = true
 	// The request line goes as the client sent it (its path not
-	// cleaned), unparsed; but an absolute-form target, or one with a
-	// fragment, goes in origin form, as fasthttp makes it from the URI.
-	if t := h.RequestURI(); len(t) == 0 || t[0] != '/' || bytes.IndexByte(t, '#') >= 0 {
+	// cleaned), unparsed, when it is what routing matched: origin form.
+	// Otherwise it goes as fasthttp makes it from the URI routing saw:
+	// an absolute-form target, one with a fragment, and one starting
+	// with "//", which fasthttp reads as a host and a path ("//admin/x"
+	// is routed as /x, and must not reach the upstream as //admin/x).
+	if t := h.RequestURI(); len(t) == 0 || t[0] != '/' || (len(t) > 1 && t[1] == '/') || bytes.IndexByte(t, '#') >= 0 {
 		req.URI().DisablePathNormalizing = true
 	}
 	return streamed, nil
@@ -260,25 +264,53 @@ var watched = func() (w [][]byte) {
 
 // stripRequest and stripResponse delete the hop-by-hop headers, and the
 // headers that Connection names, in any case of their names, using buf as
-// scratch; they report which of hopByHop and forwarding the header has.
-// One walk over the header finds them, and a second, only if there is
-// something to delete, notes their keys as stored, so that deletes (each
-// normalises its key and walks the header again) are only of names that
-// are there, and find them: an upstream's answer keeps its names' case,
-// which a delete by canonical name misses. (Two functions, not one on an
-// interface: fasthttp's iterators called through one allocate.)
-func stripRequest(h *fasthttp.RequestHeader, buf []byte) (headerSet, []byte) {
-	s := hopScan{buf: buf}
-	for k, v := range h.All() {
+// scratch; stripRequest reports which of hopByHop and forwarding the
+// header had, and returns its bytes as they were (in buf). One walk over the header finds them, and a second, only if
+// there is something to delete, notes their keys as stored, so that
+// deletes (each normalises its key and walks the header again) are only
+// of names that are there, and find them: an upstream's answer keeps its
+// names' case, which a delete by canonical name misses.
+//
+// A request's walk is over its header's bytes (AppendBytes), not
+// RequestHeader.All, which parses the cookies, which Request.Write then
+// sends re-serialised, not as the client sent them (quotes dropped, lines
+// merged). (Two functions, not one on an interface: fasthttp's iterators
+// called through one allocate.)
+func stripRequest(h *fasthttp.RequestHeader, buf []byte) (_ headerSet, _, raw []byte) {
+	raw = h.AppendBytes(buf[:0])
+	s := hopScan{buf: raw, from: len(raw)}
+	for k, v, rest, ok := headerLine(headerLines(raw)); ok; k, v, rest, ok = headerLine(rest) {
 		s.see(k, v)
 	}
 	if s.found() {
-		for k := range h.All() {
+		for k, _, rest, ok := headerLine(headerLines(raw)); ok; k, _, rest, ok = headerLine(rest) {
 			s.mark(k)
 		}
 		s.strip(h)
 	}
-	return s.has, s.buf
+	return s.has, s.buf, raw
+}
+
+// headerLine returns the name and value of the first header line in
+// rest, a header's lines as fasthttp writes them (CRLF ends, a blank line
+// last), and the lines after it; ok is false past the last. (A loop, not
+// an iterator: the iterator's closures allocate.)
+func headerLine(rest []byte) (k, v, after []byte, ok bool) {
+	for len(rest) > 0 {
+		var line []byte
+		line, rest, _ = bytes.Cut(rest, []byte("\r\n"))
+		if k, v, ok := bytes.Cut(line, []byte{':'}); ok {
+			return k, bytes.TrimSpace(v), rest, true
+		}
+	}
+	return nil, nil, nil, false
+}
+
+// headerLines is the lines of raw, a header's bytes, after its request
+// or status line.
+func headerLines(raw []byte) []byte {
+	_, rest, _ := bytes.Cut(raw, []byte("\r\n"))
+	return rest
 }
 
 func stripResponse(h *fasthttp.ResponseHeader, buf []byte) []byte {
@@ -295,13 +327,13 @@ func stripResponse(h *fasthttp.ResponseHeader, buf []byte) []byte {
 	return s.buf
 }
 
-// hopScan is stripRequest's and stripResponse's state: buf holds
-// Connection's values, each followed by a comma, up to tokens, then the
-// keys to delete, each followed by a zero byte.
+// hopScan is stripRequest's and stripResponse's state: buf holds, from
+// from, Connection's values, each followed by a comma, up to tokens, then
+// the keys to delete, each followed by a zero byte.
 type hopScan struct {
-	has    headerSet
-	buf    []byte
-	tokens int
+	has          headerSet
+	buf          []byte
+	from, tokens int
 }
 
 // see looks at a header line in the first walk.
@@ -322,7 +354,7 @@ func (s *hopScan) found() bool {
 
 // mark notes the key of a header line to delete, in the second walk.
 func (s *hopScan) mark(k []byte) {
-	if i := watchedIndex(k); (i >= 0 && i < len(hopByHop)) || named(s.buf[:s.tokens], k) {
+	if i := watchedIndex(k); (i >= 0 && i < len(hopByHop)) || named(s.buf[s.from:s.tokens], k) {
 		s.buf = append(append(s.buf, k...), 0)
 	}
 }
@@ -371,7 +403,7 @@ func framing(name []byte) bool {
 // forwarded sets X-Forwarded-For (appended to), X-Forwarded-Proto,
 // X-Forwarded-Host and Forwarded (RFC 7239, appended to), and deletes
 // Expect; has says which of them the client sent (stripRequest).
-func (p *Proxy) forwarded(ctx *fasthttp.RequestCtx, h *fasthttp.RequestHeader, has headerSet, sc *proxyScratch) {
+func (p *Proxy) forwarded(ctx *fasthttp.RequestCtx, h *fasthttp.RequestHeader, has headerSet, raw []byte, sc *proxyScratch) {
 	ip, _ := netip.AddrFromSlice(ctx.RemoteIP())
 	ip = ip.Unmap()
 	host := ctx.Request.Header.Host()
@@ -379,15 +411,17 @@ func (p *Proxy) forwarded(ctx *fasthttp.RequestCtx, h *fasthttp.RequestHeader, h
 	// A client may send each of these on several lines: the upstream
 	// gets one line of each, so that it cannot read a value the client
 	// placed after fastserve's (or, for Proto and Host, instead of it).
-	// Both are read before any line is changed: a change may move lines.
-	b := sc.buf[:0]
+	// They are read from the header's bytes as the client sent them (raw):
+	// fasthttp's deletes move lines, and two lines of one name could
+	// change places.
+	b := sc.fwd[:0]
 	if has&hasXForwardedFor != 0 {
-		b = appendAll(b, h, fasthttp.HeaderXForwardedFor)
+		b = appendAll(b, raw, keyXForwardedFor)
 	}
 	b = ip.AppendTo(b)
 	fwd := len(b)
 	if has&hasForwarded != 0 {
-		b = appendAll(b, h, fasthttp.HeaderForwarded)
+		b = appendAll(b, raw, keyForwarded)
 	}
 	for i, name := range forwarding {
 		if has&(hasXForwardedFor<<i) != 0 {
@@ -414,7 +448,7 @@ func (p *Proxy) forwarded(ctx *fasthttp.RequestCtx, h *fasthttp.RequestHeader, h
 		b = appendForwardedValue(b, host)
 	}
 	h.SetCanonical(keyForwarded, b[fwd:])
-	sc.buf = b
+	sc.fwd = b
 }
 
 var (
@@ -425,11 +459,11 @@ var (
 	strHTTPS           = []byte("https")
 )
 
-// appendAll appends the values of every line of header key in h, each
-// followed by ", ".
-func appendAll(b []byte, h *fasthttp.RequestHeader, key string) []byte {
-	for _, v := range h.PeekAll(key) {
-		if v = bytes.TrimSpace(v); len(v) > 0 {
+// appendAll appends the values of every line of header key in raw (a
+// header's bytes), each followed by ", ".
+func appendAll(b, raw, key []byte) []byte {
+	for k, v, rest, ok := headerLine(headerLines(raw)); ok; k, v, rest, ok = headerLine(rest) {
+		if len(v) > 0 && len(k) == len(key) && bytes.EqualFold(k, key) {
 			b = append(append(b, v...), ", "...)
 		}
 	}

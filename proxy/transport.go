@@ -252,6 +252,9 @@ func (p *Proxy) roundTrip(ctx *fasthttp.RequestCtx, u *upstream, req *fasthttp.R
 			}
 		}
 		resp.SetBodyStream(b, size)
+		// The head goes at once, not when the server's write buffer
+		// (16 KiB) has filled with a slow upstream's body.
+		resp.ImmediateHeaderFlush = true
 		return nil
 	}
 	tc.unwatch()

@@ -1,0 +1,103 @@
+package sites_test
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"path"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/fastserve/fastserve/internal/tlstest"
+	"github.com/fastserve/fastserve/sites"
+)
+
+// TestAccessBypassDoubleSlashTarget: a route guarded by basic auth
+// ("/admin/") beside an open proxied site. The target
+// "//admin/secret://x" is split by fasthttp's URI parser into host
+// "admin" and path "/secret://x", so the access rules and the proxy's
+// routing see /secret:/x (open); the proxy now sends the target unparsed,
+// and an upstream that merges slashes (nginx's merge_slashes, Tomcat,
+// Spring; here a handler that cleans the path) serves /admin/secret:/x
+// without credentials. Before 43197a9 the upstream got "/secret://x".
+func TestAccessBypassDoubleSlashTarget(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := path.Clean(r.URL.Path) // as nginx (merge_slashes) or Tomcat resolve it
+		if strings.HasPrefix(p, "/admin/") {
+			io.WriteString(w, "ADMIN SECRET "+p)
+			return
+		}
+		io.WriteString(w, "open "+p)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	up := "http://" + ln.Addr().String()
+	r, err := sites.New(sites.Config{Sites: []sites.Site{{
+		Hosts:  []string{"p.test"},
+		Proxy:  []string{up},
+		Routes: []sites.Route{{Path: "/admin/", Proxy: []string{up}, Access: sites.Access{BasicAuth: map[string]string{"ops": string(hash)}}}},
+	}}, Proxy: quietProxy()})
+	require.NoError(t, err)
+	t.Cleanup(r.Close)
+	ts := tlstest.Handler(t, r.Handle)
+	c := dialNoSNI(t, ts)
+	br := bufio.NewReader(c)
+	assert.Equal(t, 401, tlstest.RoundTrip(t, c, br, "GET /admin/secret HTTP/1.1\r\nHost: p.test\r\n\r\n").StatusCode(), "guarded")
+	resp := tlstest.RoundTrip(t, c, br, "GET //admin/secret://x HTTP/1.1\r\nHost: p.test\r\n\r\n")
+	assert.NotContains(t, string(resp.Body()), "ADMIN SECRET", "status %d: the guarded route reached without credentials", resp.StatusCode())
+}
+
+// TestRequestIDOneLine: an upstream that echoes the request's ID as
+// "X-Request-ID" (the case it was sent in; Express, Rails, Django keep a
+// name's case) gets its line replaced by the site's, as before 758b7d5;
+// now the site adds "X-Request-Id" beside it: the client gets two lines.
+func TestRequestIDOneLine(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					io.Copy(io.Discard, req.Body)
+					id := req.Header.Get("X-Request-Id")
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nX-Request-ID: "+id+"\r\nContent-Length: "+strconv.Itoa(len(id))+"\r\n\r\n"+id)
+				}
+			}()
+		}
+	}()
+	r, err := sites.New(sites.Config{Default: sites.Site{Proxy: []string{"http://" + ln.Addr().String()}}, Proxy: quietProxy()})
+	require.NoError(t, err)
+	t.Cleanup(r.Close)
+	ts := tlstest.Handler(t, r.Handle)
+	c := dialNoSNI(t, ts)
+	br := bufio.NewReader(c)
+	for _, id := range []string{"", "abc-1"} {
+		req := "GET / HTTP/1.1\r\nHost: x\r\n"
+		if id != "" {
+			req += "X-Request-ID: " + id + "\r\n"
+		}
+		resp := tlstest.RoundTrip(t, c, br, req+"\r\n")
+		assert.Len(t, resp.Header.PeekAll("X-Request-ID"), 1, "one X-Request-ID line to the client: %q", resp.Header.String())
+	}
+}
