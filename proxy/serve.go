@@ -265,17 +265,18 @@ var watched = func() (w [][]byte) {
 // stripRequest and stripResponse delete the hop-by-hop headers, and the
 // headers that Connection names, in any case of their names, using buf as
 // scratch; stripRequest reports which of hopByHop and forwarding the
-// header had, and returns its bytes as they were (in buf). One walk over the header finds them, and a second, only if
-// there is something to delete, notes their keys as stored, so that
-// deletes (each normalises its key and walks the header again) are only
-// of names that are there, and find them: an upstream's answer keeps its
-// names' case, which a delete by canonical name misses.
+// header had, and returns its bytes as they were (in buf). One walk over
+// the header finds them, and a second, only if there is something to
+// delete, notes their keys as stored, so that deletes (each normalises
+// its key and walks the header again) are only of names that are there,
+// and find them: an upstream's answer keeps its names' case, which a
+// delete by canonical name misses.
 //
-// A request's walk is over its header's bytes (AppendBytes), not
+// A request's walks are over its header's bytes (AppendBytes), not
 // RequestHeader.All, which parses the cookies, which Request.Write then
 // sends re-serialised, not as the client sent them (quotes dropped, lines
-// merged). (Two functions, not one on an interface: fasthttp's iterators
-// called through one allocate.)
+// merged); a response's are over ResponseHeader.All, on the concrete type
+// (through an interface, its closures allocate).
 func stripRequest(h *fasthttp.RequestHeader, buf []byte) (_ headerSet, _, raw []byte) {
 	raw = h.AppendBytes(buf[:0])
 	s := hopScan{buf: raw, from: len(raw)}
