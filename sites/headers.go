@@ -89,8 +89,9 @@ func (rs rules) apply(h header) {
 	for _, o := range rs {
 		switch o.op {
 		case 'd':
-			h.Del(o.name)
+			delAnyCase(h, o.name)
 		case 's':
+			delAnyCase(h, o.name)
 			h.Set(o.name, o.value)
 		case 'a':
 			h.Add(o.name, o.value)
@@ -102,6 +103,37 @@ var (
 	_ header = (*fasthttp.RequestHeader)(nil)
 	_ header = (*fasthttp.ResponseHeader)(nil)
 )
+
+// delAnyCase deletes every line of name from h, whatever the case of its
+// stored key. A proxied answer keeps its upstream's names as sent (the
+// proxy turns normalising off), and fasthttp then deletes, and sets, by
+// the exact key: a rule's X-Frame-Options would stand beside an
+// upstream's x-frame-options, and a deleted X-Powered-By stay as
+// x-powered-by. Each spelling found is deleted by its own key. A
+// request's names are normalised: Del finds them.
+func delAnyCase(h header, name string) {
+	rh, ok := h.(*fasthttp.ResponseHeader)
+	if !ok {
+		h.Del(name)
+		return
+	}
+	var buf [64]byte
+	var last []byte
+	for {
+		var key []byte
+		for k := range rh.All() {
+			if httpsyntax.EqualFoldASCII(k, name) {
+				key = append(buf[:0], k...)
+				break
+			}
+		}
+		if key == nil || string(key) == string(last) {
+			return // none left, or one fasthttp keeps apart and will not delete
+		}
+		rh.DelBytes(key)
+		last = append(last[:0], key...)
+	}
+}
 
 // validHeaderName reports whether name is an HTTP token (RFC 9110).
 func validHeaderName(name string) bool {

@@ -1,7 +1,6 @@
 package sites
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
@@ -62,27 +61,12 @@ var keyRequestID = []byte("X-Request-Id")
 
 // returnRequestID puts the request's ID on its response, once the
 // handler is done (the proxy replaces the response with the upstream's).
-// An upstream's answer keeps its names' case (the proxy reads it so), and
-// may carry the ID already, as X-Request-ID or x-request-id: that line
-// goes, whatever its case, so that the client gets one.
+// An upstream's answer may carry the ID already, in any case
+// (X-Request-ID, x-request-id): that line goes, so that the client gets
+// one (delAnyCase).
 func returnRequestID(ctx *fasthttp.RequestCtx) {
-	h := &ctx.Response.Header
-	for {
-		var key [len(HeaderRequestID)]byte
-		found := false
-		for k := range h.All() {
-			if len(k) == len(key) && bytes.EqualFold(k, keyRequestID) {
-				copy(key[:], k)
-				found = true
-				break
-			}
-		}
-		if !found {
-			break
-		}
-		h.DelBytes(key[:]) // every line of this spelling
-	}
-	h.SetCanonical(keyRequestID, ctx.Request.Header.Peek(HeaderRequestID))
+	delAnyCase(&ctx.Response.Header, HeaderRequestID)
+	ctx.Response.Header.SetCanonical(keyRequestID, ctx.Request.Header.Peek(HeaderRequestID))
 }
 
 // validRequestID accepts 1 to 128 characters of letters, digits and

@@ -101,3 +101,45 @@ func TestRequestIDOneLine(t *testing.T) {
 		assert.Len(t, resp.Header.PeekAll("X-Request-ID"), 1, "one X-Request-ID line to the client: %q", resp.Header.String())
 	}
 }
+
+// TestRulesOnProxiedAnswerAnyCase: a site's response rules reach an
+// upstream's headers whatever their case (a proxied answer keeps its
+// names as sent): Set replaces x-frame-options instead of standing
+// beside it, Delete takes x-powered-by away.
+func TestRulesOnProxiedAnswerAnyCase(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					io.Copy(io.Discard, req.Body)
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nx-frame-options: SAMEORIGIN\r\nX-POWERED-BY: express\r\nx-powered-by: again\r\nContent-Length: 2\r\n\r\nok")
+				}
+			}()
+		}
+	}()
+	r, err := sites.New(sites.Config{Default: sites.Site{Proxy: []string{"http://" + ln.Addr().String()},
+		ResponseHeaders: sites.HeaderRules{Set: map[string]string{"X-Frame-Options": "DENY"}, Delete: []string{"X-Powered-By"}}},
+		Proxy: quietProxy()})
+	require.NoError(t, err)
+	t.Cleanup(r.Close)
+	ts := tlstest.Handler(t, r.Handle)
+	c := dialNoSNI(t, ts)
+	resp := tlstest.RoundTrip(t, c, bufio.NewReader(c), "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	head := strings.ToLower(resp.Header.String())
+	assert.Equal(t, 1, strings.Count(head, "\r\nx-frame-options:"), head)
+	assert.Contains(t, head, "\r\nx-frame-options: deny\r\n")
+	assert.NotContains(t, head, "x-powered-by", head)
+}

@@ -11,6 +11,28 @@ func IsTokenChar(c byte) bool {
 	return tokenChars[c]
 }
 
+// EqualFoldASCII reports whether b and s are the same but for the case
+// of ASCII letters, as header field names compare (RFC 9110 5.1), with
+// neither converted to the other's type.
+func EqualFoldASCII(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range len(b) {
+		x, y := b[i], s[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
 var tokenChars = func() (t [256]bool) {
 	for c := 'a'; c <= 'z'; c++ {
 		t[c] = true
