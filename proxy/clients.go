@@ -164,17 +164,19 @@ func (cs *clientSlots) give(s *atomic.Int32) {
 		return
 	}
 	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	q := cs.queues[s]
+	if q == nil || q.head == nil {
+		return
+	}
 	// Taken back for the first waiter, unless a request that did not
 	// wait took it meanwhile: then that one's release hands it over.
-	if q := cs.queues[s]; q != nil && q.head != nil && s.Add(1) <= cs.max {
-		w := q.head
-		q.remove(w)
-		cs.waiting.Add(-1)
-		cs.mu.Unlock()
-		w.handed <- struct{}{}
-		return
-	} else if q != nil && q.head != nil {
+	if s.Add(1) > cs.max {
 		s.Add(-1)
+		return
 	}
-	cs.mu.Unlock()
+	w := q.head
+	q.remove(w)
+	cs.waiting.Add(-1)
+	w.handed <- struct{}{} // buffered: never blocks
 }
