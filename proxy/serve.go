@@ -15,6 +15,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/fastserve/fastserve/internal/headerlines"
 	"github.com/fastserve/fastserve/internal/httpsyntax"
 	"github.com/fastserve/fastserve/internal/reqinfo"
 )
@@ -264,54 +265,27 @@ var watched = func() (w [][]byte) {
 
 // stripRequest and stripResponse delete the hop-by-hop headers, and the
 // headers that Connection names, in any case of their names, using buf as
-// scratch; stripRequest reports which of hopByHop and forwarding the
-// header had, and returns its bytes as they were (in buf). One walk over
-// the header finds them, and a second, only if there is something to
-// delete, notes their keys as stored, so that deletes (each normalises
-// its key and walks the header again) are only of names that are there,
-// and find them: an upstream's answer keeps its names' case, which a
-// delete by canonical name misses.
+// scratch; stripRequest also deletes the forwarding headers (forwarded
+// sets them anew), reports which of hopByHop and forwarding the header
+// had, and returns its bytes as they were (in buf). One walk over the
+// header finds them; headerlines deletes them, keeping the order of the
+// lines left (fasthttp's Del can swap two lines of one name).
 //
-// A request's walks are over its header's bytes (AppendBytes), not
+// A request's walk is over its header's bytes (AppendBytes), not
 // RequestHeader.All, which parses the cookies, which Request.Write then
 // sends re-serialised, not as the client sent them (quotes dropped, lines
-// merged); a response's are over ResponseHeader.All, on the concrete type
+// merged); a response's is over ResponseHeader.All, on the concrete type
 // (through an interface, its closures allocate).
 func stripRequest(h *fasthttp.RequestHeader, buf []byte) (_ headerSet, _, raw []byte) {
 	raw = h.AppendBytes(buf[:0])
 	s := hopScan{buf: raw, from: len(raw)}
-	for k, v, rest, ok := headerLine(headerLines(raw)); ok; k, v, rest, ok = headerLine(rest) {
+	for k, v, rest, ok := headerlines.Next(headerlines.Of(raw)); ok; k, v, rest, ok = headerlines.Next(rest) {
 		s.see(k, v)
 	}
-	if s.found() {
-		for k, _, rest, ok := headerLine(headerLines(raw)); ok; k, _, rest, ok = headerLine(rest) {
-			s.mark(k)
-		}
-		s.strip(h)
+	if s.has != 0 {
+		headerlines.DelRequest(h, raw, s.names(watchedNames))
 	}
 	return s.has, s.buf, raw
-}
-
-// headerLine returns the name and value of the first header line in
-// rest, a header's lines as fasthttp writes them (CRLF ends, a blank line
-// last), and the lines after it; ok is false past the last. (A loop, not
-// an iterator: the iterator's closures allocate.)
-func headerLine(rest []byte) (k, v, after []byte, ok bool) {
-	for len(rest) > 0 {
-		var line []byte
-		line, rest, _ = bytes.Cut(rest, []byte("\r\n"))
-		if k, v, ok := bytes.Cut(line, []byte{':'}); ok {
-			return k, bytes.TrimSpace(v), rest, true
-		}
-	}
-	return nil, nil, nil, false
-}
-
-// headerLines is the lines of raw, a header's bytes, after its request
-// or status line.
-func headerLines(raw []byte) []byte {
-	_, rest, _ := bytes.Cut(raw, []byte("\r\n"))
-	return rest
 }
 
 func stripResponse(h *fasthttp.ResponseHeader, buf []byte) []byte {
@@ -319,25 +293,22 @@ func stripResponse(h *fasthttp.ResponseHeader, buf []byte) []byte {
 	for k, v := range h.All() {
 		s.see(k, v)
 	}
-	if s.found() {
-		for k := range h.All() {
-			s.mark(k)
-		}
-		s.strip(h)
+	if s.has&hopByHopBits != 0 {
+		headerlines.DelResponse(h, s.names(hopByHopNames))
 	}
 	return s.buf
 }
 
 // hopScan is stripRequest's and stripResponse's state: buf holds, from
 // from, Connection's values, each followed by a comma, up to tokens, then
-// the keys to delete, each followed by a zero byte.
+// the names to delete (names).
 type hopScan struct {
 	has          headerSet
 	buf          []byte
 	from, tokens int
 }
 
-// see looks at a header line in the first walk.
+// see looks at a header line.
 func (s *hopScan) see(k, v []byte) {
 	if i := watchedIndex(k); i >= 0 {
 		s.has |= 1 << i
@@ -347,27 +318,32 @@ func (s *hopScan) see(k, v []byte) {
 	}
 }
 
-// found reports whether the first walk found anything to delete.
-func (s *hopScan) found() bool {
+// names is always, then the headers Connection names but those that
+// frame the message or route it (framing).
+func (s *hopScan) names(always headerlines.Names) headerlines.Names {
 	s.tokens = len(s.buf)
-	return s.has&hopByHopBits != 0
+	s.buf = append(s.buf, always...)
+	for rest := s.buf[s.from:s.tokens]; len(rest) > 0; {
+		var tok []byte
+		tok, rest, _ = bytes.Cut(rest, []byte{','})
+		if tok = bytes.TrimSpace(tok); len(tok) > 0 && !framing(tok) {
+			s.buf = headerlines.Names(s.buf).Add(tok)
+		}
+	}
+	return s.buf[s.tokens:]
 }
 
-// mark notes the key of a header line to delete, in the second walk.
-func (s *hopScan) mark(k []byte) {
-	if i := watchedIndex(k); (i >= 0 && i < len(hopByHop)) || named(s.buf[s.from:s.tokens], k) {
-		s.buf = append(append(s.buf, k...), 0)
+// hopByHopNames and watchedNames are hopByHop, and hopByHop and
+// forwarding, as headerlines.Names.
+var hopByHopNames, watchedNames = func() (hop, all headerlines.Names) {
+	for i, name := range watched {
+		if i == len(hopByHop) {
+			hop = append(headerlines.Names(nil), all...)
+		}
+		all = all.Add(name)
 	}
-}
-
-// strip deletes what mark noted.
-func (s *hopScan) strip(h interface{ DelBytes([]byte) }) {
-	for rest := s.buf[s.tokens:]; len(rest) > 0; {
-		var k []byte
-		k, rest, _ = bytes.Cut(rest, []byte{0})
-		h.DelBytes(k)
-	}
-}
+	return hop, all
+}()
 
 // watchedIndex is the index of key in watched, whatever its case, or -1.
 func watchedIndex(key []byte) int {
@@ -377,19 +353,6 @@ func watchedIndex(key []byte) int {
 		}
 	}
 	return -1
-}
-
-// named reports whether tokens, Connection's values each followed by a
-// comma, name key; not if key frames or routes the message (framing).
-func named(tokens, key []byte) bool {
-	for rest := tokens; len(rest) > 0; {
-		var tok []byte
-		tok, rest, _ = bytes.Cut(rest, []byte{','})
-		if tok = bytes.TrimSpace(tok); bytes.EqualFold(tok, key) {
-			return !framing(key)
-		}
-	}
-	return false
 }
 
 // framing reports whether a header named in Connection is one that frames
@@ -402,8 +365,9 @@ func framing(name []byte) bool {
 }
 
 // forwarded sets X-Forwarded-For (appended to), X-Forwarded-Proto,
-// X-Forwarded-Host and Forwarded (RFC 7239, appended to), and deletes
-// Expect; has says which of them the client sent (stripRequest).
+// X-Forwarded-Host and Forwarded (RFC 7239, appended to), the client's
+// own lines of them gone (stripRequest, which also deleted Expect); has
+// says which of them the client sent.
 func (p *Proxy) forwarded(ctx *fasthttp.RequestCtx, h *fasthttp.RequestHeader, has headerSet, raw []byte, sc *proxyScratch) {
 	ip, _ := netip.AddrFromSlice(ctx.RemoteIP())
 	ip = ip.Unmap()
@@ -423,11 +387,6 @@ func (p *Proxy) forwarded(ctx *fasthttp.RequestCtx, h *fasthttp.RequestHeader, h
 	fwd := len(b)
 	if has&hasForwarded != 0 {
 		b = appendAll(b, raw, keyForwarded)
-	}
-	for i, name := range forwarding {
-		if has&(hasXForwardedFor<<i) != 0 {
-			h.Del(name)
-		}
 	}
 	h.SetCanonical(keyXForwardedFor, b[:fwd])
 	h.SetCanonical(keyXForwardedProto, strHTTPS)
@@ -463,7 +422,7 @@ var (
 // appendAll appends the values of every line of header key in raw (a
 // header's bytes), each followed by ", ".
 func appendAll(b, raw, key []byte) []byte {
-	for k, v, rest, ok := headerLine(headerLines(raw)); ok; k, v, rest, ok = headerLine(rest) {
+	for k, v, rest, ok := headerlines.Next(headerlines.Of(raw)); ok; k, v, rest, ok = headerlines.Next(rest) {
 		if len(v) > 0 && len(k) == len(key) && bytes.EqualFold(k, key) {
 			b = append(append(b, v...), ", "...)
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/fastserve/fastserve/internal/headerlines"
 	"github.com/fastserve/fastserve/internal/httpsyntax"
 )
 
@@ -27,6 +28,7 @@ type HeaderRules struct {
 type headerOp struct {
 	op          byte // 'd', 's', 'a'
 	name, value string
+	names       headerlines.Names // name, for 'd' and 's'
 }
 
 // rules is a compiled, merged list of operations, in the order applied.
@@ -37,7 +39,7 @@ type rules []headerOp
 func (wider rules) merge(field string, r HeaderRules) (rules, error) {
 	var own rules
 	for _, name := range r.Delete {
-		own = append(own, headerOp{'d', name, ""})
+		own = append(own, headerOp{op: 'd', name: name})
 	}
 	for _, m := range []struct {
 		op byte
@@ -53,7 +55,7 @@ func (wider rules) merge(field string, r HeaderRules) (rules, error) {
 			if strings.ContainsAny(v, "\r\n\x00") {
 				return nil, fmt.Errorf("%s: %s: a value may not hold line breaks or NUL", field, name)
 			}
-			own = append(own, headerOp{m.op, name, v})
+			own = append(own, headerOp{op: m.op, name: name, value: v})
 		}
 	}
 	for i := range own {
@@ -61,6 +63,7 @@ func (wider rules) merge(field string, r HeaderRules) (rules, error) {
 			return nil, fmt.Errorf("%s: %q is not a header name", field, own[i].name)
 		}
 		own[i].name = http.CanonicalHeaderKey(own[i].name)
+		own[i].names = headerlines.Names(nil).Add([]byte(own[i].name))
 		switch own[i].name {
 		case "Content-Length", "Transfer-Encoding", "Connection", "Upgrade", "Te", "Trailer", "Keep-Alive":
 			// The message's framing and hop-by-hop headers are the
@@ -78,20 +81,22 @@ func (wider rules) merge(field string, r HeaderRules) (rules, error) {
 	return append(out, own...), nil
 }
 
-// header is what the rules change: fasthttp's request or response header.
-type header interface {
-	Del(key string)
+// apply changes h, a request's or a response's header. Deletes keep the
+// order of the lines left (headerlines), and find a name whatever its
+// case: a proxied answer keeps its upstream's names as sent (the proxy
+// turns normalising off), so an upstream's x-frame-options would stand
+// beside a rule's X-Frame-Options, and a deleted X-Powered-By stay as
+// x-powered-by.
+func (rs rules) apply(h interface {
 	Set(key, value string)
 	Add(key, value string)
-}
-
-func (rs rules) apply(h header) {
+}) {
 	for _, o := range rs {
+		if o.op != 'a' {
+			del(h, o.names)
+		}
 		switch o.op {
-		case 'd':
-			delAnyCase(h, o.name)
 		case 's':
-			delAnyCase(h, o.name)
 			h.Set(o.name, o.value)
 		case 'a':
 			h.Add(o.name, o.value)
@@ -99,39 +104,15 @@ func (rs rules) apply(h header) {
 	}
 }
 
-var (
-	_ header = (*fasthttp.RequestHeader)(nil)
-	_ header = (*fasthttp.ResponseHeader)(nil)
-)
-
-// delAnyCase deletes every line of name from h, whatever the case of its
-// stored key. A proxied answer keeps its upstream's names as sent (the
-// proxy turns normalising off), and fasthttp then deletes, and sets, by
-// the exact key: a rule's X-Frame-Options would stand beside an
-// upstream's x-frame-options, and a deleted X-Powered-By stay as
-// x-powered-by. Each spelling found is deleted by its own key. A
-// request's names are normalised: Del finds them.
-func delAnyCase(h header, name string) {
-	rh, ok := h.(*fasthttp.ResponseHeader)
-	if !ok {
-		h.Del(name)
-		return
-	}
-	var buf [64]byte
-	var last []byte
-	for {
-		var key []byte
-		for k := range rh.All() {
-			if httpsyntax.EqualFoldASCII(k, name) {
-				key = append(buf[:0], k...)
-				break
-			}
-		}
-		if key == nil || string(key) == string(last) {
-			return // none left, or one fasthttp keeps apart and will not delete
-		}
-		rh.DelBytes(key)
-		last = append(last[:0], key...)
+// del deletes the lines of names from h. A request's header bytes are
+// written into an array on the stack, for DelRequest, up to its size.
+func del(h any, names headerlines.Names) {
+	switch h := h.(type) {
+	case *fasthttp.ResponseHeader:
+		headerlines.DelResponse(h, names)
+	case *fasthttp.RequestHeader:
+		var buf [2048]byte
+		headerlines.DelRequest(h, h.AppendBytes(buf[:0]), names)
 	}
 }
 

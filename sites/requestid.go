@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/fastserve/fastserve/internal/headerlines"
 )
 
 // HeaderRequestID carries a request's ID: from the client when it sent a
@@ -59,13 +61,15 @@ func requestID(ctx *fasthttp.RequestCtx) {
 // calls that take a key as it is (SetCanonical).
 var keyRequestID = []byte("X-Request-Id")
 
+var namesRequestID = headerlines.Names(nil).Add(keyRequestID)
+
 // returnRequestID puts the request's ID on its response, once the
 // handler is done (the proxy replaces the response with the upstream's).
 // An upstream's answer may carry the ID already, in any case
 // (X-Request-ID, x-request-id): that line goes, so that the client gets
-// one (delAnyCase).
+// one.
 func returnRequestID(ctx *fasthttp.RequestCtx) {
-	delAnyCase(&ctx.Response.Header, HeaderRequestID)
+	headerlines.DelResponse(&ctx.Response.Header, namesRequestID)
 	ctx.Response.Header.SetCanonical(keyRequestID, ctx.Request.Header.Peek(HeaderRequestID))
 }
 

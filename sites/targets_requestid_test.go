@@ -143,3 +143,57 @@ func TestRulesOnProxiedAnswerAnyCase(t *testing.T) {
 	assert.Contains(t, head, "\r\nx-frame-options: deny\r\n")
 	assert.NotContains(t, head, "x-powered-by", head)
 }
+
+// TestRulesKeepOrder: a rule's delete leaves the lines of another name in
+// their order, on the request sent upstream and on the answer
+// (fasthttp's Del moves the header's last line into the hole: the
+// request's last is its X-Request-Id until the first delete, hence two).
+func TestRulesKeepOrder(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					io.Copy(io.Discard, req.Body)
+					got := strings.Join(req.Header.Values("Accept"), ",")
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nX-Powered-By: express\r\nLink: <a>\r\nlink: <b>\r\nVary: A\r\nLink: <c>\r\nVary: B\r\n"+
+						"Content-Length: "+strconv.Itoa(len(got))+"\r\n\r\n"+got)
+				}
+			}()
+		}
+	}()
+	r, err := sites.New(sites.Config{Default: sites.Site{Proxy: []string{"http://" + ln.Addr().String()},
+		RequestHeaders:  sites.HeaderRules{Delete: []string{"X-Debug", "X-Trace"}},
+		ResponseHeaders: sites.HeaderRules{Delete: []string{"X-Powered-By"}}},
+		Proxy: quietProxy()})
+	require.NoError(t, err)
+	t.Cleanup(r.Close)
+	ts := tlstest.Handler(t, r.Handle)
+	c := dialNoSNI(t, ts)
+	resp := tlstest.RoundTrip(t, c, bufio.NewReader(c), "GET / HTTP/1.1\r\nHost: x\r\nX-Debug: 1\r\nX-Trace: 1\r\nAccept: 1\r\nAccept: 2\r\nX-Other: o\r\nAccept: 3\r\n\r\n")
+	assert.Equal(t, "1,2,3", string(resp.Body()))
+	var links, vary []string
+	for k, v := range resp.Header.All() {
+		switch strings.ToLower(string(k)) {
+		case "link":
+			links = append(links, string(v))
+		case "vary":
+			vary = append(vary, string(v))
+		}
+	}
+	assert.Equal(t, []string{"<a>", "<b>", "<c>"}, links, resp.Header.String())
+	assert.Equal(t, []string{"A", "B"}, vary, resp.Header.String())
+	assert.NotContains(t, strings.ToLower(resp.Header.String()), "x-powered-by")
+}

@@ -1,0 +1,226 @@
+// Package headerlines deletes lines from a fasthttp header without
+// changing the order of the lines left, and walks a header's bytes line
+// by line.
+//
+// fasthttp's Del fills the hole it leaves with the header's last line, so
+// a delete can swap two lines of one name: with Connection, Link: <a>,
+// Link: <b>, deleting Connection leaves Link: <b>, Link: <a>. The order of
+// a field's lines is part of its value (RFC 9110 5.3: Cache-Control, Link,
+// Vary, WWW-Authenticate, a client's several Accept or Cookie lines). A
+// proxy deletes on nearly every message (Connection: keep-alive from a
+// browser, Transfer-Encoding and Keep-Alive from an upstream), so
+// DelRequest and DelResponse delete with fasthttp's Del when no name left
+// has two lines, the common case, and rebuild the header otherwise.
+package headerlines
+
+import (
+	"bufio"
+	"bytes"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Names is a list of header names to delete, each followed by a zero
+// byte (Add); they match a line's name whatever its case.
+type Names []byte
+
+// Add returns n with name added.
+func (n Names) Add(name []byte) Names { return append(append(n, name...), 0) }
+
+// Has reports whether n holds name, whatever its case.
+func (n Names) Has(name []byte) bool { return n.index(name) >= 0 }
+
+// index is the place of name in n, whatever its case, or -1.
+func (n Names) index(name []byte) int {
+	i := 0
+	for rest := []byte(n); len(rest) > 0; i++ {
+		var k []byte
+		k, rest, _ = bytes.Cut(rest, []byte{0})
+		if len(k) == len(name) && bytes.EqualFold(k, name) {
+			return i
+		}
+	}
+	return -1
+}
+
+// Next returns the name and value of the first header line in rest, a
+// header's lines as fasthttp writes them (CRLF ends, a blank line last),
+// and the lines after it; ok is false past the last. (A loop, not an
+// iterator: the iterator's closures allocate.)
+func Next(rest []byte) (k, v, after []byte, ok bool) {
+	for len(rest) > 0 {
+		var line []byte
+		line, rest, _ = bytes.Cut(rest, crlf)
+		if k, v, ok := bytes.Cut(line, []byte{':'}); ok {
+			return k, bytes.TrimSpace(v), rest, true
+		}
+	}
+	return nil, nil, nil, false
+}
+
+// Of is the header lines of raw, a message head's bytes, after its
+// request or status line: Next's first argument.
+func Of(raw []byte) []byte {
+	_, rest, _ := bytes.Cut(raw, crlf)
+	return rest
+}
+
+var crlf = []byte("\r\n")
+
+// seen appends the hash of name, one line's, to hashes, the lines'
+// before it, unless one of them has it: then it reports that name
+// repeats (or, once in 2^64, that another name has its hash, which costs
+// a rebuild, not a mistake). Hashes, not the names: a slice of the
+// caller's bytes kept here would move them to the heap.
+func seen(hashes []uint64, name []byte) (_ []uint64, repeat bool) {
+	h := uint64(14695981039346656037) // FNV-1a, of the name in lower case
+	for _, c := range name {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		h = (h ^ uint64(c)) * 1099511628211
+	}
+	for _, have := range hashes {
+		if have == h {
+			return hashes, true
+		}
+	}
+	return append(hashes, h), false
+}
+
+// addKey appends k to keys, the keys as stored of the lines to delete,
+// unless it is there: fasthttp deletes by exact key where names are not
+// normalised.
+func addKey(keys [][]byte, k []byte) [][]byte {
+	for _, have := range keys {
+		if bytes.Equal(have, k) {
+			return keys
+		}
+	}
+	return append(keys, k)
+}
+
+// DelRequest deletes from h, which normalises its names (fasthttp's
+// default), the lines whose names are in names; raw is
+// h's bytes, as h.AppendBytes writes them (the caller's, which it may
+// have read already). Where a name left has two lines, h is read anew
+// from raw less the deleted lines, keeping its body's length: its cookies
+// then stay as sent (re-adding a Cookie line through fasthttp parses and
+// re-writes it). Should fasthttp not read back what it wrote, the lines are
+// deleted with its Del.
+func DelRequest(h *fasthttp.RequestHeader, raw []byte, names Names) {
+	var leftArr [32]uint64
+	left, repeat := leftArr[:0], false
+	var found uint64 // bit i: the i-th of names is there (the 63rd: one from it on)
+	for k, _, rest, ok := Next(Of(raw)); ok; k, _, rest, ok = Next(rest) {
+		if i := names.index(k); i >= 0 {
+			found |= 1 << min(i, 63)
+		} else if !repeat {
+			left, repeat = seen(left, k)
+		}
+	}
+	if found == 0 {
+		return
+	}
+	if repeat && reread(h, raw, names) {
+		return
+	}
+	i := 0
+	for rest := []byte(names); len(rest) > 0; i++ {
+		var k []byte
+		k, rest, _ = bytes.Cut(rest, []byte{0})
+		if found&(1<<min(i, 63)) != 0 {
+			h.DelBytes(k) // a request's names are normalised: Del finds them
+		}
+	}
+}
+
+// reread reads h anew from raw, its bytes, less the lines of names.
+func reread(h *fasthttp.RequestHeader, raw []byte, names Names) bool {
+	filtered := make([]byte, 0, len(raw))
+	for rest := raw; len(rest) > 0; {
+		var line []byte
+		line, rest, _ = bytes.Cut(rest, crlf)
+		if k, _, ok := bytes.Cut(line, []byte{':'}); ok && len(filtered) > 0 && names.Has(k) {
+			continue
+		}
+		filtered = append(append(filtered, line...), crlf...)
+	}
+	var read fasthttp.RequestHeader
+	if read.Read(bufio.NewReaderSize(bytes.NewReader(filtered), len(filtered))) != nil {
+		return false
+	}
+	size := h.ContentLength()
+	read.CopyTo(h)
+	if size < 0 && h.ContentLength() != size { // a Transfer-Encoding line deleted
+		h.SetContentLength(size)
+	}
+	return true
+}
+
+// DelResponse deletes from h the lines whose names are in names. Where a
+// name left has two lines, each line of a name that fasthttp keeps in its
+// list of lines is deleted and added again, in order; those it holds apart
+// (Content-Type, Content-Length, Content-Encoding, Server, Set-Cookie,
+// Trailer) keep their order anyway, and Connection, Transfer-Encoding and
+// Date, which it writes itself, are left where they are.
+func DelResponse(h *fasthttp.ResponseHeader, names Names) {
+	var delArr [16][]byte
+	var leftArr [32]uint64
+	del, left, repeat := delArr[:0], leftArr[:0], false
+	for k := range h.All() {
+		if names.Has(k) {
+			del = addKey(del, k)
+		} else if !repeat && !apart(k) {
+			left, repeat = seen(left, k)
+		}
+	}
+	if len(del) == 0 {
+		return
+	}
+	var b []byte // the lines to add again, each name and value followed by a zero byte
+	if repeat {
+		for k, v := range h.All() {
+			if !names.Has(k) && !apart(k) {
+				b = append(append(append(append(b, k...), 0), v...), 0)
+			}
+		}
+	}
+	for _, k := range del {
+		h.DelBytes(k)
+	}
+	if b == nil {
+		return
+	}
+	for rest := b; len(rest) > 0; {
+		var k []byte
+		k, rest, _ = bytes.Cut(rest, []byte{0})
+		h.DelBytes(k)
+		_, rest, _ = bytes.Cut(rest, []byte{0})
+	}
+	for rest := b; len(rest) > 0; {
+		var k, v []byte
+		k, rest, _ = bytes.Cut(rest, []byte{0})
+		v, rest, _ = bytes.Cut(rest, []byte{0})
+		h.AddBytesKV(k, v)
+	}
+}
+
+// apart reports whether fasthttp keeps a response header of name apart
+// from its list of lines, or writes it itself: DelResponse leaves those
+// be.
+func apart(name []byte) bool {
+	for _, s := range apartNames {
+		if len(s) == len(name) && bytes.EqualFold(s, name) {
+			return true
+		}
+	}
+	return false
+}
+
+var apartNames = [][]byte{
+	[]byte(fasthttp.HeaderContentType), []byte(fasthttp.HeaderContentLength),
+	[]byte(fasthttp.HeaderContentEncoding), []byte(fasthttp.HeaderServer), []byte(fasthttp.HeaderSetCookie),
+	[]byte(fasthttp.HeaderTrailer), []byte(fasthttp.HeaderConnection), []byte(fasthttp.HeaderTransferEncoding),
+	[]byte(fasthttp.HeaderDate),
+}
