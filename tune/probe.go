@@ -40,6 +40,12 @@ func Probe(network, addr string) error {
 	if _, port, _ := net.SplitHostPort(bind); port == "0" {
 		return nil
 	}
+	// "tcp" on an unspecified host binds both families, as Listen does:
+	// net.Listen makes a "tcp6" socket IPv6-only, blind to an IPv4
+	// listener on the port.
+	if network == "tcp" {
+		family = network
+	}
 	ln, err := net.Listen(family, bind)
 	if errors.Is(err, syscall.EADDRINUSE) {
 		return &AddrInUseError{Addr: addr, Err: err}

@@ -39,6 +39,20 @@ func TestProbe(t *testing.T) {
 	assert.Equal(t, addr, ln.Addr().String(), "the probe left the port free")
 }
 
+// TestProbeDualStack: a listener on one IPv4 address of a port is in the
+// way of a dual-stack one on the unspecified address of that port, and
+// Probe says so (a "tcp6" probe is IPv6-only, and missed it).
+func TestProbeDualStack(t *testing.T) {
+	v4, err := net.Listen("tcp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer v4.Close()
+	_, port, _ := net.SplitHostPort(v4.Addr().String())
+	for _, addr := range []string{":" + port, "0.0.0.0:" + port, "[::]:" + port} {
+		var iu *tune.AddrInUseError
+		assert.ErrorAs(t, tune.Probe("tcp", addr), &iu, addr)
+	}
+}
+
 // TestListenInUse: a bind that fails because the address is taken says
 // so with an *AddrInUseError.
 func TestListenInUse(t *testing.T) {
