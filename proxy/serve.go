@@ -188,6 +188,7 @@ func (p *Proxy) prepare(ctx *fasthttp.RequestCtx, req *fasthttp.Request, sc *pro
 	h.SetProtocol("HTTP/1.1") // keep-alive to the upstream, whatever the client speaks
 	has, buf, raw := stripRequest(h, sc.buf[:0])
 	sc.buf = buf
+	h.SetNoDefaultContentType(true) // a request without one goes without one
 	p.forwarded(ctx, h, has, raw, sc)
 
 	switch size := ctx.Request.Header.ContentLength(); {

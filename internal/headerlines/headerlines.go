@@ -150,10 +150,13 @@ func reread(h *fasthttp.RequestHeader, raw []byte, names Names) bool {
 	if read.Read(bufio.NewReaderSize(bytes.NewReader(filtered), len(filtered))) != nil {
 		return false
 	}
-	size := h.ContentLength()
+	size, typed := h.ContentLength(), len(h.ContentType()) > 0
 	read.CopyTo(h)
 	if size < 0 && h.ContentLength() != size { // a Transfer-Encoding line deleted
 		h.SetContentLength(size)
+	}
+	if !typed { // raw has fasthttp's default, application/octet-stream
+		h.SetContentTypeBytes(nil)
 	}
 	return true
 }

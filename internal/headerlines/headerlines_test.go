@@ -50,13 +50,19 @@ func TestDelRequest(t *testing.T) {
 		head: "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\nTE: trailers\r\nX-A: 2\r\n\r\n",
 		del:  []string{"Transfer-Encoding", "TE"},
 		want: "POST / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\nX-A: 2\r\nTransfer-Encoding: chunked\r\n\r\n",
+	}, {
+		name: "no type stays without",
+		head: "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\nX-A: 1\r\nX-A: 2\r\n\r\n",
+		del:  []string{"Connection"},
+		want: "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: 3\r\nX-A: 1\r\nX-A: 2\r\n\r\n", // the default, written
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := readRequest(t, tc.head)
-			size := h.ContentLength()
+			size, typ := h.ContentLength(), string(h.ContentType())
 			headerlines.DelRequest(h, h.AppendBytes(nil), names(tc.del...))
 			assert.Equal(t, tc.want, string(h.AppendBytes(nil)))
 			assert.Equal(t, size, h.ContentLength())
+			assert.Equal(t, typ, string(h.ContentType()))
 		})
 	}
 }
