@@ -155,24 +155,33 @@ func (sc *scratch) compressBody(resp *fasthttp.Response, c coding) bool {
 	return true
 }
 
-// notModified gives a 304 the ETag and Vary of the 200 it stands for
-// (RFC 9110 section 15.4.5), when that 200 was compressed: the client
-// validated the weak ETag a compressed answer carries (W/"x" in its
-// If-None-Match, for the upstream's "x"), and takes a coding.
+// notModified gives a 304 the Vary and ETag of the 200 it stands for
+// (RFC 9110 section 15.4.5). Vary: Accept-Encoding, unless its type is
+// one never compressed: a 304 has no body to tell whether its 200 would
+// have been compressed, and a Vary too many costs a cache little. The
+// weak ETag a compressed answer carries, when the client validated it
+// (W/"x" in its If-None-Match, for the upstream's "x") and takes a
+// coding.
 func notModified(ctx *fasthttp.RequestCtx) {
 	h := &ctx.Response.Header
+	if t := h.ContentType(); len(t) > 0 && !textual(t) {
+		return
+	}
 	var f fields
 	f.scan(h)
-	if len(f.etag) == 0 || f.etag[0] != '"' || choose(ctx.Request.Header.PeekAll(fasthttp.HeaderAcceptEncoding)) == identity {
-		return
-	}
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
-	sc.etag = append(append(sc.etag[:0], "W/"...), f.etag...)
-	if !bytes.Contains(ctx.Request.Header.Peek(fasthttp.HeaderIfNoneMatch), sc.etag) {
-		return
+	// The ETag's value is copied before any line changes: changes move
+	// the header's storage.
+	weak := len(f.etag) > 0 && f.etag[0] == '"'
+	if weak {
+		sc.etag = append(append(sc.etag[:0], "W/"...), f.etag...)
+		weak = choose(ctx.Request.Header.PeekAll(fasthttp.HeaderAcceptEncoding)) != identity &&
+			bytes.Contains(ctx.Request.Header.Peek(fasthttp.HeaderIfNoneMatch), sc.etag)
 	}
 	sc.buf = addVary(h, &f, sc.buf)
-	delFold(h, fasthttp.HeaderETag)
-	h.SetBytesV(fasthttp.HeaderETag, sc.etag)
+	if weak {
+		delFold(h, fasthttp.HeaderETag)
+		h.SetBytesV(fasthttp.HeaderETag, sc.etag)
+	}
 }

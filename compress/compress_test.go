@@ -150,7 +150,6 @@ func TestLeftAlone(t *testing.T) {
 	}{
 		{"head", "HEAD", func(ctx *fasthttp.RequestCtx) { ctx.SetContentType("application/json"); ctx.SetBody(body) }, nil},
 		{"status=204", "GET", func(ctx *fasthttp.RequestCtx) { ctx.SetContentType("text/plain"); ctx.SetStatusCode(204) }, nil},
-		{"status=304", "GET", func(ctx *fasthttp.RequestCtx) { ctx.SetContentType("text/plain"); ctx.SetStatusCode(304) }, nil},
 		{"status=206", "GET", func(ctx *fasthttp.RequestCtx) {
 			ctx.SetContentType("application/json")
 			ctx.Response.Header.Set("Content-Range", fmt.Sprintf("bytes 0-%d/%d", len(body)-1, len(body)*2))
@@ -183,6 +182,40 @@ func TestLeftAlone(t *testing.T) {
 				assert.Empty(t, resp.Header.ContentEncoding())
 			}
 			assert.Equal(t, tc.want, resp.Body())
+		})
+	}
+}
+
+// TestNotModifiedVary: a 304 gets the Vary its 200 would have had (RFC
+// 9110 15.4.5), whichever coding the client takes, unless its type is
+// one never compressed; and its ETag is not touched unless the client
+// validated the weak one a compressed 200 carries.
+func TestNotModifiedVary(t *testing.T) {
+	for _, tc := range []struct {
+		name, typ, accept, vary, etag string
+	}{
+		{"type=none", "", "gzip", "Accept-Encoding", `"v1"`},
+		{"type=text/plain", "text/plain", "identity", "Accept-Encoding", `"v1"`},
+		{"type=image/png", "image/png", "gzip", "", `"v1"`},
+		{"weak validated", "", "br", "Accept-Encoding", `W/"v1"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, tlstest.Handler(t, compress.Config{}.Handler(func(ctx *fasthttp.RequestCtx) {
+				ctx.Response.Header.SetNoDefaultContentType(true)
+				if tc.typ != "" {
+					ctx.SetContentType(tc.typ)
+				}
+				ctx.Response.Header.Set("ETag", `"v1"`)
+				ctx.SetStatusCode(304)
+			})))
+			inm := `"v1"`
+			if tc.name == "weak validated" {
+				inm = `W/"v1"`
+			}
+			resp := c.get(t, "GET", "/", "Accept-Encoding: "+tc.accept, "If-None-Match: "+inm)
+			assert.Equal(t, 304, resp.StatusCode())
+			assert.Equal(t, tc.vary, string(resp.Header.Peek("Vary")))
+			assert.Equal(t, tc.etag, string(resp.Header.Peek("ETag")))
 		})
 	}
 }

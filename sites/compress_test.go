@@ -272,7 +272,7 @@ func TestCompressRoute(t *testing.T) {
 
 // TestCompressLeavesAlone: what a compressing route must not compress
 // passes as the upstream sent it: an answer already encoded (byte for
-// byte), HEAD, 204, 304 and 206 answers, a type that is not text, a
+// byte), HEAD, 204, 304 (but for Vary) and 206 answers, a type that is not text, a
 // small body, Cache-Control: no-transform, and a client that refuses
 // every coding (q=0), which gets Vary all the same.
 func TestCompressLeavesAlone(t *testing.T) {
@@ -290,7 +290,7 @@ func TestCompressLeavesAlone(t *testing.T) {
 	}{
 		{"encoded", "GET", "/api/gz", nil, 200, up.gz, false},
 		{"status=204", "GET", "/api/empty", nil, 204, nil, false},
-		{"status=304", "GET", "/api/file.json", []string{`If-None-Match: "f1"`}, 304, nil, false},
+		{"status=304", "GET", "/api/file.json", []string{`If-None-Match: "f1"`}, 304, nil, true}, // the Vary of its 200 (RFC 9110 15.4.5)
 		{"status=206", "GET", "/api/file.json", []string{"Range: bytes=0-4095"}, 206, file[:4096], false},
 		{"type=image/png", "GET", "/api/png", nil, 200, file, false},
 		{"small", "GET", "/api/json?size=900", nil, 200, apiJSON(900), false}, // under 1 KiB
@@ -314,9 +314,12 @@ func TestCompressLeavesAlone(t *testing.T) {
 			}
 			assert.Equal(t, tc.body, nilIfEmpty(body))
 			vary := resp.Header.Values("Vary")
-			if tc.vary {
+			switch {
+			case tc.vary && tc.status == 304: // the upstream's 304 has no Vary: Origin
+				assert.Equal(t, []string{"Accept-Encoding"}, vary)
+			case tc.vary:
 				assert.Equal(t, []string{"Origin, Accept-Encoding"}, vary)
-			} else {
+			default:
 				assert.NotContains(t, strings.ToLower(strings.Join(vary, ",")), "accept-encoding")
 			}
 		})
