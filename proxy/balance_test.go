@@ -128,7 +128,7 @@ func TestBalanceConfigErrors(t *testing.T) {
 	}{
 		{proxy.Route{Balance: "random"}, `proxy: Routes[0].Balance must be "least-loaded", "round-robin" or "hash", got "random"`},
 		{proxy.Route{Balance: "hash", HashKey: "query:x"}, `proxy: Routes[0].HashKey must be "addr", "header:NAME" or "cookie:NAME", got "query:x"`},
-		{proxy.Route{HashKey: "header:X"}, `proxy: Routes[0].HashKey must be empty unless Balance is "hash", got "header:X"`},
+		{proxy.Route{HashKey: "header:X"}, `proxy: Routes[0].HashKey must be empty unless the route balances by "hash", got "header:X"`},
 	} {
 		tc.r.Path, tc.r.Upstreams = "/", []string{"http://127.0.0.1:1"}
 		err := proxy.Config{Routes: []proxy.Route{tc.r}}.Validate()

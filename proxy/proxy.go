@@ -459,7 +459,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		if _, _, ok := parseHashKey(r.HashKey); !ok {
 			bad(fmt.Sprintf("Routes[%d].HashKey", i), fmt.Sprintf("%q", r.HashKey), `"addr", "header:NAME" or "cookie:NAME"`)
 		} else if r.HashKey != "" && r.Balance != "hash" {
-			bad(fmt.Sprintf("Routes[%d].HashKey", i), fmt.Sprintf("%q", r.HashKey), `empty unless Balance is "hash"`)
+			bad(fmt.Sprintf("Routes[%d].HashKey", i), fmt.Sprintf("%q", r.HashKey), `empty unless the route balances by "hash"`)
 		}
 		if len(r.Upstreams) == 0 {
 			bad(fmt.Sprintf("Routes[%d].Upstreams", i), "none", "at least one http:// or https:// URL")

@@ -51,7 +51,7 @@ var errUnasked101 = errors.New("proxy: 101 Switching Protocols to a request that
 var errNoUpgrade = errors.New("proxy: 101 Switching Protocols to no protocol the request asked for")
 
 var (
-	errHeadTooLarge     = errors.New("proxy: an answer's head longer than MaxResponseHeaderBytes")
+	errHeadTooLarge     = errors.New("proxy: an upstream's answer has a head past its bound (Config.MaxResponseHeaderBytes, fastserve's --proxy-max-header-bytes)")
 	errBadChunk         = errors.New("proxy: a chunked answer whose first chunk size is not hexadecimal")
 	errBadStatus        = errors.New("proxy: an answer with a status outside 100-599")
 	errLengthAndChunked = errors.New("proxy: an answer with both Content-Length and Transfer-Encoding")
