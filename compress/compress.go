@@ -105,11 +105,11 @@ func (cfg Config) Response(ctx *fasthttp.RequestCtx) {
 	}
 	h.SetContentEncoding(c.String())
 	if weak {
-		delFold(h, fasthttp.HeaderETag)
+		delFold(h, namesETag)
 		h.SetBytesV(fasthttp.HeaderETag, sc.etag)
 	}
 	if f.acceptRanges {
-		delFold(h, fasthttp.HeaderAcceptRanges)
+		delFold(h, namesAcceptRanges)
 	}
 }
 
@@ -181,7 +181,7 @@ func notModified(ctx *fasthttp.RequestCtx) {
 	}
 	sc.buf = addVary(h, &f, sc.buf)
 	if weak {
-		delFold(h, fasthttp.HeaderETag)
+		delFold(h, namesETag)
 		h.SetBytesV(fasthttp.HeaderETag, sc.etag)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/fastserve/fastserve/internal/headerlines"
 )
 
 // textual reports whether a Content-Type is one worth compressing: text/*
@@ -108,24 +110,22 @@ func addVary(h *fasthttp.ResponseHeader, f *fields, buf []byte) []byte {
 		}
 	}
 	buf = append(buf, "Accept-Encoding"...)
-	delFold(h, fasthttp.HeaderVary)
+	delFold(h, namesVary)
 	h.SetBytesV(fasthttp.HeaderVary, buf)
 	return buf
 }
 
-// delFold deletes every line of h named name, in any case.
-func delFold(h *fasthttp.ResponseHeader, name string) {
-	for range 8 { // a name in 8 spellings at most: any more stay
-		var found []byte
-		for k := range h.All() {
-			if bytes.EqualFold(k, []byte(name)) {
-				found = k
-				break
-			}
-		}
-		if found == nil {
-			return
-		}
-		h.DelBytes(found)
-	}
+// delFold deletes every line of h named in names, in any case, leaving
+// the lines of other names in their order (headerlines: fasthttp's Del
+// fills its hole with the header's last line, which swapped an answer's
+// Link or Cache-Control lines).
+func delFold(h *fasthttp.ResponseHeader, names headerlines.Names) {
+	headerlines.DelResponse(h, names)
 }
+
+// The names delFold deletes.
+var (
+	namesVary         = headerlines.Names(nil).Add([]byte(fasthttp.HeaderVary))
+	namesETag         = headerlines.Names(nil).Add([]byte(fasthttp.HeaderETag))
+	namesAcceptRanges = headerlines.Names(nil).Add([]byte(fasthttp.HeaderAcceptRanges))
+)

@@ -185,9 +185,14 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, r *proxyRoute) {
 func (p *Proxy) prepare(ctx *fasthttp.RequestCtx, req *fasthttp.Request, sc *proxyScratch) (streamed bool, err error) {
 	ctx.Request.Header.CopyTo(&req.Header)
 	h := &req.Header
-	h.SetProtocol("HTTP/1.1") // keep-alive to the upstream, whatever the client speaks
+	// The hop-by-hop lines go before the version changes: headerlines
+	// reads the header anew to keep the order of the lines left, and
+	// fasthttp refuses to read an HTTP/1.1 head without Host (an HTTP/1.0
+	// client may send none), falling back to a Del that swaps lines.
 	has, buf, raw := stripRequest(h, sc.buf[:0])
 	sc.buf = buf
+	h.SetProtocol("HTTP/1.1")       // keep-alive to the upstream, whatever the client speaks
+	h.ResetConnectionClose()        // an HTTP/1.0 head read anew closes by default
 	h.SetNoDefaultContentType(true) // a request without one goes without one
 	p.forwarded(ctx, h, has, raw, sc)
 

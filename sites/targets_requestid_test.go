@@ -197,3 +197,43 @@ func TestRulesKeepOrder(t *testing.T) {
 	assert.Equal(t, []string{"A", "B"}, vary, resp.Header.String())
 	assert.NotContains(t, strings.ToLower(resp.Header.String()), "x-powered-by")
 }
+
+// TestRequestIDKeepsOrder: a client's two X-Request-Id lines become one,
+// and the lines of other names keep their order on the way upstream
+// (fasthttp's Del filled the holes with the header's last lines: Cookie
+// and Accept reached the upstream back to front).
+func TestRequestIDKeepsOrder(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					io.Copy(io.Discard, req.Body)
+					got := strings.Join(req.Header.Values("Accept"), ",") + "|" + strings.Join(req.Header.Values("Cookie"), ",") +
+						"|" + strings.Join(req.Header.Values("X-Request-Id"), ",")
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: "+strconv.Itoa(len(got))+"\r\n\r\n"+got)
+				}
+			}()
+		}
+	}()
+	r, err := sites.New(sites.Config{Default: sites.Site{Proxy: []string{"http://" + ln.Addr().String()}}, Proxy: quietProxy()})
+	require.NoError(t, err)
+	t.Cleanup(r.Close)
+	ts := tlstest.Handler(t, r.Handle)
+	c := dialNoSNI(t, ts)
+	resp := tlstest.RoundTrip(t, c, bufio.NewReader(c), "GET / HTTP/1.1\r\nHost: x\r\nX-Request-Id: abc-1\r\nX-Request-Id: abc-2\r\n"+
+		"Accept: 1\r\nCookie: a=1\r\nAccept: 2\r\nCookie: a=2\r\n\r\n")
+	assert.Equal(t, "1,2|a=1,a=2|abc-1", string(resp.Body()))
+}
