@@ -325,19 +325,28 @@ func (s *hopScan) see(k, v []byte) {
 }
 
 // names is always, then the headers Connection names but those that
-// frame the message or route it (framing).
+// frame the message or route it (framing), the first maxConnectionTokens
+// of them: looking a header's lines up in them costs their product, and
+// a client's Connection names a handful (nginx and HAProxy delete none).
 func (s *hopScan) names(always headerlines.Names) headerlines.Names {
 	s.tokens = len(s.buf)
 	s.buf = append(s.buf, always...)
-	for rest := s.buf[s.from:s.tokens]; len(rest) > 0; {
+	names, n := headerlines.Names(s.buf[s.tokens:]), 0
+	for rest := s.buf[s.from:s.tokens]; len(rest) > 0 && n < maxConnectionTokens; {
 		var tok []byte
 		tok, rest, _ = bytes.Cut(rest, []byte{','})
 		if tok = bytes.TrimSpace(tok); len(tok) > 0 && !framing(tok) {
-			s.buf = headerlines.Names(s.buf).Add(tok)
+			names = names.Add(tok)
+			n++
 		}
 	}
+	s.buf = append(s.buf[:s.tokens], names...) // names grew in place, or moved
 	return s.buf[s.tokens:]
 }
+
+// maxConnectionTokens bounds the headers a message's Connection names
+// that are deleted.
+const maxConnectionTokens = 16
 
 // hopByHopNames and watchedNames are hopByHop, and hopByHop and
 // forwarding, as headerlines.Names.

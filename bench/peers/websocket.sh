@@ -126,9 +126,12 @@ start_proxy() {
 		local -a profiles=()
 		[[ -n $PROFILING ]] && profiles=(--admin-profiles)
 		port_in_use "$ADMIN_PORT" && die "127.0.0.1:$ADMIN_PORT (fastserve's admin) is in use: stop what holds it or set BASE_PORT"
+		# wsload is one client address: past its share of the upstream
+		# connections (--proxy-max-conns-per-client, 256 by default) its
+		# tunnels would wait, then get 503. nginx has no such bound.
 		launch "$name" env XDG_CACHE_HOME="$T/cache" ${PROFILING:+GODEBUG=memprofilerate=1} "$BIN/fastserve" serve \
 			--addr "127.0.0.1:$port" --cert "$CERT" --key "$KEY" --proxy "http://127.0.0.1:$ECHO_PORT" \
-			--admin "127.0.0.1:$ADMIN_PORT" "${profiles[@]}"
+			--proxy-max-conns-per-client -1 --admin "127.0.0.1:$ADMIN_PORT" "${profiles[@]}"
 		;;
 	nginx) launch "$name" "$NGINX" -p "$T/nginx/" -c "$T/nginx/nginx.conf" -e "$T/nginx/error.log" ;;
 	esac
@@ -374,7 +377,7 @@ report() {
   from /proc/PID/stat (nginx: master + its one worker), which leaves out the set-up of the connections (full TLS
   handshakes, upgrades); latency from a message's write to its echo's end, as wsload sees it on a shared CPU; open-file
   limit $NOFILE for every process$NOFILE_NOTE.
-- proxies: fastserve \`serve --proxy http://127.0.0.1:$ECHO_PORT --admin 127.0.0.1:$ADMIN_PORT\`${fastserve_env:+ with $fastserve_env} (its defaults:
+- proxies: fastserve \`serve --proxy http://127.0.0.1:$ECHO_PORT --proxy-max-conns-per-client -1 --admin 127.0.0.1:$ADMIN_PORT\`${fastserve_env:+ with $fastserve_env} (its defaults:
   one listener, GOMAXPROCS 1 from its CPU set, tunnels idle out after 1 h); nginx 1 worker, \`proxy_pass\`,
   \`proxy_http_version 1.1\`, \`proxy_set_header Upgrade \$http_upgrade\`, \`proxy_set_header Connection "upgrade"\`,
   \`proxy_read_timeout 3600s\`, \`proxy_socket_keepalive on\`, \`so_keepalive=60s:10s:5\`, \`access_log off\`, TLS 1.3

@@ -16,31 +16,57 @@ package headerlines
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
+	"sync"
 
 	"github.com/valyala/fasthttp"
 )
 
-// Names is a list of header names to delete, each followed by a zero
-// byte (Add); they match a line's name whatever its case.
+// Names is a list of header names, to delete: they match a line's name
+// whatever its case. Build it with Add, from nil; it is bytes, so that a
+// caller can build one per message in a buffer it reuses. Its first 8
+// bytes are a filter (a bit per length and first and last letter) that
+// turns most names away at once; then each name, after a byte of its
+// length.
 type Names []byte
 
-// Add returns n with name added.
-func (n Names) Add(name []byte) Names { return append(append(n, name...), 0) }
+// Add returns n with name added; a name longer than 255 bytes is not.
+func (n Names) Add(name []byte) Names {
+	if len(name) > 255 {
+		return n
+	}
+	if len(n) < 8 {
+		n = append(n[:0], 0, 0, 0, 0, 0, 0, 0, 0)
+	}
+	binary.LittleEndian.PutUint64(n, binary.LittleEndian.Uint64(n)|filterBit(name))
+	return append(append(n, byte(len(name))), name...)
+}
 
 // Has reports whether n holds name, whatever its case.
 func (n Names) Has(name []byte) bool { return n.index(name) >= 0 }
 
 // index is the place of name in n, whatever its case, or -1.
 func (n Names) index(name []byte) int {
+	if len(n) < 8 || binary.LittleEndian.Uint64(n)&filterBit(name) == 0 {
+		return -1
+	}
 	i := 0
-	for rest := []byte(n); len(rest) > 0; i++ {
-		var k []byte
-		k, rest, _ = bytes.Cut(rest, []byte{0})
-		if len(k) == len(name) && bytes.EqualFold(k, name) {
+	for rest := n[8:]; len(rest) > 0; i++ {
+		l := int(rest[0])
+		if l == len(name) && bytes.EqualFold(rest[1:1+l], name) {
 			return i
 		}
+		rest = rest[1+l:]
 	}
 	return -1
+}
+
+// filterBit is name's bit in a Names' filter.
+func filterBit(name []byte) uint64 {
+	if len(name) == 0 {
+		return 1
+	}
+	return 1 << ((uint(len(name))*7 + uint(name[0]|0x20)*3 + uint(name[len(name)-1]|0x20)) & 63)
 }
 
 // Next returns the name and value of the first header line in rest, a
@@ -67,12 +93,22 @@ func Of(raw []byte) []byte {
 
 var crlf = []byte("\r\n")
 
-// seen appends the hash of name, one line's, to hashes, the lines'
-// before it, unless one of them has it: then it reports that name
-// repeats (or, once in 2^64, that another name has its hash, which costs
-// a rebuild, not a mistake). Hashes, not the names: a slice of the
-// caller's bytes kept here would move them to the heap.
-func seen(hashes []uint64, name []byte) (_ []uint64, repeat bool) {
+// nameSet holds the hashes of the names of a header's lines, to tell
+// whether a name repeats, in time linear in the lines: open addressing,
+// on the stack. Hashes, not the names: a slice of the caller's bytes kept
+// here would move them to the heap.
+type nameSet struct {
+	slots [128]uint64 // 0: empty
+	n     int
+}
+
+// add adds name, one line's, and reports whether it repeats: a name
+// added before (or, once in 2^64, another of the same hash), or any name
+// once the set holds 96, which costs the caller a rebuild, not a mistake.
+func (s *nameSet) add(name []byte) (repeat bool) {
+	if s.n == 96 {
+		return true
+	}
 	h := uint64(14695981039346656037) // FNV-1a, of the name in lower case
 	for _, c := range name {
 		if 'A' <= c && c <= 'Z' {
@@ -80,12 +116,17 @@ func seen(hashes []uint64, name []byte) (_ []uint64, repeat bool) {
 		}
 		h = (h ^ uint64(c)) * 1099511628211
 	}
-	for _, have := range hashes {
-		if have == h {
-			return hashes, true
+	h |= 1
+	for i := h; ; i++ {
+		switch s.slots[i%128] {
+		case 0:
+			s.slots[i%128] = h
+			s.n++
+			return false
+		case h:
+			return true
 		}
 	}
-	return append(hashes, h), false
 }
 
 // addKey appends k to keys, the keys as stored of the lines to delete,
@@ -109,14 +150,14 @@ func addKey(keys [][]byte, k []byte) [][]byte {
 // re-writes it). Should fasthttp not read back what it wrote, the lines are
 // deleted with its Del.
 func DelRequest(h *fasthttp.RequestHeader, raw []byte, names Names) {
-	var leftArr [32]uint64
-	left, repeat := leftArr[:0], false
+	var left nameSet
+	repeat := false
 	var found uint64 // bit i: the i-th of names is there (the 63rd: one from it on)
 	for k, _, rest, ok := Next(Of(raw)); ok; k, _, rest, ok = Next(rest) {
 		if i := names.index(k); i >= 0 {
 			found |= 1 << min(i, 63)
 		} else if !repeat {
-			left, repeat = seen(left, k)
+			repeat = left.add(k)
 		}
 	}
 	if found == 0 {
@@ -125,33 +166,39 @@ func DelRequest(h *fasthttp.RequestHeader, raw []byte, names Names) {
 	if repeat && reread(h, raw, names) {
 		return
 	}
-	i := 0
-	for rest := []byte(names); len(rest) > 0; i++ {
-		var k []byte
-		k, rest, _ = bytes.Cut(rest, []byte{0})
+	for rest, i := names[min(len(names), 8):], 0; len(rest) > 0; i++ {
+		l := int(rest[0])
 		if found&(1<<min(i, 63)) != 0 {
-			h.DelBytes(k) // a request's names are normalised: Del finds them
+			h.DelBytes(rest[1 : 1+l]) // a request's names are normalised: Del finds them
 		}
+		rest = rest[1+l:]
 	}
 }
 
 // reread reads h anew from raw, its bytes, less the lines of names.
 func reread(h *fasthttp.RequestHeader, raw []byte, names Names) bool {
-	filtered := make([]byte, 0, len(raw))
+	r := rereads.Get().(*rereading)
+	defer rereads.Put(r)
+	r.b = r.b[:0]
 	for rest := raw; len(rest) > 0; {
 		var line []byte
 		line, rest, _ = bytes.Cut(rest, crlf)
-		if k, _, ok := bytes.Cut(line, []byte{':'}); ok && len(filtered) > 0 && names.Has(k) {
+		if k, _, ok := bytes.Cut(line, []byte{':'}); ok && len(r.b) > 0 && names.Has(k) {
 			continue
 		}
-		filtered = append(append(filtered, line...), crlf...)
+		r.b = append(append(r.b, line...), crlf...)
 	}
-	var read fasthttp.RequestHeader
-	if read.Read(bufio.NewReaderSize(bytes.NewReader(filtered), len(filtered))) != nil {
+	r.rd.Reset(r.b)
+	if r.br == nil || r.br.Size() < len(r.b) {
+		r.br = bufio.NewReaderSize(&r.rd, max(len(r.b), 4<<10))
+	} else {
+		r.br.Reset(&r.rd)
+	}
+	if r.h.Read(r.br) != nil {
 		return false
 	}
 	size, typed := h.ContentLength(), len(h.ContentType()) > 0
-	read.CopyTo(h)
+	r.h.CopyTo(h)
 	if size < 0 && h.ContentLength() != size { // a Transfer-Encoding line deleted
 		h.SetContentLength(size)
 	}
@@ -161,6 +208,17 @@ func reread(h *fasthttp.RequestHeader, raw []byte, names Names) bool {
 	return true
 }
 
+// rereading is what reread uses, pooled: a header read anew takes its
+// lines' buffers from the one before.
+type rereading struct {
+	b  []byte
+	rd bytes.Reader
+	br *bufio.Reader
+	h  fasthttp.RequestHeader
+}
+
+var rereads = sync.Pool{New: func() any { return new(rereading) }}
+
 // DelResponse deletes from h the lines whose names are in names. Where a
 // name left has two lines, each line of a name that fasthttp keeps in its
 // list of lines is deleted and added again, in order; those it holds apart
@@ -169,13 +227,13 @@ func reread(h *fasthttp.RequestHeader, raw []byte, names Names) bool {
 // Date, which it writes itself, are left where they are.
 func DelResponse(h *fasthttp.ResponseHeader, names Names) {
 	var delArr [16][]byte
-	var leftArr [32]uint64
-	del, left, repeat := delArr[:0], leftArr[:0], false
+	var left nameSet
+	del, repeat := delArr[:0], false
 	for k := range h.All() {
 		if names.Has(k) {
 			del = addKey(del, k)
 		} else if !repeat && !apart(k) {
-			left, repeat = seen(left, k)
+			repeat = left.add(k)
 		}
 	}
 	if len(del) == 0 {
