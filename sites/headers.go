@@ -93,7 +93,7 @@ func (rs rules) apply(h interface {
 }) {
 	for _, o := range rs {
 		if o.op != 'a' {
-			del(h, o.names)
+			del(h, o.name, o.names)
 		}
 		switch o.op {
 		case 's':
@@ -104,13 +104,17 @@ func (rs rules) apply(h interface {
 	}
 }
 
-// del deletes the lines of names from h. A request's header bytes are
-// written into an array on the stack, for DelRequest, up to its size.
-func del(h any, names headerlines.Names) {
+// del deletes the lines of name (names, its headerlines.Names) from h.
+// A request's header bytes are written into an array on the stack, for
+// DelRequest, up to its size, only when the name is there.
+func del(h any, name string, names headerlines.Names) {
 	switch h := h.(type) {
 	case *fasthttp.ResponseHeader:
 		headerlines.DelResponse(h, names)
 	case *fasthttp.RequestHeader:
+		if len(h.PeekAll(name)) == 0 {
+			return // a request's names are normalised: none there
+		}
 		var buf [2048]byte
 		headerlines.DelRequest(h, h.AppendBytes(buf[:0]), names)
 	}

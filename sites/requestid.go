@@ -39,7 +39,7 @@ func requestID(ctx *fasthttp.RequestCtx) {
 		// One line goes upstream, never a second one unchecked.
 		var keep [maxRequestID]byte
 		k := copy(keep[:], ids[0])
-		del(&ctx.Request.Header, namesRequestID) // the order of the lines left kept (headerlines)
+		del(&ctx.Request.Header, HeaderRequestID, namesRequestID) // the order of the lines left kept (headerlines)
 		if validRequestID(keep[:k]) {
 			ctx.Request.Header.SetCanonical(keyRequestID, keep[:k])
 		}

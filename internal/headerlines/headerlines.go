@@ -227,17 +227,21 @@ var rereads = sync.Pool{New: func() any { return new(rereading) }}
 // Date, which it writes itself, are left where they are.
 func DelResponse(h *fasthttp.ResponseHeader, names Names) {
 	var delArr [16][]byte
-	var left nameSet
-	del, repeat := delArr[:0], false
+	del := delArr[:0]
 	for k := range h.All() {
 		if names.Has(k) {
 			del = addKey(del, k)
-		} else if !repeat && !apart(k) {
-			repeat = left.add(k)
 		}
 	}
 	if len(del) == 0 {
-		return
+		return // most often, for a site's rules: one cheap walk
+	}
+	var left nameSet
+	repeat := false
+	for k := range h.All() {
+		if !repeat && !names.Has(k) && !apart(k) {
+			repeat = left.add(k)
+		}
 	}
 	var b []byte // the lines to add again, each name and value followed by a zero byte
 	if repeat {
