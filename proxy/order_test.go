@@ -1,6 +1,7 @@
 package proxy_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -52,5 +53,29 @@ func TestHeaderOrderKept(t *testing.T) {
 			assert.Empty(t, got.header("Keep-Alive"), head)
 			assert.NotContains(t, strings.ToLower(head), "connection: keep-alive", head)
 		})
+	}
+}
+
+// TestConnectionTokensBounded: the headers Connection names are deleted,
+// the first maxConnectionTokens (16) of them: past that, a client pays
+// for its own lookups no more (nginx and HAProxy delete none).
+func TestConnectionTokensBounded(t *testing.T) {
+	up := newRawUpstream(t, func(seen) string { return "HTTP/1.1 204 No Content\r\n\r\n" })
+	p := newProxy(t, proxy.Config{Routes: []proxy.Route{{Path: "/", Upstreams: []string{up.URL()}}}})
+	ts := startProxy(t, p)
+	var conn, lines strings.Builder
+	for i := range 20 {
+		fmt.Fprintf(&conn, "X-H%d, ", i)
+		fmt.Fprintf(&lines, "X-H%d: %d\r\n", i, i)
+	}
+	_, resp, _ := proxyExchange(t, ts, "GET / HTTP/1.1\r\nHost: x\r\nConnection: "+conn.String()+"content-length\r\n"+lines.String()+"\r\n")
+	assert.Equal(t, http.StatusNoContent, resp.StatusCode)
+	s := up.Seen()[0]
+	for i := range 20 {
+		if i < 16 {
+			assert.Empty(t, s.header(fmt.Sprintf("X-H%d", i)), s.Head)
+		} else {
+			assert.Equal(t, []string{fmt.Sprint(i)}, s.header(fmt.Sprintf("X-H%d", i)), s.Head)
+		}
 	}
 }
