@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -135,6 +136,37 @@ func envName(flag string) string {
 	return "FASTSERVE_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
 }
 
+// parseConfig reads b, the bytes of the config file name, as YAML. The
+// yaml library's syntax errors name the line where the enclosing block
+// starts (libyaml's context mark), often lines above the fault: the error
+// here names the first line at which the file, read only that far, fails
+// alike (the same problem, in the same block), and says what the library
+// says.
+func parseConfig(name string, b []byte) (yaml.Node, error) {
+	var doc yaml.Node
+	err := yaml.Unmarshal(b, &doc)
+	if err == nil {
+		return doc, nil
+	}
+	line := 0
+	for rest := b; len(rest) > 0; {
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			i = len(rest) - 1 // the last line, unended
+		}
+		rest, line = rest[i+1:], line+1
+		var prefix yaml.Node
+		if e := yaml.Unmarshal(b[:len(b)-len(rest)], &prefix); e != nil && e.Error() == err.Error() {
+			msg := strings.TrimPrefix(err.Error(), "yaml: ")
+			if strings.HasPrefix(msg, "line ") {
+				_, msg, _ = strings.Cut(msg, ": ")
+			}
+			return doc, fmt.Errorf("config file %s:%d: yaml: %s", name, line, msg)
+		}
+	}
+	return doc, fmt.Errorf("config file %s: %w", name, err)
+}
+
 // loadFile sets, from the YAML mapping in the config file, the settings
 // that neither a flag nor the environment gave.
 func (s *settings) loadFile(fs *pflag.FlagSet) []error {
@@ -142,9 +174,9 @@ func (s *settings) loadFile(fs *pflag.FlagSet) []error {
 	if err != nil {
 		return []error{fmt.Errorf("config file: %w", err)}
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return []error{fmt.Errorf("config file %s: %w", s.configFile, err)}
+	doc, err := parseConfig(s.configFile, b)
+	if err != nil {
+		return []error{err}
 	}
 	if len(doc.Content) == 0 {
 		return nil // an empty file sets nothing

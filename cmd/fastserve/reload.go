@@ -330,9 +330,9 @@ func reloadAdmin(given bool, flag, configFile string) (addr, src string, err err
 	if err != nil {
 		return "", "", fmt.Errorf("config file: %w", err)
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return "", "", fmt.Errorf("config file %s: %w", configFile, err)
+	doc, err := parseConfig(configFile, b)
+	if err != nil {
+		return "", "", err
 	}
 	if len(doc.Content) == 0 {
 		return def, "default", nil

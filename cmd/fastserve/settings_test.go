@@ -350,3 +350,28 @@ func TestProxyProtocolNeedsItsBalancers(t *testing.T) {
 		assert.Contains(t, err.Error(), "or any to trust every peer")
 	}
 }
+
+// TestConfigSyntaxErrorLine: a YAML syntax error names the line at
+// fault, not the line where its enclosing block starts (the yaml
+// library's line: 5 for the misplaced key on line 8 below), past a
+// flow sequence over two lines, with or without a final newline.
+func TestConfigSyntaxErrorLine(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	const site = "addr: 127.0.0.1:0\nsites:\n  - hosts: [a.example,\n      b.example]\n    proxy: [http://127.0.0.1:9]\n    routes:\n      - path: /a/\n"
+	for _, tc := range []struct {
+		name, yaml, want string
+	}{
+		{"misplaced key", site + "        proxy: [http://127.0.0.1:9]\n      compress: true\n", ":9: yaml: did not find expected '-' indicator"},
+		{"unended", site + "      compress: true", ":8: yaml: did not find expected '-' indicator"},
+		{"unclosed flow", site + "        proxy: [http://127.0.0.1:9\n        compress: true\n", ":8: yaml: did not find expected ',' or ']'"},
+		{"indent", "addr: 127.0.0.1:0\nsites:\n  - hosts: [a.example]\n     proxy: x\n", ":4: yaml: did not find expected key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := writeFile(t, dir, strings.ReplaceAll(tc.name, " ", "-")+".yaml", tc.yaml)
+			r := run(t, nil, "check", "--config", f)
+			assert.Equal(t, 2, r.code, r.stderr)
+			assert.Equal(t, []string{"fastserve: config file " + f + tc.want}, r.stderrLines())
+		})
+	}
+}

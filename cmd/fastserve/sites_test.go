@@ -472,7 +472,7 @@ sites:
 	for _, tc := range []struct{ name, yaml, want string }{
 		{"alias-holds-itself", "sites: &s\n  - hosts: [a.test]\n    routes: *s\n", ":3: alias *s: a value may not hold itself"},
 		{"merge-scalar", "sites:\n  - hosts: [a.test]\n    <<: /srv\n", ":3: <<: want a mapping, or a list of mappings, to merge (such as <<: *base)"},
-		{"unknown-anchor", "sites:\n  - hosts: [a.test]\n    root: *nowhere\n", `: yaml: unknown anchor 'nowhere' referenced`},
+		{"unknown-anchor", "sites:\n  - hosts: [a.test]\n    root: *nowhere\n", `:3: yaml: unknown anchor 'nowhere' referenced`},
 		{"billion-laughs", laughs(7), ":1: aliases make the file more than 1048576 values, the most a config file may hold"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
