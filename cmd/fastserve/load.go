@@ -1,12 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"slices"
+	"sort"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -140,31 +140,40 @@ func envName(flag string) string {
 // yaml library's syntax errors name the line where the enclosing block
 // starts (libyaml's context mark), often lines above the fault: the error
 // here names the first line at which the file, read only that far, fails
-// alike (the same problem, in the same block), and says what the library
-// says.
+// alike (the same message: a flow sequence cut in two fails otherwise),
+// found by bisection (a file of 10,000 lines is read 14 times more), and
+// says what the library says.
 func parseConfig(name string, b []byte) (yaml.Node, error) {
 	var doc yaml.Node
 	err := yaml.Unmarshal(b, &doc)
 	if err == nil {
 		return doc, nil
 	}
-	line := 0
-	for rest := b; len(rest) > 0; {
-		i := bytes.IndexByte(rest, '\n')
-		if i < 0 {
-			i = len(rest) - 1 // the last line, unended
-		}
-		rest, line = rest[i+1:], line+1
-		var prefix yaml.Node
-		if e := yaml.Unmarshal(b[:len(b)-len(rest)], &prefix); e != nil && e.Error() == err.Error() {
-			msg := strings.TrimPrefix(err.Error(), "yaml: ")
-			if strings.HasPrefix(msg, "line ") {
-				_, msg, _ = strings.Cut(msg, ": ")
-			}
-			return doc, fmt.Errorf("config file %s:%d: yaml: %s", name, line, msg)
+	var ends []int // where each line ends, past its newline
+	for i, c := range b {
+		if c == '\n' {
+			ends = append(ends, i+1)
 		}
 	}
-	return doc, fmt.Errorf("config file %s: %w", name, err)
+	if len(b) > 0 && b[len(b)-1] != '\n' {
+		ends = append(ends, len(b)) // the last line, unended
+	}
+	failsAlike := func(line int) bool {
+		var prefix yaml.Node
+		e := yaml.Unmarshal(b[:ends[line-1]], &prefix)
+		return e != nil && e.Error() == err.Error()
+	}
+	// The first line whose prefix fails alike, of 1 to len(ends): the
+	// whole file does.
+	line := sort.Search(len(ends), func(i int) bool { return failsAlike(i + 1) }) + 1
+	if line > len(ends) {
+		return doc, fmt.Errorf("config file %s: %w", name, err)
+	}
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if strings.HasPrefix(msg, "line ") {
+		_, msg, _ = strings.Cut(msg, ": ")
+	}
+	return doc, fmt.Errorf("config file %s:%d: yaml: %s", name, line, msg)
 }
 
 // loadFile sets, from the YAML mapping in the config file, the settings
