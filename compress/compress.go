@@ -5,6 +5,8 @@ import (
 	"sync"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/fastserve/fastserve/internal/headerlines"
 )
 
 // DefaultMinBytes is Config.MinBytes's default.
@@ -105,11 +107,11 @@ func (cfg Config) Response(ctx *fasthttp.RequestCtx) {
 	}
 	h.SetContentEncoding(c.String())
 	if weak {
-		delFold(h, namesETag)
+		headerlines.DelResponse(h, namesETag)
 		h.SetBytesV(fasthttp.HeaderETag, sc.etag)
 	}
 	if f.acceptRanges {
-		delFold(h, namesAcceptRanges)
+		headerlines.DelResponse(h, namesAcceptRanges)
 	}
 }
 
@@ -181,7 +183,7 @@ func notModified(ctx *fasthttp.RequestCtx) {
 	}
 	sc.buf = addVary(h, &f, sc.buf)
 	if weak {
-		delFold(h, namesETag)
+		headerlines.DelResponse(h, namesETag)
 		h.SetBytesV(fasthttp.HeaderETag, sc.etag)
 	}
 }

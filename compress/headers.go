@@ -110,20 +110,14 @@ func addVary(h *fasthttp.ResponseHeader, f *fields, buf []byte) []byte {
 		}
 	}
 	buf = append(buf, "Accept-Encoding"...)
-	delFold(h, namesVary)
+	headerlines.DelResponse(h, namesVary)
 	h.SetBytesV(fasthttp.HeaderVary, buf)
 	return buf
 }
 
-// delFold deletes every line of h named in names, in any case, leaving
-// the lines of other names in their order (headerlines: fasthttp's Del
-// fills its hole with the header's last line, which swapped an answer's
-// Link or Cache-Control lines).
-func delFold(h *fasthttp.ResponseHeader, names headerlines.Names) {
-	headerlines.DelResponse(h, names)
-}
-
-// The names delFold deletes.
+// The names compressing deletes, to set anew or not at all, keeping the
+// order of the lines left (headerlines: fasthttp's Del fills its hole
+// with the header's last line, which swapped an answer's Link lines).
 var (
 	namesVary         = headerlines.Names(nil).Add([]byte(fasthttp.HeaderVary))
 	namesETag         = headerlines.Names(nil).Add([]byte(fasthttp.HeaderETag))

@@ -23,7 +23,7 @@ import (
 // proxyScratch is what one proxied request needs beyond the request sent
 // upstream: pooled, so that a request allocates nothing.
 type proxyScratch struct {
-	buf    []byte     // the request's header bytes, Connection's tokens, keys to delete (stripRequest)
+	buf    []byte     // the request's header bytes, Connection's tokens, names to delete (stripRequest)
 	fwd    []byte     // the forwarding headers' values being built
 	body   []byte     // a request body read whole, or its first BufferBodyBytes
 	stream clientBody // a request body streamed, or being spooled to file
@@ -261,14 +261,6 @@ const (
 // the i-th of them, in that order.
 type headerSet uint32
 
-// watched is hopByHop then forwarding, as bytes, to compare keys with.
-var watched = func() (w [][]byte) {
-	for _, name := range append(append([]string(nil), hopByHop...), forwarding...) {
-		w = append(w, []byte(name))
-	}
-	return w
-}()
-
 // stripRequest and stripResponse delete the hop-by-hop headers, and the
 // headers that Connection names, in any case of their names, using buf as
 // scratch; stripRequest also deletes the forwarding headers (forwarded
@@ -316,7 +308,7 @@ type hopScan struct {
 
 // see looks at a header line.
 func (s *hopScan) see(k, v []byte) {
-	if i := watchedIndex(k); i >= 0 {
+	if i := watchedNames.Index(k); i >= 0 {
 		s.has |= 1 << i
 		if i == 0 { // Connection
 			s.buf = append(append(s.buf, v...), ',')
@@ -348,35 +340,27 @@ func (s *hopScan) names(always headerlines.Names) headerlines.Names {
 // that are deleted.
 const maxConnectionTokens = 16
 
-// hopByHopNames and watchedNames are hopByHop, and hopByHop and
-// forwarding, as headerlines.Names.
+// hopByHopNames and watchedNames are hopByHop, and hopByHop then
+// forwarding, as headerlines.Names: a name's place in watchedNames is its
+// bit in a headerSet.
 var hopByHopNames, watchedNames = func() (hop, all headerlines.Names) {
-	for i, name := range watched {
-		if i == len(hopByHop) {
-			hop = append(headerlines.Names(nil), all...)
-		}
-		all = all.Add(name)
+	for _, name := range hopByHop {
+		hop = hop.Add([]byte(name))
+	}
+	all = append(all, hop...)
+	for _, name := range forwarding {
+		all = all.Add([]byte(name))
 	}
 	return hop, all
 }()
-
-// watchedIndex is the index of key in watched, whatever its case, or -1.
-func watchedIndex(key []byte) int {
-	for i, name := range watched {
-		if len(key) == len(name) && bytes.EqualFold(key, name) {
-			return i
-		}
-	}
-	return -1
-}
 
 // framing reports whether a header named in Connection is one that frames
 // the message or routes it (Content-Length, Host): a peer cannot make the
 // proxy drop those, and with them the body (RFC 9110 7.6.1 lists the
 // headers Connection may name as hop-by-hop options; these are not).
 func framing(name []byte) bool {
-	return bytes.EqualFold(name, []byte(fasthttp.HeaderContentLength)) ||
-		bytes.EqualFold(name, []byte(fasthttp.HeaderHost))
+	return httpsyntax.EqualFoldASCII(name, fasthttp.HeaderContentLength) ||
+		httpsyntax.EqualFoldASCII(name, fasthttp.HeaderHost)
 }
 
 // forwarded sets X-Forwarded-For (appended to), X-Forwarded-Proto,

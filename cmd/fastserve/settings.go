@@ -250,7 +250,7 @@ var table = []setting{
 		sets("Proxy.BufferBodyBytes").requires("proxy").reloads(),
 	text("proxy-body-temp-dir", "", "directory of the files that hold request bodies over --proxy-body-buffer-bytes, up to --max-body-bytes each: unnamed (O_TMPFILE) or removed at once, closed when the request ends (empty = $TMPDIR, or /tmp)").
 		sets("Proxy.BodyTempDir").requires("proxy").reloads(),
-	integer("proxy-max-header-bytes", proxy.DefaultMaxResponseHeaderBytes, "bound on an upstream's response head, status line and headers (larger gets 502); each request waiting for an upstream holds a buffer this size").
+	integer("proxy-max-header-bytes", proxy.DefaultMaxResponseHeaderBytes, "bound on an upstream's response head, status line and headers (larger gets 502); each request waiting for an upstream holds a buffer this size, and at least 20 KiB").
 		sets("Proxy.MaxResponseHeaderBytes").requires("proxy").reloads(),
 	text("proxy-health-path", proxy.DefaultHealthPath, "path of the upstreams' health check (GET; 2xx or 3xx = up)").
 		sets("Proxy.HealthPath").requires("proxy").reloads(),

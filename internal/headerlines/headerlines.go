@@ -20,6 +20,8 @@ import (
 	"sync"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/fastserve/fastserve/internal/httpsyntax"
 )
 
 // Names is a list of header names, to delete: they match a line's name
@@ -43,10 +45,11 @@ func (n Names) Add(name []byte) Names {
 }
 
 // Has reports whether n holds name, whatever its case.
-func (n Names) Has(name []byte) bool { return n.index(name) >= 0 }
+func (n Names) Has(name []byte) bool { return n.Index(name) >= 0 }
 
-// index is the place of name in n, whatever its case, or -1.
-func (n Names) index(name []byte) int {
+// Index is the place of name in n, the order Add added them in, whatever
+// its case, or -1.
+func (n Names) Index(name []byte) int {
 	if len(n) < 8 || binary.LittleEndian.Uint64(n)&filterBit(name) == 0 {
 		return -1
 	}
@@ -154,7 +157,7 @@ func DelRequest(h *fasthttp.RequestHeader, raw []byte, names Names) {
 	repeat := false
 	var found uint64 // bit i: the i-th of names is there (the 63rd: one from it on)
 	for k, _, rest, ok := Next(Of(raw)); ok; k, _, rest, ok = Next(rest) {
-		if i := names.index(k); i >= 0 {
+		if i := names.Index(k); i >= 0 {
 			found |= 1 << min(i, 63)
 		} else if !repeat {
 			repeat = left.add(k)
@@ -276,16 +279,15 @@ func DelResponse(h *fasthttp.ResponseHeader, names Names) {
 // be.
 func apart(name []byte) bool {
 	for _, s := range apartNames {
-		if len(s) == len(name) && bytes.EqualFold(s, name) {
+		if httpsyntax.EqualFoldASCII(name, s) {
 			return true
 		}
 	}
 	return false
 }
 
-var apartNames = [][]byte{
-	[]byte(fasthttp.HeaderContentType), []byte(fasthttp.HeaderContentLength),
-	[]byte(fasthttp.HeaderContentEncoding), []byte(fasthttp.HeaderServer), []byte(fasthttp.HeaderSetCookie),
-	[]byte(fasthttp.HeaderTrailer), []byte(fasthttp.HeaderConnection), []byte(fasthttp.HeaderTransferEncoding),
-	[]byte(fasthttp.HeaderDate),
+var apartNames = []string{
+	fasthttp.HeaderContentType, fasthttp.HeaderContentLength, fasthttp.HeaderContentEncoding, fasthttp.HeaderServer,
+	fasthttp.HeaderSetCookie, fasthttp.HeaderTrailer, fasthttp.HeaderConnection, fasthttp.HeaderTransferEncoding,
+	fasthttp.HeaderDate,
 }
